@@ -1,0 +1,19 @@
+//! The domain of users-api: the [`User`] and its value types (valid by construction), the ports that adapters
+//! implement, and the use cases that own the rules. No web framework, database or crypto crate in here.
+
+pub mod limits;
+pub mod listing;
+pub mod ports;
+mod service;
+mod user;
+
+#[cfg(feature = "contract-tests")]
+pub mod testing;
+
+pub use listing::{ListQuery, Page, SortDirection, SortKey, UserFilter};
+pub use service::{NewUserRequest, UserChanges, UserService, UserServiceError};
+pub use user::{
+    Age, AgeError, DisplayName, DisplayNameError, Email, EmailError, NewUser, Password,
+    PasswordError, PasswordHash, Role, RoleError, Timestamp, User, UserId, UserIdError, UserPatch,
+    Username, UsernameError,
+};

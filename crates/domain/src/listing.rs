@@ -1,0 +1,129 @@
+//! What a listing asks for (filters, sort, page) and what it returns.
+
+use crate::limits::{PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, PAGE_LIMIT_MIN};
+use crate::{Role, User};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    #[default]
+    Id,
+    Username,
+    Email,
+    CreatedAt,
+    UpdatedAt,
+}
+
+impl SortKey {
+    pub const ALL: [SortKey; 5] = [
+        Self::Id,
+        Self::Username,
+        Self::Email,
+        Self::CreatedAt,
+        Self::UpdatedAt,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Id => "id",
+            Self::Username => "username",
+            Self::Email => "email",
+            Self::CreatedAt => "created_at",
+            Self::UpdatedAt => "updated_at",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortDirection {
+    #[default]
+    Ascending,
+    Descending,
+}
+
+/// Filters of a listing; all present ones must match. Comparisons are case-insensitive.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UserFilter {
+    /// Exact username, compared case-insensitively. Kept as given: a filter value need not be a valid username.
+    pub username: Option<String>,
+    /// Exact email, compared case-insensitively.
+    pub email: Option<String>,
+    pub role: Option<Role>,
+    /// Substring of username, email or name, case-insensitive; `%` and `_` are literal.
+    pub q: Option<String>,
+}
+
+impl UserFilter {
+    /// Whether `user` matches: the reference semantics every repository must reproduce.
+    pub fn matches(&self, user: &User) -> bool {
+        let username_ok = self
+            .username
+            .as_ref()
+            .is_none_or(|u| user.username.folded() == u.to_lowercase());
+        let email_ok = self
+            .email
+            .as_ref()
+            .is_none_or(|e| user.email.as_str() == e.to_lowercase());
+        let role_ok = self.role.is_none_or(|r| user.role == r);
+        let q_ok = self.q.as_ref().is_none_or(|q| {
+            let q = q.to_lowercase();
+            user.username.folded().contains(&q)
+                || user.email.as_str().contains(&q)
+                || user
+                    .name
+                    .as_ref()
+                    .is_some_and(|n| n.as_str().to_lowercase().contains(&q))
+        });
+        username_ok && email_ok && role_ok && q_ok
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    pub filter: UserFilter,
+    pub sort: SortKey,
+    pub direction: SortDirection,
+    /// 1–100.
+    pub limit: u32,
+    pub offset: u64,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        Self {
+            filter: UserFilter::default(),
+            sort: SortKey::Id,
+            direction: SortDirection::Ascending,
+            limit: PAGE_LIMIT_DEFAULT,
+            offset: 0,
+        }
+    }
+}
+
+impl ListQuery {
+    pub fn limit_is_valid(limit: u32) -> bool {
+        (PAGE_LIMIT_MIN..=PAGE_LIMIT_MAX).contains(&limit)
+    }
+
+    /// Orders two users as this query's sort says, ties broken by id ascending.
+    pub fn compare(&self, a: &User, b: &User) -> std::cmp::Ordering {
+        let by_key = match self.sort {
+            SortKey::Id => a.id.cmp(&b.id),
+            SortKey::Username => a.username.folded().cmp(&b.username.folded()),
+            SortKey::Email => a.email.as_str().cmp(b.email.as_str()),
+            SortKey::CreatedAt => a.created_at.cmp(&b.created_at),
+            SortKey::UpdatedAt => a.updated_at.cmp(&b.updated_at),
+        };
+        let by_key = match self.direction {
+            SortDirection::Ascending => by_key,
+            SortDirection::Descending => by_key.reverse(),
+        };
+        by_key.then(a.id.cmp(&b.id))
+    }
+}
+
+/// One page of a listing and the number of all matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub users: Vec<User>,
+    pub total: u64,
+}

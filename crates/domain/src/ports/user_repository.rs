@@ -1,0 +1,73 @@
+use crate::{ListQuery, NewUser, Page, User, UserId, UserPatch};
+use async_trait::async_trait;
+
+/// Failures of any repository operation that a caller cannot fix by changing its request.
+#[derive(Debug, thiserror::Error)]
+pub enum RepositoryError {
+    /// The storage does not answer (down, unreachable, pool exhausted): worth retrying later.
+    #[error("storage unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("username taken")]
+    UsernameTaken,
+    #[error("email taken")]
+    EmailTaken,
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateUserError {
+    #[error("no such user")]
+    NotFound,
+    #[error("username taken")]
+    UsernameTaken,
+    #[error("email taken")]
+    EmailTaken,
+    #[error("the last admin cannot be demoted")]
+    LastAdmin,
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteUserError {
+    #[error("no such user")]
+    NotFound,
+    #[error("the last admin cannot be deleted")]
+    LastAdmin,
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// Where users are kept. The contract every adapter meets (checked by `testing::repository_contract`):
+/// usernames and emails compare case-insensitively, ids are never reused, timestamps come back exactly as given.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Stores a new user under a fresh id.
+    /// MUST return `UsernameTaken` / `EmailTaken` if another user has that username / email, case-insensitively,
+    /// decided atomically with the insert (two racing inserts: exactly one succeeds). Username is checked first.
+    async fn create(&self, user: NewUser) -> Result<User, CreateUserError>;
+
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError>;
+
+    /// One page of the users matching `query.filter`, sorted as `query` says, and the count of all matches.
+    async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError>;
+
+    /// Applies `patch` atomically and returns the user as stored.
+    /// MUST return `NotFound` if there is no such user, `UsernameTaken` / `EmailTaken` as `create` does (another
+    /// user only), and `LastAdmin` if the patch would leave no admin, decided atomically with the write.
+    async fn update(&self, id: UserId, patch: UserPatch) -> Result<User, UpdateUserError>;
+
+    /// MUST return `NotFound` if there is no such user and `LastAdmin` if it is the only admin (atomically).
+    async fn delete(&self, id: UserId) -> Result<(), DeleteUserError>;
+
+    /// Whether the storage answers: for readiness checks.
+    async fn ping(&self) -> Result<(), RepositoryError>;
+}

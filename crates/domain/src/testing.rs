@@ -1,0 +1,613 @@
+//! The repository contract: one suite, run by every storage adapter against its own backend with
+//! [`repository_contract_tests!`](crate::repository_contract_tests). The in-memory adapter defines the reference
+//! behaviour; the SQL adapters must give the same answers.
+
+use crate::ports::{CreateUserError, DeleteUserError, UpdateUserError, UserRepository};
+use crate::{
+    Age, DisplayName, Email, ListQuery, NewUser, PasswordHash, Role, SortDirection, SortKey,
+    Timestamp, User, UserFilter, UserId, UserPatch, Username,
+};
+use std::sync::Arc;
+
+/// Generates one `#[tokio::test]` per contract case. `$make` is an async expression giving a fresh, empty
+/// `Arc<dyn UserRepository>`, or `None` to skip (a backend that is not configured here).
+#[macro_export]
+macro_rules! repository_contract_tests {
+    ($make:expr) => {
+        $crate::repository_contract_tests!(@cases $make;
+            create_assigns_fresh_ids_and_keeps_every_field,
+            find_by_id_of_a_missing_user_is_none,
+            username_is_unique_case_insensitively,
+            email_is_unique_case_insensitively,
+            racing_creates_of_one_username_let_exactly_one_win,
+            ids_are_never_reused_after_a_delete,
+            update_applies_only_the_patch,
+            update_of_a_missing_user_is_not_found,
+            update_refuses_a_username_or_email_of_another_user,
+            the_last_admin_cannot_be_demoted_or_deleted,
+            delete_removes_the_user_and_frees_its_names,
+            list_filters_case_insensitively,
+            list_q_treats_percent_and_underscore_literally,
+            list_sorts_by_every_key_both_ways_with_ties_by_id,
+            list_pages_with_limit_offset_and_total,
+            timestamps_keep_microseconds_on_every_read,
+        );
+    };
+    (@cases $make:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let repository: Option<std::sync::Arc<dyn $crate::ports::UserRepository>> = $make.await;
+                match repository {
+                    Some(repository) => $crate::testing::$case(repository).await,
+                    None => eprintln!("skipped: backend not configured"),
+                }
+            }
+        )+
+    };
+}
+
+fn at(s: &str) -> Timestamp {
+    Timestamp::parse_rfc3339(s).expect("valid timestamp")
+}
+
+/// A valid new user named `username`, with `username@example.com`.
+pub fn new_user(username: &str) -> NewUser {
+    NewUser {
+        username: Username::parse(username).expect("valid username"),
+        email: Email::parse(format!("{username}@example.com")).expect("valid email"),
+        name: None,
+        age: None,
+        role: Role::User,
+        password_hash: PasswordHash::new("$2b$04$not-a-real-hash"),
+        created_at: at("2026-01-01T00:00:00.000001Z"),
+    }
+}
+
+fn with_email(mut user: NewUser, email: &str) -> NewUser {
+    user.email = Email::parse(email).expect("valid email");
+    user
+}
+
+fn admin(username: &str) -> NewUser {
+    NewUser {
+        role: Role::Admin,
+        ..new_user(username)
+    }
+}
+
+fn empty_patch(at_time: &str) -> UserPatch {
+    UserPatch {
+        username: None,
+        email: None,
+        name: None,
+        age: None,
+        role: None,
+        password_hash: None,
+        updated_at: at(at_time),
+    }
+}
+
+async fn create(repository: &Arc<dyn UserRepository>, user: NewUser) -> User {
+    repository.create(user).await.expect("created")
+}
+
+async fn list(repository: &Arc<dyn UserRepository>, query: ListQuery) -> (Vec<String>, u64) {
+    let page = repository.list(&query).await.expect("listed");
+    (
+        page.users
+            .iter()
+            .map(|u| u.username.as_str().to_owned())
+            .collect(),
+        page.total,
+    )
+}
+
+fn query(filter: UserFilter) -> ListQuery {
+    ListQuery {
+        filter,
+        ..ListQuery::default()
+    }
+}
+
+pub async fn create_assigns_fresh_ids_and_keeps_every_field(repository: Arc<dyn UserRepository>) {
+    let mut full = new_user("Alice");
+    full.name = Some(DisplayName::parse("Alice Liddell").expect("valid"));
+    full.age = Some(Age::parse(30).expect("valid"));
+    full.role = Role::Admin;
+    let alice = create(&repository, full.clone()).await;
+    let bob = create(&repository, new_user("bob")).await;
+    assert!(bob.id > alice.id, "ids increase");
+    assert_eq!(alice.username.as_str(), "Alice", "case kept");
+    assert_eq!(alice.email, full.email);
+    assert_eq!(alice.name, full.name);
+    assert_eq!(alice.age, full.age);
+    assert_eq!(alice.role, Role::Admin);
+    assert_eq!(alice.password_hash, full.password_hash);
+    assert_eq!(alice.created_at, full.created_at);
+    assert_eq!(alice.updated_at, full.created_at);
+    assert_eq!(
+        repository.find_by_id(alice.id).await.expect("read"),
+        Some(alice)
+    );
+}
+
+pub async fn find_by_id_of_a_missing_user_is_none(repository: Arc<dyn UserRepository>) {
+    let id = UserId::new(424242).expect("id");
+    assert_eq!(repository.find_by_id(id).await.expect("read"), None);
+}
+
+pub async fn username_is_unique_case_insensitively(repository: Arc<dyn UserRepository>) {
+    create(&repository, new_user("alice")).await;
+    let clash = with_email(new_user("ALICE"), "other@example.com");
+    assert!(matches!(
+        repository.create(clash).await,
+        Err(CreateUserError::UsernameTaken)
+    ));
+    // Username is reported first when both clash.
+    let both = with_email(new_user("Alice"), "ALICE@example.com");
+    assert!(matches!(
+        repository.create(both).await,
+        Err(CreateUserError::UsernameTaken)
+    ));
+    let page = repository
+        .list(&ListQuery::default())
+        .await
+        .expect("listed");
+    assert_eq!(page.total, 1, "nothing stored by a refused create");
+}
+
+pub async fn email_is_unique_case_insensitively(repository: Arc<dyn UserRepository>) {
+    create(&repository, new_user("alice")).await;
+    let clash = with_email(new_user("bob"), "Alice@Example.com");
+    assert!(matches!(
+        repository.create(clash).await,
+        Err(CreateUserError::EmailTaken)
+    ));
+}
+
+pub async fn racing_creates_of_one_username_let_exactly_one_win(
+    repository: Arc<dyn UserRepository>,
+) {
+    let attempts = (0..20).map(|i| {
+        let repository = repository.clone();
+        tokio::spawn(async move {
+            let user = with_email(new_user("racer"), &format!("racer{i}@example.com"));
+            repository.create(user).await
+        })
+    });
+    let mut created = 0;
+    for attempt in attempts.collect::<Vec<_>>() {
+        match attempt.await.expect("task") {
+            Ok(_) => created += 1,
+            Err(CreateUserError::UsernameTaken) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(created, 1);
+}
+
+pub async fn ids_are_never_reused_after_a_delete(repository: Arc<dyn UserRepository>) {
+    create(&repository, new_user("first")).await;
+    let last = create(&repository, new_user("second")).await;
+    repository.delete(last.id).await.expect("deleted");
+    let next = create(&repository, new_user("third")).await;
+    assert!(next.id > last.id, "{} after {}", next.id, last.id);
+}
+
+pub async fn update_applies_only_the_patch(repository: Arc<dyn UserRepository>) {
+    let mut original = new_user("alice");
+    original.name = Some(DisplayName::parse("Alice").expect("valid"));
+    original.age = Some(Age::parse(30).expect("valid"));
+    let alice = create(&repository, original).await;
+    let patch = UserPatch {
+        username: Some(Username::parse("Alicia").expect("valid")),
+        age: Some(None),
+        password_hash: Some(PasswordHash::new("$2b$04$another")),
+        ..empty_patch("2026-02-02T02:02:02.123456Z")
+    };
+    let updated = repository
+        .update(alice.id, patch.clone())
+        .await
+        .expect("updated");
+    assert_eq!(updated, patch.apply_to(&alice));
+    assert_eq!(updated.name, alice.name, "untouched field kept");
+    assert_eq!(updated.age, None, "cleared");
+    assert_eq!(updated.created_at, alice.created_at);
+    assert_eq!(
+        repository.find_by_id(alice.id).await.expect("read"),
+        Some(updated)
+    );
+    // The old username is free again; the new one is taken.
+    create(
+        &repository,
+        with_email(new_user("alice"), "new-alice@example.com"),
+    )
+    .await;
+    let clash = with_email(new_user("ALICIA"), "x@example.com");
+    assert!(matches!(
+        repository.create(clash).await,
+        Err(CreateUserError::UsernameTaken)
+    ));
+}
+
+pub async fn update_of_a_missing_user_is_not_found(repository: Arc<dyn UserRepository>) {
+    let id = UserId::new(424242).expect("id");
+    let result = repository
+        .update(id, empty_patch("2026-02-02T00:00:00Z"))
+        .await;
+    assert!(matches!(result, Err(UpdateUserError::NotFound)));
+}
+
+pub async fn update_refuses_a_username_or_email_of_another_user(
+    repository: Arc<dyn UserRepository>,
+) {
+    let alice = create(&repository, new_user("alice")).await;
+    create(&repository, new_user("bob")).await;
+    let to_bob = UserPatch {
+        username: Some(Username::parse("BOB").expect("valid")),
+        ..empty_patch("2026-02-02T00:00:00Z")
+    };
+    assert!(matches!(
+        repository.update(alice.id, to_bob).await,
+        Err(UpdateUserError::UsernameTaken)
+    ));
+    let to_bobs_email = UserPatch {
+        email: Some(Email::parse("bob@example.com").expect("valid")),
+        ..empty_patch("2026-02-02T00:00:00Z")
+    };
+    assert!(matches!(
+        repository.update(alice.id, to_bobs_email).await,
+        Err(UpdateUserError::EmailTaken)
+    ));
+    // Changing the case of one's own username is no clash.
+    let own = UserPatch {
+        username: Some(Username::parse("ALICE").expect("valid")),
+        ..empty_patch("2026-02-02T00:00:00Z")
+    };
+    let renamed = repository
+        .update(alice.id, own)
+        .await
+        .expect("own name in another case");
+    assert_eq!(renamed.username.as_str(), "ALICE");
+    let unchanged = repository
+        .find_by_id(alice.id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(
+        unchanged.email, alice.email,
+        "refused updates wrote nothing"
+    );
+}
+
+pub async fn the_last_admin_cannot_be_demoted_or_deleted(repository: Arc<dyn UserRepository>) {
+    let root = create(&repository, admin("root")).await;
+    let demote = UserPatch {
+        role: Some(Role::User),
+        ..empty_patch("2026-02-02T00:00:00Z")
+    };
+    assert!(matches!(
+        repository.update(root.id, demote.clone()).await,
+        Err(UpdateUserError::LastAdmin)
+    ));
+    assert!(matches!(
+        repository.delete(root.id).await,
+        Err(DeleteUserError::LastAdmin)
+    ));
+    // A second admin: either one may go, but not both.
+    let second = create(&repository, admin("second")).await;
+    repository
+        .update(root.id, demote.clone())
+        .await
+        .expect("demoted: another admin remains");
+    assert!(matches!(
+        repository.delete(second.id).await,
+        Err(DeleteUserError::LastAdmin)
+    ));
+    assert!(matches!(
+        repository.update(second.id, demote).await,
+        Err(UpdateUserError::LastAdmin)
+    ));
+    // Two admins demoting each other at once: one admin must remain.
+    let promote = UserPatch {
+        role: Some(Role::Admin),
+        ..empty_patch("2026-02-03T00:00:00Z")
+    };
+    repository.update(root.id, promote).await.expect("promoted");
+    let demotions = [root.id, second.id].map(|id| {
+        let repository = repository.clone();
+        tokio::spawn(async move {
+            let demote = UserPatch {
+                role: Some(Role::User),
+                ..empty_patch("2026-02-04T00:00:00Z")
+            };
+            repository.update(id, demote).await
+        })
+    });
+    let mut demoted = 0;
+    for demotion in demotions {
+        if demotion.await.expect("task").is_ok() {
+            demoted += 1;
+        }
+    }
+    assert_eq!(demoted, 1);
+    let admins = repository
+        .list(&query(UserFilter {
+            role: Some(Role::Admin),
+            ..UserFilter::default()
+        }))
+        .await
+        .expect("listed");
+    assert_eq!(admins.total, 1);
+}
+
+pub async fn delete_removes_the_user_and_frees_its_names(repository: Arc<dyn UserRepository>) {
+    let alice = create(&repository, new_user("alice")).await;
+    repository.delete(alice.id).await.expect("deleted");
+    assert_eq!(repository.find_by_id(alice.id).await.expect("read"), None);
+    assert!(matches!(
+        repository.delete(alice.id).await,
+        Err(DeleteUserError::NotFound)
+    ));
+    create(&repository, new_user("ALICE")).await;
+}
+
+pub async fn list_filters_case_insensitively(repository: Arc<dyn UserRepository>) {
+    let mut named = new_user("carol");
+    named.name = Some(DisplayName::parse("Carol Ann Smith").expect("valid"));
+    create(&repository, new_user("Alice")).await;
+    create(&repository, admin("bob")).await;
+    create(&repository, named).await;
+    let by_username = UserFilter {
+        username: Some("ALICE".into()),
+        ..UserFilter::default()
+    };
+    assert_eq!(
+        list(&repository, query(by_username)).await,
+        (vec!["Alice".into()], 1)
+    );
+    let by_email = UserFilter {
+        email: Some("Bob@EXAMPLE.com".into()),
+        ..UserFilter::default()
+    };
+    assert_eq!(
+        list(&repository, query(by_email)).await,
+        (vec!["bob".into()], 1)
+    );
+    let partial_username_is_no_match = UserFilter {
+        username: Some("ali".into()),
+        ..UserFilter::default()
+    };
+    assert_eq!(
+        list(&repository, query(partial_username_is_no_match)).await,
+        (vec![], 0)
+    );
+    let by_role = UserFilter {
+        role: Some(Role::Admin),
+        ..UserFilter::default()
+    };
+    assert_eq!(
+        list(&repository, query(by_role)).await,
+        (vec!["bob".into()], 1)
+    );
+    let by_name = UserFilter {
+        q: Some("ANN SM".into()),
+        ..UserFilter::default()
+    };
+    assert_eq!(
+        list(&repository, query(by_name)).await,
+        (vec!["carol".into()], 1)
+    );
+    let by_q_in_username = UserFilter {
+        q: Some("LIC".into()),
+        ..UserFilter::default()
+    };
+    assert_eq!(
+        list(&repository, query(by_q_in_username)).await,
+        (vec!["Alice".into()], 1)
+    );
+    let by_email_domain = UserFilter {
+        q: Some("@EXAMPLE".into()),
+        ..UserFilter::default()
+    };
+    assert_eq!(list(&repository, query(by_email_domain)).await.1, 3);
+    let combined = UserFilter {
+        role: Some(Role::User),
+        q: Some("a".into()),
+        ..UserFilter::default()
+    };
+    assert_eq!(
+        list(&repository, query(combined)).await,
+        (vec!["Alice".into(), "carol".into()], 2)
+    );
+}
+
+pub async fn list_q_treats_percent_and_underscore_literally(repository: Arc<dyn UserRepository>) {
+    create(&repository, new_user("a_b")).await;
+    create(&repository, new_user("axb")).await;
+    let mut percent = new_user("percent");
+    percent.name = Some(DisplayName::parse("100% sure").expect("valid"));
+    create(&repository, percent).await;
+    let underscore = UserFilter {
+        q: Some("a_b".into()),
+        ..UserFilter::default()
+    };
+    assert_eq!(
+        list(&repository, query(underscore)).await,
+        (vec!["a_b".into()], 1)
+    );
+    let percent = UserFilter {
+        q: Some("0%".into()),
+        ..UserFilter::default()
+    };
+    assert_eq!(
+        list(&repository, query(percent)).await,
+        (vec!["percent".into()], 1)
+    );
+    let backslash = UserFilter {
+        q: Some("\\".into()),
+        ..UserFilter::default()
+    };
+    assert_eq!(list(&repository, query(backslash)).await, (vec![], 0));
+}
+
+pub async fn list_sorts_by_every_key_both_ways_with_ties_by_id(
+    repository: Arc<dyn UserRepository>,
+) {
+    // Insertion order = id order: carol(1), Alice(2), bob(3), alice2(4). created_at ties for Alice and bob.
+    let mut carol = with_email(new_user("carol"), "a@example.com");
+    carol.created_at = at("2026-01-03T00:00:00Z");
+    let mut alice = with_email(new_user("Alice"), "C@example.com");
+    alice.created_at = at("2026-01-01T00:00:00Z");
+    let mut bob = with_email(new_user("bob"), "b@example.com");
+    bob.created_at = at("2026-01-01T00:00:00Z");
+    let mut alice2 = with_email(new_user("alice2"), "d@example.com");
+    alice2.created_at = at("2026-01-02T00:00:00Z");
+    for user in [carol, alice, bob, alice2] {
+        create(&repository, user).await;
+    }
+    let sorted = |sort, direction| ListQuery {
+        sort,
+        direction,
+        ..ListQuery::default()
+    };
+    let cases: [(SortKey, SortDirection, [&str; 4]); 8] = [
+        (
+            SortKey::Id,
+            SortDirection::Ascending,
+            ["carol", "Alice", "bob", "alice2"],
+        ),
+        (
+            SortKey::Id,
+            SortDirection::Descending,
+            ["alice2", "bob", "Alice", "carol"],
+        ),
+        (
+            SortKey::Username,
+            SortDirection::Ascending,
+            ["Alice", "alice2", "bob", "carol"],
+        ),
+        (
+            SortKey::Username,
+            SortDirection::Descending,
+            ["carol", "bob", "alice2", "Alice"],
+        ),
+        (
+            SortKey::Email,
+            SortDirection::Ascending,
+            ["carol", "bob", "Alice", "alice2"],
+        ),
+        (
+            SortKey::Email,
+            SortDirection::Descending,
+            ["alice2", "Alice", "bob", "carol"],
+        ),
+        // Ties (Alice and bob) broken by id ascending, in both directions.
+        (
+            SortKey::CreatedAt,
+            SortDirection::Ascending,
+            ["Alice", "bob", "alice2", "carol"],
+        ),
+        (
+            SortKey::CreatedAt,
+            SortDirection::Descending,
+            ["carol", "alice2", "Alice", "bob"],
+        ),
+    ];
+    for (key, direction, expected) in cases {
+        let (names, _) = list(&repository, sorted(key, direction)).await;
+        assert_eq!(names, expected, "{key:?} {direction:?}");
+    }
+    // updated_at: all equal to created_at until one is updated.
+    let first = repository
+        .list(&sorted(SortKey::Id, SortDirection::Ascending))
+        .await
+        .expect("listed")
+        .users[0]
+        .id;
+    repository
+        .update(
+            first,
+            UserPatch {
+                age: Some(None),
+                name: Some(Some(DisplayName::parse("x").expect("valid"))),
+                ..empty_patch("2026-01-01T12:00:00Z")
+            },
+        )
+        .await
+        .expect("updated");
+    let (names, _) = list(
+        &repository,
+        sorted(SortKey::UpdatedAt, SortDirection::Ascending),
+    )
+    .await;
+    assert_eq!(names, ["Alice", "bob", "carol", "alice2"]);
+    let (names, _) = list(
+        &repository,
+        sorted(SortKey::UpdatedAt, SortDirection::Descending),
+    )
+    .await;
+    assert_eq!(names, ["alice2", "carol", "Alice", "bob"]);
+}
+
+pub async fn list_pages_with_limit_offset_and_total(repository: Arc<dyn UserRepository>) {
+    for i in 0..7 {
+        create(&repository, new_user(&format!("user{i}"))).await;
+    }
+    let page = |limit, offset| ListQuery {
+        limit,
+        offset,
+        ..ListQuery::default()
+    };
+    assert_eq!(
+        list(&repository, page(3, 0)).await,
+        (vec!["user0".into(), "user1".into(), "user2".into()], 7)
+    );
+    assert_eq!(
+        list(&repository, page(3, 6)).await,
+        (vec!["user6".into()], 7)
+    );
+    assert_eq!(list(&repository, page(3, 7)).await, (vec![], 7));
+    assert_eq!(
+        list(&repository, page(100, u64::from(u32::MAX) * 4)).await,
+        (vec![], 7)
+    );
+    let none = ListQuery {
+        filter: UserFilter {
+            q: Some("nobody".into()),
+            ..UserFilter::default()
+        },
+        ..page(3, 0)
+    };
+    assert_eq!(list(&repository, none).await, (vec![], 0));
+}
+
+pub async fn timestamps_keep_microseconds_on_every_read(repository: Arc<dyn UserRepository>) {
+    let mut user = new_user("alice");
+    user.created_at = at("2026-03-04T05:06:07.123456Z");
+    let created = create(&repository, user).await;
+    assert_eq!(
+        created.created_at.to_string(),
+        "2026-03-04T05:06:07.123456Z"
+    );
+    let patch = UserPatch {
+        age: Some(Some(Age::parse(5).expect("valid"))),
+        ..empty_patch("2026-03-04T05:06:08.000001Z")
+    };
+    let updated = repository.update(created.id, patch).await.expect("updated");
+    let read = repository
+        .find_by_id(created.id)
+        .await
+        .expect("read")
+        .expect("exists");
+    let listed = repository
+        .list(&ListQuery::default())
+        .await
+        .expect("listed")
+        .users;
+    for seen in [&updated, &read, &listed[0]] {
+        assert_eq!(seen.created_at.to_string(), "2026-03-04T05:06:07.123456Z");
+        assert_eq!(seen.updated_at.to_string(), "2026-03-04T05:06:08.000001Z");
+    }
+}

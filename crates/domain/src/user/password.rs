@@ -1,0 +1,84 @@
+use crate::limits::{PASSWORD_MAX_BYTES, PASSWORD_MIN_BYTES};
+use std::fmt;
+
+/// A plain-text password on its way to the hasher: 8–72 bytes (bcrypt's limit; longer is refused, never
+/// truncated). Its `Debug` never prints it, and it is not `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    #[error("must be at least {PASSWORD_MIN_BYTES} bytes long")]
+    TooShort,
+    #[error("must be at most {PASSWORD_MAX_BYTES} bytes long")]
+    TooLong,
+}
+
+impl Password {
+    pub fn parse(s: impl Into<String>) -> Result<Self, PasswordError> {
+        let s = s.into();
+        if s.len() < PASSWORD_MIN_BYTES {
+            return Err(PasswordError::TooShort);
+        }
+        if s.len() > PASSWORD_MAX_BYTES {
+            return Err(PasswordError::TooLong);
+        }
+        Ok(Self(s))
+    }
+
+    /// The secret itself, for the hasher alone.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// A password hash as the hasher made it (a bcrypt string). Never returned, never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    pub fn new(hash: impl Into<String>) -> Self {
+        Self(hash.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_bytes_not_characters() {
+        assert!(Password::parse("12345678").is_ok());
+        assert!(Password::parse("é".repeat(36)).is_ok()); // 72 bytes
+        assert_eq!(
+            Password::parse("é".repeat(36) + "x"),
+            Err(PasswordError::TooLong)
+        );
+        assert_eq!(Password::parse("x".repeat(73)), Err(PasswordError::TooLong));
+        assert_eq!(Password::parse("1234567"), Err(PasswordError::TooShort));
+        assert_eq!(Password::parse("ééé"), Err(PasswordError::TooShort)); // 6 bytes
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let password = Password::parse("hunter2hunter2").expect("valid");
+        assert!(!format!("{password:?}").contains("hunter2"));
+        assert!(!format!("{:?}", PasswordHash::new("$2b$04$abc")).contains("abc"));
+    }
+}
