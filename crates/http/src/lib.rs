@@ -1,1 +1,118 @@
+//! users-api's HTTP adapter (actix-web): routes, DTOs, problem+json errors, request ids, OpenAPI and Swagger UI.
 
+mod dto;
+mod extract;
+mod middleware;
+mod openapi;
+mod pagination;
+mod problem;
+mod request_id;
+mod responses;
+mod routes;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{web as actix, App, HttpServer};
+use paperclip::actix::{web, OpenApiExt};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use users_domain::UserService;
+
+pub use routes::docs::asset_names as docs_asset_names;
+
+/// Whether the service still takes traffic: cleared at shutdown so `/health/ready` answers 503 at once.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    shutting_down: AtomicBool,
+}
+
+impl Readiness {
+    pub fn start_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+}
+
+/// What the handlers need; cloned into every worker.
+#[derive(Clone)]
+pub struct AppState {
+    pub users: UserService,
+    pub readiness: Arc<Readiness>,
+}
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Worker threads; `None` = one per core.
+    pub workers: Option<usize>,
+    pub shutdown_timeout: Duration,
+}
+
+/// Starts serving on `listener` (bound already, so tests can use port 0). Signals are the caller's to handle.
+pub fn serve(
+    listener: TcpListener,
+    state: AppState,
+    options: ServerOptions,
+) -> std::io::Result<Server> {
+    let mut server = HttpServer::new(move || build_app(state.clone()))
+        .disable_signals()
+        .shutdown_timeout(options.shutdown_timeout.as_secs());
+    if let Some(workers) = options.workers {
+        server = server.workers(workers);
+    }
+    Ok(server.listen(listener)?.run())
+}
+
+pub fn build_app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    use routes::{docs, health, users};
+    App::new()
+        .wrap_api()
+        .app_data(actix::Data::new(state.users))
+        .app_data(actix::Data::from(state.readiness))
+        .service(
+            web::resource("/users")
+                .route(web::post().to(users::create_user))
+                .route(web::get().to(users::list_users)),
+        )
+        // Aliases before `/users/{id}`, so they are never taken for ids; the document leaves them out.
+        .service(web::resource("/users/signup").route(web::post().to(users::create_user)))
+        .service(
+            web::resource("/users/{id}")
+                .route(web::get().to(users::get_user))
+                .route(web::put().to(users::update_user))
+                .route(web::patch().to(users::update_user))
+                .route(web::delete().to(users::delete_user)),
+        )
+        .service(web::resource("/health").route(web::get().to(health::health)))
+        .service(web::resource("/health/ready").route(web::get().to(health::ready)))
+        .with_raw_json_spec_v3(|app, spec| app.app_data(actix::Data::new(openapi::patch(spec))))
+        .build()
+        .route("/openapi.json", actix::get().to(serve_openapi))
+        .route("/docs", actix::get().to(docs::docs_entry))
+        .route("/docs/{file}", actix::get().to(docs::docs_asset))
+        .default_service(actix::to(route_not_found))
+        .wrap(actix_web::middleware::from_fn(middleware::request_context))
+}
+
+async fn serve_openapi(doc: actix::Data<serde_json::Value>) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok().json(doc.get_ref())
+}
+
+async fn route_not_found() -> Result<actix_web::HttpResponse, problem::ApiError> {
+    Err(problem::ApiError::RouteNotFound)
+}

@@ -1,0 +1,332 @@
+//! Layered configuration (API.md §1): built-in defaults < config/default.toml < config/{APP_ENV}.toml <
+//! `APP__SECTION__KEY` env vars. Every error names the setting as its env var, in one line.
+
+use config::{Config, ConfigError, Environment, File, FileFormat, Value, ValueKind};
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Development,
+    Production,
+    Test,
+}
+
+impl Profile {
+    fn from_env() -> Result<Self, SettingsError> {
+        match std::env::var("APP_ENV").as_deref() {
+            Err(_) | Ok("development") => Ok(Self::Development),
+            Ok("production") => Ok(Self::Production),
+            Ok("test") => Ok(Self::Test),
+            Ok(other) => Err(SettingsError::new(
+                "APP_ENV",
+                format!("must be development, production or test, not {other:?}"),
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Development => "development",
+            Self::Production => "production",
+            Self::Test => "test",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub storage: StorageSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub shutdown_timeout_secs: u64,
+    #[serde(deserialize_with = "comma_list")]
+    pub trusted_proxies: Vec<String>,
+    #[serde(deserialize_with = "comma_list")]
+    pub cors_origins: Vec<String>,
+    /// Worker threads; 0 = one per core.
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    #[default]
+    Sqlite,
+    Postgres,
+    Memory,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    /// As configured; checked into `backend` by `load`.
+    #[serde(rename = "backend")]
+    backend_name: String,
+    #[serde(skip)]
+    pub backend: Backend,
+    pub url: String,
+    pub pool_size: u32,
+    pub acquire_timeout_secs: u64,
+    pub statement_timeout_secs: u64,
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    #[serde(default)]
+    pub jwt_secret: Option<SecretString>,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    pub bcrypt_cost: u32,
+    pub login_ip_limit_per_minute: u32,
+    pub issuer: String,
+    pub audience: String,
+    #[serde(default)]
+    pub bootstrap_admin: BootstrapAdminSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapAdminSettings {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub password: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    #[serde(rename = "format")]
+    format_name: String,
+    #[serde(skip)]
+    pub format: LogFormat,
+}
+
+/// A fatal configuration error: the setting (as its env var) and what is wrong with it.
+#[derive(Debug)]
+pub struct SettingsError {
+    pub setting: String,
+    pub problem: String,
+}
+
+impl SettingsError {
+    pub fn new(setting: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            setting: setting.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "configuration error: {}: {}", self.setting, self.problem)
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
+/// `storage.url` → `APP__STORAGE__URL`.
+pub fn env_name(key: &str) -> String {
+    format!("APP__{}", key.replace('.', "__").to_ascii_uppercase())
+}
+
+const DEFAULTS: &[(&str, &str)] = &[
+    ("server.host", "127.0.0.1"),
+    ("server.port", "8080"),
+    ("server.shutdown_timeout_secs", "30"),
+    ("server.trusted_proxies", ""),
+    ("server.cors_origins", ""),
+    ("server.workers", "0"),
+    ("storage.backend", "sqlite"),
+    ("storage.url", "sqlite://data/users.db"),
+    ("storage.pool_size", "10"),
+    ("storage.acquire_timeout_secs", "5"),
+    ("storage.statement_timeout_secs", "10"),
+    ("storage.migrate_on_start", "true"),
+    ("auth.access_token_ttl_secs", "900"),
+    ("auth.refresh_token_ttl_secs", "1209600"),
+    ("auth.bcrypt_cost", "12"),
+    ("auth.login_ip_limit_per_minute", "30"),
+    ("auth.issuer", "users-api"),
+    ("auth.audience", "users-api"),
+];
+
+/// Settings that have no default but may be given.
+const OPTIONAL: &[&str] = &[
+    "auth.jwt_secret",
+    "auth.bootstrap_admin.username",
+    "auth.bootstrap_admin.email",
+    "auth.bootstrap_admin.password",
+    "log.format",
+];
+
+/// Where `config/` is: the working directory's, else the one beside the executable.
+fn config_dir() -> Option<PathBuf> {
+    let here = PathBuf::from("config");
+    if here.is_dir() {
+        return Some(here);
+    }
+    let beside = std::env::current_exe().ok()?.parent()?.join("config");
+    beside.is_dir().then_some(beside)
+}
+
+pub fn load() -> Result<(Profile, Settings), SettingsError> {
+    let profile = Profile::from_env()?;
+    let mut builder = Config::builder();
+    for (key, value) in DEFAULTS {
+        builder = builder
+            .set_default(*key, *value)
+            .map_err(|e| SettingsError::new(env_name(key), e.to_string()))?;
+    }
+    let log_format = if profile == Profile::Production {
+        "json"
+    } else {
+        "pretty"
+    };
+    builder = builder
+        .set_default("log.format", log_format)
+        .map_err(|e| SettingsError::new("APP__LOG__FORMAT", e.to_string()))?;
+    if let Some(dir) = config_dir() {
+        builder = builder
+            .add_source(file(&dir, "default"))
+            .add_source(file(&dir, profile.as_str()));
+    }
+    let config = builder
+        .add_source(
+            Environment::with_prefix("APP")
+                .prefix_separator("__")
+                .separator("__"),
+        )
+        .build()
+        .map_err(describe)?;
+    reject_unknown_keys(&config)?;
+    let mut settings: Settings = config.try_deserialize().map_err(describe)?;
+    settings.storage.backend = parse_backend(&settings.storage.backend_name)?;
+    settings.log.format = parse_log_format(&settings.log.format_name)?;
+    Ok((profile, settings))
+}
+
+fn file(dir: &Path, name: &str) -> File<config::FileSourceFile, FileFormat> {
+    File::from(dir.join(format!("{name}.toml")))
+        .format(FileFormat::Toml)
+        .required(false)
+}
+
+fn reject_unknown_keys(config: &Config) -> Result<(), SettingsError> {
+    let known: BTreeSet<&str> = DEFAULTS
+        .iter()
+        .map(|(k, _)| *k)
+        .chain(OPTIONAL.iter().copied())
+        .collect();
+    let mut present = Vec::new();
+    if let Ok(table) = config
+        .clone()
+        .try_deserialize::<config::Map<String, Value>>()
+    {
+        flatten("", &table, &mut present);
+    }
+    match present
+        .into_iter()
+        .find(|key| !known.contains(key.as_str()))
+    {
+        Some(unknown) => Err(SettingsError::new(env_name(&unknown), "unknown setting")),
+        None => Ok(()),
+    }
+}
+
+fn flatten(prefix: &str, table: &config::Map<String, Value>, out: &mut Vec<String>) {
+    for (key, value) in table {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match &value.kind {
+            ValueKind::Table(inner) => flatten(&path, inner, out),
+            _ => out.push(path),
+        }
+    }
+}
+
+fn describe(error: ConfigError) -> SettingsError {
+    match error {
+        ConfigError::Type {
+            key: Some(key),
+            unexpected,
+            expected,
+            ..
+        } => SettingsError::new(
+            env_name(&key),
+            format!("expected {expected}, got {unexpected}"),
+        ),
+        ConfigError::At {
+            error,
+            key: Some(key),
+            ..
+        } => SettingsError::new(env_name(&key), error.to_string()),
+        other => SettingsError::new("APP__*", other.to_string()),
+    }
+}
+
+/// A list given as a comma-separated string (env vars) or as an array (TOML).
+fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match List::deserialize(d)? {
+        List::One(s) => s.split(',').map(str::to_owned).collect(),
+        List::Many(v) => v,
+    };
+    Ok(items
+        .into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect())
+}
+
+fn parse_backend(name: &str) -> Result<Backend, SettingsError> {
+    match name {
+        "sqlite" => Ok(Backend::Sqlite),
+        "postgres" => Ok(Backend::Postgres),
+        "memory" => Ok(Backend::Memory),
+        other => Err(SettingsError::new(
+            "APP__STORAGE__BACKEND",
+            format!("must be sqlite, postgres or memory, not {other:?}"),
+        )),
+    }
+}
+
+fn parse_log_format(name: &str) -> Result<LogFormat, SettingsError> {
+    match name {
+        "pretty" => Ok(LogFormat::Pretty),
+        "json" => Ok(LogFormat::Json),
+        other => Err(SettingsError::new(
+            "APP__LOG__FORMAT",
+            format!("must be pretty or json, not {other:?}"),
+        )),
+    }
+}

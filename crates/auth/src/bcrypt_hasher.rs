@@ -1,0 +1,115 @@
+use anyhow::{anyhow, Context};
+use async_trait::async_trait;
+use tracing::Instrument;
+use users_domain::limits::PASSWORD_MAX_BYTES;
+use users_domain::ports::{HashError, PasswordHasher};
+use users_domain::{Password, PasswordHash};
+
+/// bcrypt at a configured cost, run on tokio's blocking pool so a hash never stalls the async workers.
+#[derive(Debug, Clone, Copy)]
+pub struct BcryptHasher {
+    cost: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("bcrypt cost must be between {min} and {max}", min = bcrypt_cost::MIN, max = bcrypt_cost::MAX)]
+pub struct InvalidCost;
+
+mod bcrypt_cost {
+    pub const MIN: u32 = 4;
+    pub const MAX: u32 = 31;
+}
+
+impl BcryptHasher {
+    pub fn new(cost: u32) -> Result<Self, InvalidCost> {
+        if (bcrypt_cost::MIN..=bcrypt_cost::MAX).contains(&cost) {
+            Ok(Self { cost })
+        } else {
+            Err(InvalidCost)
+        }
+    }
+}
+
+/// Runs `work` on the blocking pool inside the caller's tracing span.
+async fn off_the_workers<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, HashError> {
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(work))
+        .in_current_span()
+        .await
+        .context("the hashing task failed")
+        .map_err(HashError::Unexpected)
+}
+
+#[async_trait]
+impl PasswordHasher for BcryptHasher {
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
+        // `Password` already refuses more than 72 bytes; check again so nothing is ever silently truncated.
+        // (bcrypt's `non_truncating_hash` would also refuse exactly 72 bytes, which the contract allows.)
+        if password.expose().len() > PASSWORD_MAX_BYTES {
+            return Err(HashError::Unexpected(anyhow!(
+                "password longer than bcrypt's limit"
+            )));
+        }
+        let secret = password.clone();
+        let cost = self.cost;
+        let hash = off_the_workers(move || bcrypt::hash(secret.expose(), cost)).await?;
+        Ok(PasswordHash::new(hash.context("bcrypt could not hash")?))
+    }
+
+    async fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HashError> {
+        let secret = password.clone();
+        let hash = hash.as_str().to_owned();
+        let verified = off_the_workers(move || bcrypt::verify(secret.expose(), &hash)).await?;
+        Ok(verified.context("unusable bcrypt hash")?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn password(s: &str) -> Password {
+        Password::parse(s).expect("valid password")
+    }
+
+    #[tokio::test]
+    async fn hashes_at_the_configured_cost_and_verifies() {
+        let hasher = BcryptHasher::new(4).expect("valid cost");
+        let hash = hasher
+            .hash(&password("correct horse"))
+            .await
+            .expect("hashed");
+        assert!(
+            hash.as_str().starts_with("$2b$04$"),
+            "a bcrypt hash at cost 4"
+        );
+        assert!(hasher
+            .verify(&password("correct horse"), &hash)
+            .await
+            .expect("verified"));
+        assert!(!hasher
+            .verify(&password("wrong horse!"), &hash)
+            .await
+            .expect("verified"));
+    }
+
+    #[tokio::test]
+    async fn all_72_bytes_count() {
+        let hasher = BcryptHasher::new(4).expect("valid cost");
+        let long = "x".repeat(71) + "a";
+        let hash = hasher.hash(&password(&long)).await.expect("hashed");
+        assert!(!hasher
+            .verify(&password(&("x".repeat(71) + "b")), &hash)
+            .await
+            .expect("verified"));
+    }
+
+    #[test]
+    fn cost_outside_4_to_31_is_refused() {
+        assert!(BcryptHasher::new(3).is_err());
+        assert!(BcryptHasher::new(32).is_err());
+        assert!(BcryptHasher::new(4).is_ok());
+    }
+}

@@ -1,0 +1,245 @@
+//! The JSON shapes of API.md §2 and §3. Request DTOs check their fields with garde, whose custom rules are the
+//! domain's own `parse` functions, so every rule is written once (in the domain) and every broken one is reported.
+
+use crate::problem::{ApiError, FieldError};
+use paperclip::actix::Apiv2Schema;
+use serde::{Deserialize, Deserializer, Serialize};
+use users_domain::{
+    Age, DisplayName, Email, NewUserRequest, Password, Role, User, UserChanges, Username,
+};
+
+/// A role as JSON spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Apiv2Schema)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleDto {
+    User,
+    Admin,
+}
+
+impl From<RoleDto> for Role {
+    fn from(role: RoleDto) -> Self {
+        match role {
+            RoleDto::User => Role::User,
+            RoleDto::Admin => Role::Admin,
+        }
+    }
+}
+
+impl From<Role> for RoleDto {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::User => RoleDto::User,
+            Role::Admin => RoleDto::Admin,
+        }
+    }
+}
+
+/// A user as every response shows it: every field but the password; `name` and `age` null when empty.
+#[derive(Debug, Serialize, Apiv2Schema)]
+#[openapi(rename = "User")]
+pub struct UserResponse {
+    /// Assigned by the server; never reused.
+    pub id: i64,
+    pub username: String,
+    /// Stored lower-cased.
+    pub email: String,
+    pub name: Option<String>,
+    pub age: Option<i64>,
+    pub role: RoleDto,
+    /// RFC 3339, UTC, six fraction digits.
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<User> for UserResponse {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id.get(),
+            username: user.username.as_str().to_owned(),
+            email: user.email.as_str().to_owned(),
+            name: user.name.map(|n| n.as_str().to_owned()),
+            age: user.age.map(Age::get),
+            role: user.role.into(),
+            created_at: user.created_at.to_string(),
+            updated_at: user.updated_at.to_string(),
+        }
+    }
+}
+
+/// garde rules that delegate to the domain's value types.
+mod rules {
+    use super::*;
+
+    fn check<T, E: std::fmt::Display>(result: Result<T, E>) -> garde::Result {
+        result
+            .map(|_| ())
+            .map_err(|e| garde::Error::new(e.to_string()))
+    }
+
+    pub fn username(v: &str, _: &()) -> garde::Result {
+        check(Username::parse(v))
+    }
+    pub fn email(v: &str, _: &()) -> garde::Result {
+        check(Email::parse(v))
+    }
+    pub fn password(v: &str, _: &()) -> garde::Result {
+        check(Password::parse(v))
+    }
+    pub fn name(v: &str, _: &()) -> garde::Result {
+        check(DisplayName::parse(v))
+    }
+    pub fn age(v: &i64, _: &()) -> garde::Result {
+        check(Age::parse(*v))
+    }
+    pub fn any_password(_: &str, _: &()) -> garde::Result {
+        Ok(())
+    }
+}
+
+/// Runs garde and lists every broken rule by field.
+fn validate(dto: &impl garde::Validate<Context = ()>) -> Result<(), ApiError> {
+    dto.validate().map_err(|report| {
+        ApiError::Validation(
+            report
+                .iter()
+                .map(|(path, error)| FieldError::new(path.to_string(), error.message().to_owned()))
+                .collect(),
+        )
+    })
+}
+
+/// Turns an `Err` that garde has already ruled out into a 500 rather than a panic.
+fn checked<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, ApiError> {
+    result.map_err(|e| {
+        tracing::error!(error = %e, "a value passed validation but not parsing");
+        ApiError::Internal
+    })
+}
+
+/// `POST /users`: sign-up, or an admin creating a user.
+#[derive(Debug, Deserialize, Apiv2Schema, garde::Validate)]
+#[serde(deny_unknown_fields)]
+#[openapi(rename = "NewUser")]
+pub struct CreateUserBody {
+    #[garde(custom(|v: &String, c| rules::username(v, c)))]
+    pub username: String,
+    #[garde(custom(|v: &String, c| rules::email(v, c)))]
+    pub email: String,
+    /// 8–72 bytes; write-only.
+    #[garde(custom(|v: &String, c| rules::password(v, c)))]
+    pub password: String,
+    #[garde(inner(custom(|v: &String, c| rules::name(v, c))))]
+    pub name: Option<String>,
+    #[garde(inner(custom(|v: &i64, c| rules::age(v, c))))]
+    pub age: Option<i64>,
+    /// Only an admin may set it.
+    #[garde(skip)]
+    pub role: Option<RoleDto>,
+}
+
+impl CreateUserBody {
+    pub fn into_request(self) -> Result<NewUserRequest, ApiError> {
+        validate(&self)?;
+        Ok(NewUserRequest {
+            username: checked(Username::parse(self.username))?,
+            email: checked(Email::parse(self.email))?,
+            name: checked(self.name.as_deref().map(DisplayName::parse).transpose())?,
+            age: checked(self.age.map(Age::parse).transpose())?,
+            role: self.role.map(Role::from),
+            password: checked(Password::parse(self.password))?,
+        })
+    }
+}
+
+/// A field that may be absent but, when present, must not be null.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// A nullable field: absent → `None`, `null` → `Some(None)`.
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `PUT`/`PATCH /users/{id}`: any subset of the fields; `null` clears `name` or `age`.
+#[derive(Debug, Deserialize, Apiv2Schema, garde::Validate)]
+#[serde(deny_unknown_fields)]
+#[openapi(rename = "UserUpdate")]
+pub struct UpdateUserBody {
+    #[serde(default, deserialize_with = "present")]
+    #[garde(inner(custom(|v: &String, c| rules::username(v, c))))]
+    pub username: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[garde(inner(custom(|v: &String, c| rules::email(v, c))))]
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[garde(inner(inner(custom(|v: &String, c| rules::name(v, c)))))]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[garde(inner(inner(custom(|v: &i64, c| rules::age(v, c)))))]
+    pub age: Option<Option<i64>>,
+    /// Only an admin may change it.
+    #[serde(default, deserialize_with = "present")]
+    #[garde(skip)]
+    pub role: Option<RoleDto>,
+    /// The new password, 8–72 bytes.
+    #[serde(default, deserialize_with = "present")]
+    #[garde(inner(custom(|v: &String, c| rules::password(v, c))))]
+    pub password: Option<String>,
+    /// Required when changing one's own password.
+    #[serde(default, deserialize_with = "present")]
+    #[garde(inner(custom(|v: &String, c| rules::any_password(v, c))))]
+    pub current_password: Option<String>,
+}
+
+impl UpdateUserBody {
+    pub fn into_changes(self) -> Result<UserChanges, ApiError> {
+        validate(&self)?;
+        if self.current_password.is_some() && self.password.is_none() {
+            return Err(ApiError::invalid(
+                "current_password",
+                "is only accepted together with password",
+            ));
+        }
+        Ok(UserChanges {
+            username: checked(self.username.map(Username::parse).transpose())?,
+            email: checked(self.email.map(Email::parse).transpose())?,
+            name: checked(
+                self.name
+                    .map(|n| n.as_deref().map(DisplayName::parse).transpose())
+                    .transpose(),
+            )?,
+            age: checked(self.age.map(|a| a.map(Age::parse).transpose()).transpose())?,
+            role: self.role.map(Role::from),
+            password: checked(self.password.map(Password::parse).transpose())?,
+        })
+    }
+}
+
+/// `GET /users` query parameters.
+#[derive(Debug, Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Page size, 1–100 (default 20).
+    pub limit: Option<u32>,
+    /// Matches to skip (default 0).
+    pub offset: Option<u64>,
+    /// Exact username, case-insensitive.
+    pub username: Option<String>,
+    /// Exact email, case-insensitive.
+    pub email: Option<String>,
+    /// `user` or `admin`.
+    pub role: Option<RoleDto>,
+    /// Case-insensitive substring of username, email or name.
+    pub q: Option<String>,
+    /// `id` (default), `username`, `email`, `created_at`, `updated_at`; a leading `-` sorts descending.
+    pub sort: Option<String>,
+}
+
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct HealthStatus {
+    /// `ok`.
+    pub status: String,
+}

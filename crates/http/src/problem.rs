@@ -1,0 +1,257 @@
+//! Every error the service answers with, as RFC 9457 problem+json (API.md §5). Only this module turns errors into
+//! status codes; the causes of 5xx are logged here and never shown to the client.
+
+use crate::request_id::current_request_id;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use std::fmt;
+use users_domain::UserServiceError;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One invalid field or parameter, named as the client sent it (`"body"` for the body as a whole).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug)]
+#[paperclip::actix::api_v2_errors(
+    code = 400,
+    description = "Invalid request: malformed JSON, a broken field rule, an unknown field or parameter",
+    code = 404,
+    description = "No such user",
+    code = 409,
+    description = "Username or email taken, or the last admin",
+    code = 413,
+    description = "Body over 64 KiB",
+    code = 415,
+    description = "Body not JSON",
+    code = 500,
+    description = "Unexpected error",
+    code = 503,
+    description = "Storage unavailable"
+)]
+pub enum ApiError {
+    Validation(Vec<FieldError>),
+    UserNotFound,
+    RouteNotFound,
+    Conflict {
+        detail: &'static str,
+        errors: Vec<FieldError>,
+    },
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Unavailable,
+    Internal,
+}
+
+/// The problem types of API.md §5, with their titles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemType {
+    Validation,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RateLimited,
+    Unavailable,
+    Internal,
+}
+
+impl ProblemType {
+    pub fn uri(self) -> &'static str {
+        match self {
+            Self::Validation => "/problems/validation",
+            Self::Unauthorized => "/problems/unauthorized",
+            Self::Forbidden => "/problems/forbidden",
+            Self::NotFound => "/problems/not-found",
+            Self::MethodNotAllowed => "/problems/method-not-allowed",
+            Self::Conflict => "/problems/conflict",
+            Self::PayloadTooLarge => "/problems/payload-too-large",
+            Self::UnsupportedMediaType => "/problems/unsupported-media-type",
+            Self::RateLimited => "/problems/rate-limited",
+            Self::Unavailable => "/problems/unavailable",
+            Self::Internal => "/problems/internal",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Validation => "Validation failed",
+            Self::Unauthorized => "Unauthorized",
+            Self::Forbidden => "Forbidden",
+            Self::NotFound => "Not found",
+            Self::MethodNotAllowed => "Method not allowed",
+            Self::Conflict => "Conflict",
+            Self::PayloadTooLarge => "Payload too large",
+            Self::UnsupportedMediaType => "Unsupported media type",
+            Self::RateLimited => "Too many requests",
+            Self::Unavailable => "Service unavailable",
+            Self::Internal => "Internal server error",
+        }
+    }
+
+    /// The type a bare status stands for, for errors made outside our handlers (actix's 404, 405 …).
+    pub fn for_status(status: StatusCode) -> Self {
+        match status.as_u16() {
+            400 => Self::Validation,
+            401 => Self::Unauthorized,
+            403 => Self::Forbidden,
+            404 => Self::NotFound,
+            405 => Self::MethodNotAllowed,
+            409 => Self::Conflict,
+            413 => Self::PayloadTooLarge,
+            415 => Self::UnsupportedMediaType,
+            429 => Self::RateLimited,
+            503 => Self::Unavailable,
+            _ => Self::Internal,
+        }
+    }
+}
+
+/// The problem+json body.
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_: &'static str,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl Problem {
+    pub fn new(kind: ProblemType, status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            type_: kind.uri(),
+            title: kind.title(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            errors: Vec::new(),
+            request_id: current_request_id(),
+        }
+    }
+
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    pub fn into_response(self) -> HttpResponse {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        HttpResponse::build(status)
+            .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)))
+            .body(body)
+    }
+}
+
+/// The detail of a validation problem: "1 field is invalid", "2 fields are invalid".
+fn count_detail(errors: &[FieldError]) -> String {
+    match errors.len() {
+        1 => "1 field is invalid".to_owned(),
+        n => format!("{n} fields are invalid"),
+    }
+}
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    fn problem(&self) -> Problem {
+        let status = self.status_code();
+        let kind = ProblemType::for_status(status);
+        match self {
+            Self::Validation(errors) => {
+                Problem::new(kind, status, count_detail(errors)).with_errors(errors.clone())
+            }
+            Self::UserNotFound => Problem::new(kind, status, "no user with this id"),
+            Self::RouteNotFound => Problem::new(kind, status, "no such route"),
+            Self::Conflict { detail, errors } => {
+                Problem::new(kind, status, *detail).with_errors(errors.clone())
+            }
+            Self::PayloadTooLarge => Problem::new(kind, status, "the body is larger than 64 KiB"),
+            Self::UnsupportedMediaType => Problem::new(
+                kind,
+                status,
+                "the body must be JSON (application/json or application/*+json)",
+            ),
+            Self::Unavailable => {
+                Problem::new(kind, status, "storage is unavailable; try again later")
+            }
+            Self::Internal => Problem::new(kind, status, "an unexpected error occurred"),
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.problem().detail)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) => StatusCode::BAD_REQUEST,
+            Self::UserNotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.problem().into_response()
+    }
+}
+
+impl From<UserServiceError> for ApiError {
+    fn from(e: UserServiceError) -> Self {
+        match e {
+            UserServiceError::NotFound => Self::UserNotFound,
+            UserServiceError::UsernameTaken => Self::Conflict {
+                detail: "the username is already taken",
+                errors: vec![FieldError::new("username", "is already taken")],
+            },
+            UserServiceError::EmailTaken => Self::Conflict {
+                detail: "the email is already taken",
+                errors: vec![FieldError::new("email", "is already taken")],
+            },
+            UserServiceError::LastAdmin => Self::Conflict {
+                detail: "the last admin cannot be deleted or demoted",
+                errors: Vec::new(),
+            },
+            UserServiceError::Unavailable(cause) => {
+                tracing::warn!(error = format!("{cause:#}"), "storage unavailable");
+                Self::Unavailable
+            }
+            UserServiceError::Unexpected(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "unexpected error");
+                Self::Internal
+            }
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! Liveness and readiness (API.md §3).
+
+use crate::dto::HealthStatus;
+use crate::problem::ApiError;
+use crate::Readiness;
+use paperclip::actix::api_v2_operation;
+use paperclip::actix::web::{Data, Json};
+use users_domain::UserService;
+
+fn ok() -> Json<HealthStatus> {
+    Json(HealthStatus {
+        status: "ok".to_owned(),
+    })
+}
+
+/// Liveness
+///
+/// 200 while the process runs.
+#[api_v2_operation(tags(Health), operation_id = "health")]
+pub async fn health() -> Result<Json<HealthStatus>, ApiError> {
+    Ok(ok())
+}
+
+/// Readiness
+///
+/// 200 when storage answers; 503 when it does not, or while the service shuts down.
+#[api_v2_operation(tags(Health), operation_id = "ready")]
+pub async fn ready(
+    users: Data<UserService>,
+    readiness: Data<Readiness>,
+) -> Result<Json<HealthStatus>, ApiError> {
+    if readiness.is_shutting_down() {
+        return Err(ApiError::Unavailable);
+    }
+    users.storage_ready().await?;
+    Ok(ok())
+}

@@ -1,0 +1,3 @@
+pub mod docs;
+pub mod health;
+pub mod users;
