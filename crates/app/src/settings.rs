@@ -4,7 +4,7 @@
 use config::{Config, ConfigError, Environment, File, FileFormat, Value, ValueKind};
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -16,12 +16,12 @@ pub enum Profile {
 }
 
 impl Profile {
-    fn from_env() -> Result<Self, SettingsError> {
-        match std::env::var("APP_ENV").as_deref() {
-            Err(_) | Ok("development") => Ok(Self::Development),
-            Ok("production") => Ok(Self::Production),
-            Ok("test") => Ok(Self::Test),
-            Ok(other) => Err(SettingsError::new(
+    fn from_env(app_env: Option<&str>) -> Result<Self, SettingsError> {
+        match app_env {
+            None | Some("development") => Ok(Self::Development),
+            Some("production") => Ok(Self::Production),
+            Some("test") => Ok(Self::Test),
+            Some(other) => Err(SettingsError::new(
                 "APP_ENV",
                 format!("must be development, production or test, not {other:?}"),
             )),
@@ -191,8 +191,14 @@ fn config_dir() -> Option<PathBuf> {
     beside.is_dir().then_some(beside)
 }
 
+/// The settings from this process's environment.
 pub fn load() -> Result<(Profile, Settings), SettingsError> {
-    let profile = Profile::from_env()?;
+    load_from(std::env::vars().collect())
+}
+
+/// The settings from the given environment variables (tests pass their own, rather than the process's).
+pub fn load_from(env: HashMap<String, String>) -> Result<(Profile, Settings), SettingsError> {
+    let profile = Profile::from_env(env.get("APP_ENV").map(String::as_str))?;
     let mut builder = Config::builder();
     for (key, value) in DEFAULTS {
         builder = builder
@@ -216,7 +222,8 @@ pub fn load() -> Result<(Profile, Settings), SettingsError> {
         .add_source(
             Environment::with_prefix("APP")
                 .prefix_separator("__")
-                .separator("__"),
+                .separator("__")
+                .source(Some(env)),
         )
         .build()
         .map_err(describe)?;

@@ -40,9 +40,17 @@ pub async fn repository(settings: &Settings) -> Result<Arc<dyn UserRepository>, 
 }
 
 pub async fn build(settings: &Settings) -> Result<Application, StartupError> {
+    let repository = repository(settings).await?;
+    build_with(settings, repository).await
+}
+
+/// Serves on the given repository: tests keep a handle on it to look behind the API.
+pub async fn build_with(
+    settings: &Settings,
+    repository: Arc<dyn UserRepository>,
+) -> Result<Application, StartupError> {
     let hasher = BcryptHasher::new(settings.auth.bcrypt_cost)
         .map_err(|e| SettingsError::new("APP__AUTH__BCRYPT_COST", e.to_string()))?;
-    let repository = repository(settings).await?;
     let users = UserService::new(repository, Arc::new(hasher), Arc::new(SystemClock));
     let address = format!("{}:{}", settings.server.host, settings.server.port);
     let listener = TcpListener::bind(&address).map_err(|source| StartupError::Listen {

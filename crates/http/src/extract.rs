@@ -102,21 +102,15 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                 }
                 body.extend_from_slice(&chunk);
             }
+            // Syntax first (so a malformed body is told apart from a wrongly typed field), then the shape.
+            let json: serde_json::Value = serde_json::from_slice(&body)
+                .map_err(|_| ApiError::invalid("body", "malformed JSON"))?;
             // serde would take a struct from an array too; the contract wants an object.
-            if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            if !json.is_object() {
                 return Err(ApiError::invalid("body", "must be a JSON object"));
             }
-            let mut deserializer = serde_json::Deserializer::from_slice(&body);
-            let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-                if e.inner().is_syntax() || e.inner().is_eof() {
-                    ApiError::invalid("body", "malformed JSON")
-                } else {
-                    ApiError::Validation(vec![field_error(e, "body")])
-                }
-            })?;
-            deserializer.end().map_err(|_| {
-                ApiError::invalid("body", "trailing characters after the JSON value")
-            })?;
+            let value = serde_path_to_error::deserialize(json)
+                .map_err(|e| ApiError::Validation(vec![field_error(e, "body")]))?;
             Ok(Self(value))
         })
     }

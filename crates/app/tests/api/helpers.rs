@@ -1,0 +1,182 @@
+//! `spawn_app`: the whole service in-process on port 0, and a small REST client for it.
+
+use reqwest::header::{HeaderMap, CONTENT_TYPE};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use users_api::settings;
+use users_api::startup;
+use users_domain::ports::UserRepository;
+use users_storage_memory::InMemoryUserRepository;
+
+pub struct TestApp {
+    pub address: String,
+    pub repository: Arc<dyn UserRepository>,
+    client: reqwest::Client,
+    /// Sent as `Authorization: Bearer …` when set.
+    pub token: Option<String>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().expect("ASCII header").to_owned())
+    }
+
+    /// Asserts a problem+json error of `status` and `type`; returns its body.
+    pub fn problem(&self, status: u16, problem_type: &str) -> Value {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text);
+        assert_eq!(
+            self.header("content-type").as_deref(),
+            Some("application/problem+json"),
+            "{}",
+            self.text
+        );
+        let body = self.json();
+        assert_eq!(body["type"], format!("/problems/{problem_type}"), "{body}");
+        assert_eq!(body["status"], status, "{body}");
+        assert!(
+            body["title"].is_string() && body["detail"].is_string(),
+            "{body}"
+        );
+        assert_eq!(
+            body["request_id"].as_str(),
+            self.header("x-request-id").as_deref(),
+            "{body}"
+        );
+        body
+    }
+
+    /// Asserts a 400 naming exactly these fields.
+    pub fn invalid_fields(&self, fields: &[&str]) {
+        let body = self.problem(400, "validation");
+        let mut named: Vec<&str> = body["errors"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no errors: {body}"))
+            .iter()
+            .map(|e| e["field"].as_str().expect("field"))
+            .collect();
+        named.sort_unstable();
+        let mut expected = fields.to_vec();
+        expected.sort_unstable();
+        assert_eq!(named, expected, "{body}");
+    }
+}
+
+/// The settings a test runs with: in-memory storage, port 0, the cheapest bcrypt.
+pub fn test_env() -> HashMap<String, String> {
+    [
+        ("APP_ENV", "test"),
+        ("APP__SERVER__PORT", "0"),
+        ("APP__SERVER__WORKERS", "2"),
+        ("APP__STORAGE__BACKEND", "memory"),
+        ("APP__AUTH__BCRYPT_COST", "4"),
+        ("APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE", "0"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+pub async fn spawn_app() -> TestApp {
+    let (_, settings) = settings::load_from(test_env()).expect("test settings");
+    let repository: Arc<dyn UserRepository> = Arc::new(InMemoryUserRepository::new());
+    let app = startup::build_with(&settings, repository.clone())
+        .await
+        .expect("service starts");
+    tokio::spawn(app.server);
+    TestApp {
+        address: format!("http://127.0.0.1:{}", app.port),
+        repository,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        token: None,
+    }
+}
+
+impl TestApp {
+    /// Any request: `body` is sent as-is with `content_type` when given.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some((content_type, bytes)) = body {
+            request = request.header(CONTENT_TYPE, content_type).body(bytes);
+        }
+        let response = request.send().await.expect("request sent");
+        Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            text: response.text().await.expect("body read"),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, None, &[]).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(Method::DELETE, path, None, &[]).await
+    }
+
+    pub async fn json(&self, method: Method, path: &str, body: &Value) -> Reply {
+        let bytes = serde_json::to_vec(body).expect("serializable");
+        self.send(method, path, Some(("application/json", bytes)), &[])
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.json(Method::POST, path, body).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Reply {
+        self.json(Method::PATCH, path, body).await
+    }
+
+    /// Creates `username` (email `username@example.com`) and returns the created user.
+    pub async fn create_user(&self, username: &str) -> Value {
+        self.create(json!({"username": username, "email": format!("{username}@example.com"), "password": "password1"}))
+            .await
+    }
+
+    pub async fn create(&self, body: Value) -> Value {
+        let reply = self.post("/users", &body).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+        reply.json()
+    }
+
+    /// How many users are stored, read behind the API.
+    pub async fn count(&self) -> u64 {
+        self.repository
+            .list(&users_domain::ListQuery::default())
+            .await
+            .expect("listed")
+            .total
+    }
+}
