@@ -1,1 +1,7 @@
+//! The SQLite adapter of the repository port (sqlx): the embedded default backend. WAL, `synchronous = FULL`
+//! (an acknowledged write survives a power cut), foreign keys on, and a busy timeout so writers wait, not fail.
 
+mod repository;
+mod rows;
+
+pub use repository::{connect, SqliteConfig, SqliteUserRepository};

@@ -52,7 +52,7 @@ pub enum DeleteUserError {
 pub trait UserRepository: Send + Sync {
     /// Stores a new user under a fresh id.
     /// MUST return `UsernameTaken` / `EmailTaken` if another user has that username / email, case-insensitively,
-    /// decided atomically with the insert (two racing inserts: exactly one succeeds). Username is checked first.
+    /// decided atomically with the insert (two racing inserts: exactly one succeeds). When both clash, either.
     async fn create(&self, user: NewUser) -> Result<User, CreateUserError>;
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError>;

@@ -1,0 +1,327 @@
+use crate::rows::UserRow;
+use anyhow::Context;
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Sqlite};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+use users_domain::ports::{
+    CreateUserError, DeleteUserError, RepositoryError, UpdateUserError, UserRepository,
+};
+use users_domain::{
+    ListQuery, NewUser, Page, Role, SortDirection, SortKey, User, UserId, UserPatch,
+};
+
+/// The columns a `UserRow` reads, as a literal so every statement stays a `&'static str`.
+macro_rules! user_columns {
+    () => {
+        "id, username, email, name, age, role, password_hash, created_at, updated_at"
+    };
+}
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct SqliteConfig {
+    /// `sqlite://path/to/file.db` (relative to the working directory) or `sqlite::memory:`.
+    pub url: String,
+    pub pool_size: u32,
+    pub acquire_timeout: Duration,
+}
+
+#[derive(Clone)]
+pub struct SqliteUserRepository {
+    pool: SqlitePool,
+}
+
+/// Opens (creating the file and its folder if missing) and migrates the database.
+pub async fn connect(config: &SqliteConfig, migrate: bool) -> anyhow::Result<SqliteUserRepository> {
+    let options = SqliteConnectOptions::from_str(&config.url)
+        .with_context(|| format!("invalid SQLite URL {:?}", config.url))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5));
+    if let Some(folder) = options
+        .get_filename()
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        if !is_memory(&config.url) {
+            create_folder(folder)?;
+        }
+    }
+    let pool = SqlitePoolOptions::new()
+        .max_connections(config.pool_size.max(1))
+        .acquire_timeout(config.acquire_timeout)
+        .test_before_acquire(false)
+        .connect_with(options)
+        .await
+        .with_context(|| format!("cannot open the SQLite database {:?}", config.url))?;
+    let repository = SqliteUserRepository { pool };
+    if migrate {
+        repository.migrate().await?;
+    }
+    Ok(repository)
+}
+
+fn is_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+fn create_folder(folder: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(folder)
+        .with_context(|| format!("cannot create the folder {}", folder.display()))
+}
+
+impl SqliteUserRepository {
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        sqlx::migrate!("../../migrations/sqlite")
+            .run(&self.pool)
+            .await
+            .context("cannot apply the migrations")
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn storage_error(error: sqlx::Error) -> RepositoryError {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::WorkerCrashed => RepositoryError::Unavailable(error.into()),
+        other => RepositoryError::Unexpected(other.into()),
+    }
+}
+
+enum Taken {
+    Username,
+    Email,
+}
+
+/// Which unique index a violation hit, if it was one.
+fn taken(error: &sqlx::Error) -> Option<Taken> {
+    let database_error = error
+        .as_database_error()
+        .filter(|e| e.is_unique_violation())?;
+    let message = database_error.message();
+    if message.contains("username_lower") {
+        Some(Taken::Username)
+    } else if message.contains("email") {
+        Some(Taken::Email)
+    } else {
+        None
+    }
+}
+
+fn into_user(row: UserRow) -> Result<User, RepositoryError> {
+    User::try_from(row).map_err(RepositoryError::Unexpected)
+}
+
+/// `%` `_` and `\` match themselves.
+fn like_pattern(q: &str) -> String {
+    let escaped = q
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+fn push_filter(builder: &mut QueryBuilder<Sqlite>, query: &ListQuery) {
+    let filter = &query.filter;
+    builder.push(" WHERE 1 = 1");
+    if let Some(username) = &filter.username {
+        builder
+            .push(" AND username_lower = ")
+            .push_bind(username.to_lowercase());
+    }
+    if let Some(email) = &filter.email {
+        builder
+            .push(" AND email = ")
+            .push_bind(email.to_lowercase());
+    }
+    if let Some(role) = filter.role {
+        builder.push(" AND role = ").push_bind(role.as_str());
+    }
+    if let Some(q) = &filter.q {
+        let pattern = like_pattern(q);
+        builder
+            .push(" AND (username_lower LIKE ")
+            .push_bind(pattern.clone())
+            .push(" ESCAPE '\\' OR email LIKE ")
+            .push_bind(pattern.clone())
+            .push(" ESCAPE '\\' OR name_lower LIKE ")
+            .push_bind(pattern)
+            .push(" ESCAPE '\\')");
+    }
+}
+
+fn order_by(query: &ListQuery) -> String {
+    let column = match query.sort {
+        SortKey::Id => "id",
+        SortKey::Username => "username_lower",
+        SortKey::Email => "email",
+        SortKey::CreatedAt => "created_at",
+        SortKey::UpdatedAt => "updated_at",
+    };
+    let direction = match query.direction {
+        SortDirection::Ascending => "ASC",
+        SortDirection::Descending => "DESC",
+    };
+    if query.sort == SortKey::Id {
+        format!(" ORDER BY id {direction}")
+    } else {
+        format!(" ORDER BY {column} {direction}, id ASC")
+    }
+}
+
+/// Binds an optional value, or NULL.
+fn lower_name(user_name: Option<&users_domain::DisplayName>) -> Option<String> {
+    user_name.map(|n| n.as_str().to_lowercase())
+}
+
+#[async_trait]
+impl UserRepository for SqliteUserRepository {
+    async fn create(&self, user: NewUser) -> Result<User, CreateUserError> {
+        let sql = concat!(
+            "INSERT INTO users (username, username_lower, email, name, name_lower, age, role, password_hash, \
+             created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
+            user_columns!()
+        );
+        let row: UserRow = sqlx::query_as(sql)
+            .bind(user.username.as_str())
+            .bind(user.username.folded())
+            .bind(user.email.as_str())
+            .bind(user.name.as_ref().map(|n| n.as_str()))
+            .bind(lower_name(user.name.as_ref()))
+            .bind(user.age.map(|a| a.get()))
+            .bind(user.role.as_str())
+            .bind(user.password_hash.as_str())
+            .bind(user.created_at.unix_micros())
+            .bind(user.created_at.unix_micros())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| match taken(&e) {
+                Some(Taken::Username) => CreateUserError::UsernameTaken,
+                Some(Taken::Email) => CreateUserError::EmailTaken,
+                None => storage_error(e).into(),
+            })?;
+        Ok(into_user(row)?)
+    }
+
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
+        let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?");
+        let row: Option<UserRow> = sqlx::query_as(sql)
+            .bind(id.get())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage_error)?;
+        row.map(into_user).transpose()
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM users");
+        push_filter(&mut count, query);
+        let total: i64 = count
+            .build_query_scalar()
+            .fetch_one(&self.pool)
+            .await
+            .map_err(storage_error)?;
+        let mut select =
+            QueryBuilder::<Sqlite>::new(concat!("SELECT ", user_columns!(), " FROM users"));
+        push_filter(&mut select, query);
+        select.push(order_by(query));
+        select.push(" LIMIT ").push_bind(i64::from(query.limit));
+        select
+            .push(" OFFSET ")
+            .push_bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
+        let rows: Vec<UserRow> = select
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage_error)?;
+        let users = rows.into_iter().map(into_user).collect::<Result<_, _>>()?;
+        Ok(Page {
+            users,
+            total: u64::try_from(total).unwrap_or(0),
+        })
+    }
+
+    async fn update(&self, id: UserId, patch: UserPatch) -> Result<User, UpdateUserError> {
+        // One statement: SQLite runs writers one at a time, so the last-admin guard and the write are atomic.
+        let sql = concat!(
+            "UPDATE users SET \
+                username = COALESCE(?1, username), username_lower = COALESCE(?2, username_lower), \
+                email = COALESCE(?3, email), \
+                name = CASE WHEN ?4 THEN ?5 ELSE name END, name_lower = CASE WHEN ?4 THEN ?6 ELSE name_lower END, \
+                age = CASE WHEN ?7 THEN ?8 ELSE age END, \
+                role = COALESCE(?9, role), password_hash = COALESCE(?10, password_hash), updated_at = ?11 \
+             WHERE id = ?12 AND (COALESCE(?9, role) = 'admin' OR role <> 'admin' \
+                OR (SELECT count(*) FROM users WHERE role = 'admin') > 1) \
+             RETURNING ",
+            user_columns!()
+        );
+        let name = patch.name.as_ref();
+        let row: Option<UserRow> = sqlx::query_as(sql)
+            .bind(patch.username.as_ref().map(|u| u.as_str()))
+            .bind(patch.username.as_ref().map(|u| u.folded()))
+            .bind(patch.email.as_ref().map(|e| e.as_str()))
+            .bind(name.is_some())
+            .bind(name.and_then(|n| n.as_ref().map(|n| n.as_str())))
+            .bind(name.and_then(|n| lower_name(n.as_ref())))
+            .bind(patch.age.is_some())
+            .bind(patch.age.flatten().map(|a| a.get()))
+            .bind(patch.role.map(Role::as_str))
+            .bind(patch.password_hash.as_ref().map(|h| h.as_str()))
+            .bind(patch.updated_at.unix_micros())
+            .bind(id.get())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| match taken(&e) {
+                Some(Taken::Username) => UpdateUserError::UsernameTaken,
+                Some(Taken::Email) => UpdateUserError::EmailTaken,
+                None => storage_error(e).into(),
+            })?;
+        match row {
+            Some(row) => Ok(into_user(row)?),
+            // Nothing written: either there is no such user, or the guard refused the last admin's demotion.
+            None => match self.find_by_id(id).await? {
+                Some(_) => Err(UpdateUserError::LastAdmin),
+                None => Err(UpdateUserError::NotFound),
+            },
+        }
+    }
+
+    async fn delete(&self, id: UserId) -> Result<(), DeleteUserError> {
+        let deleted = sqlx::query(
+            "DELETE FROM users WHERE id = ?1 AND (role <> 'admin' \
+                OR (SELECT count(*) FROM users WHERE role = 'admin') > 1)",
+        )
+        .bind(id.get())
+        .execute(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        if deleted.rows_affected() == 1 {
+            return Ok(());
+        }
+        match self.find_by_id(id).await? {
+            Some(_) => Err(DeleteUserError::LastAdmin),
+            None => Err(DeleteUserError::NotFound),
+        }
+    }
+
+    async fn ping(&self) -> Result<(), RepositoryError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(storage_error)?;
+        Ok(())
+    }
+}
