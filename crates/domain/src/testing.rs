@@ -10,7 +10,8 @@ use crate::{
 use std::sync::Arc;
 
 /// Generates one `#[tokio::test]` per contract case. `$make` is an async expression giving a fresh, empty
-/// `Arc<dyn UserRepository>`, or `None` to skip (a backend that is not configured here).
+/// repository and a guard dropped when the case ends (to clean up its database), or `None` to skip (a backend
+/// not configured on this machine).
 #[macro_export]
 macro_rules! repository_contract_tests {
     ($make:expr) => {
@@ -37,9 +38,8 @@ macro_rules! repository_contract_tests {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
-                let repository: Option<std::sync::Arc<dyn $crate::ports::UserRepository>> = $make.await;
-                match repository {
-                    Some(repository) => $crate::testing::$case(repository).await,
+                match $make.await {
+                    Some((repository, _guard)) => $crate::testing::$case(repository).await,
                     None => eprintln!("skipped: backend not configured"),
                 }
             }

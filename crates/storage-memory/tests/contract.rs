@@ -4,8 +4,8 @@ use std::sync::Arc;
 use users_domain::ports::UserRepository;
 use users_storage_memory::InMemoryUserRepository;
 
-async fn fresh_repository() -> Option<Arc<dyn UserRepository>> {
-    Some(Arc::new(InMemoryUserRepository::new()))
+async fn fresh_repository() -> Option<(Arc<dyn UserRepository>, ())> {
+    Some((Arc::new(InMemoryUserRepository::new()), ()))
 }
 
 users_domain::repository_contract_tests!(fresh_repository());

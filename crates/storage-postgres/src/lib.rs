@@ -1,1 +1,10 @@
+//! The PostgreSQL adapter of the repository port (sqlx): the production backend. One round trip per read,
+//! prepared statements cached per connection, no ping before each query; uniqueness and the last-admin rule are
+//! decided by the database, so several instances on one database never disagree.
 
+mod repository;
+mod rows;
+#[cfg(feature = "test-support")]
+pub mod test_support;
+
+pub use repository::{connect, PostgresConfig, PostgresUserRepository};

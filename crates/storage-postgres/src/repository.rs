@@ -1,0 +1,347 @@
+use crate::rows::UserRow;
+use anyhow::Context;
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+use std::str::FromStr;
+use std::time::Duration;
+use users_domain::ports::{
+    CreateUserError, DeleteUserError, RepositoryError, UpdateUserError, UserRepository,
+};
+use users_domain::{
+    ListQuery, NewUser, Page, Role, SortDirection, SortKey, User, UserId, UserPatch,
+};
+
+/// The columns a `UserRow` reads, as a literal so every statement stays a `&'static str`.
+macro_rules! user_columns {
+    () => {
+        "id, username, email, name, age, role, password_hash, created_at, updated_at"
+    };
+}
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct PostgresConfig {
+    /// `postgres://user@host:port/db` (libpq's `options` parameter is honoured, e.g. a `search_path`).
+    pub url: String,
+    pub pool_size: u32,
+    pub acquire_timeout: Duration,
+    pub statement_timeout: Duration,
+}
+
+#[derive(Clone)]
+pub struct PostgresUserRepository {
+    pool: PgPool,
+}
+
+/// Connects (failing if the database does not answer within the acquire timeout) and migrates.
+pub async fn connect(
+    config: &PostgresConfig,
+    migrate: bool,
+) -> anyhow::Result<PostgresUserRepository> {
+    let options = PgConnectOptions::from_str(&config.url)
+        .context("invalid PostgreSQL URL")?
+        .options([(
+            "statement_timeout",
+            format!("{}ms", config.statement_timeout.as_millis()),
+        )]);
+    let pool = PgPoolOptions::new()
+        .max_connections(config.pool_size.max(1))
+        .acquire_timeout(config.acquire_timeout)
+        // A broken connection shows as an error on use and is then dropped; no ping before each query.
+        .test_before_acquire(false)
+        .connect_with(options)
+        .await
+        .context("cannot reach PostgreSQL")?;
+    let repository = PostgresUserRepository { pool };
+    if migrate {
+        repository.migrate().await?;
+    }
+    Ok(repository)
+}
+
+impl PostgresUserRepository {
+    /// Applies pending migrations; sqlx holds an advisory lock meanwhile, so instances starting together apply
+    /// them once.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        sqlx::migrate!("../../migrations/postgres")
+            .run(&self.pool)
+            .await
+            .context("cannot apply the migrations")
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn storage_error(error: sqlx::Error) -> RepositoryError {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => RepositoryError::Unavailable(error.into()),
+        // 57P01 admin shutdown, 57P03 cannot connect now, 08xxx connection exceptions.
+        sqlx::Error::Database(ref e)
+            if e.code()
+                .is_some_and(|c| c.starts_with("08") || c == "57P01" || c == "57P03") =>
+        {
+            RepositoryError::Unavailable(error.into())
+        }
+        other => RepositoryError::Unexpected(other.into()),
+    }
+}
+
+enum Taken {
+    Username,
+    Email,
+}
+
+fn taken(error: &sqlx::Error) -> Option<Taken> {
+    let database_error = error
+        .as_database_error()
+        .filter(|e| e.is_unique_violation())?;
+    match database_error.constraint() {
+        Some("users_username_lower_key") => Some(Taken::Username),
+        Some("users_email_key") => Some(Taken::Email),
+        _ => None,
+    }
+}
+
+fn into_user(row: UserRow) -> Result<User, RepositoryError> {
+    User::try_from(row).map_err(RepositoryError::Unexpected)
+}
+
+/// `%` `_` and `\` match themselves.
+fn like_pattern(q: &str) -> String {
+    let escaped = q
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+fn push_filter(builder: &mut QueryBuilder<Postgres>, query: &ListQuery) {
+    let filter = &query.filter;
+    builder.push(" WHERE TRUE");
+    if let Some(username) = &filter.username {
+        builder
+            .push(" AND username_lower = ")
+            .push_bind(username.to_lowercase());
+    }
+    if let Some(email) = &filter.email {
+        builder
+            .push(" AND email = ")
+            .push_bind(email.to_lowercase());
+    }
+    if let Some(role) = filter.role {
+        builder.push(" AND role = ").push_bind(role.as_str());
+    }
+    if let Some(q) = &filter.q {
+        let pattern = like_pattern(q);
+        builder
+            .push(" AND (username_lower LIKE ")
+            .push_bind(pattern.clone())
+            .push(" OR email LIKE ")
+            .push_bind(pattern.clone())
+            .push(" OR name_lower LIKE ")
+            .push_bind(pattern)
+            .push(")");
+    }
+}
+
+fn order_by(query: &ListQuery) -> &'static str {
+    use SortDirection::{Ascending as Asc, Descending as Desc};
+    match (query.sort, query.direction) {
+        (SortKey::Id, Asc) => " ORDER BY id ASC",
+        (SortKey::Id, Desc) => " ORDER BY id DESC",
+        (SortKey::Username, Asc) => " ORDER BY username_lower ASC, id ASC",
+        (SortKey::Username, Desc) => " ORDER BY username_lower DESC, id ASC",
+        (SortKey::Email, Asc) => " ORDER BY email ASC, id ASC",
+        (SortKey::Email, Desc) => " ORDER BY email DESC, id ASC",
+        (SortKey::CreatedAt, Asc) => " ORDER BY created_at ASC, id ASC",
+        (SortKey::CreatedAt, Desc) => " ORDER BY created_at DESC, id ASC",
+        (SortKey::UpdatedAt, Asc) => " ORDER BY updated_at ASC, id ASC",
+        (SortKey::UpdatedAt, Desc) => " ORDER BY updated_at DESC, id ASC",
+    }
+}
+
+fn lower_name(name: Option<&users_domain::DisplayName>) -> Option<String> {
+    name.map(|n| n.as_str().to_lowercase())
+}
+
+/// Locks every admin row until the transaction ends: changes that could remove an admin run one at a time, so
+/// the "one admin must remain" check that follows sees the others' committed result.
+async fn lock_admins(connection: &mut PgConnection) -> Result<(), RepositoryError> {
+    sqlx::query("SELECT id FROM users WHERE role = 'admin' FOR UPDATE")
+        .fetch_all(connection)
+        .await
+        .map_err(storage_error)?;
+    Ok(())
+}
+
+const UPDATE_USER: &str = concat!(
+    "UPDATE users SET \
+        username = COALESCE($1, username), username_lower = COALESCE($2, username_lower), \
+        email = COALESCE($3, email), \
+        name = CASE WHEN $4 THEN $5 ELSE name END, name_lower = CASE WHEN $4 THEN $6 ELSE name_lower END, \
+        age = CASE WHEN $7 THEN $8 ELSE age END, \
+        role = COALESCE($9, role), password_hash = COALESCE($10, password_hash), updated_at = $11 \
+     WHERE id = $12 AND (COALESCE($9, role) = 'admin' OR role <> 'admin' \
+        OR (SELECT count(*) FROM users WHERE role = 'admin') > 1) \
+     RETURNING ",
+    user_columns!()
+);
+
+async fn update_row<'e>(
+    executor: impl sqlx::Executor<'e, Database = Postgres>,
+    id: UserId,
+    patch: &UserPatch,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    let name = patch.name.as_ref();
+    sqlx::query_as(UPDATE_USER)
+        .bind(patch.username.as_ref().map(|u| u.as_str()))
+        .bind(patch.username.as_ref().map(|u| u.folded()))
+        .bind(patch.email.as_ref().map(|e| e.as_str()))
+        .bind(name.is_some())
+        .bind(name.and_then(|n| n.as_ref().map(|n| n.as_str())))
+        .bind(name.and_then(|n| lower_name(n.as_ref())))
+        .bind(patch.age.is_some())
+        .bind(patch.age.flatten().map(age_column))
+        .bind(patch.role.map(Role::as_str))
+        .bind(patch.password_hash.as_ref().map(|h| h.as_str()))
+        .bind(patch.updated_at.as_datetime())
+        .bind(id.get())
+        .fetch_optional(executor)
+        .await
+}
+
+/// Ages are 1–150: they fit a SMALLINT.
+fn age_column(age: users_domain::Age) -> i16 {
+    i16::try_from(age.get()).unwrap_or(i16::MAX)
+}
+
+#[async_trait]
+impl UserRepository for PostgresUserRepository {
+    async fn create(&self, user: NewUser) -> Result<User, CreateUserError> {
+        let sql = concat!(
+            "INSERT INTO users (username, username_lower, email, name, name_lower, age, role, password_hash, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING ",
+            user_columns!()
+        );
+        let row: UserRow = sqlx::query_as(sql)
+            .bind(user.username.as_str())
+            .bind(user.username.folded())
+            .bind(user.email.as_str())
+            .bind(user.name.as_ref().map(|n| n.as_str()))
+            .bind(lower_name(user.name.as_ref()))
+            .bind(user.age.map(age_column))
+            .bind(user.role.as_str())
+            .bind(user.password_hash.as_str())
+            .bind(user.created_at.as_datetime())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| match taken(&e) {
+                Some(Taken::Username) => CreateUserError::UsernameTaken,
+                Some(Taken::Email) => CreateUserError::EmailTaken,
+                None => storage_error(e).into(),
+            })?;
+        Ok(into_user(row)?)
+    }
+
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
+        let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+        let row: Option<UserRow> = sqlx::query_as(sql)
+            .bind(id.get())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage_error)?;
+        row.map(into_user).transpose()
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
+        let mut count = QueryBuilder::<Postgres>::new("SELECT count(*) FROM users");
+        push_filter(&mut count, query);
+        let total: i64 = count
+            .build_query_scalar()
+            .fetch_one(&self.pool)
+            .await
+            .map_err(storage_error)?;
+        let mut select =
+            QueryBuilder::<Postgres>::new(concat!("SELECT ", user_columns!(), " FROM users"));
+        push_filter(&mut select, query);
+        select.push(order_by(query));
+        select.push(" LIMIT ").push_bind(i64::from(query.limit));
+        select
+            .push(" OFFSET ")
+            .push_bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
+        let rows: Vec<UserRow> = select
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage_error)?;
+        let users = rows.into_iter().map(into_user).collect::<Result<_, _>>()?;
+        Ok(Page {
+            users,
+            total: u64::try_from(total).unwrap_or(0),
+        })
+    }
+
+    async fn update(&self, id: UserId, patch: UserPatch) -> Result<User, UpdateUserError> {
+        let updated = if patch.role == Some(Role::User) {
+            // A demotion: serialize with other admin changes so one admin always remains.
+            let mut transaction = self.pool.begin().await.map_err(storage_error)?;
+            lock_admins(&mut transaction).await?;
+            let updated = update_row(&mut *transaction, id, &patch).await;
+            transaction.commit().await.map_err(storage_error)?;
+            updated
+        } else {
+            update_row(&self.pool, id, &patch).await
+        };
+        let row = updated.map_err(|e| match taken(&e) {
+            Some(Taken::Username) => UpdateUserError::UsernameTaken,
+            Some(Taken::Email) => UpdateUserError::EmailTaken,
+            None => storage_error(e).into(),
+        })?;
+        match row {
+            Some(row) => Ok(into_user(row)?),
+            // Nothing written: either there is no such user, or the guard kept the last admin.
+            None => match self.find_by_id(id).await? {
+                Some(_) => Err(UpdateUserError::LastAdmin),
+                None => Err(UpdateUserError::NotFound),
+            },
+        }
+    }
+
+    async fn delete(&self, id: UserId) -> Result<(), DeleteUserError> {
+        let mut transaction = self.pool.begin().await.map_err(storage_error)?;
+        lock_admins(&mut transaction).await?;
+        let deleted = sqlx::query(
+            "DELETE FROM users WHERE id = $1 AND (role <> 'admin' \
+                OR (SELECT count(*) FROM users WHERE role = 'admin') > 1)",
+        )
+        .bind(id.get())
+        .execute(&mut *transaction)
+        .await
+        .map_err(storage_error)?;
+        transaction.commit().await.map_err(storage_error)?;
+        if deleted.rows_affected() == 1 {
+            return Ok(());
+        }
+        match self.find_by_id(id).await? {
+            Some(_) => Err(DeleteUserError::LastAdmin),
+            None => Err(DeleteUserError::NotFound),
+        }
+    }
+
+    async fn ping(&self) -> Result<(), RepositoryError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(storage_error)?;
+        Ok(())
+    }
+}
