@@ -52,15 +52,18 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         readiness.start_shutdown();
         handle.stop(true).await;
     });
+    let repository = app.repository.clone();
     app.server.await?;
+    repository.close().await;
     tracing::info!("stopped");
     Ok(())
 }
 
 async fn migrate(settings: Settings) -> anyhow::Result<()> {
     telemetry::init(settings.log.format);
-    startup::repository(&settings).await?;
-    tracing::info!("migrations applied");
+    let repository = startup::repository(&settings, true).await?;
+    repository.close().await;
+    tracing::info!(backend = ?settings.storage.backend, "migrations applied");
     Ok(())
 }
 

@@ -69,10 +69,6 @@ impl PostgresUserRepository {
             .await
             .context("cannot apply the migrations")
     }
-
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
 }
 
 fn storage_error(error: sqlx::Error) -> RepositoryError {

@@ -84,10 +84,6 @@ impl SqliteUserRepository {
             .await
             .context("cannot apply the migrations")
     }
-
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
 }
 
 fn storage_error(error: sqlx::Error) -> RepositoryError {

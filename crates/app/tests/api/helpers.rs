@@ -8,7 +8,8 @@ use std::sync::Arc;
 use users_api::settings;
 use users_api::startup;
 use users_domain::ports::UserRepository;
-use users_storage_memory::InMemoryUserRepository;
+use std::path::PathBuf;
+use users_storage_postgres::test_support::TestSchema;
 
 pub struct TestApp {
     pub address: String,
@@ -16,6 +17,23 @@ pub struct TestApp {
     client: reqwest::Client,
     /// Sent as `Authorization: Bearer …` when set.
     pub token: Option<String>,
+    /// Drops the test's database (a PostgreSQL schema, a SQLite folder) when the test ends.
+    _storage: StorageGuard,
+}
+
+/// What a test's storage leaves behind, removed on drop.
+enum StorageGuard {
+    None,
+    Folder(PathBuf),
+    Schema(#[allow(dead_code)] TestSchema),
+}
+
+impl Drop for StorageGuard {
+    fn drop(&mut self) {
+        if let Self::Folder(folder) = self {
+            let _ = std::fs::remove_dir_all(folder);
+        }
+    }
 }
 
 pub struct Reply {
@@ -75,13 +93,14 @@ impl Reply {
     }
 }
 
-/// The settings a test runs with: in-memory storage, port 0, the cheapest bcrypt.
-pub fn test_env() -> HashMap<String, String> {
+/// The settings a test runs with: this suite's backend on a storage of its own, port 0, the cheapest bcrypt.
+pub fn test_env(backend: &str, url: &str) -> HashMap<String, String> {
     [
         ("APP_ENV", "test"),
         ("APP__SERVER__PORT", "0"),
         ("APP__SERVER__WORKERS", "2"),
-        ("APP__STORAGE__BACKEND", "memory"),
+        ("APP__STORAGE__BACKEND", backend),
+        ("APP__STORAGE__URL", url),
         ("APP__AUTH__BCRYPT_COST", "4"),
         ("APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE", "0"),
     ]
@@ -90,23 +109,45 @@ pub fn test_env() -> HashMap<String, String> {
     .collect()
 }
 
-pub async fn spawn_app() -> TestApp {
-    let (_, settings) = settings::load_from(test_env()).expect("test settings");
-    let repository: Arc<dyn UserRepository> = Arc::new(InMemoryUserRepository::new());
-    let app = startup::build_with(&settings, repository.clone())
-        .await
-        .expect("service starts");
-    tokio::spawn(app.server);
-    TestApp {
-        address: format!("http://127.0.0.1:{}", app.port),
-        repository,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client"),
-        token: None,
+/// A fresh, empty storage for `crate::BACKEND`; `None` for PostgreSQL without `TEST_DATABASE_URL`.
+async fn fresh_storage() -> Option<(String, StorageGuard)> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    match crate::BACKEND {
+        "memory" => Some((String::new(), StorageGuard::None)),
+        "sqlite" => {
+            let name = format!("users-api-http-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
+            let folder = std::env::temp_dir().join(name);
+            Some((format!("sqlite://{}", folder.join("users.db").display()), StorageGuard::Folder(folder)))
+        }
+        "postgres" => {
+            let schema = TestSchema::create().await?;
+            Some((schema.url.clone(), StorageGuard::Schema(schema)))
+        }
+        other => panic!("unknown backend {other}"),
     }
 }
+
+/// The whole service in-process on a random port, on `crate::BACKEND`; `None` when that backend is not
+/// configured here (the test then passes without running: PostgreSQL without `TEST_DATABASE_URL`).
+pub async fn spawn_app() -> Option<TestApp> {
+    let Some((url, guard)) = fresh_storage().await else {
+        eprintln!("skipped: TEST_DATABASE_URL is not set");
+        return None;
+    };
+    let (_, settings) = settings::load_from(test_env(crate::BACKEND, &url)).expect("test settings");
+    let repository = startup::repository(&settings, true).await.expect("storage ready");
+    let app = startup::build_with(&settings, repository.clone()).await.expect("service starts");
+    tokio::spawn(app.server);
+    Some(TestApp {
+        address: format!("http://127.0.0.1:{}", app.port),
+        repository,
+        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
+        token: None,
+        _storage: guard,
+    })
+}
+
 
 impl TestApp {
     /// Any request: `body` is sent as-is with `content_type` when given.

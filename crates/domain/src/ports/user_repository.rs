@@ -70,4 +70,7 @@ pub trait UserRepository: Send + Sync {
 
     /// Whether the storage answers: for readiness checks.
     async fn ping(&self) -> Result<(), RepositoryError>;
+
+    /// Closes connections at shutdown; the repository is not used afterwards.
+    async fn close(&self) {}
 }

@@ -1,0 +1,18 @@
+// The black-box HTTP suite, included by one test target per backend (api_memory.rs, api_sqlite.rs,
+// api_postgres.rs), each of which sets `BACKEND` first.
+
+#[path = "helpers.rs"]
+mod helpers;
+
+#[path = "concurrency.rs"]
+mod concurrency;
+#[path = "crud.rs"]
+mod crud;
+#[path = "docs.rs"]
+mod docs;
+#[path = "errors.rs"]
+mod errors;
+#[path = "listing.rs"]
+mod listing;
+#[path = "routing.rs"]
+mod routing;
