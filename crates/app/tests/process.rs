@@ -1,14 +1,20 @@
 //! The real binary, for what only a process shows: exit codes, the start-up line, signals, the CLI.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn users_api(env: &[(&str, &str)]) -> Command {
+    users_api_in(&std::env::temp_dir(), env)
+}
+
+/// The binary run in `folder`, which has no config/: only built-in defaults and these variables count.
+fn users_api_in(folder: &Path, env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_users-api"));
-    // A folder with no config/, so only built-in defaults and these variables count.
     command
-        .current_dir(std::env::temp_dir())
+        .current_dir(folder)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default());
     command.envs(env.iter().copied());
@@ -76,7 +82,11 @@ fn version_and_help() {
 
 /// Starts `serve` on port 0 and returns the child and its port, read from the start-up line.
 fn start(env: &[(&str, &str)]) -> (Child, u16) {
-    let mut child = users_api(env)
+    start_in(&std::env::temp_dir(), env)
+}
+
+fn start_in(folder: &Path, env: &[(&str, &str)]) -> (Child, u16) {
+    let mut child = users_api_in(folder, env)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -136,4 +146,192 @@ fn serves_on_the_logged_port_and_exits_0_on_sigterm() {
         .status()
         .expect("runs")
         .success());
+}
+
+/// One HTTP/1.1 request on loopback: the status and the body.
+fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connects");
+    let body = body.unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("request written");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response read");
+    let status = response
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// A folder of the test's own under the temp dir, removed at the end.
+struct TempFolder(PathBuf);
+
+impl TempFolder {
+    fn new(name: &str) -> Self {
+        let folder =
+            std::env::temp_dir().join(format!("users-api-process-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&folder);
+        std::fs::create_dir_all(&folder).expect("temp folder");
+        Self(folder)
+    }
+}
+
+impl Drop for TempFolder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn an_unreachable_database_at_start_up_exits_1_naming_the_url() {
+    let env = [
+        ("APP__STORAGE__BACKEND", "postgres"),
+        ("APP__STORAGE__URL", "postgres://postgres@127.0.0.1:1/users"),
+        ("APP__STORAGE__ACQUIRE_TIMEOUT_SECS", "1"),
+    ];
+    assert_fatal_naming(&run(&env, &[]), "APP__STORAGE__URL");
+}
+
+#[test]
+fn a_sqlite_path_that_cannot_be_created_exits_1_naming_the_url() {
+    let env = [(
+        "APP__STORAGE__URL",
+        "sqlite:///proc/users-api/cannot/users.db",
+    )];
+    assert_fatal_naming(&run(&env, &[]), "APP__STORAGE__URL");
+}
+
+#[test]
+fn with_no_config_at_all_users_are_kept_in_data_users_db_across_restarts() {
+    let folder = TempFolder::new("default-sqlite");
+    let (mut first, port) = start_in(
+        &folder.0,
+        &[("APP__SERVER__PORT", "0"), ("APP__AUTH__BCRYPT_COST", "4")],
+    );
+    let (status, _) = http(
+        port,
+        "POST",
+        "/users",
+        Some(r#"{"username":"alice","email":"alice@example.com","password":"password1"}"#),
+    );
+    assert_eq!(status, 201);
+    assert!(Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status()
+        .expect("kill")
+        .success());
+    assert_eq!(
+        wait(&mut first, Duration::from_secs(20)).and_then(|s| s.code()),
+        Some(0)
+    );
+    assert!(
+        folder.0.join("data/users.db").is_file(),
+        "data/users.db created with its folder"
+    );
+    let (mut second, port) = start_in(&folder.0, &[("APP__SERVER__PORT", "0")]);
+    let (status, body) = http(port, "GET", "/users/1", None);
+    let _ = second.kill();
+    let _ = second.wait();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"alice\""), "{body}");
+}
+
+/// Writes, SIGKILL right after the answers, restart on the same storage: every acknowledged write is there.
+fn acknowledged_writes_survive_sigkill(folder: &Path, env: &[(&str, &str)]) {
+    let (mut child, port) = start_in(folder, env);
+    let create = |name: &str| {
+        let body = format!(
+            r#"{{"username":"{name}","email":"{name}@example.com","password":"password1"}}"#
+        );
+        let (status, reply) = http(port, "POST", "/users", Some(&body));
+        assert_eq!(status, 201, "{reply}");
+        reply
+            .split("\"id\":")
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .expect("id")
+            .to_owned()
+    };
+    let kept = create("kept");
+    let gone = create("gone");
+    assert_eq!(
+        http(
+            port,
+            "PATCH",
+            &format!("/users/{kept}"),
+            Some(r#"{"age":42}"#)
+        )
+        .0,
+        200
+    );
+    assert_eq!(http(port, "DELETE", &format!("/users/{gone}"), None).0, 204);
+    let last = create("last");
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+
+    let (mut restarted, port) = start_in(folder, env);
+    let kept_now = http(port, "GET", &format!("/users/{kept}"), None);
+    let gone_now = http(port, "GET", &format!("/users/{gone}"), None);
+    let last_now = http(port, "GET", &format!("/users/{last}"), None);
+    let _ = restarted.kill();
+    let _ = restarted.wait();
+    assert_eq!(kept_now.0, 200, "{}", kept_now.1);
+    assert!(kept_now.1.contains("\"age\":42"), "{}", kept_now.1);
+    assert_eq!(gone_now.0, 404, "the delete was kept");
+    assert_eq!(last_now.0, 200, "the last write before the kill was kept");
+}
+
+#[test]
+fn acknowledged_writes_survive_sigkill_on_sqlite() {
+    let folder = TempFolder::new("sigkill-sqlite");
+    let env = [("APP__SERVER__PORT", "0"), ("APP__AUTH__BCRYPT_COST", "4")];
+    acknowledged_writes_survive_sigkill(&folder.0, &env);
+}
+
+#[test]
+fn acknowledged_writes_survive_sigkill_on_postgres() {
+    let Some(schema) = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(users_storage_postgres::test_support::TestSchema::create())
+    else {
+        eprintln!("skipped: TEST_DATABASE_URL is not set");
+        return;
+    };
+    let folder = TempFolder::new("sigkill-postgres");
+    let env = [
+        ("APP__SERVER__PORT", "0"),
+        ("APP__AUTH__BCRYPT_COST", "4"),
+        ("APP__STORAGE__BACKEND", "postgres"),
+        ("APP__STORAGE__URL", schema.url.as_str()),
+    ];
+    acknowledged_writes_survive_sigkill(&folder.0, &env);
+}
+
+#[test]
+fn migrate_applies_the_migrations_and_exits_0() {
+    let folder = TempFolder::new("migrate");
+    let output = users_api_in(&folder.0, &[])
+        .arg("migrate")
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(folder.0.join("data/users.db").is_file());
+    let memory = users_api_in(&folder.0, &[("APP__STORAGE__BACKEND", "memory")])
+        .arg("migrate")
+        .output()
+        .expect("runs");
+    assert_eq!(
+        memory.status.code(),
+        Some(0),
+        "nothing to migrate in memory"
+    );
 }

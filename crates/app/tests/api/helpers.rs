@@ -4,11 +4,11 @@ use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use users_api::settings;
 use users_api::startup;
 use users_domain::ports::UserRepository;
-use std::path::PathBuf;
 use users_storage_postgres::test_support::TestSchema;
 
 pub struct TestApp {
@@ -116,9 +116,16 @@ async fn fresh_storage() -> Option<(String, StorageGuard)> {
     match crate::BACKEND {
         "memory" => Some((String::new(), StorageGuard::None)),
         "sqlite" => {
-            let name = format!("users-api-http-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
+            let name = format!(
+                "users-api-http-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::SeqCst)
+            );
             let folder = std::env::temp_dir().join(name);
-            Some((format!("sqlite://{}", folder.join("users.db").display()), StorageGuard::Folder(folder)))
+            Some((
+                format!("sqlite://{}", folder.join("users.db").display()),
+                StorageGuard::Folder(folder),
+            ))
         }
         "postgres" => {
             let schema = TestSchema::create().await?;
@@ -131,23 +138,43 @@ async fn fresh_storage() -> Option<(String, StorageGuard)> {
 /// The whole service in-process on a random port, on `crate::BACKEND`; `None` when that backend is not
 /// configured here (the test then passes without running: PostgreSQL without `TEST_DATABASE_URL`).
 pub async fn spawn_app() -> Option<TestApp> {
+    spawn_app_with(|url| url, &[]).await
+}
+
+/// As `spawn_app`, with the storage URL passed through `route` (e.g. through a proxy) and extra settings.
+pub async fn spawn_app_with(
+    route: impl FnOnce(String) -> String,
+    extra: &[(&str, &str)],
+) -> Option<TestApp> {
     let Some((url, guard)) = fresh_storage().await else {
         eprintln!("skipped: TEST_DATABASE_URL is not set");
         return None;
     };
-    let (_, settings) = settings::load_from(test_env(crate::BACKEND, &url)).expect("test settings");
-    let repository = startup::repository(&settings, true).await.expect("storage ready");
-    let app = startup::build_with(&settings, repository.clone()).await.expect("service starts");
+    let mut env = test_env(crate::BACKEND, &route(url));
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let (_, settings) = settings::load_from(env).expect("test settings");
+    let repository = startup::repository(&settings, true)
+        .await
+        .expect("storage ready");
+    let app = startup::build_with(&settings, repository.clone())
+        .await
+        .expect("service starts");
     tokio::spawn(app.server);
     Some(TestApp {
         address: format!("http://127.0.0.1:{}", app.port),
         repository,
-        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
         token: None,
         _storage: guard,
     })
 }
-
 
 impl TestApp {
     /// Any request: `body` is sent as-is with `content_type` when given.
