@@ -3,6 +3,7 @@
 
 pub mod limits;
 pub mod listing;
+pub mod lockout;
 pub mod ports;
 mod service;
 mod user;

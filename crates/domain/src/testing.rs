@@ -215,8 +215,25 @@ pub async fn update_applies_only_the_patch(repository: Arc<dyn UserRepository>) 
     assert_eq!(updated.age, None, "cleared");
     assert_eq!(updated.created_at, alice.created_at);
     assert_eq!(
+        updated.token_version,
+        alice.token_version + 1,
+        "a new password ends older tokens"
+    );
+    assert_eq!(
         repository.find_by_id(alice.id).await.expect("read"),
-        Some(updated)
+        Some(updated.clone())
+    );
+    let no_password = UserPatch {
+        age: Some(None),
+        ..empty_patch("2026-02-03T00:00:00Z")
+    };
+    let again = repository
+        .update(alice.id, no_password)
+        .await
+        .expect("updated");
+    assert_eq!(
+        again.token_version, updated.token_version,
+        "only a password change bumps it"
     );
     // The old username is free again; the new one is taken.
     create(

@@ -87,6 +87,7 @@ impl UserRepository for InMemoryUserRepository {
             password_hash: new_user.password_hash,
             created_at: new_user.created_at,
             updated_at: new_user.created_at,
+            token_version: 0,
         };
         if state.owner_of_username(&user).is_some() {
             return Err(CreateUserError::UsernameTaken);

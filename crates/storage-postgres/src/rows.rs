@@ -17,6 +17,7 @@ pub struct UserRow {
     pub password_hash: String,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+    pub token_version: i64,
 }
 
 impl TryFrom<UserRow> for User {
@@ -42,6 +43,7 @@ impl TryFrom<UserRow> for User {
             password_hash: PasswordHash::new(row.password_hash),
             created_at: Timestamp::from_datetime(row.created_at),
             updated_at: Timestamp::from_datetime(row.updated_at),
+            token_version: row.token_version,
         })
     }
 }

@@ -18,7 +18,7 @@ use users_domain::{
 /// The columns a `UserRow` reads, as a literal so every statement stays a `&'static str`.
 macro_rules! user_columns {
     () => {
-        "id, username, email, name, age, role, password_hash, created_at, updated_at"
+        "id, username, email, name, age, role, password_hash, created_at, updated_at, token_version"
     };
 }
 
@@ -258,7 +258,8 @@ impl UserRepository for SqliteUserRepository {
                 email = COALESCE(?3, email), \
                 name = CASE WHEN ?4 THEN ?5 ELSE name END, name_lower = CASE WHEN ?4 THEN ?6 ELSE name_lower END, \
                 age = CASE WHEN ?7 THEN ?8 ELSE age END, \
-                role = COALESCE(?9, role), password_hash = COALESCE(?10, password_hash), updated_at = ?11 \
+                role = COALESCE(?9, role), password_hash = COALESCE(?10, password_hash), updated_at = ?11, \
+                token_version = token_version + (CASE WHEN ?10 IS NULL THEN 0 ELSE 1 END) \
              WHERE id = ?12 AND (COALESCE(?9, role) = 'admin' OR role <> 'admin' \
                 OR (SELECT count(*) FROM users WHERE role = 'admin') > 1) \
              RETURNING ",

@@ -16,6 +16,7 @@ pub struct UserRow {
     pub password_hash: String,
     pub created_at: i64,
     pub updated_at: i64,
+    pub token_version: i64,
 }
 
 fn timestamp(micros: i64) -> anyhow::Result<Timestamp> {
@@ -41,6 +42,7 @@ impl TryFrom<UserRow> for User {
             password_hash: PasswordHash::new(row.password_hash),
             created_at: timestamp(row.created_at)?,
             updated_at: timestamp(row.updated_at)?,
+            token_version: row.token_version,
         })
     }
 }

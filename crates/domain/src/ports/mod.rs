@@ -1,8 +1,15 @@
 //! The ports: what the domain needs from the outside world. Adapters implement them; tests mock them.
 
+mod access_tokens;
 mod clock;
+mod login_failures;
 mod password_hasher;
+mod refresh_tokens;
 mod user_repository;
+
+pub use access_tokens::{AccessClaims, AccessToken, AccessTokens, TokenError, TokenSubject};
+pub use login_failures::LoginFailureStore;
+pub use refresh_tokens::{RefreshTokenStore, SpendOutcome, StoredRefreshToken};
 
 pub use clock::{Clock, SystemClock};
 pub use password_hasher::{HashError, PasswordHasher};
@@ -11,8 +18,14 @@ pub use user_repository::{
 };
 
 #[cfg(any(test, feature = "mocks"))]
+pub use access_tokens::MockAccessTokens;
+#[cfg(any(test, feature = "mocks"))]
 pub use clock::MockClock;
 #[cfg(any(test, feature = "mocks"))]
+pub use login_failures::MockLoginFailureStore;
+#[cfg(any(test, feature = "mocks"))]
 pub use password_hasher::MockPasswordHasher;
+#[cfg(any(test, feature = "mocks"))]
+pub use refresh_tokens::MockRefreshTokenStore;
 #[cfg(any(test, feature = "mocks"))]
 pub use user_repository::MockUserRepository;

@@ -43,6 +43,7 @@ fn alice() -> User {
         password_hash: PasswordHash::new("old-hash"),
         created_at: at("2026-01-01T00:00:00Z"),
         updated_at: at("2026-01-01T00:00:00Z"),
+        token_version: 0,
     }
 }
 
@@ -87,6 +88,7 @@ async fn create_stores_the_hash_never_the_password_with_the_default_role_and_the
                 password_hash: u.password_hash,
                 created_at: u.created_at,
                 updated_at: u.created_at,
+                token_version: 0,
             })
         });
     let users = service(repository, hasher(), clock_at("2026-05-05T05:05:05.5Z"));

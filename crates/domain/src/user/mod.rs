@@ -30,6 +30,8 @@ pub struct User {
     pub password_hash: PasswordHash,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Bumped by every password change; access tokens carry the version they were issued at, so older ones end.
+    pub token_version: i64,
 }
 
 /// A user about to be stored: everything but the id, which the repository assigns.
@@ -45,7 +47,8 @@ pub struct NewUser {
 }
 
 /// The fields an update writes; `None` leaves a field as it is. The repository applies a patch atomically, so two
-/// concurrent updates of different fields both land (no lost update).
+/// concurrent updates of different fields both land (no lost update). A new password hash also bumps the user's
+/// token version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserPatch {
     pub username: Option<Username>,
@@ -78,6 +81,7 @@ impl UserPatch {
         }
         if let Some(hash) = &self.password_hash {
             updated.password_hash = hash.clone();
+            updated.token_version += 1;
         }
         updated.updated_at = self.updated_at;
         updated

@@ -1,0 +1,19 @@
+use crate::ports::RepositoryError;
+use crate::Timestamp;
+use async_trait::async_trait;
+
+/// Failed logins per login key (a user's id, or an unknown name), shared by every instance on one storage.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait LoginFailureStore: Send + Sync {
+    async fn record(&self, key: &str, at: Timestamp) -> Result<(), RepositoryError>;
+
+    /// The failures of `key` at or after `since`, oldest first.
+    async fn since(&self, key: &str, since: Timestamp) -> Result<Vec<Timestamp>, RepositoryError>;
+
+    /// Forgets the failures of `key` (a successful login).
+    async fn clear(&self, key: &str) -> Result<(), RepositoryError>;
+
+    /// Forgets failures older than `before`; returns how many.
+    async fn purge(&self, before: Timestamp) -> Result<u64, RepositoryError>;
+}

@@ -1,0 +1,53 @@
+use crate::ports::RepositoryError;
+use crate::{Timestamp, UserId};
+use async_trait::async_trait;
+
+/// A refresh token as it is stored: only its hash, never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRefreshToken {
+    pub token_hash: String,
+    pub user_id: UserId,
+    /// Every token rotated from one login shares its family; reuse of a spent one revokes the family.
+    pub family_id: String,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpendOutcome {
+    /// The token was active and is now spent: issue the next one in `family_id`.
+    Spent { user_id: UserId, family_id: String },
+    /// The token was spent or revoked already: its family is now revoked (reuse detection).
+    Reused { user_id: UserId, family_id: String },
+    /// No such token, or it expired.
+    Invalid,
+}
+
+/// Where refresh tokens live: shared by every instance on one storage.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait RefreshTokenStore: Send + Sync {
+    /// Stores a token of a new or existing family (a new family belongs to `user_id`).
+    async fn insert(&self, token: StoredRefreshToken) -> Result<(), RepositoryError>;
+
+    /// Spends the token atomically: of any number of concurrent calls with one active token, exactly one gets
+    /// `Spent`. MUST return `Reused` (and revoke the family) for a token that is spent or whose family is revoked,
+    /// and `Invalid` for an unknown or expired one.
+    async fn spend(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> Result<SpendOutcome, RepositoryError>;
+
+    /// Revokes the family of this token, if there is one (logout).
+    async fn revoke_family_of(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> Result<(), RepositoryError>;
+
+    /// Revokes every family of the user (password change, delete).
+    async fn revoke_user(&self, user_id: UserId, now: Timestamp) -> Result<(), RepositoryError>;
+
+    /// Removes expired and long-revoked rows; returns how many.
+    async fn purge(&self, now: Timestamp) -> Result<u64, RepositoryError>;
+}
