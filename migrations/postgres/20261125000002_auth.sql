@@ -12,6 +12,7 @@ CREATE INDEX refresh_families_user_idx ON refresh_families (user_id);
 CREATE TABLE refresh_tokens (
     token_hash TEXT        PRIMARY KEY,
     family_id  TEXT        NOT NULL REFERENCES refresh_families (id) ON DELETE CASCADE,
+    user_id    BIGINT      NOT NULL,
     expires_at TIMESTAMPTZ NOT NULL,
     spent_at   TIMESTAMPTZ
 );

@@ -2,7 +2,10 @@
 //! [`repository_contract_tests!`](crate::repository_contract_tests). The in-memory adapter defines the reference
 //! behaviour; the SQL adapters must give the same answers.
 
-use crate::ports::{CreateUserError, DeleteUserError, UpdateUserError, UserRepository};
+use crate::ports::{
+    CreateUserError, DeleteUserError, LoginFailureStore, RefreshTokenStore, SpendOutcome,
+    StoredRefreshToken, UpdateUserError, UserRepository,
+};
 use crate::{
     Age, DisplayName, Email, ListQuery, NewUser, PasswordHash, Role, SortDirection, SortKey,
     Timestamp, User, UserFilter, UserId, UserPatch, Username,
@@ -627,4 +630,253 @@ pub async fn timestamps_keep_microseconds_on_every_read(repository: Arc<dyn User
         assert_eq!(seen.created_at.to_string(), "2026-03-04T05:06:07.123456Z");
         assert_eq!(seen.updated_at.to_string(), "2026-03-04T05:06:08.000001Z");
     }
+}
+
+/// Generates one `#[tokio::test]` per case of the refresh-token and login-failure store contract. `$make` gives
+/// a fresh storage implementing all three storage ports and a guard, or `None` to skip.
+#[macro_export]
+macro_rules! auth_store_contract_tests {
+    ($make:expr) => {
+        $crate::auth_store_contract_tests!(@cases $make;
+            a_refresh_token_is_spent_once_and_reuse_revokes_its_family,
+            concurrent_spends_of_one_token_let_exactly_one_win,
+            unknown_and_expired_refresh_tokens_are_invalid,
+            revoking_a_family_ends_its_tokens,
+            revoking_a_user_ends_all_their_families_only,
+            purge_removes_expired_refresh_tokens,
+            login_failures_are_kept_per_key_in_order,
+            clearing_and_purging_login_failures,
+        );
+    };
+    (@cases $make:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                match $make.await {
+                    Some((storage, _guard)) => $crate::testing::$case(storage).await,
+                    None => eprintln!("skipped: backend not configured"),
+                }
+            }
+        )+
+    };
+}
+
+/// Every storage port at once, as each backend implements them on one value.
+pub trait Storage: UserRepository + RefreshTokenStore + LoginFailureStore {}
+impl<T: UserRepository + RefreshTokenStore + LoginFailureStore> Storage for T {}
+
+fn minutes_after(start: Timestamp, minutes: i64) -> Timestamp {
+    Timestamp::from_datetime(start.as_datetime() + time::Duration::minutes(minutes))
+}
+
+async fn refresh_token(
+    storage: &Arc<dyn Storage>,
+    user: UserId,
+    hash: &str,
+    family: &str,
+    expires_at: Timestamp,
+) {
+    let token = StoredRefreshToken {
+        token_hash: hash.to_owned(),
+        user_id: user,
+        family_id: family.to_owned(),
+        expires_at,
+    };
+    storage.insert(token).await.expect("stored");
+}
+
+const NOW: &str = "2026-03-01T12:00:00.123456Z";
+
+pub async fn a_refresh_token_is_spent_once_and_reuse_revokes_its_family(storage: Arc<dyn Storage>) {
+    let now = at(NOW);
+    let user = storage.create(new_user("alice")).await.expect("created").id;
+    refresh_token(&storage, user, "h1", "fam", minutes_after(now, 60)).await;
+    let spent = SpendOutcome::Spent {
+        user_id: user,
+        family_id: "fam".into(),
+    };
+    assert_eq!(storage.spend("h1", now).await.expect("spend"), spent);
+    // Rotation: the next token of the family works, once.
+    refresh_token(&storage, user, "h2", "fam", minutes_after(now, 60)).await;
+    refresh_token(&storage, user, "h3", "fam", minutes_after(now, 60)).await;
+    assert_eq!(storage.spend("h2", now).await.expect("spend"), spent);
+    // Reusing the spent h1: reuse, and the whole family is revoked, the newest token too.
+    let reused = SpendOutcome::Reused {
+        user_id: user,
+        family_id: "fam".into(),
+    };
+    assert_eq!(storage.spend("h1", now).await.expect("spend"), reused);
+    assert_eq!(storage.spend("h3", now).await.expect("spend"), reused);
+    // A token stored into a revoked family (a rotation racing the revocation) does not work either.
+    refresh_token(&storage, user, "h4", "fam", minutes_after(now, 60)).await;
+    assert_eq!(storage.spend("h4", now).await.expect("spend"), reused);
+}
+
+pub async fn concurrent_spends_of_one_token_let_exactly_one_win(storage: Arc<dyn Storage>) {
+    let now = at(NOW);
+    let user = storage.create(new_user("alice")).await.expect("created").id;
+    refresh_token(&storage, user, "hot", "fam", minutes_after(now, 60)).await;
+    let spends: Vec<_> = (0..20)
+        .map(|_| {
+            let storage = storage.clone();
+            tokio::spawn(async move { storage.spend("hot", now).await })
+        })
+        .collect();
+    let mut spent = 0;
+    for spend in spends {
+        match spend.await.expect("task").expect("spend") {
+            SpendOutcome::Spent { .. } => spent += 1,
+            SpendOutcome::Reused { .. } => {}
+            SpendOutcome::Invalid => panic!("a known token is never invalid"),
+        }
+    }
+    assert_eq!(spent, 1);
+}
+
+pub async fn unknown_and_expired_refresh_tokens_are_invalid(storage: Arc<dyn Storage>) {
+    let now = at(NOW);
+    let user = storage.create(new_user("alice")).await.expect("created").id;
+    assert_eq!(
+        storage.spend("never-issued", now).await.expect("spend"),
+        SpendOutcome::Invalid
+    );
+    refresh_token(&storage, user, "old", "fam", now).await;
+    assert_eq!(
+        storage.spend("old", now).await.expect("spend"),
+        SpendOutcome::Invalid,
+        "expires at `now`"
+    );
+}
+
+pub async fn revoking_a_family_ends_its_tokens(storage: Arc<dyn Storage>) {
+    let now = at(NOW);
+    let user = storage.create(new_user("alice")).await.expect("created").id;
+    refresh_token(&storage, user, "a1", "fam-a", minutes_after(now, 60)).await;
+    refresh_token(&storage, user, "b1", "fam-b", minutes_after(now, 60)).await;
+    storage.revoke_family_of("a1", now).await.expect("revoked");
+    storage
+        .revoke_family_of("unknown", now)
+        .await
+        .expect("revoking an unknown token is no error");
+    assert!(matches!(
+        storage.spend("a1", now).await.expect("spend"),
+        SpendOutcome::Reused { .. }
+    ));
+    assert!(
+        matches!(
+            storage.spend("b1", now).await.expect("spend"),
+            SpendOutcome::Spent { .. }
+        ),
+        "other family"
+    );
+}
+
+pub async fn revoking_a_user_ends_all_their_families_only(storage: Arc<dyn Storage>) {
+    let now = at(NOW);
+    let alice = storage.create(new_user("alice")).await.expect("created").id;
+    let bob = storage.create(new_user("bob")).await.expect("created").id;
+    refresh_token(&storage, alice, "a1", "fam-a1", minutes_after(now, 60)).await;
+    refresh_token(&storage, alice, "a2", "fam-a2", minutes_after(now, 60)).await;
+    refresh_token(&storage, bob, "b1", "fam-b", minutes_after(now, 60)).await;
+    storage.revoke_user(alice, now).await.expect("revoked");
+    for hash in ["a1", "a2"] {
+        assert!(
+            matches!(
+                storage.spend(hash, now).await.expect("spend"),
+                SpendOutcome::Reused { .. }
+            ),
+            "{hash}"
+        );
+    }
+    assert!(matches!(
+        storage.spend("b1", now).await.expect("spend"),
+        SpendOutcome::Spent { .. }
+    ));
+}
+
+pub async fn purge_removes_expired_refresh_tokens(storage: Arc<dyn Storage>) {
+    let now = at(NOW);
+    let user = storage.create(new_user("alice")).await.expect("created").id;
+    refresh_token(&storage, user, "expired", "fam-old", minutes_after(now, -1)).await;
+    refresh_token(&storage, user, "live", "fam-new", minutes_after(now, 60)).await;
+    assert!(storage.purge_refresh_tokens(now).await.expect("purged") >= 1);
+    assert_eq!(
+        storage.spend("expired", now).await.expect("spend"),
+        SpendOutcome::Invalid
+    );
+    assert!(matches!(
+        storage.spend("live", now).await.expect("spend"),
+        SpendOutcome::Spent { .. }
+    ));
+}
+
+pub async fn login_failures_are_kept_per_key_in_order(storage: Arc<dyn Storage>) {
+    let now = at(NOW);
+    let times = [
+        minutes_after(now, -20),
+        minutes_after(now, -10),
+        minutes_after(now, -1),
+        now,
+    ];
+    for at_time in [times[2], times[0], times[3], times[1]] {
+        storage.record("user:1", at_time).await.expect("recorded");
+    }
+    storage.record("name:bob", now).await.expect("recorded");
+    assert_eq!(
+        storage
+            .since("user:1", minutes_after(now, -15))
+            .await
+            .expect("read"),
+        times[1..].to_vec()
+    );
+    assert_eq!(
+        storage
+            .since("user:1", minutes_after(now, -60))
+            .await
+            .expect("read"),
+        times.to_vec()
+    );
+    assert_eq!(
+        storage
+            .since("name:bob", minutes_after(now, -60))
+            .await
+            .expect("read"),
+        vec![now]
+    );
+    assert!(storage
+        .since("name:carol", minutes_after(now, -60))
+        .await
+        .expect("read")
+        .is_empty());
+}
+
+pub async fn clearing_and_purging_login_failures(storage: Arc<dyn Storage>) {
+    let now = at(NOW);
+    for key in ["user:1", "user:2"] {
+        storage
+            .record(key, minutes_after(now, -40))
+            .await
+            .expect("recorded");
+        storage.record(key, now).await.expect("recorded");
+    }
+    storage.clear("user:1").await.expect("cleared");
+    assert!(storage
+        .since("user:1", minutes_after(now, -60))
+        .await
+        .expect("read")
+        .is_empty());
+    assert_eq!(
+        storage
+            .purge_login_failures(minutes_after(now, -30))
+            .await
+            .expect("purged"),
+        1
+    );
+    assert_eq!(
+        storage
+            .since("user:2", minutes_after(now, -60))
+            .await
+            .expect("read"),
+        vec![now]
+    );
 }

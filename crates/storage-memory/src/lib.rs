@@ -1,9 +1,13 @@
-//! The in-memory adapter of the repository port: for tests and demos, and the reference behaviour the SQL
-//! backends are held to. One lock guards the whole state, so every check-and-write is atomic; reads share it.
+//! The in-memory adapter of the storage ports (users, refresh tokens, login failures): for tests and demos, and
+//! the reference behaviour the SQL backends are held to. One lock guards the users, so every check-and-write is
+//! atomic; reads share it.
+
+mod login_failures;
+mod refresh_tokens;
 
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use users_domain::ports::{
     CreateUserError, DeleteUserError, RepositoryError, UpdateUserError, UserRepository,
 };
@@ -12,6 +16,8 @@ use users_domain::{ListQuery, NewUser, Page, Role, User, UserId, UserPatch};
 #[derive(Default)]
 pub struct InMemoryUserRepository {
     state: RwLock<State>,
+    refresh_tokens: Mutex<refresh_tokens::RefreshTokens>,
+    login_failures: Mutex<login_failures::LoginFailures>,
 }
 
 #[derive(Default)]
@@ -39,6 +45,18 @@ impl InMemoryUserRepository {
     fn write(&self) -> RwLockWriteGuard<'_, State> {
         self.state
             .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn refresh_tokens(&self) -> MutexGuard<'_, refresh_tokens::RefreshTokens> {
+        self.refresh_tokens
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn login_failures(&self) -> MutexGuard<'_, login_failures::LoginFailures> {
+        self.login_failures
+            .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

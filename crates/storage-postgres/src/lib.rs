@@ -2,6 +2,8 @@
 //! prepared statements cached per connection, no ping before each query; uniqueness and the last-admin rule are
 //! decided by the database, so several instances on one database never disagree.
 
+mod login_failures;
+mod refresh_tokens;
 mod repository;
 mod rows;
 #[cfg(feature = "test-support")]

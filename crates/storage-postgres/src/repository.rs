@@ -31,7 +31,7 @@ pub struct PostgresConfig {
 
 #[derive(Clone)]
 pub struct PostgresUserRepository {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
 }
 
 /// Connects (failing if the database does not answer within the acquire timeout) and migrates.
@@ -71,7 +71,7 @@ impl PostgresUserRepository {
     }
 }
 
-fn storage_error(error: sqlx::Error) -> RepositoryError {
+pub(crate) fn storage_error(error: sqlx::Error) -> RepositoryError {
     match error {
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed

@@ -1,13 +1,14 @@
-//! The repository contract, run against PostgreSQL (`TEST_DATABASE_URL`): a fresh schema per test. Skipped when
-//! the variable is not set.
+//! The storage contracts (users, refresh tokens, login failures), run against PostgreSQL (`TEST_DATABASE_URL`): a
+//! fresh schema per test. Skipped when the variable is not set.
 
 use std::sync::Arc;
 use std::time::Duration;
 use users_domain::ports::UserRepository;
+use users_domain::testing::Storage;
 use users_storage_postgres::test_support::TestSchema;
-use users_storage_postgres::{connect, PostgresConfig};
+use users_storage_postgres::{connect, PostgresConfig, PostgresUserRepository};
 
-async fn fresh_repository() -> Option<(Arc<dyn UserRepository>, TestSchema)> {
+async fn fresh_storage() -> Option<(Arc<PostgresUserRepository>, TestSchema)> {
     let schema = TestSchema::create().await?;
     let config = PostgresConfig {
         url: schema.url.clone(),
@@ -19,4 +20,21 @@ async fn fresh_repository() -> Option<(Arc<dyn UserRepository>, TestSchema)> {
     Some((Arc::new(repository), schema))
 }
 
+async fn fresh_repository() -> Option<(Arc<dyn UserRepository>, TestSchema)> {
+    fresh_storage()
+        .await
+        .map(|(storage, guard)| (storage as Arc<dyn UserRepository>, guard))
+}
+
+async fn fresh_auth_storage() -> Option<(Arc<dyn Storage>, TestSchema)> {
+    fresh_storage()
+        .await
+        .map(|(storage, guard)| (storage as Arc<dyn Storage>, guard))
+}
+
 users_domain::repository_contract_tests!(fresh_repository());
+
+mod auth_stores {
+    use super::*;
+    users_domain::auth_store_contract_tests!(fresh_auth_storage());
+}

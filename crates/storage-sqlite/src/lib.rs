@@ -1,6 +1,8 @@
 //! The SQLite adapter of the repository port (sqlx): the embedded default backend. WAL, `synchronous = FULL`
 //! (an acknowledged write survives a power cut), foreign keys on, and a busy timeout so writers wait, not fail.
 
+mod login_failures;
+mod refresh_tokens;
 mod repository;
 mod rows;
 

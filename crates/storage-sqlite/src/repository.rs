@@ -33,7 +33,7 @@ pub struct SqliteConfig {
 
 #[derive(Clone)]
 pub struct SqliteUserRepository {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 /// Opens (creating the file and its folder if missing) and migrates the database.
@@ -86,7 +86,7 @@ impl SqliteUserRepository {
     }
 }
 
-fn storage_error(error: sqlx::Error) -> RepositoryError {
+pub(crate) fn storage_error(error: sqlx::Error) -> RepositoryError {
     match error {
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed

@@ -1,10 +1,12 @@
-//! The repository contract, run against SQLite: a fresh database file per test, removed after it.
+//! The storage contracts (users, refresh tokens, login failures), run against SQLite: a fresh database file per
+//! test, removed after it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use users_domain::ports::UserRepository;
-use users_storage_sqlite::{connect, SqliteConfig};
+use users_domain::testing::Storage;
+use users_storage_sqlite::{connect, SqliteConfig, SqliteUserRepository};
 
 /// Removes the test's database folder when the test ends.
 struct TempFolder(PathBuf);
@@ -15,7 +17,7 @@ impl Drop for TempFolder {
     }
 }
 
-async fn fresh_repository() -> Option<(Arc<dyn UserRepository>, TempFolder)> {
+async fn fresh_storage() -> Option<(Arc<SqliteUserRepository>, TempFolder)> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let name = format!(
@@ -36,4 +38,21 @@ async fn fresh_repository() -> Option<(Arc<dyn UserRepository>, TempFolder)> {
     ))
 }
 
+async fn fresh_repository() -> Option<(Arc<dyn UserRepository>, TempFolder)> {
+    fresh_storage()
+        .await
+        .map(|(storage, guard)| (storage as Arc<dyn UserRepository>, guard))
+}
+
+async fn fresh_auth_storage() -> Option<(Arc<dyn Storage>, TempFolder)> {
+    fresh_storage()
+        .await
+        .map(|(storage, guard)| (storage as Arc<dyn Storage>, guard))
+}
+
 users_domain::repository_contract_tests!(fresh_repository());
+
+mod auth_stores {
+    use super::*;
+    users_domain::auth_store_contract_tests!(fresh_auth_storage());
+}

@@ -15,5 +15,5 @@ pub trait LoginFailureStore: Send + Sync {
     async fn clear(&self, key: &str) -> Result<(), RepositoryError>;
 
     /// Forgets failures older than `before`; returns how many.
-    async fn purge(&self, before: Timestamp) -> Result<u64, RepositoryError>;
+    async fn purge_login_failures(&self, before: Timestamp) -> Result<u64, RepositoryError>;
 }

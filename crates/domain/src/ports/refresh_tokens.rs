@@ -49,5 +49,5 @@ pub trait RefreshTokenStore: Send + Sync {
     async fn revoke_user(&self, user_id: UserId, now: Timestamp) -> Result<(), RepositoryError>;
 
     /// Removes expired and long-revoked rows; returns how many.
-    async fn purge(&self, now: Timestamp) -> Result<u64, RepositoryError>;
+    async fn purge_refresh_tokens(&self, now: Timestamp) -> Result<u64, RepositoryError>;
 }

@@ -1,0 +1,11 @@
+//! The refresh-token and login-failure store contract, run against the in-memory adapter.
+
+use std::sync::Arc;
+use users_domain::testing::Storage;
+use users_storage_memory::InMemoryUserRepository;
+
+async fn fresh_storage() -> Option<(Arc<dyn Storage>, ())> {
+    Some((Arc::new(InMemoryUserRepository::new()), ()))
+}
+
+users_domain::auth_store_contract_tests!(fresh_storage());
