@@ -9,7 +9,7 @@ mod user_repository;
 
 pub use access_tokens::{AccessClaims, AccessToken, AccessTokens, TokenError, TokenSubject};
 pub use login_failures::LoginFailureStore;
-pub use refresh_tokens::{RefreshTokenStore, SpendOutcome, StoredRefreshToken};
+pub use refresh_tokens::{RefreshTokenCodec, RefreshTokenStore, SpendOutcome, StoredRefreshToken};
 
 pub use clock::{Clock, SystemClock};
 pub use password_hasher::{HashError, PasswordHasher};
@@ -26,6 +26,6 @@ pub use login_failures::MockLoginFailureStore;
 #[cfg(any(test, feature = "mocks"))]
 pub use password_hasher::MockPasswordHasher;
 #[cfg(any(test, feature = "mocks"))]
-pub use refresh_tokens::MockRefreshTokenStore;
+pub use refresh_tokens::{MockRefreshTokenCodec, MockRefreshTokenStore};
 #[cfg(any(test, feature = "mocks"))]
 pub use user_repository::MockUserRepository;

@@ -51,3 +51,12 @@ pub trait RefreshTokenStore: Send + Sync {
     /// Removes expired and long-revoked rows; returns how many.
     async fn purge_refresh_tokens(&self, now: Timestamp) -> Result<u64, RepositoryError>;
 }
+
+/// Makes refresh tokens: opaque random strings of at least 256 bits, and the hash under which they are stored.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait RefreshTokenCodec: Send + Sync {
+    /// A new token and its hash.
+    fn generate(&self) -> Result<(String, String), anyhow::Error>;
+
+    fn hash(&self, token: &str) -> String;
+}

@@ -1,0 +1,291 @@
+//! Access tokens: HS256 JWTs signed with the configured secret's bytes. Validation is strict: the algorithm is
+//! pinned, `exp`, `iss`, `aud` and `sub` are required and checked, `nbf` is checked when present, and the leeway is
+//! a few seconds.
+
+use anyhow::Context;
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use users_domain::ports::{AccessClaims, AccessToken, AccessTokens, TokenError, TokenSubject};
+use users_domain::{Timestamp, UserId};
+
+/// Clock skew tolerated between instances.
+const LEEWAY_SECS: u64 = 5;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    role: String,
+    iat: i64,
+    nbf: Option<i64>,
+    exp: i64,
+    iss: String,
+    aud: String,
+    jti: String,
+    /// The user's token version at issue time.
+    ver: i64,
+}
+
+pub struct JwtAccessTokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    ttl_secs: u64,
+}
+
+impl JwtAccessTokens {
+    /// `secret` is used as-is (its bytes) as the HS256 key.
+    pub fn new(secret: &[u8], issuer: &str, audience: &str, ttl_secs: u64) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            ttl_secs,
+        }
+    }
+}
+
+impl AccessTokens for JwtAccessTokens {
+    fn issue(&self, subject: &TokenSubject, now: Timestamp) -> Result<AccessToken, TokenError> {
+        let iat = now.as_datetime().unix_timestamp();
+        let claims = Claims {
+            sub: subject.user_id.to_string(),
+            role: subject.role.as_str().to_owned(),
+            iat,
+            nbf: Some(iat),
+            exp: iat + i64::try_from(self.ttl_secs).unwrap_or(i64::MAX / 2),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            jti: uuid::Uuid::new_v4().to_string(),
+            ver: subject.token_version,
+        };
+        let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .context("cannot sign a token")?;
+        Ok(AccessToken {
+            token,
+            expires_in_secs: self.ttl_secs,
+        })
+    }
+
+    fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let data = decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| TokenError::Invalid)?;
+        let user_id = UserId::parse(&data.claims.sub).map_err(|_| TokenError::Invalid)?;
+        Ok(AccessClaims {
+            user_id,
+            token_version: data.claims.ver,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use serde_json::{json, Value};
+    use users_domain::Role;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn tokens() -> JwtAccessTokens {
+        JwtAccessTokens::new(SECRET, "users-api", "users-api", 900)
+    }
+
+    fn subject() -> TokenSubject {
+        TokenSubject {
+            user_id: UserId::new(7).expect("id"),
+            role: Role::Admin,
+            token_version: 3,
+        }
+    }
+
+    fn now_secs() -> i64 {
+        Timestamp::now().as_datetime().unix_timestamp()
+    }
+
+    /// A token with these header and claims, HS256-signed with `key` (whatever the header says).
+    fn forged(header: Value, claims: Value, key: &[u8]) -> String {
+        let header = URL_SAFE_NO_PAD.encode(header.to_string());
+        let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let signing_input = format!("{header}.{claims}");
+        let signature = jsonwebtoken::crypto::sign(
+            signing_input.as_bytes(),
+            &EncodingKey::from_secret(key),
+            Algorithm::HS256,
+        )
+        .expect("signed");
+        format!("{signing_input}.{signature}")
+    }
+
+    fn valid_claims() -> Value {
+        let now = now_secs();
+        json!({"sub": "7", "role": "admin", "iat": now, "exp": now + 600, "iss": "users-api", "aud": "users-api",
+               "jti": "x", "ver": 3})
+    }
+
+    fn with(claims: Value, key: &str, value: Value) -> Value {
+        let mut claims = claims;
+        match value {
+            Value::Null => {
+                claims.as_object_mut().expect("object").remove(key);
+            }
+            value => claims[key] = value,
+        }
+        claims
+    }
+
+    #[test]
+    fn a_token_it_issued_verifies_with_the_subject_and_version() {
+        let issued = tokens()
+            .issue(&subject(), Timestamp::now())
+            .expect("issued");
+        assert_eq!(issued.expires_in_secs, 900);
+        let claims = tokens().verify(&issued.token).expect("valid");
+        assert_eq!(
+            claims,
+            AccessClaims {
+                user_id: UserId::new(7).expect("id"),
+                token_version: 3
+            }
+        );
+        let hs256 = json!({"alg": "HS256", "typ": "JWT"});
+        assert!(
+            tokens()
+                .verify(&forged(hs256, valid_claims(), SECRET))
+                .is_ok(),
+            "the forging helper is sound"
+        );
+    }
+
+    #[test]
+    fn every_kind_of_bad_token_is_invalid() {
+        let hs256 = json!({"alg": "HS256", "typ": "JWT"});
+        let now = now_secs();
+        let cases = [
+            ("garbage", "not.a.token".to_owned()),
+            ("empty", String::new()),
+            ("alg none", {
+                let header =
+                    URL_SAFE_NO_PAD.encode(json!({"alg": "none", "typ": "JWT"}).to_string());
+                let claims = URL_SAFE_NO_PAD.encode(valid_claims().to_string());
+                format!("{header}.{claims}.")
+            }),
+            (
+                "HS512 header",
+                forged(
+                    json!({"alg": "HS512", "typ": "JWT"}),
+                    valid_claims(),
+                    SECRET,
+                ),
+            ),
+            (
+                "RS256 header",
+                forged(
+                    json!({"alg": "RS256", "typ": "JWT"}),
+                    valid_claims(),
+                    SECRET,
+                ),
+            ),
+            (
+                "wrong key",
+                forged(
+                    hs256.clone(),
+                    valid_claims(),
+                    b"another secret of thirty-two bytes!",
+                ),
+            ),
+            (
+                "wrong iss",
+                forged(
+                    hs256.clone(),
+                    with(valid_claims(), "iss", json!("evil")),
+                    SECRET,
+                ),
+            ),
+            (
+                "wrong aud",
+                forged(
+                    hs256.clone(),
+                    with(valid_claims(), "aud", json!("other-api")),
+                    SECRET,
+                ),
+            ),
+            (
+                "expired",
+                forged(
+                    hs256.clone(),
+                    with(valid_claims(), "exp", json!(now - 60)),
+                    SECRET,
+                ),
+            ),
+            (
+                "no exp",
+                forged(
+                    hs256.clone(),
+                    with(valid_claims(), "exp", Value::Null),
+                    SECRET,
+                ),
+            ),
+            (
+                "no iss",
+                forged(
+                    hs256.clone(),
+                    with(valid_claims(), "iss", Value::Null),
+                    SECRET,
+                ),
+            ),
+            (
+                "no aud",
+                forged(
+                    hs256.clone(),
+                    with(valid_claims(), "aud", Value::Null),
+                    SECRET,
+                ),
+            ),
+            (
+                "nbf in the future",
+                forged(
+                    hs256.clone(),
+                    with(valid_claims(), "nbf", json!(now + 600)),
+                    SECRET,
+                ),
+            ),
+            (
+                "sub not an id",
+                forged(
+                    hs256.clone(),
+                    with(valid_claims(), "sub", json!("alice")),
+                    SECRET,
+                ),
+            ),
+        ];
+        for (what, token) in cases {
+            assert!(
+                matches!(tokens().verify(&token), Err(TokenError::Invalid)),
+                "{what}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_token_of_another_issuer_configuration_is_refused() {
+        let other = JwtAccessTokens::new(SECRET, "someone-else", "users-api", 900);
+        let issued = other.issue(&subject(), Timestamp::now()).expect("issued");
+        assert!(matches!(
+            tokens().verify(&issued.token),
+            Err(TokenError::Invalid)
+        ));
+    }
+}
