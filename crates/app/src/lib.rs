@@ -2,6 +2,7 @@
 //! in-process on port 0.
 
 pub mod cli;
+pub mod create_admin;
 pub mod healthcheck;
 pub mod settings;
 pub mod startup;

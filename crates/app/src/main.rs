@@ -5,7 +5,7 @@ use clap::Parser;
 use std::process::ExitCode;
 use users_api::cli::{Cli, Command};
 use users_api::settings::{self, Settings};
-use users_api::{healthcheck, startup, telemetry};
+use users_api::{create_admin, healthcheck, startup, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -14,15 +14,14 @@ fn main() -> ExitCode {
         Err(e) => return fatal(e),
     };
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Healthcheck => {
-            match healthcheck::ready(&settings.server.host, settings.server.port) {
-                Ok(true) => ExitCode::SUCCESS,
-                Ok(false) => fatal("not ready"),
-                Err(e) => fatal(format!("not ready: {e}")),
-            }
-        }
+        Command::Healthcheck => match healthcheck::ready(&settings.server.host, settings.server.port) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => fatal("not ready"),
+            Err(e) => fatal(format!("not ready: {e}")),
+        },
         Command::Serve => run(serve(settings)),
         Command::Migrate => run(migrate(settings)),
+        Command::CreateAdmin { username, email } => run(create_admin::run(settings, username, email)),
     }
 }
 
@@ -52,17 +51,19 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         readiness.start_shutdown();
         handle.stop(true).await;
     });
-    let repository = app.repository.clone();
+    let storage = app.storage.clone();
+    let maintenance = actix_web::rt::spawn(purge_periodically(app.auth.clone()));
     app.server.await?;
-    repository.close().await;
+    maintenance.abort();
+    storage.close().await;
     tracing::info!("stopped");
     Ok(())
 }
 
 async fn migrate(settings: Settings) -> anyhow::Result<()> {
     telemetry::init(settings.log.format);
-    let repository = startup::repository(&settings, true).await?;
-    repository.close().await;
+    let storage = startup::storage(&settings, true).await?;
+    storage.close().await;
     tracing::info!(backend = ?settings.storage.backend, "migrations applied");
     Ok(())
 }
@@ -87,5 +88,18 @@ async fn wait_for_shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+/// Every ten minutes, expired refresh tokens and login failures too old to matter are removed.
+async fn purge_periodically(auth: users_domain::auth::AuthService) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        let before = users_domain::lockout::relevant_since(users_domain::Timestamp::now());
+        match auth.purge_expired(before).await {
+            Ok(removed) => tracing::debug!(removed, "expired tokens and login failures purged"),
+            Err(e) => tracing::warn!(error = %e, "purge failed; will retry"),
+        }
     }
 }

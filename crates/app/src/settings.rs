@@ -21,10 +21,9 @@ impl Profile {
             None | Some("development") => Ok(Self::Development),
             Some("production") => Ok(Self::Production),
             Some("test") => Ok(Self::Test),
-            Some(other) => Err(SettingsError::new(
-                "APP_ENV",
-                format!("must be development, production or test, not {other:?}"),
-            )),
+            Some(other) => {
+                Err(SettingsError::new("APP_ENV", format!("must be development, production or test, not {other:?}")))
+            }
         }
     }
 
@@ -44,6 +43,9 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
+    /// From `APP_ENV`; set by `load`.
+    #[serde(skip)]
+    pub profile: Option<Profile>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -131,10 +133,7 @@ pub struct SettingsError {
 
 impl SettingsError {
     pub fn new(setting: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self {
-            setting: setting.into(),
-            problem: problem.into(),
-        }
+        Self { setting: setting.into(), problem: problem.into() }
     }
 }
 
@@ -201,62 +200,38 @@ pub fn load_from(env: HashMap<String, String>) -> Result<(Profile, Settings), Se
     let profile = Profile::from_env(env.get("APP_ENV").map(String::as_str))?;
     let mut builder = Config::builder();
     for (key, value) in DEFAULTS {
-        builder = builder
-            .set_default(*key, *value)
-            .map_err(|e| SettingsError::new(env_name(key), e.to_string()))?;
+        builder = builder.set_default(*key, *value).map_err(|e| SettingsError::new(env_name(key), e.to_string()))?;
     }
-    let log_format = if profile == Profile::Production {
-        "json"
-    } else {
-        "pretty"
-    };
+    let log_format = if profile == Profile::Production { "json" } else { "pretty" };
     builder = builder
         .set_default("log.format", log_format)
         .map_err(|e| SettingsError::new("APP__LOG__FORMAT", e.to_string()))?;
     if let Some(dir) = config_dir() {
-        builder = builder
-            .add_source(file(&dir, "default"))
-            .add_source(file(&dir, profile.as_str()));
+        builder = builder.add_source(file(&dir, "default")).add_source(file(&dir, profile.as_str()));
     }
     let config = builder
-        .add_source(
-            Environment::with_prefix("APP")
-                .prefix_separator("__")
-                .separator("__")
-                .source(Some(env)),
-        )
+        .add_source(Environment::with_prefix("APP").prefix_separator("__").separator("__").source(Some(env)))
         .build()
         .map_err(describe)?;
     reject_unknown_keys(&config)?;
     let mut settings: Settings = config.try_deserialize().map_err(describe)?;
     settings.storage.backend = parse_backend(&settings.storage.backend_name)?;
     settings.log.format = parse_log_format(&settings.log.format_name)?;
+    settings.profile = Some(profile);
     Ok((profile, settings))
 }
 
 fn file(dir: &Path, name: &str) -> File<config::FileSourceFile, FileFormat> {
-    File::from(dir.join(format!("{name}.toml")))
-        .format(FileFormat::Toml)
-        .required(false)
+    File::from(dir.join(format!("{name}.toml"))).format(FileFormat::Toml).required(false)
 }
 
 fn reject_unknown_keys(config: &Config) -> Result<(), SettingsError> {
-    let known: BTreeSet<&str> = DEFAULTS
-        .iter()
-        .map(|(k, _)| *k)
-        .chain(OPTIONAL.iter().copied())
-        .collect();
+    let known: BTreeSet<&str> = DEFAULTS.iter().map(|(k, _)| *k).chain(OPTIONAL.iter().copied()).collect();
     let mut present = Vec::new();
-    if let Ok(table) = config
-        .clone()
-        .try_deserialize::<config::Map<String, Value>>()
-    {
+    if let Ok(table) = config.clone().try_deserialize::<config::Map<String, Value>>() {
         flatten("", &table, &mut present);
     }
-    match present
-        .into_iter()
-        .find(|key| !known.contains(key.as_str()))
-    {
+    match present.into_iter().find(|key| !known.contains(key.as_str())) {
         Some(unknown) => Err(SettingsError::new(env_name(&unknown), "unknown setting")),
         None => Ok(()),
     }
@@ -264,11 +239,7 @@ fn reject_unknown_keys(config: &Config) -> Result<(), SettingsError> {
 
 fn flatten(prefix: &str, table: &config::Map<String, Value>, out: &mut Vec<String>) {
     for (key, value) in table {
-        let path = if prefix.is_empty() {
-            key.clone()
-        } else {
-            format!("{prefix}.{key}")
-        };
+        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
         match &value.kind {
             ValueKind::Table(inner) => flatten(&path, inner, out),
             _ => out.push(path),
@@ -278,20 +249,10 @@ fn flatten(prefix: &str, table: &config::Map<String, Value>, out: &mut Vec<Strin
 
 fn describe(error: ConfigError) -> SettingsError {
     match error {
-        ConfigError::Type {
-            key: Some(key),
-            unexpected,
-            expected,
-            ..
-        } => SettingsError::new(
-            env_name(&key),
-            format!("expected {expected}, got {unexpected}"),
-        ),
-        ConfigError::At {
-            error,
-            key: Some(key),
-            ..
-        } => SettingsError::new(env_name(&key), error.to_string()),
+        ConfigError::Type { key: Some(key), unexpected, expected, .. } => {
+            SettingsError::new(env_name(&key), format!("expected {expected}, got {unexpected}"))
+        }
+        ConfigError::At { error, key: Some(key), .. } => SettingsError::new(env_name(&key), error.to_string()),
         other => SettingsError::new("APP__*", other.to_string()),
     }
 }
@@ -308,11 +269,7 @@ fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> 
         List::One(s) => s.split(',').map(str::to_owned).collect(),
         List::Many(v) => v,
     };
-    Ok(items
-        .into_iter()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect())
+    Ok(items.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
 }
 
 fn parse_backend(name: &str) -> Result<Backend, SettingsError> {
@@ -331,9 +288,51 @@ fn parse_log_format(name: &str) -> Result<LogFormat, SettingsError> {
     match name {
         "pretty" => Ok(LogFormat::Pretty),
         "json" => Ok(LogFormat::Json),
-        other => Err(SettingsError::new(
-            "APP__LOG__FORMAT",
-            format!("must be pretty or json, not {other:?}"),
-        )),
+        other => Err(SettingsError::new("APP__LOG__FORMAT", format!("must be pretty or json, not {other:?}"))),
+    }
+}
+
+/// The shortest JWT secret accepted under `production` (API.md §1).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// The HS256 key: the configured secret's bytes. Under `production` a missing or weak one is fatal; otherwise a
+/// missing one is replaced by a random one and a weak one used, each with a warning (returned, to be logged).
+pub fn jwt_secret(settings: &Settings) -> Result<(Vec<u8>, Option<&'static str>), SettingsError> {
+    use secrecy::ExposeSecret;
+    let configured = settings.auth.jwt_secret.as_ref().map(|s| s.expose_secret().as_bytes().to_vec());
+    let production = settings.profile == Some(Profile::Production);
+    match configured {
+        Some(secret) if secret.len() >= MIN_JWT_SECRET_BYTES => Ok((secret, None)),
+        Some(_) if production => {
+            Err(SettingsError::new("APP__AUTH__JWT_SECRET", "must be at least 32 bytes under production"))
+        }
+        None if production => Err(SettingsError::new("APP__AUTH__JWT_SECRET", "is required under production")),
+        Some(secret) => Ok((secret, Some("APP__AUTH__JWT_SECRET is shorter than 32 bytes: fine for development only"))),
+        None => {
+            let mut random = vec![0u8; MIN_JWT_SECRET_BYTES];
+            getrandom::fill(&mut random).map_err(|e| SettingsError::new("APP__AUTH__JWT_SECRET", e.to_string()))?;
+            Ok((random, Some("APP__AUTH__JWT_SECRET is not set: using a random one; tokens end at restart")))
+        }
+    }
+}
+
+/// The bootstrap admin (username, email, password) when all three are set; one or two set is fatal.
+pub fn bootstrap_admin(settings: &Settings) -> Result<Option<(String, String, String)>, SettingsError> {
+    use secrecy::ExposeSecret;
+    let admin = &settings.auth.bootstrap_admin;
+    let password = admin.password.as_ref().map(|p| p.expose_secret().to_owned());
+    match (&admin.username, &admin.email, password) {
+        (Some(username), Some(email), Some(password)) => Ok(Some((username.clone(), email.clone(), password))),
+        (None, None, None) => Ok(None),
+        (username, email, _) => {
+            let missing = if username.is_none() {
+                "APP__AUTH__BOOTSTRAP_ADMIN__USERNAME"
+            } else if email.is_none() {
+                "APP__AUTH__BOOTSTRAP_ADMIN__EMAIL"
+            } else {
+                "APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD"
+            };
+            Err(SettingsError::new(missing, "the bootstrap admin needs username, email and password together"))
+        }
     }
 }

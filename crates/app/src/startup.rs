@@ -1,23 +1,25 @@
 //! Wiring: the adapters the settings name, put together behind the domain's ports, served over HTTP.
 
-use crate::settings::{Backend, Settings, SettingsError};
+use crate::settings::{self, Backend, Settings, SettingsError};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
-use users_auth::BcryptHasher;
-use users_domain::ports::{SystemClock, UserRepository};
-use users_domain::UserService;
-use users_http::{AppState, Readiness, ServerOptions};
+use users_auth::{BcryptHasher, JwtAccessTokens, OpaqueRefreshTokens};
+use users_domain::auth::{AuthPorts, AuthService, PasswordCheck};
+use users_domain::ports::{Clock, PasswordHasher, Storage, SystemClock};
+use users_domain::{Email, NewUserRequest, Password, UserPorts, UserService, Username};
+use users_http::{AppState, LoginRateLimit, Readiness, ServerOptions};
 use users_storage_memory::InMemoryUserRepository;
 use users_storage_postgres::PostgresConfig;
 use users_storage_sqlite::SqliteConfig;
 
-/// A started service: its bound port, the server future, and what shutdown needs.
+/// A started service: its bound port, the server future, and what shutdown and maintenance need.
 pub struct Application {
     pub port: u16,
     pub server: actix_web::dev::Server,
     pub readiness: Arc<Readiness>,
-    pub repository: Arc<dyn UserRepository>,
+    pub storage: Arc<dyn Storage>,
+    pub auth: AuthService,
 }
 
 /// Why the service could not start; `setting` names the env var to fix.
@@ -26,34 +28,22 @@ pub enum StartupError {
     #[error(transparent)]
     Settings(#[from] SettingsError),
     #[error("cannot listen on {address}: {source}")]
-    Listen {
-        address: String,
-        source: std::io::Error,
-    },
+    Listen { address: String, source: std::io::Error },
+    #[error("storage: {0:#}")]
+    Storage(anyhow::Error),
 }
 
-/// The repository the settings name, connected (and migrated when `migrate` is set). A database that cannot
-/// be reached or created is an error naming `APP__STORAGE__URL`.
-pub async fn repository(
-    settings: &Settings,
-    migrate: bool,
-) -> Result<Arc<dyn UserRepository>, SettingsError> {
+/// The storage the settings name, connected (and migrated when `migrate` is set). A database that cannot be
+/// reached or created is an error naming `APP__STORAGE__URL`.
+pub async fn storage(settings: &Settings, migrate: bool) -> Result<Arc<dyn Storage>, SettingsError> {
     let storage = &settings.storage;
     let unreachable = |e: anyhow::Error| SettingsError::new("APP__STORAGE__URL", format!("{e:#}"));
     let acquire_timeout = Duration::from_secs(storage.acquire_timeout_secs);
     match storage.backend {
         Backend::Memory => Ok(Arc::new(InMemoryUserRepository::new())),
         Backend::Sqlite => {
-            let config = SqliteConfig {
-                url: storage.url.clone(),
-                pool_size: storage.pool_size,
-                acquire_timeout,
-            };
-            Ok(Arc::new(
-                users_storage_sqlite::connect(&config, migrate)
-                    .await
-                    .map_err(unreachable)?,
-            ))
+            let config = SqliteConfig { url: storage.url.clone(), pool_size: storage.pool_size, acquire_timeout };
+            Ok(Arc::new(users_storage_sqlite::connect(&config, migrate).await.map_err(unreachable)?))
         }
         Backend::Postgres => {
             let config = PostgresConfig {
@@ -62,55 +52,107 @@ pub async fn repository(
                 acquire_timeout,
                 statement_timeout: Duration::from_secs(storage.statement_timeout_secs),
             };
-            Ok(Arc::new(
-                users_storage_postgres::connect(&config, migrate)
-                    .await
-                    .map_err(unreachable)?,
-            ))
+            Ok(Arc::new(users_storage_postgres::connect(&config, migrate).await.map_err(unreachable)?))
         }
     }
 }
 
-pub async fn build(settings: &Settings) -> Result<Application, StartupError> {
-    let repository = repository(settings, settings.storage.migrate_on_start).await?;
-    build_with(settings, repository).await
+/// The use cases over `storage`, as the settings configure them.
+pub async fn services(
+    settings: &Settings,
+    storage: Arc<dyn Storage>,
+) -> Result<(UserService, AuthService), StartupError> {
+    let hasher: Arc<dyn PasswordHasher> = Arc::new(
+        BcryptHasher::new(settings.auth.bcrypt_cost)
+            .map_err(|e| SettingsError::new("APP__AUTH__BCRYPT_COST", e.to_string()))?,
+    );
+    let (secret, warning) = settings::jwt_secret(settings)?;
+    if let Some(warning) = warning {
+        tracing::warn!("{warning}");
+    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let passwords = PasswordCheck::new(hasher.clone(), storage.clone(), clock.clone())
+        .await
+        .map_err(|e| StartupError::Storage(e.into()))?;
+    let passwords = Arc::new(passwords);
+    let users = UserService::new(UserPorts {
+        repository: storage.clone(),
+        hasher,
+        clock: clock.clone(),
+        passwords: passwords.clone(),
+        refresh_tokens: storage.clone(),
+    });
+    let auth_settings = &settings.auth;
+    let access_tokens = JwtAccessTokens::new(
+        &secret,
+        &auth_settings.issuer,
+        &auth_settings.audience,
+        auth_settings.access_token_ttl_secs,
+    );
+    let auth = AuthService::new(
+        AuthPorts {
+            users: storage.clone(),
+            refresh_tokens: storage,
+            codec: Arc::new(OpaqueRefreshTokens),
+            access_tokens: Arc::new(access_tokens),
+            passwords,
+            clock,
+        },
+        Duration::from_secs(auth_settings.refresh_token_ttl_secs),
+    );
+    Ok((users, auth))
 }
 
-/// Serves on the given repository: tests keep a handle on it to look behind the API.
-pub async fn build_with(
-    settings: &Settings,
-    repository: Arc<dyn UserRepository>,
-) -> Result<Application, StartupError> {
-    let hasher = BcryptHasher::new(settings.auth.bcrypt_cost)
-        .map_err(|e| SettingsError::new("APP__AUTH__BCRYPT_COST", e.to_string()))?;
-    let users = UserService::new(repository.clone(), Arc::new(hasher), Arc::new(SystemClock));
+/// The bootstrap admin of API.md §1, checked against §2's rules (fatal otherwise) and created unless a user already
+/// has that username or email.
+pub async fn ensure_bootstrap_admin(settings: &Settings, users: &UserService) -> Result<(), StartupError> {
+    let Some((username, email, password)) = settings::bootstrap_admin(settings)? else { return Ok(()) };
+    let invalid = |var: &str, e: &dyn std::fmt::Display| SettingsError::new(var, e.to_string());
+    let request = NewUserRequest {
+        username: Username::parse(username).map_err(|e| invalid("APP__AUTH__BOOTSTRAP_ADMIN__USERNAME", &e))?,
+        email: Email::parse(email).map_err(|e| invalid("APP__AUTH__BOOTSTRAP_ADMIN__EMAIL", &e))?,
+        password: Password::parse(password).map_err(|e| invalid("APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD", &e))?,
+        name: None,
+        age: None,
+        role: None,
+    };
+    users.ensure_admin(request).await.map_err(|e| StartupError::Storage(e.into()))?;
+    Ok(())
+}
+
+pub async fn build(settings: &Settings) -> Result<Application, StartupError> {
+    let storage = storage(settings, settings.storage.migrate_on_start).await?;
+    build_with(settings, storage).await
+}
+
+/// Serves on the given storage: tests keep a handle on it to look behind the API.
+pub async fn build_with(settings: &Settings, storage: Arc<dyn Storage>) -> Result<Application, StartupError> {
+    let (users, auth) = services(settings, storage.clone()).await?;
+    ensure_bootstrap_admin(settings, &users).await?;
+    let trusted_proxies = settings
+        .server
+        .trusted_proxies
+        .iter()
+        .map(|cidr| cidr.parse::<ipnet::IpNet>().or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SettingsError::new("APP__SERVER__TRUSTED_PROXIES", format!("not a CIDR list: {e}")))?;
     let address = format!("{}:{}", settings.server.host, settings.server.port);
-    let listener = TcpListener::bind(&address).map_err(|source| StartupError::Listen {
-        address: address.clone(),
-        source,
-    })?;
-    let port = listener
-        .local_addr()
-        .map_err(|source| StartupError::Listen { address, source })?
-        .port();
+    let listener =
+        TcpListener::bind(&address).map_err(|source| StartupError::Listen { address: address.clone(), source })?;
+    let port = listener.local_addr().map_err(|source| StartupError::Listen { address, source })?.port();
     let readiness = Arc::new(Readiness::default());
     let state = AppState {
         users,
+        auth: auth.clone(),
         readiness: readiness.clone(),
+        login_limit: Arc::new(LoginRateLimit::new(settings.auth.login_ip_limit_per_minute, trusted_proxies)),
+        cors_origins: Arc::new(settings.server.cors_origins.clone()),
     };
     let options = ServerOptions {
         workers: (settings.server.workers > 0).then_some(settings.server.workers),
         shutdown_timeout: Duration::from_secs(settings.server.shutdown_timeout_secs),
     };
-    let server =
-        users_http::serve(listener, state, options).map_err(|source| StartupError::Listen {
-            address: format!("port {port}"),
-            source,
-        })?;
-    Ok(Application {
-        port,
-        server,
-        readiness,
-        repository,
-    })
+    let server = users_http::serve(listener, state, options)
+        .map_err(|source| StartupError::Listen { address: format!("port {port}"), source })?;
+    Ok(Application { port, server, readiness, storage, auth })
 }

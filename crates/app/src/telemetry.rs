@@ -10,11 +10,6 @@ pub fn init(format: LogFormat) {
     // A second init (tests that start several apps in one process) keeps the first subscriber.
     let _ = match format {
         LogFormat::Pretty => builder.try_init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(true)
-            .try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(true).try_init(),
     };
 }

@@ -13,20 +13,13 @@ fn users_api(env: &[(&str, &str)]) -> Command {
 /// The binary run in `folder`, which has no config/: only built-in defaults and these variables count.
 fn users_api_in(folder: &Path, env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_users-api"));
-    command
-        .current_dir(folder)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    command.current_dir(folder).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
     command.envs(env.iter().copied());
     command
 }
 
 fn run(env: &[(&str, &str)], args: &[&str]) -> Output {
-    users_api(env)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("binary runs")
+    users_api(env).args(args).stdin(Stdio::null()).output().expect("binary runs")
 }
 
 fn assert_fatal_naming(output: &Output, setting: &str) {
@@ -40,30 +33,12 @@ fn assert_fatal_naming(output: &Output, setting: &str) {
 #[test]
 fn an_unknown_config_value_stops_it_naming_the_env_var() {
     let memory = ("APP__STORAGE__BACKEND", "memory");
-    assert_fatal_naming(
-        &run(&[("APP__STORAGE__BACKEND", "mongodb")], &[]),
-        "APP__STORAGE__BACKEND",
-    );
-    assert_fatal_naming(
-        &run(&[memory, ("APP__SERVER__PORT", "eighty")], &[]),
-        "APP__SERVER__PORT",
-    );
-    assert_fatal_naming(
-        &run(&[memory, ("APP__SERVER__COLOUR", "blue")], &[]),
-        "APP__SERVER__COLOUR",
-    );
-    assert_fatal_naming(
-        &run(&[memory, ("APP__LOG__FORMAT", "xml")], &[]),
-        "APP__LOG__FORMAT",
-    );
-    assert_fatal_naming(
-        &run(&[memory, ("APP__AUTH__BCRYPT_COST", "3")], &[]),
-        "APP__AUTH__BCRYPT_COST",
-    );
-    assert_fatal_naming(
-        &run(&[memory, ("APP__AUTH__BCRYPT_COST", "32")], &[]),
-        "APP__AUTH__BCRYPT_COST",
-    );
+    assert_fatal_naming(&run(&[("APP__STORAGE__BACKEND", "mongodb")], &[]), "APP__STORAGE__BACKEND");
+    assert_fatal_naming(&run(&[memory, ("APP__SERVER__PORT", "eighty")], &[]), "APP__SERVER__PORT");
+    assert_fatal_naming(&run(&[memory, ("APP__SERVER__COLOUR", "blue")], &[]), "APP__SERVER__COLOUR");
+    assert_fatal_naming(&run(&[memory, ("APP__LOG__FORMAT", "xml")], &[]), "APP__LOG__FORMAT");
+    assert_fatal_naming(&run(&[memory, ("APP__AUTH__BCRYPT_COST", "3")], &[]), "APP__AUTH__BCRYPT_COST");
+    assert_fatal_naming(&run(&[memory, ("APP__AUTH__BCRYPT_COST", "32")], &[]), "APP__AUTH__BCRYPT_COST");
     assert_fatal_naming(&run(&[memory, ("APP_ENV", "staging")], &[]), "APP_ENV");
 }
 
@@ -86,11 +61,7 @@ fn start(env: &[(&str, &str)]) -> (Child, u16) {
 }
 
 fn start_in(folder: &Path, env: &[(&str, &str)]) -> (Child, u16) {
-    let mut child = users_api_in(folder, env)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawned");
+    let mut child = users_api_in(folder, env).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().expect("spawned");
     let stderr = child.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -100,11 +71,7 @@ fn start_in(folder: &Path, env: &[(&str, &str)]) -> (Child, u16) {
             }
         }
     });
-    let port = rx
-        .recv_timeout(Duration::from_secs(30))
-        .ok()
-        .flatten()
-        .expect("listening line with a port");
+    let port = rx.recv_timeout(Duration::from_secs(30)).ok().flatten().expect("listening line with a port");
     (child, port)
 }
 
@@ -121,11 +88,7 @@ fn wait(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus>
 
 #[test]
 fn serves_on_the_logged_port_and_exits_0_on_sigterm() {
-    let env = [
-        ("APP__STORAGE__BACKEND", "memory"),
-        ("APP__SERVER__PORT", "0"),
-        ("APP__LOG__FORMAT", "json"),
-    ];
+    let env = [("APP__STORAGE__BACKEND", "memory"), ("APP__SERVER__PORT", "0"), ("APP__LOG__FORMAT", "json")];
     let (mut child, port) = start(&env);
     assert!(users_api(&[("APP__SERVER__PORT", &port.to_string())])
         .arg("healthcheck")
@@ -133,11 +96,7 @@ fn serves_on_the_logged_port_and_exits_0_on_sigterm() {
         .expect("runs")
         .success());
     let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill")
-        .success());
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
     let status = wait(&mut child, Duration::from_secs(20)).expect("exits after SIGTERM");
     assert_eq!(status.code(), Some(0));
     // Nothing listens any more: the health check fails.
@@ -148,37 +107,48 @@ fn serves_on_the_logged_port_and_exits_0_on_sigterm() {
         .success());
 }
 
-/// One HTTP/1.1 request on loopback: the status and the body.
-fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+/// One HTTP/1.1 request on loopback, with a bearer token when given: the status and the body.
+fn http(port: u16, method: &str, path: &str, body: Option<&str>, token: Option<&str>) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connects");
     let body = body.unwrap_or_default();
+    let authorization = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
+         {authorization}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .expect("request written");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("response read");
-    let status = response
-        .get(9..12)
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
+    let status = response.get(9..12).and_then(|s| s.parse().ok()).expect("status line");
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
     (status, body)
 }
+
+/// Logs in by username: the access token.
+fn login(port: u16, username: &str, password: &str) -> String {
+    let body = format!(r#"{{"username":"{username}","password":"{password}"}}"#);
+    let (status, reply) = http(port, "POST", "/auth/login", Some(&body), None);
+    assert_eq!(status, 200, "{reply}");
+    let token = reply.split("\"access_token\":\"").nth(1).and_then(|r| r.split('"').next());
+    token.expect("access_token").to_owned()
+}
+
+/// A bootstrap admin, so the tests can act as one.
+const ADMIN: [(&str, &str); 4] = [
+    ("APP__AUTH__BOOTSTRAP_ADMIN__USERNAME", "root"),
+    ("APP__AUTH__BOOTSTRAP_ADMIN__EMAIL", "root@admin.example"),
+    ("APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD", "root password"),
+    ("APP__AUTH__BCRYPT_COST", "4"),
+];
 
 /// A folder of the test's own under the temp dir, removed at the end.
 struct TempFolder(PathBuf);
 
 impl TempFolder {
     fn new(name: &str) -> Self {
-        let folder =
-            std::env::temp_dir().join(format!("users-api-process-{name}-{}", std::process::id()));
+        let folder = std::env::temp_dir().join(format!("users-api-process-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&folder);
         std::fs::create_dir_all(&folder).expect("temp folder");
         Self(folder)
@@ -203,42 +173,28 @@ fn an_unreachable_database_at_start_up_exits_1_naming_the_url() {
 
 #[test]
 fn a_sqlite_path_that_cannot_be_created_exits_1_naming_the_url() {
-    let env = [(
-        "APP__STORAGE__URL",
-        "sqlite:///proc/users-api/cannot/users.db",
-    )];
+    let env = [("APP__STORAGE__URL", "sqlite:///proc/users-api/cannot/users.db")];
     assert_fatal_naming(&run(&env, &[]), "APP__STORAGE__URL");
 }
 
 #[test]
 fn with_no_config_at_all_users_are_kept_in_data_users_db_across_restarts() {
     let folder = TempFolder::new("default-sqlite");
-    let (mut first, port) = start_in(
-        &folder.0,
-        &[("APP__SERVER__PORT", "0"), ("APP__AUTH__BCRYPT_COST", "4")],
-    );
+    let (mut first, port) = start_in(&folder.0, &[("APP__SERVER__PORT", "0"), ("APP__AUTH__BCRYPT_COST", "4")]);
     let (status, _) = http(
         port,
         "POST",
         "/users",
         Some(r#"{"username":"alice","email":"alice@example.com","password":"password1"}"#),
+        None,
     );
     assert_eq!(status, 201);
-    assert!(Command::new("kill")
-        .args(["-TERM", &first.id().to_string()])
-        .status()
-        .expect("kill")
-        .success());
-    assert_eq!(
-        wait(&mut first, Duration::from_secs(20)).and_then(|s| s.code()),
-        Some(0)
-    );
-    assert!(
-        folder.0.join("data/users.db").is_file(),
-        "data/users.db created with its folder"
-    );
+    assert!(Command::new("kill").args(["-TERM", &first.id().to_string()]).status().expect("kill").success());
+    assert_eq!(wait(&mut first, Duration::from_secs(20)).and_then(|s| s.code()), Some(0));
+    assert!(folder.0.join("data/users.db").is_file(), "data/users.db created with its folder");
     let (mut second, port) = start_in(&folder.0, &[("APP__SERVER__PORT", "0")]);
-    let (status, body) = http(port, "GET", "/users/1", None);
+    let token = login(port, "alice", "password1");
+    let (status, body) = http(port, "GET", "/users/1", None, Some(&token));
     let _ = second.kill();
     let _ = second.wait();
     assert_eq!(status, 200, "{body}");
@@ -247,41 +203,28 @@ fn with_no_config_at_all_users_are_kept_in_data_users_db_across_restarts() {
 
 /// Writes, SIGKILL right after the answers, restart on the same storage: every acknowledged write is there.
 fn acknowledged_writes_survive_sigkill(folder: &Path, env: &[(&str, &str)]) {
-    let (mut child, port) = start_in(folder, env);
+    let env: Vec<(&str, &str)> = env.iter().chain(ADMIN.iter()).copied().collect();
+    let (mut child, port) = start_in(folder, &env);
+    let admin = login(port, "root", "root password");
     let create = |name: &str| {
-        let body = format!(
-            r#"{{"username":"{name}","email":"{name}@example.com","password":"password1"}}"#
-        );
-        let (status, reply) = http(port, "POST", "/users", Some(&body));
+        let body = format!(r#"{{"username":"{name}","email":"{name}@example.com","password":"password1"}}"#);
+        let (status, reply) = http(port, "POST", "/users", Some(&body), None);
         assert_eq!(status, 201, "{reply}");
-        reply
-            .split("\"id\":")
-            .nth(1)
-            .and_then(|r| r.split(',').next())
-            .expect("id")
-            .to_owned()
+        reply.split("\"id\":").nth(1).and_then(|r| r.split(',').next()).expect("id").to_owned()
     };
     let kept = create("kept");
     let gone = create("gone");
-    assert_eq!(
-        http(
-            port,
-            "PATCH",
-            &format!("/users/{kept}"),
-            Some(r#"{"age":42}"#)
-        )
-        .0,
-        200
-    );
-    assert_eq!(http(port, "DELETE", &format!("/users/{gone}"), None).0, 204);
+    assert_eq!(http(port, "PATCH", &format!("/users/{kept}"), Some(r#"{"age":42}"#), Some(&admin)).0, 200);
+    assert_eq!(http(port, "DELETE", &format!("/users/{gone}"), None, Some(&admin)).0, 204);
     let last = create("last");
     child.kill().expect("SIGKILL");
     let _ = child.wait();
 
-    let (mut restarted, port) = start_in(folder, env);
-    let kept_now = http(port, "GET", &format!("/users/{kept}"), None);
-    let gone_now = http(port, "GET", &format!("/users/{gone}"), None);
-    let last_now = http(port, "GET", &format!("/users/{last}"), None);
+    let (mut restarted, port) = start_in(folder, &env);
+    let admin = login(port, "root", "root password");
+    let kept_now = http(port, "GET", &format!("/users/{kept}"), None, Some(&admin));
+    let gone_now = http(port, "GET", &format!("/users/{gone}"), None, Some(&admin));
+    let last_now = http(port, "GET", &format!("/users/{last}"), None, Some(&admin));
     let _ = restarted.kill();
     let _ = restarted.wait();
     assert_eq!(kept_now.0, 200, "{}", kept_now.1);
@@ -319,19 +262,9 @@ fn acknowledged_writes_survive_sigkill_on_postgres() {
 #[test]
 fn migrate_applies_the_migrations_and_exits_0() {
     let folder = TempFolder::new("migrate");
-    let output = users_api_in(&folder.0, &[])
-        .arg("migrate")
-        .output()
-        .expect("runs");
+    let output = users_api_in(&folder.0, &[]).arg("migrate").output().expect("runs");
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     assert!(folder.0.join("data/users.db").is_file());
-    let memory = users_api_in(&folder.0, &[("APP__STORAGE__BACKEND", "memory")])
-        .arg("migrate")
-        .output()
-        .expect("runs");
-    assert_eq!(
-        memory.status.code(),
-        Some(0),
-        "nothing to migrate in memory"
-    );
+    let memory = users_api_in(&folder.0, &[("APP__STORAGE__BACKEND", "memory")]).arg("migrate").output().expect("runs");
+    assert_eq!(memory.status.code(), Some(0), "nothing to migrate in memory");
 }

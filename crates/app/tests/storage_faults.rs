@@ -43,11 +43,7 @@ impl Proxy {
                 accept_connections.lock().expect("lock").push(forward);
             }
         });
-        Self {
-            port,
-            up,
-            connections,
-        }
+        Self { port, up, connections }
     }
 
     fn cut(&self) {
@@ -65,14 +61,8 @@ impl Proxy {
 /// `postgres://user@host:port/db?…` → the `host:port` part.
 fn authority(url: &str) -> String {
     let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let host_and_rest = after_scheme
-        .split_once('@')
-        .map_or(after_scheme, |(_, rest)| rest);
-    host_and_rest
-        .split(['/', '?'])
-        .next()
-        .unwrap_or_default()
-        .to_owned()
+    let host_and_rest = after_scheme.split_once('@').map_or(after_scheme, |(_, rest)| rest);
+    host_and_rest.split(['/', '?']).next().unwrap_or_default().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,12 +74,8 @@ async fn an_unreachable_database_gives_503_then_the_service_recovers_by_itself()
     let upstream = authority(&database_url);
     let proxy = Proxy::start(upstream.clone()).await;
     let proxied = format!("127.0.0.1:{}", proxy.port);
-    let settings = [
-        ("APP__STORAGE__ACQUIRE_TIMEOUT_SECS", "1"),
-        ("APP__STORAGE__POOL_SIZE", "4"),
-    ];
-    let Some(app) = spawn_app_with(|url| url.replacen(&upstream, &proxied, 1), &settings).await
-    else {
+    let settings = [("APP__STORAGE__ACQUIRE_TIMEOUT_SECS", "1"), ("APP__STORAGE__POOL_SIZE", "4")];
+    let Some(app) = spawn_app_with(|url| url.replacen(&upstream, &proxied, 1), &settings).await else {
         return;
     };
     let user = app.create_user("alice").await;
@@ -102,26 +88,15 @@ async fn an_unreachable_database_gives_503_then_the_service_recovers_by_itself()
     proxy.cut();
     let started = Instant::now();
     app.get(&path).await.problem(503, "unavailable");
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "answered within the acquire timeout (and a margin)"
-    );
+    assert!(started.elapsed() < Duration::from_secs(10), "answered within the acquire timeout (and a margin)");
     app.get("/health/ready").await.problem(503, "unavailable");
     app.post("/users", &serde_json::json!({"username": "bob", "email": "bob@example.com", "password": "password1"}))
         .await
         .problem(503, "unavailable");
     for _ in 0..4 {
         let reply = app.get(&path).await;
-        assert_eq!(
-            reply.status, 503,
-            "never a 500 while it is away: {}",
-            reply.text
-        );
-        assert!(
-            !reply.text.contains("pool") && !reply.text.contains("connection"),
-            "no internals: {}",
-            reply.text
-        );
+        assert_eq!(reply.status, 503, "never a 500 while it is away: {}", reply.text);
+        assert!(!reply.text.contains("pool") && !reply.text.contains("connection"), "no internals: {}", reply.text);
     }
 
     proxy.restore();
@@ -132,15 +107,7 @@ async fn an_unreachable_database_gives_503_then_the_service_recovers_by_itself()
     }
     for _ in 0..20 {
         let reply = app.get(&path).await;
-        assert_eq!(
-            reply.status, 200,
-            "broken connections are not reused after recovery: {}",
-            reply.text
-        );
+        assert_eq!(reply.status, 200, "broken connections are not reused after recovery: {}", reply.text);
     }
-    assert_eq!(
-        app.count().await,
-        1,
-        "nothing was written while it was away"
-    );
+    assert_eq!(app.count().await, 1, "nothing was written while it was away");
 }

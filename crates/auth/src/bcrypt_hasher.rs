@@ -31,9 +31,7 @@ impl BcryptHasher {
 }
 
 /// Runs `work` on the blocking pool inside the caller's tracing span.
-async fn off_the_workers<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, HashError> {
+async fn off_the_workers<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
     let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || span.in_scope(work))
         .in_current_span()
@@ -48,9 +46,7 @@ impl PasswordHasher for BcryptHasher {
         // `Password` already refuses more than 72 bytes; check again so nothing is ever silently truncated.
         // (bcrypt's `non_truncating_hash` would also refuse exactly 72 bytes, which the contract allows.)
         if password.expose().len() > PASSWORD_MAX_BYTES {
-            return Err(HashError::Unexpected(anyhow!(
-                "password longer than bcrypt's limit"
-            )));
+            return Err(HashError::Unexpected(anyhow!("password longer than bcrypt's limit")));
         }
         let secret = password.clone();
         let cost = self.cost;
@@ -77,22 +73,10 @@ mod tests {
     #[tokio::test]
     async fn hashes_at_the_configured_cost_and_verifies() {
         let hasher = BcryptHasher::new(4).expect("valid cost");
-        let hash = hasher
-            .hash(&password("correct horse"))
-            .await
-            .expect("hashed");
-        assert!(
-            hash.as_str().starts_with("$2b$04$"),
-            "a bcrypt hash at cost 4"
-        );
-        assert!(hasher
-            .verify(&password("correct horse"), &hash)
-            .await
-            .expect("verified"));
-        assert!(!hasher
-            .verify(&password("wrong horse!"), &hash)
-            .await
-            .expect("verified"));
+        let hash = hasher.hash(&password("correct horse")).await.expect("hashed");
+        assert!(hash.as_str().starts_with("$2b$04$"), "a bcrypt hash at cost 4");
+        assert!(hasher.verify(&password("correct horse"), &hash).await.expect("verified"));
+        assert!(!hasher.verify(&password("wrong horse!"), &hash).await.expect("verified"));
     }
 
     #[tokio::test]
@@ -100,10 +84,7 @@ mod tests {
         let hasher = BcryptHasher::new(4).expect("valid cost");
         let long = "x".repeat(71) + "a";
         let hash = hasher.hash(&password(&long)).await.expect("hashed");
-        assert!(!hasher
-            .verify(&password(&("x".repeat(71) + "b")), &hash)
-            .await
-            .expect("verified"));
+        assert!(!hasher.verify(&password(&("x".repeat(71) + "b")), &hash).await.expect("verified"));
     }
 
     #[test]

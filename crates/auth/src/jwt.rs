@@ -70,22 +70,14 @@ impl AccessTokens for JwtAccessTokens {
             jti: uuid::Uuid::new_v4().to_string(),
             ver: subject.token_version,
         };
-        let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .context("cannot sign a token")?;
-        Ok(AccessToken {
-            token,
-            expires_in_secs: self.ttl_secs,
-        })
+        let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).context("cannot sign a token")?;
+        Ok(AccessToken { token, expires_in_secs: self.ttl_secs })
     }
 
     fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let data = decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|_| TokenError::Invalid)?;
+        let data = decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| TokenError::Invalid)?;
         let user_id = UserId::parse(&data.claims.sub).map_err(|_| TokenError::Invalid)?;
-        Ok(AccessClaims {
-            user_id,
-            token_version: data.claims.ver,
-        })
+        Ok(AccessClaims { user_id, token_version: data.claims.ver })
     }
 }
 
@@ -104,11 +96,7 @@ mod tests {
     }
 
     fn subject() -> TokenSubject {
-        TokenSubject {
-            user_id: UserId::new(7).expect("id"),
-            role: Role::Admin,
-            token_version: 3,
-        }
+        TokenSubject { user_id: UserId::new(7).expect("id"), role: Role::Admin, token_version: 3 }
     }
 
     fn now_secs() -> i64 {
@@ -120,12 +108,9 @@ mod tests {
         let header = URL_SAFE_NO_PAD.encode(header.to_string());
         let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
         let signing_input = format!("{header}.{claims}");
-        let signature = jsonwebtoken::crypto::sign(
-            signing_input.as_bytes(),
-            &EncodingKey::from_secret(key),
-            Algorithm::HS256,
-        )
-        .expect("signed");
+        let signature =
+            jsonwebtoken::crypto::sign(signing_input.as_bytes(), &EncodingKey::from_secret(key), Algorithm::HS256)
+                .expect("signed");
         format!("{signing_input}.{signature}")
     }
 
@@ -148,25 +133,12 @@ mod tests {
 
     #[test]
     fn a_token_it_issued_verifies_with_the_subject_and_version() {
-        let issued = tokens()
-            .issue(&subject(), Timestamp::now())
-            .expect("issued");
+        let issued = tokens().issue(&subject(), Timestamp::now()).expect("issued");
         assert_eq!(issued.expires_in_secs, 900);
         let claims = tokens().verify(&issued.token).expect("valid");
-        assert_eq!(
-            claims,
-            AccessClaims {
-                user_id: UserId::new(7).expect("id"),
-                token_version: 3
-            }
-        );
+        assert_eq!(claims, AccessClaims { user_id: UserId::new(7).expect("id"), token_version: 3 });
         let hs256 = json!({"alg": "HS256", "typ": "JWT"});
-        assert!(
-            tokens()
-                .verify(&forged(hs256, valid_claims(), SECRET))
-                .is_ok(),
-            "the forging helper is sound"
-        );
+        assert!(tokens().verify(&forged(hs256, valid_claims(), SECRET)).is_ok(), "the forging helper is sound");
     }
 
     #[test]
@@ -177,105 +149,24 @@ mod tests {
             ("garbage", "not.a.token".to_owned()),
             ("empty", String::new()),
             ("alg none", {
-                let header =
-                    URL_SAFE_NO_PAD.encode(json!({"alg": "none", "typ": "JWT"}).to_string());
+                let header = URL_SAFE_NO_PAD.encode(json!({"alg": "none", "typ": "JWT"}).to_string());
                 let claims = URL_SAFE_NO_PAD.encode(valid_claims().to_string());
                 format!("{header}.{claims}.")
             }),
-            (
-                "HS512 header",
-                forged(
-                    json!({"alg": "HS512", "typ": "JWT"}),
-                    valid_claims(),
-                    SECRET,
-                ),
-            ),
-            (
-                "RS256 header",
-                forged(
-                    json!({"alg": "RS256", "typ": "JWT"}),
-                    valid_claims(),
-                    SECRET,
-                ),
-            ),
-            (
-                "wrong key",
-                forged(
-                    hs256.clone(),
-                    valid_claims(),
-                    b"another secret of thirty-two bytes!",
-                ),
-            ),
-            (
-                "wrong iss",
-                forged(
-                    hs256.clone(),
-                    with(valid_claims(), "iss", json!("evil")),
-                    SECRET,
-                ),
-            ),
-            (
-                "wrong aud",
-                forged(
-                    hs256.clone(),
-                    with(valid_claims(), "aud", json!("other-api")),
-                    SECRET,
-                ),
-            ),
-            (
-                "expired",
-                forged(
-                    hs256.clone(),
-                    with(valid_claims(), "exp", json!(now - 60)),
-                    SECRET,
-                ),
-            ),
-            (
-                "no exp",
-                forged(
-                    hs256.clone(),
-                    with(valid_claims(), "exp", Value::Null),
-                    SECRET,
-                ),
-            ),
-            (
-                "no iss",
-                forged(
-                    hs256.clone(),
-                    with(valid_claims(), "iss", Value::Null),
-                    SECRET,
-                ),
-            ),
-            (
-                "no aud",
-                forged(
-                    hs256.clone(),
-                    with(valid_claims(), "aud", Value::Null),
-                    SECRET,
-                ),
-            ),
-            (
-                "nbf in the future",
-                forged(
-                    hs256.clone(),
-                    with(valid_claims(), "nbf", json!(now + 600)),
-                    SECRET,
-                ),
-            ),
-            (
-                "sub not an id",
-                forged(
-                    hs256.clone(),
-                    with(valid_claims(), "sub", json!("alice")),
-                    SECRET,
-                ),
-            ),
+            ("HS512 header", forged(json!({"alg": "HS512", "typ": "JWT"}), valid_claims(), SECRET)),
+            ("RS256 header", forged(json!({"alg": "RS256", "typ": "JWT"}), valid_claims(), SECRET)),
+            ("wrong key", forged(hs256.clone(), valid_claims(), b"another secret of thirty-two bytes!")),
+            ("wrong iss", forged(hs256.clone(), with(valid_claims(), "iss", json!("evil")), SECRET)),
+            ("wrong aud", forged(hs256.clone(), with(valid_claims(), "aud", json!("other-api")), SECRET)),
+            ("expired", forged(hs256.clone(), with(valid_claims(), "exp", json!(now - 60)), SECRET)),
+            ("no exp", forged(hs256.clone(), with(valid_claims(), "exp", Value::Null), SECRET)),
+            ("no iss", forged(hs256.clone(), with(valid_claims(), "iss", Value::Null), SECRET)),
+            ("no aud", forged(hs256.clone(), with(valid_claims(), "aud", Value::Null), SECRET)),
+            ("nbf in the future", forged(hs256.clone(), with(valid_claims(), "nbf", json!(now + 600)), SECRET)),
+            ("sub not an id", forged(hs256.clone(), with(valid_claims(), "sub", json!("alice")), SECRET)),
         ];
         for (what, token) in cases {
-            assert!(
-                matches!(tokens().verify(&token), Err(TokenError::Invalid)),
-                "{what}"
-            );
+            assert!(matches!(tokens().verify(&token), Err(TokenError::Invalid)), "{what}");
         }
     }
 
@@ -283,9 +174,6 @@ mod tests {
     fn a_token_of_another_issuer_configuration_is_refused() {
         let other = JwtAccessTokens::new(SECRET, "someone-else", "users-api", 900);
         let issued = other.issue(&subject(), Timestamp::now()).expect("issued");
-        assert!(matches!(
-            tokens().verify(&issued.token),
-            Err(TokenError::Invalid)
-        ));
+        assert!(matches!(tokens().verify(&issued.token), Err(TokenError::Invalid)));
     }
 }

@@ -13,9 +13,7 @@ pub struct OpaqueRefreshTokens;
 impl RefreshTokenCodec for OpaqueRefreshTokens {
     fn generate(&self) -> Result<(String, String), anyhow::Error> {
         let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes)
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .context("no randomness")?;
+        getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("{e}")).context("no randomness")?;
         let token = URL_SAFE_NO_PAD.encode(bytes);
         let hash = self.hash(&token);
         Ok((token, hash))
@@ -36,16 +34,8 @@ mod tests {
         let (first, first_hash) = codec.generate().expect("generated");
         let (second, _) = codec.generate().expect("generated");
         assert_ne!(first, second);
-        assert_eq!(
-            URL_SAFE_NO_PAD.decode(&first).expect("base64url").len(),
-            32,
-            "256 bits"
-        );
+        assert_eq!(URL_SAFE_NO_PAD.decode(&first).expect("base64url").len(), 32, "256 bits");
         assert_ne!(first_hash, first);
-        assert_eq!(
-            codec.hash(&first),
-            first_hash,
-            "the same token always hashes alike"
-        );
+        assert_eq!(codec.hash(&first), first_hash, "the same token always hashes alike");
     }
 }

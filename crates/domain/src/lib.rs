@@ -1,6 +1,7 @@
 //! The domain of users-api: the [`User`] and its value types (valid by construction), the ports that adapters
 //! implement, and the use cases that own the rules. No web framework, database or crypto crate in here.
 
+pub mod auth;
 pub mod limits;
 pub mod listing;
 pub mod lockout;
@@ -12,9 +13,8 @@ mod user;
 pub mod testing;
 
 pub use listing::{ListQuery, Page, SortDirection, SortKey, UserFilter};
-pub use service::{NewUserRequest, UserChanges, UserService, UserServiceError};
+pub use service::{NewUserRequest, UserChanges, UserPorts, UserService, UserServiceError};
 pub use user::{
-    Age, AgeError, DisplayName, DisplayNameError, Email, EmailError, NewUser, Password,
-    PasswordError, PasswordHash, Role, RoleError, Timestamp, User, UserId, UserIdError, UserPatch,
-    Username, UsernameError,
+    Age, AgeError, DisplayName, DisplayNameError, Email, EmailError, NewUser, Password, PasswordError, PasswordHash,
+    Role, RoleError, Timestamp, User, UserId, UserIdError, UserPatch, Username, UsernameError,
 };

@@ -14,13 +14,7 @@ pub enum SortKey {
 }
 
 impl SortKey {
-    pub const ALL: [SortKey; 5] = [
-        Self::Id,
-        Self::Username,
-        Self::Email,
-        Self::CreatedAt,
-        Self::UpdatedAt,
-    ];
+    pub const ALL: [SortKey; 5] = [Self::Id, Self::Username, Self::Email, Self::CreatedAt, Self::UpdatedAt];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -55,23 +49,14 @@ pub struct UserFilter {
 impl UserFilter {
     /// Whether `user` matches: the reference semantics every repository must reproduce.
     pub fn matches(&self, user: &User) -> bool {
-        let username_ok = self
-            .username
-            .as_ref()
-            .is_none_or(|u| user.username.folded() == u.to_lowercase());
-        let email_ok = self
-            .email
-            .as_ref()
-            .is_none_or(|e| user.email.as_str() == e.to_lowercase());
+        let username_ok = self.username.as_ref().is_none_or(|u| user.username.folded() == u.to_lowercase());
+        let email_ok = self.email.as_ref().is_none_or(|e| user.email.as_str() == e.to_lowercase());
         let role_ok = self.role.is_none_or(|r| user.role == r);
         let q_ok = self.q.as_ref().is_none_or(|q| {
             let q = q.to_lowercase();
             user.username.folded().contains(&q)
                 || user.email.as_str().contains(&q)
-                || user
-                    .name
-                    .as_ref()
-                    .is_some_and(|n| n.as_str().to_lowercase().contains(&q))
+                || user.name.as_ref().is_some_and(|n| n.as_str().to_lowercase().contains(&q))
         });
         username_ok && email_ok && role_ok && q_ok
     }

@@ -21,9 +21,8 @@ pub fn locked_until(failures: &[Timestamp], now: Timestamp) -> Option<Timestamp>
         if lock_end.is_some_and(|end| *failure < end) {
             continue; // made while locked: never counted
         }
-        let counted_from = lock_end.map_or(failure.as_datetime() - WINDOW, |end| {
-            (failure.as_datetime() - WINDOW).max(end.as_datetime())
-        });
+        let counted_from = lock_end
+            .map_or(failure.as_datetime() - WINDOW, |end| (failure.as_datetime() - WINDOW).max(end.as_datetime()));
         let in_window = failures[..=i]
             .iter()
             .filter(|f| f.as_datetime() > counted_from && lock_end.is_none_or(|end| **f >= end))
@@ -47,9 +46,7 @@ mod tests {
 
     fn at(minutes: i64, seconds: i64) -> Timestamp {
         let base = Timestamp::parse_rfc3339("2026-01-01T00:00:00Z").expect("valid");
-        Timestamp::from_datetime(
-            base.as_datetime() + Duration::minutes(minutes) + Duration::seconds(seconds),
-        )
+        Timestamp::from_datetime(base.as_datetime() + Duration::minutes(minutes) + Duration::seconds(seconds))
     }
 
     #[test]
@@ -78,11 +75,7 @@ mod tests {
         let mut failures = vec![at(0, 0), at(0, 1), at(0, 2), at(0, 3), at(0, 4)];
         assert_eq!(locked_until(&failures, at(1, 0)), Some(at(15, 4)));
         failures.extend([at(15, 10), at(15, 20), at(15, 30), at(15, 40)]);
-        assert_eq!(
-            locked_until(&failures, at(15, 41)),
-            None,
-            "four new failures after the lock"
-        );
+        assert_eq!(locked_until(&failures, at(15, 41)), None, "four new failures after the lock");
         failures.push(at(15, 50));
         assert_eq!(locked_until(&failures, at(15, 51)), Some(at(30, 50)));
     }
@@ -90,8 +83,7 @@ mod tests {
     #[test]
     fn retry_after_rounds_up_to_whole_seconds() {
         assert_eq!(retry_after_secs(at(15, 0), at(0, 0)), 900);
-        let just_before =
-            Timestamp::from_datetime(at(0, 10).as_datetime() - Duration::milliseconds(1));
+        let just_before = Timestamp::from_datetime(at(0, 10).as_datetime() - Duration::milliseconds(1));
         assert_eq!(retry_after_secs(at(0, 10), just_before), 1);
     }
 }

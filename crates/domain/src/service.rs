@@ -1,19 +1,25 @@
 //! The user use cases: the rules of API.md §2 that span more than one value (uniqueness, what an update may change,
 //! timestamps), on top of the ports.
 
+use crate::auth::{Caller, CheckError, LoginKey, PasswordCheck};
 use crate::ports::{
-    Clock, CreateUserError, DeleteUserError, HashError, PasswordHasher, RepositoryError,
+    Clock, CreateUserError, DeleteUserError, HashError, PasswordHasher, RefreshTokenStore, RepositoryError,
     UpdateUserError, UserRepository,
 };
-use crate::{
-    Age, DisplayName, Email, ListQuery, NewUser, Page, Password, Role, User, UserId, UserPatch,
-    Username,
-};
+use crate::{Age, DisplayName, Email, ListQuery, NewUser, Page, Password, Role, User, UserId, UserPatch, Username};
 use std::sync::Arc;
 
 /// Everything a use case can fail with that a caller handles; the rest is `Unavailable` or `Unexpected`.
 #[derive(Debug, thiserror::Error)]
 pub enum UserServiceError {
+    #[error("not allowed: {0}")]
+    Forbidden(&'static str),
+    #[error("current_password is required to change one's own password")]
+    CurrentPasswordRequired,
+    #[error("wrong current password")]
+    WrongCurrentPassword,
+    #[error("too many failed password checks")]
+    Locked { retry_after_secs: u64 },
     #[error("no such user")]
     NotFound,
     #[error("username taken")]
@@ -48,6 +54,17 @@ pub struct UserChanges {
     pub age: Option<Option<Age>>,
     pub role: Option<Role>,
     pub password: Option<Password>,
+    /// Required when the caller changes their own password; checked under the lockout rule.
+    pub current_password: Option<String>,
+}
+
+/// The ports the user use cases need.
+pub struct UserPorts {
+    pub repository: Arc<dyn UserRepository>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub clock: Arc<dyn Clock>,
+    pub passwords: Arc<PasswordCheck>,
+    pub refresh_tokens: Arc<dyn RefreshTokenStore>,
 }
 
 #[derive(Clone)]
@@ -55,23 +72,27 @@ pub struct UserService {
     repository: Arc<dyn UserRepository>,
     hasher: Arc<dyn PasswordHasher>,
     clock: Arc<dyn Clock>,
+    passwords: Arc<PasswordCheck>,
+    refresh_tokens: Arc<dyn RefreshTokenStore>,
 }
 
 impl UserService {
-    pub fn new(
-        repository: Arc<dyn UserRepository>,
-        hasher: Arc<dyn PasswordHasher>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(ports: UserPorts) -> Self {
         Self {
-            repository,
-            hasher,
-            clock,
+            repository: ports.repository,
+            hasher: ports.hasher,
+            clock: ports.clock,
+            passwords: ports.passwords,
+            refresh_tokens: ports.refresh_tokens,
         }
     }
 
-    #[tracing::instrument(skip_all, fields(user.id))]
-    pub async fn create(&self, request: NewUserRequest) -> Result<User, UserServiceError> {
+    /// Sign-up (no caller) or a create by a signed-in caller. Only an admin may send `role`, even its default.
+    #[tracing::instrument(skip_all, fields(user.id, actor.id = actor.map(|a| a.id().get())))]
+    pub async fn create(&self, actor: Option<&Caller>, request: NewUserRequest) -> Result<User, UserServiceError> {
+        if request.role.is_some() && !actor.is_some_and(Caller::is_admin) {
+            return Err(UserServiceError::Forbidden("only an admin may set a role"));
+        }
         let password_hash = self.hasher.hash(&request.password).await?;
         let new_user = NewUser {
             username: request.username,
@@ -84,26 +105,60 @@ impl UserService {
         };
         let user = self.repository.create(new_user).await?;
         tracing::Span::current().record("user.id", user.id.get());
-        tracing::info!(user.id = user.id.get(), role = %user.role, "user created");
+        tracing::info!(user.id = user.id.get(), actor.id = actor.map(|a| a.id().get()), role = %user.role, "user created");
         Ok(user)
     }
 
-    pub async fn get(&self, id: UserId) -> Result<User, UserServiceError> {
-        self.repository
-            .find_by_id(id)
-            .await?
-            .ok_or(UserServiceError::NotFound)
+    /// The user themself (no storage round trip: the caller was just loaded), or any user for an admin. Another
+    /// user's id is 403 to a non-admin whether or not it exists.
+    pub async fn get(&self, actor: &Caller, id: UserId) -> Result<User, UserServiceError> {
+        if actor.id() == id {
+            return Ok(actor.user.clone());
+        }
+        if !actor.is_admin() {
+            return Err(UserServiceError::Forbidden("only the user themself or an admin"));
+        }
+        self.repository.find_by_id(id).await?.ok_or(UserServiceError::NotFound)
     }
 
-    pub async fn list(&self, query: &ListQuery) -> Result<Page, UserServiceError> {
+    pub async fn list(&self, actor: &Caller, query: &ListQuery) -> Result<Page, UserServiceError> {
+        if !actor.is_admin() {
+            return Err(UserServiceError::Forbidden("only an admin may list users"));
+        }
         Ok(self.repository.list(query).await?)
     }
 
     /// Applies the changes that differ from the stored user. An update that changes nothing writes nothing and
-    /// leaves `updated_at` as it was.
-    #[tracing::instrument(skip_all, fields(user.id = id.get()))]
-    pub async fn update(&self, id: UserId, changes: UserChanges) -> Result<User, UserServiceError> {
-        let current = self.get(id).await?;
+    /// leaves `updated_at` as it was. Checks run as API.md §4 orders them: the request's shape, permission,
+    /// existence, then conflicts.
+    #[tracing::instrument(skip_all, fields(user.id = id.get(), actor.id = actor.id().get()))]
+    pub async fn update(&self, actor: &Caller, id: UserId, changes: UserChanges) -> Result<User, UserServiceError> {
+        if !actor.may_act_on(id) {
+            return Err(UserServiceError::Forbidden("only the user themself or an admin"));
+        }
+        let own_password_change = changes.password.is_some() && actor.id() == id;
+        if own_password_change && changes.current_password.is_none() {
+            return Err(UserServiceError::CurrentPasswordRequired);
+        }
+        if changes.role.is_some() && !actor.is_admin() {
+            return Err(UserServiceError::Forbidden("only an admin may set a role"));
+        }
+        if own_password_change {
+            let current = changes.current_password.as_deref().unwrap_or_default();
+            self.passwords.check(&LoginKey::user(id), Some(&actor.user.password_hash), current).await.map_err(|e| {
+                match e {
+                    CheckError::Wrong => UserServiceError::WrongCurrentPassword,
+                    CheckError::Locked { retry_after_secs } => UserServiceError::Locked { retry_after_secs },
+                    CheckError::Unavailable(e) => UserServiceError::Unavailable(e),
+                    CheckError::Unexpected(e) => UserServiceError::Unexpected(e),
+                }
+            })?;
+        }
+        let current = if actor.id() == id {
+            actor.user.clone()
+        } else {
+            self.repository.find_by_id(id).await?.ok_or(UserServiceError::NotFound)?
+        };
         let password_hash = match &changes.password {
             Some(password) => Some(self.hasher.hash(password).await?),
             None => None,
@@ -126,16 +181,49 @@ impl UserService {
         {
             return Ok(current);
         }
+        let password_changed = patch.password_hash.is_some();
         let user = self.repository.update(id, patch).await?;
-        tracing::info!(user.id = id.get(), "user updated");
+        if password_changed {
+            // Older access tokens end with the token version the update bumped; refresh tokens end here.
+            self.refresh_tokens.revoke_user(id, self.clock.now()).await?;
+        }
+        tracing::info!(user.id = id.get(), actor.id = actor.id().get(), "user updated");
         Ok(user)
     }
 
-    #[tracing::instrument(skip_all, fields(user.id = id.get()))]
-    pub async fn delete(&self, id: UserId) -> Result<(), UserServiceError> {
+    #[tracing::instrument(skip_all, fields(user.id = id.get(), actor.id = actor.id().get()))]
+    pub async fn delete(&self, actor: &Caller, id: UserId) -> Result<(), UserServiceError> {
+        if !actor.may_act_on(id) {
+            return Err(UserServiceError::Forbidden("only the user themself or an admin"));
+        }
         self.repository.delete(id).await?;
-        tracing::info!(user.id = id.get(), "user deleted");
+        self.refresh_tokens.revoke_user(id, self.clock.now()).await?;
+        tracing::info!(user.id = id.get(), actor.id = actor.id().get(), "user deleted");
         Ok(())
+    }
+
+    /// Creates the bootstrap admin unless a user already has that username or email. Instances starting together
+    /// race on the unique indexes: one creates it, the others find it taken. `true` when this call created it.
+    pub async fn ensure_admin(&self, request: NewUserRequest) -> Result<bool, UserServiceError> {
+        let admin = NewUserRequest { role: Some(Role::Admin), ..request };
+        let password_hash = self.hasher.hash(&admin.password).await?;
+        let new_user = NewUser {
+            username: admin.username,
+            email: admin.email,
+            name: admin.name,
+            age: admin.age,
+            role: Role::Admin,
+            password_hash,
+            created_at: self.clock.now(),
+        };
+        match self.repository.create(new_user).await {
+            Ok(user) => {
+                tracing::info!(user.id = user.id.get(), "bootstrap admin created");
+                Ok(true)
+            }
+            Err(CreateUserError::UsernameTaken | CreateUserError::EmailTaken) => Ok(false),
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// Whether storage answers, for readiness.

@@ -3,12 +3,11 @@
 //! behaviour; the SQL adapters must give the same answers.
 
 use crate::ports::{
-    CreateUserError, DeleteUserError, LoginFailureStore, RefreshTokenStore, SpendOutcome,
-    StoredRefreshToken, UpdateUserError, UserRepository,
+    CreateUserError, DeleteUserError, SpendOutcome, StoredRefreshToken, UpdateUserError, UserRepository,
 };
 use crate::{
-    Age, DisplayName, Email, ListQuery, NewUser, PasswordHash, Role, SortDirection, SortKey,
-    Timestamp, User, UserFilter, UserId, UserPatch, Username,
+    Age, DisplayName, Email, ListQuery, NewUser, PasswordHash, Role, SortDirection, SortKey, Timestamp, User,
+    UserFilter, UserId, UserPatch, Username,
 };
 use std::sync::Arc;
 
@@ -73,10 +72,7 @@ fn with_email(mut user: NewUser, email: &str) -> NewUser {
 }
 
 fn admin(username: &str) -> NewUser {
-    NewUser {
-        role: Role::Admin,
-        ..new_user(username)
-    }
+    NewUser { role: Role::Admin, ..new_user(username) }
 }
 
 fn empty_patch(at_time: &str) -> UserPatch {
@@ -97,20 +93,11 @@ async fn create(repository: &Arc<dyn UserRepository>, user: NewUser) -> User {
 
 async fn list(repository: &Arc<dyn UserRepository>, query: ListQuery) -> (Vec<String>, u64) {
     let page = repository.list(&query).await.expect("listed");
-    (
-        page.users
-            .iter()
-            .map(|u| u.username.as_str().to_owned())
-            .collect(),
-        page.total,
-    )
+    (page.users.iter().map(|u| u.username.as_str().to_owned()).collect(), page.total)
 }
 
 fn query(filter: UserFilter) -> ListQuery {
-    ListQuery {
-        filter,
-        ..ListQuery::default()
-    }
+    ListQuery { filter, ..ListQuery::default() }
 }
 
 pub async fn create_assigns_fresh_ids_and_keeps_every_field(repository: Arc<dyn UserRepository>) {
@@ -129,10 +116,7 @@ pub async fn create_assigns_fresh_ids_and_keeps_every_field(repository: Arc<dyn 
     assert_eq!(alice.password_hash, full.password_hash);
     assert_eq!(alice.created_at, full.created_at);
     assert_eq!(alice.updated_at, full.created_at);
-    assert_eq!(
-        repository.find_by_id(alice.id).await.expect("read"),
-        Some(alice)
-    );
+    assert_eq!(repository.find_by_id(alice.id).await.expect("read"), Some(alice));
 }
 
 pub async fn find_by_id_of_a_missing_user_is_none(repository: Arc<dyn UserRepository>) {
@@ -143,35 +127,21 @@ pub async fn find_by_id_of_a_missing_user_is_none(repository: Arc<dyn UserReposi
 pub async fn username_is_unique_case_insensitively(repository: Arc<dyn UserRepository>) {
     create(&repository, new_user("alice")).await;
     let clash = with_email(new_user("ALICE"), "other@example.com");
-    assert!(matches!(
-        repository.create(clash).await,
-        Err(CreateUserError::UsernameTaken)
-    ));
+    assert!(matches!(repository.create(clash).await, Err(CreateUserError::UsernameTaken)));
     // When both clash, either may be reported.
     let both = with_email(new_user("Alice"), "ALICE@example.com");
-    assert!(matches!(
-        repository.create(both).await,
-        Err(CreateUserError::UsernameTaken | CreateUserError::EmailTaken)
-    ));
-    let page = repository
-        .list(&ListQuery::default())
-        .await
-        .expect("listed");
+    assert!(matches!(repository.create(both).await, Err(CreateUserError::UsernameTaken | CreateUserError::EmailTaken)));
+    let page = repository.list(&ListQuery::default()).await.expect("listed");
     assert_eq!(page.total, 1, "nothing stored by a refused create");
 }
 
 pub async fn email_is_unique_case_insensitively(repository: Arc<dyn UserRepository>) {
     create(&repository, new_user("alice")).await;
     let clash = with_email(new_user("bob"), "Alice@Example.com");
-    assert!(matches!(
-        repository.create(clash).await,
-        Err(CreateUserError::EmailTaken)
-    ));
+    assert!(matches!(repository.create(clash).await, Err(CreateUserError::EmailTaken)));
 }
 
-pub async fn racing_creates_of_one_username_let_exactly_one_win(
-    repository: Arc<dyn UserRepository>,
-) {
+pub async fn racing_creates_of_one_username_let_exactly_one_win(repository: Arc<dyn UserRepository>) {
     let attempts = (0..20).map(|i| {
         let repository = repository.clone();
         tokio::spawn(async move {
@@ -209,139 +179,65 @@ pub async fn update_applies_only_the_patch(repository: Arc<dyn UserRepository>) 
         password_hash: Some(PasswordHash::new("$2b$04$another")),
         ..empty_patch("2026-02-02T02:02:02.123456Z")
     };
-    let updated = repository
-        .update(alice.id, patch.clone())
-        .await
-        .expect("updated");
+    let updated = repository.update(alice.id, patch.clone()).await.expect("updated");
     assert_eq!(updated, patch.apply_to(&alice));
     assert_eq!(updated.name, alice.name, "untouched field kept");
     assert_eq!(updated.age, None, "cleared");
     assert_eq!(updated.created_at, alice.created_at);
-    assert_eq!(
-        updated.token_version,
-        alice.token_version + 1,
-        "a new password ends older tokens"
-    );
-    assert_eq!(
-        repository.find_by_id(alice.id).await.expect("read"),
-        Some(updated.clone())
-    );
-    let no_password = UserPatch {
-        age: Some(None),
-        ..empty_patch("2026-02-03T00:00:00Z")
-    };
-    let again = repository
-        .update(alice.id, no_password)
-        .await
-        .expect("updated");
-    assert_eq!(
-        again.token_version, updated.token_version,
-        "only a password change bumps it"
-    );
+    assert_eq!(updated.token_version, alice.token_version + 1, "a new password ends older tokens");
+    assert_eq!(repository.find_by_id(alice.id).await.expect("read"), Some(updated.clone()));
+    let no_password = UserPatch { age: Some(None), ..empty_patch("2026-02-03T00:00:00Z") };
+    let again = repository.update(alice.id, no_password).await.expect("updated");
+    assert_eq!(again.token_version, updated.token_version, "only a password change bumps it");
     // The old username is free again; the new one is taken.
-    create(
-        &repository,
-        with_email(new_user("alice"), "new-alice@example.com"),
-    )
-    .await;
+    create(&repository, with_email(new_user("alice"), "new-alice@example.com")).await;
     let clash = with_email(new_user("ALICIA"), "x@example.com");
-    assert!(matches!(
-        repository.create(clash).await,
-        Err(CreateUserError::UsernameTaken)
-    ));
+    assert!(matches!(repository.create(clash).await, Err(CreateUserError::UsernameTaken)));
 }
 
 pub async fn update_of_a_missing_user_is_not_found(repository: Arc<dyn UserRepository>) {
     let id = UserId::new(424242).expect("id");
-    let result = repository
-        .update(id, empty_patch("2026-02-02T00:00:00Z"))
-        .await;
+    let result = repository.update(id, empty_patch("2026-02-02T00:00:00Z")).await;
     assert!(matches!(result, Err(UpdateUserError::NotFound)));
 }
 
-pub async fn update_refuses_a_username_or_email_of_another_user(
-    repository: Arc<dyn UserRepository>,
-) {
+pub async fn update_refuses_a_username_or_email_of_another_user(repository: Arc<dyn UserRepository>) {
     let alice = create(&repository, new_user("alice")).await;
     create(&repository, new_user("bob")).await;
-    let to_bob = UserPatch {
-        username: Some(Username::parse("BOB").expect("valid")),
-        ..empty_patch("2026-02-02T00:00:00Z")
-    };
-    assert!(matches!(
-        repository.update(alice.id, to_bob).await,
-        Err(UpdateUserError::UsernameTaken)
-    ));
+    let to_bob =
+        UserPatch { username: Some(Username::parse("BOB").expect("valid")), ..empty_patch("2026-02-02T00:00:00Z") };
+    assert!(matches!(repository.update(alice.id, to_bob).await, Err(UpdateUserError::UsernameTaken)));
     let to_bobs_email = UserPatch {
         email: Some(Email::parse("bob@example.com").expect("valid")),
         ..empty_patch("2026-02-02T00:00:00Z")
     };
-    assert!(matches!(
-        repository.update(alice.id, to_bobs_email).await,
-        Err(UpdateUserError::EmailTaken)
-    ));
+    assert!(matches!(repository.update(alice.id, to_bobs_email).await, Err(UpdateUserError::EmailTaken)));
     // Changing the case of one's own username is no clash.
-    let own = UserPatch {
-        username: Some(Username::parse("ALICE").expect("valid")),
-        ..empty_patch("2026-02-02T00:00:00Z")
-    };
-    let renamed = repository
-        .update(alice.id, own)
-        .await
-        .expect("own name in another case");
+    let own =
+        UserPatch { username: Some(Username::parse("ALICE").expect("valid")), ..empty_patch("2026-02-02T00:00:00Z") };
+    let renamed = repository.update(alice.id, own).await.expect("own name in another case");
     assert_eq!(renamed.username.as_str(), "ALICE");
-    let unchanged = repository
-        .find_by_id(alice.id)
-        .await
-        .expect("read")
-        .expect("exists");
-    assert_eq!(
-        unchanged.email, alice.email,
-        "refused updates wrote nothing"
-    );
+    let unchanged = repository.find_by_id(alice.id).await.expect("read").expect("exists");
+    assert_eq!(unchanged.email, alice.email, "refused updates wrote nothing");
 }
 
 pub async fn the_last_admin_cannot_be_demoted_or_deleted(repository: Arc<dyn UserRepository>) {
     let root = create(&repository, admin("root")).await;
-    let demote = UserPatch {
-        role: Some(Role::User),
-        ..empty_patch("2026-02-02T00:00:00Z")
-    };
-    assert!(matches!(
-        repository.update(root.id, demote.clone()).await,
-        Err(UpdateUserError::LastAdmin)
-    ));
-    assert!(matches!(
-        repository.delete(root.id).await,
-        Err(DeleteUserError::LastAdmin)
-    ));
+    let demote = UserPatch { role: Some(Role::User), ..empty_patch("2026-02-02T00:00:00Z") };
+    assert!(matches!(repository.update(root.id, demote.clone()).await, Err(UpdateUserError::LastAdmin)));
+    assert!(matches!(repository.delete(root.id).await, Err(DeleteUserError::LastAdmin)));
     // A second admin: either one may go, but not both.
     let second = create(&repository, admin("second")).await;
-    repository
-        .update(root.id, demote.clone())
-        .await
-        .expect("demoted: another admin remains");
-    assert!(matches!(
-        repository.delete(second.id).await,
-        Err(DeleteUserError::LastAdmin)
-    ));
-    assert!(matches!(
-        repository.update(second.id, demote).await,
-        Err(UpdateUserError::LastAdmin)
-    ));
+    repository.update(root.id, demote.clone()).await.expect("demoted: another admin remains");
+    assert!(matches!(repository.delete(second.id).await, Err(DeleteUserError::LastAdmin)));
+    assert!(matches!(repository.update(second.id, demote).await, Err(UpdateUserError::LastAdmin)));
     // Two admins demoting each other at once: one admin must remain.
-    let promote = UserPatch {
-        role: Some(Role::Admin),
-        ..empty_patch("2026-02-03T00:00:00Z")
-    };
+    let promote = UserPatch { role: Some(Role::Admin), ..empty_patch("2026-02-03T00:00:00Z") };
     repository.update(root.id, promote).await.expect("promoted");
     let demotions = [root.id, second.id].map(|id| {
         let repository = repository.clone();
         tokio::spawn(async move {
-            let demote = UserPatch {
-                role: Some(Role::User),
-                ..empty_patch("2026-02-04T00:00:00Z")
-            };
+            let demote = UserPatch { role: Some(Role::User), ..empty_patch("2026-02-04T00:00:00Z") };
             repository.update(id, demote).await
         })
     });
@@ -352,13 +248,8 @@ pub async fn the_last_admin_cannot_be_demoted_or_deleted(repository: Arc<dyn Use
         }
     }
     assert_eq!(demoted, 1);
-    let admins = repository
-        .list(&query(UserFilter {
-            role: Some(Role::Admin),
-            ..UserFilter::default()
-        }))
-        .await
-        .expect("listed");
+    let admins =
+        repository.list(&query(UserFilter { role: Some(Role::Admin), ..UserFilter::default() })).await.expect("listed");
     assert_eq!(admins.total, 1);
 }
 
@@ -366,10 +257,7 @@ pub async fn delete_removes_the_user_and_frees_its_names(repository: Arc<dyn Use
     let alice = create(&repository, new_user("alice")).await;
     repository.delete(alice.id).await.expect("deleted");
     assert_eq!(repository.find_by_id(alice.id).await.expect("read"), None);
-    assert!(matches!(
-        repository.delete(alice.id).await,
-        Err(DeleteUserError::NotFound)
-    ));
+    assert!(matches!(repository.delete(alice.id).await, Err(DeleteUserError::NotFound)));
     create(&repository, new_user("ALICE")).await;
 }
 
@@ -379,68 +267,22 @@ pub async fn list_filters_case_insensitively(repository: Arc<dyn UserRepository>
     create(&repository, new_user("Alice")).await;
     create(&repository, admin("bob")).await;
     create(&repository, named).await;
-    let by_username = UserFilter {
-        username: Some("ALICE".into()),
-        ..UserFilter::default()
-    };
-    assert_eq!(
-        list(&repository, query(by_username)).await,
-        (vec!["Alice".into()], 1)
-    );
-    let by_email = UserFilter {
-        email: Some("Bob@EXAMPLE.com".into()),
-        ..UserFilter::default()
-    };
-    assert_eq!(
-        list(&repository, query(by_email)).await,
-        (vec!["bob".into()], 1)
-    );
-    let partial_username_is_no_match = UserFilter {
-        username: Some("ali".into()),
-        ..UserFilter::default()
-    };
-    assert_eq!(
-        list(&repository, query(partial_username_is_no_match)).await,
-        (vec![], 0)
-    );
-    let by_role = UserFilter {
-        role: Some(Role::Admin),
-        ..UserFilter::default()
-    };
-    assert_eq!(
-        list(&repository, query(by_role)).await,
-        (vec!["bob".into()], 1)
-    );
-    let by_name = UserFilter {
-        q: Some("ANN SM".into()),
-        ..UserFilter::default()
-    };
-    assert_eq!(
-        list(&repository, query(by_name)).await,
-        (vec!["carol".into()], 1)
-    );
-    let by_q_in_username = UserFilter {
-        q: Some("LIC".into()),
-        ..UserFilter::default()
-    };
-    assert_eq!(
-        list(&repository, query(by_q_in_username)).await,
-        (vec!["Alice".into()], 1)
-    );
-    let by_email_domain = UserFilter {
-        q: Some("@EXAMPLE".into()),
-        ..UserFilter::default()
-    };
+    let by_username = UserFilter { username: Some("ALICE".into()), ..UserFilter::default() };
+    assert_eq!(list(&repository, query(by_username)).await, (vec!["Alice".into()], 1));
+    let by_email = UserFilter { email: Some("Bob@EXAMPLE.com".into()), ..UserFilter::default() };
+    assert_eq!(list(&repository, query(by_email)).await, (vec!["bob".into()], 1));
+    let partial_username_is_no_match = UserFilter { username: Some("ali".into()), ..UserFilter::default() };
+    assert_eq!(list(&repository, query(partial_username_is_no_match)).await, (vec![], 0));
+    let by_role = UserFilter { role: Some(Role::Admin), ..UserFilter::default() };
+    assert_eq!(list(&repository, query(by_role)).await, (vec!["bob".into()], 1));
+    let by_name = UserFilter { q: Some("ANN SM".into()), ..UserFilter::default() };
+    assert_eq!(list(&repository, query(by_name)).await, (vec!["carol".into()], 1));
+    let by_q_in_username = UserFilter { q: Some("LIC".into()), ..UserFilter::default() };
+    assert_eq!(list(&repository, query(by_q_in_username)).await, (vec!["Alice".into()], 1));
+    let by_email_domain = UserFilter { q: Some("@EXAMPLE".into()), ..UserFilter::default() };
     assert_eq!(list(&repository, query(by_email_domain)).await.1, 3);
-    let combined = UserFilter {
-        role: Some(Role::User),
-        q: Some("a".into()),
-        ..UserFilter::default()
-    };
-    assert_eq!(
-        list(&repository, query(combined)).await,
-        (vec!["Alice".into(), "carol".into()], 2)
-    );
+    let combined = UserFilter { role: Some(Role::User), q: Some("a".into()), ..UserFilter::default() };
+    assert_eq!(list(&repository, query(combined)).await, (vec!["Alice".into(), "carol".into()], 2));
 }
 
 pub async fn list_q_treats_percent_and_underscore_literally(repository: Arc<dyn UserRepository>) {
@@ -449,32 +291,15 @@ pub async fn list_q_treats_percent_and_underscore_literally(repository: Arc<dyn 
     let mut percent = new_user("percent");
     percent.name = Some(DisplayName::parse("100% sure").expect("valid"));
     create(&repository, percent).await;
-    let underscore = UserFilter {
-        q: Some("a_b".into()),
-        ..UserFilter::default()
-    };
-    assert_eq!(
-        list(&repository, query(underscore)).await,
-        (vec!["a_b".into()], 1)
-    );
-    let percent = UserFilter {
-        q: Some("0%".into()),
-        ..UserFilter::default()
-    };
-    assert_eq!(
-        list(&repository, query(percent)).await,
-        (vec!["percent".into()], 1)
-    );
-    let backslash = UserFilter {
-        q: Some("\\".into()),
-        ..UserFilter::default()
-    };
+    let underscore = UserFilter { q: Some("a_b".into()), ..UserFilter::default() };
+    assert_eq!(list(&repository, query(underscore)).await, (vec!["a_b".into()], 1));
+    let percent = UserFilter { q: Some("0%".into()), ..UserFilter::default() };
+    assert_eq!(list(&repository, query(percent)).await, (vec!["percent".into()], 1));
+    let backslash = UserFilter { q: Some("\\".into()), ..UserFilter::default() };
     assert_eq!(list(&repository, query(backslash)).await, (vec![], 0));
 }
 
-pub async fn list_sorts_by_every_key_both_ways_with_ties_by_id(
-    repository: Arc<dyn UserRepository>,
-) {
+pub async fn list_sorts_by_every_key_both_ways_with_ties_by_id(repository: Arc<dyn UserRepository>) {
     // Insertion order = id order: carol(1), Alice(2), bob(3), alice2(4). created_at ties for Alice and bob.
     let mut carol = with_email(new_user("carol"), "a@example.com");
     carol.created_at = at("2026-01-03T00:00:00Z");
@@ -487,65 +312,24 @@ pub async fn list_sorts_by_every_key_both_ways_with_ties_by_id(
     for user in [carol, alice, bob, alice2] {
         create(&repository, user).await;
     }
-    let sorted = |sort, direction| ListQuery {
-        sort,
-        direction,
-        ..ListQuery::default()
-    };
+    let sorted = |sort, direction| ListQuery { sort, direction, ..ListQuery::default() };
     let cases: [(SortKey, SortDirection, [&str; 4]); 8] = [
-        (
-            SortKey::Id,
-            SortDirection::Ascending,
-            ["carol", "Alice", "bob", "alice2"],
-        ),
-        (
-            SortKey::Id,
-            SortDirection::Descending,
-            ["alice2", "bob", "Alice", "carol"],
-        ),
-        (
-            SortKey::Username,
-            SortDirection::Ascending,
-            ["Alice", "alice2", "bob", "carol"],
-        ),
-        (
-            SortKey::Username,
-            SortDirection::Descending,
-            ["carol", "bob", "alice2", "Alice"],
-        ),
-        (
-            SortKey::Email,
-            SortDirection::Ascending,
-            ["carol", "bob", "Alice", "alice2"],
-        ),
-        (
-            SortKey::Email,
-            SortDirection::Descending,
-            ["alice2", "Alice", "bob", "carol"],
-        ),
+        (SortKey::Id, SortDirection::Ascending, ["carol", "Alice", "bob", "alice2"]),
+        (SortKey::Id, SortDirection::Descending, ["alice2", "bob", "Alice", "carol"]),
+        (SortKey::Username, SortDirection::Ascending, ["Alice", "alice2", "bob", "carol"]),
+        (SortKey::Username, SortDirection::Descending, ["carol", "bob", "alice2", "Alice"]),
+        (SortKey::Email, SortDirection::Ascending, ["carol", "bob", "Alice", "alice2"]),
+        (SortKey::Email, SortDirection::Descending, ["alice2", "Alice", "bob", "carol"]),
         // Ties (Alice and bob) broken by id ascending, in both directions.
-        (
-            SortKey::CreatedAt,
-            SortDirection::Ascending,
-            ["Alice", "bob", "alice2", "carol"],
-        ),
-        (
-            SortKey::CreatedAt,
-            SortDirection::Descending,
-            ["carol", "alice2", "Alice", "bob"],
-        ),
+        (SortKey::CreatedAt, SortDirection::Ascending, ["Alice", "bob", "alice2", "carol"]),
+        (SortKey::CreatedAt, SortDirection::Descending, ["carol", "alice2", "Alice", "bob"]),
     ];
     for (key, direction, expected) in cases {
         let (names, _) = list(&repository, sorted(key, direction)).await;
         assert_eq!(names, expected, "{key:?} {direction:?}");
     }
     // updated_at: all equal to created_at until one is updated.
-    let first = repository
-        .list(&sorted(SortKey::Id, SortDirection::Ascending))
-        .await
-        .expect("listed")
-        .users[0]
-        .id;
+    let first = repository.list(&sorted(SortKey::Id, SortDirection::Ascending)).await.expect("listed").users[0].id;
     repository
         .update(
             first,
@@ -557,17 +341,9 @@ pub async fn list_sorts_by_every_key_both_ways_with_ties_by_id(
         )
         .await
         .expect("updated");
-    let (names, _) = list(
-        &repository,
-        sorted(SortKey::UpdatedAt, SortDirection::Ascending),
-    )
-    .await;
+    let (names, _) = list(&repository, sorted(SortKey::UpdatedAt, SortDirection::Ascending)).await;
     assert_eq!(names, ["Alice", "bob", "carol", "alice2"]);
-    let (names, _) = list(
-        &repository,
-        sorted(SortKey::UpdatedAt, SortDirection::Descending),
-    )
-    .await;
+    let (names, _) = list(&repository, sorted(SortKey::UpdatedAt, SortDirection::Descending)).await;
     assert_eq!(names, ["alice2", "carol", "Alice", "bob"]);
 }
 
@@ -575,31 +351,12 @@ pub async fn list_pages_with_limit_offset_and_total(repository: Arc<dyn UserRepo
     for i in 0..7 {
         create(&repository, new_user(&format!("user{i}"))).await;
     }
-    let page = |limit, offset| ListQuery {
-        limit,
-        offset,
-        ..ListQuery::default()
-    };
-    assert_eq!(
-        list(&repository, page(3, 0)).await,
-        (vec!["user0".into(), "user1".into(), "user2".into()], 7)
-    );
-    assert_eq!(
-        list(&repository, page(3, 6)).await,
-        (vec!["user6".into()], 7)
-    );
+    let page = |limit, offset| ListQuery { limit, offset, ..ListQuery::default() };
+    assert_eq!(list(&repository, page(3, 0)).await, (vec!["user0".into(), "user1".into(), "user2".into()], 7));
+    assert_eq!(list(&repository, page(3, 6)).await, (vec!["user6".into()], 7));
     assert_eq!(list(&repository, page(3, 7)).await, (vec![], 7));
-    assert_eq!(
-        list(&repository, page(100, u64::from(u32::MAX) * 4)).await,
-        (vec![], 7)
-    );
-    let none = ListQuery {
-        filter: UserFilter {
-            q: Some("nobody".into()),
-            ..UserFilter::default()
-        },
-        ..page(3, 0)
-    };
+    assert_eq!(list(&repository, page(100, u64::from(u32::MAX) * 4)).await, (vec![], 7));
+    let none = ListQuery { filter: UserFilter { q: Some("nobody".into()), ..UserFilter::default() }, ..page(3, 0) };
     assert_eq!(list(&repository, none).await, (vec![], 0));
 }
 
@@ -607,25 +364,12 @@ pub async fn timestamps_keep_microseconds_on_every_read(repository: Arc<dyn User
     let mut user = new_user("alice");
     user.created_at = at("2026-03-04T05:06:07.123456Z");
     let created = create(&repository, user).await;
-    assert_eq!(
-        created.created_at.to_string(),
-        "2026-03-04T05:06:07.123456Z"
-    );
-    let patch = UserPatch {
-        age: Some(Some(Age::parse(5).expect("valid"))),
-        ..empty_patch("2026-03-04T05:06:08.000001Z")
-    };
+    assert_eq!(created.created_at.to_string(), "2026-03-04T05:06:07.123456Z");
+    let patch =
+        UserPatch { age: Some(Some(Age::parse(5).expect("valid"))), ..empty_patch("2026-03-04T05:06:08.000001Z") };
     let updated = repository.update(created.id, patch).await.expect("updated");
-    let read = repository
-        .find_by_id(created.id)
-        .await
-        .expect("read")
-        .expect("exists");
-    let listed = repository
-        .list(&ListQuery::default())
-        .await
-        .expect("listed")
-        .users;
+    let read = repository.find_by_id(created.id).await.expect("read").expect("exists");
+    let listed = repository.list(&ListQuery::default()).await.expect("listed").users;
     for seen in [&updated, &read, &listed[0]] {
         assert_eq!(seen.created_at.to_string(), "2026-03-04T05:06:07.123456Z");
         assert_eq!(seen.updated_at.to_string(), "2026-03-04T05:06:08.000001Z");
@@ -661,27 +405,15 @@ macro_rules! auth_store_contract_tests {
     };
 }
 
-/// Every storage port at once, as each backend implements them on one value.
-pub trait Storage: UserRepository + RefreshTokenStore + LoginFailureStore {}
-impl<T: UserRepository + RefreshTokenStore + LoginFailureStore> Storage for T {}
+pub use crate::ports::Storage;
 
 fn minutes_after(start: Timestamp, minutes: i64) -> Timestamp {
     Timestamp::from_datetime(start.as_datetime() + time::Duration::minutes(minutes))
 }
 
-async fn refresh_token(
-    storage: &Arc<dyn Storage>,
-    user: UserId,
-    hash: &str,
-    family: &str,
-    expires_at: Timestamp,
-) {
-    let token = StoredRefreshToken {
-        token_hash: hash.to_owned(),
-        user_id: user,
-        family_id: family.to_owned(),
-        expires_at,
-    };
+async fn refresh_token(storage: &Arc<dyn Storage>, user: UserId, hash: &str, family: &str, expires_at: Timestamp) {
+    let token =
+        StoredRefreshToken { token_hash: hash.to_owned(), user_id: user, family_id: family.to_owned(), expires_at };
     storage.insert(token).await.expect("stored");
 }
 
@@ -691,20 +423,14 @@ pub async fn a_refresh_token_is_spent_once_and_reuse_revokes_its_family(storage:
     let now = at(NOW);
     let user = storage.create(new_user("alice")).await.expect("created").id;
     refresh_token(&storage, user, "h1", "fam", minutes_after(now, 60)).await;
-    let spent = SpendOutcome::Spent {
-        user_id: user,
-        family_id: "fam".into(),
-    };
+    let spent = SpendOutcome::Spent { user_id: user, family_id: "fam".into() };
     assert_eq!(storage.spend("h1", now).await.expect("spend"), spent);
     // Rotation: the next token of the family works, once.
     refresh_token(&storage, user, "h2", "fam", minutes_after(now, 60)).await;
     refresh_token(&storage, user, "h3", "fam", minutes_after(now, 60)).await;
     assert_eq!(storage.spend("h2", now).await.expect("spend"), spent);
     // Reusing the spent h1: reuse, and the whole family is revoked, the newest token too.
-    let reused = SpendOutcome::Reused {
-        user_id: user,
-        family_id: "fam".into(),
-    };
+    let reused = SpendOutcome::Reused { user_id: user, family_id: "fam".into() };
     assert_eq!(storage.spend("h1", now).await.expect("spend"), reused);
     assert_eq!(storage.spend("h3", now).await.expect("spend"), reused);
     // A token stored into a revoked family (a rotation racing the revocation) does not work either.
@@ -736,16 +462,9 @@ pub async fn concurrent_spends_of_one_token_let_exactly_one_win(storage: Arc<dyn
 pub async fn unknown_and_expired_refresh_tokens_are_invalid(storage: Arc<dyn Storage>) {
     let now = at(NOW);
     let user = storage.create(new_user("alice")).await.expect("created").id;
-    assert_eq!(
-        storage.spend("never-issued", now).await.expect("spend"),
-        SpendOutcome::Invalid
-    );
+    assert_eq!(storage.spend("never-issued", now).await.expect("spend"), SpendOutcome::Invalid);
     refresh_token(&storage, user, "old", "fam", now).await;
-    assert_eq!(
-        storage.spend("old", now).await.expect("spend"),
-        SpendOutcome::Invalid,
-        "expires at `now`"
-    );
+    assert_eq!(storage.spend("old", now).await.expect("spend"), SpendOutcome::Invalid, "expires at `now`");
 }
 
 pub async fn revoking_a_family_ends_its_tokens(storage: Arc<dyn Storage>) {
@@ -754,21 +473,9 @@ pub async fn revoking_a_family_ends_its_tokens(storage: Arc<dyn Storage>) {
     refresh_token(&storage, user, "a1", "fam-a", minutes_after(now, 60)).await;
     refresh_token(&storage, user, "b1", "fam-b", minutes_after(now, 60)).await;
     storage.revoke_family_of("a1", now).await.expect("revoked");
-    storage
-        .revoke_family_of("unknown", now)
-        .await
-        .expect("revoking an unknown token is no error");
-    assert!(matches!(
-        storage.spend("a1", now).await.expect("spend"),
-        SpendOutcome::Reused { .. }
-    ));
-    assert!(
-        matches!(
-            storage.spend("b1", now).await.expect("spend"),
-            SpendOutcome::Spent { .. }
-        ),
-        "other family"
-    );
+    storage.revoke_family_of("unknown", now).await.expect("revoking an unknown token is no error");
+    assert!(matches!(storage.spend("a1", now).await.expect("spend"), SpendOutcome::Reused { .. }));
+    assert!(matches!(storage.spend("b1", now).await.expect("spend"), SpendOutcome::Spent { .. }), "other family");
 }
 
 pub async fn revoking_a_user_ends_all_their_families_only(storage: Arc<dyn Storage>) {
@@ -780,18 +487,9 @@ pub async fn revoking_a_user_ends_all_their_families_only(storage: Arc<dyn Stora
     refresh_token(&storage, bob, "b1", "fam-b", minutes_after(now, 60)).await;
     storage.revoke_user(alice, now).await.expect("revoked");
     for hash in ["a1", "a2"] {
-        assert!(
-            matches!(
-                storage.spend(hash, now).await.expect("spend"),
-                SpendOutcome::Reused { .. }
-            ),
-            "{hash}"
-        );
+        assert!(matches!(storage.spend(hash, now).await.expect("spend"), SpendOutcome::Reused { .. }), "{hash}");
     }
-    assert!(matches!(
-        storage.spend("b1", now).await.expect("spend"),
-        SpendOutcome::Spent { .. }
-    ));
+    assert!(matches!(storage.spend("b1", now).await.expect("spend"), SpendOutcome::Spent { .. }));
 }
 
 pub async fn purge_removes_expired_refresh_tokens(storage: Arc<dyn Storage>) {
@@ -800,83 +498,31 @@ pub async fn purge_removes_expired_refresh_tokens(storage: Arc<dyn Storage>) {
     refresh_token(&storage, user, "expired", "fam-old", minutes_after(now, -1)).await;
     refresh_token(&storage, user, "live", "fam-new", minutes_after(now, 60)).await;
     assert!(storage.purge_refresh_tokens(now).await.expect("purged") >= 1);
-    assert_eq!(
-        storage.spend("expired", now).await.expect("spend"),
-        SpendOutcome::Invalid
-    );
-    assert!(matches!(
-        storage.spend("live", now).await.expect("spend"),
-        SpendOutcome::Spent { .. }
-    ));
+    assert_eq!(storage.spend("expired", now).await.expect("spend"), SpendOutcome::Invalid);
+    assert!(matches!(storage.spend("live", now).await.expect("spend"), SpendOutcome::Spent { .. }));
 }
 
 pub async fn login_failures_are_kept_per_key_in_order(storage: Arc<dyn Storage>) {
     let now = at(NOW);
-    let times = [
-        minutes_after(now, -20),
-        minutes_after(now, -10),
-        minutes_after(now, -1),
-        now,
-    ];
+    let times = [minutes_after(now, -20), minutes_after(now, -10), minutes_after(now, -1), now];
     for at_time in [times[2], times[0], times[3], times[1]] {
         storage.record("user:1", at_time).await.expect("recorded");
     }
     storage.record("name:bob", now).await.expect("recorded");
-    assert_eq!(
-        storage
-            .since("user:1", minutes_after(now, -15))
-            .await
-            .expect("read"),
-        times[1..].to_vec()
-    );
-    assert_eq!(
-        storage
-            .since("user:1", minutes_after(now, -60))
-            .await
-            .expect("read"),
-        times.to_vec()
-    );
-    assert_eq!(
-        storage
-            .since("name:bob", minutes_after(now, -60))
-            .await
-            .expect("read"),
-        vec![now]
-    );
-    assert!(storage
-        .since("name:carol", minutes_after(now, -60))
-        .await
-        .expect("read")
-        .is_empty());
+    assert_eq!(storage.since("user:1", minutes_after(now, -15)).await.expect("read"), times[1..].to_vec());
+    assert_eq!(storage.since("user:1", minutes_after(now, -60)).await.expect("read"), times.to_vec());
+    assert_eq!(storage.since("name:bob", minutes_after(now, -60)).await.expect("read"), vec![now]);
+    assert!(storage.since("name:carol", minutes_after(now, -60)).await.expect("read").is_empty());
 }
 
 pub async fn clearing_and_purging_login_failures(storage: Arc<dyn Storage>) {
     let now = at(NOW);
     for key in ["user:1", "user:2"] {
-        storage
-            .record(key, minutes_after(now, -40))
-            .await
-            .expect("recorded");
+        storage.record(key, minutes_after(now, -40)).await.expect("recorded");
         storage.record(key, now).await.expect("recorded");
     }
     storage.clear("user:1").await.expect("cleared");
-    assert!(storage
-        .since("user:1", minutes_after(now, -60))
-        .await
-        .expect("read")
-        .is_empty());
-    assert_eq!(
-        storage
-            .purge_login_failures(minutes_after(now, -30))
-            .await
-            .expect("purged"),
-        1
-    );
-    assert_eq!(
-        storage
-            .since("user:2", minutes_after(now, -60))
-            .await
-            .expect("read"),
-        vec![now]
-    );
+    assert!(storage.since("user:1", minutes_after(now, -60)).await.expect("read").is_empty());
+    assert_eq!(storage.purge_login_failures(minutes_after(now, -30)).await.expect("purged"), 1);
+    assert_eq!(storage.since("user:2", minutes_after(now, -60)).await.expect("read"), vec![now]);
 }

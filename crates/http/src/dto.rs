@@ -4,9 +4,7 @@
 use crate::problem::{ApiError, FieldError};
 use paperclip::actix::Apiv2Schema;
 use serde::{Deserialize, Deserializer, Serialize};
-use users_domain::{
-    Age, DisplayName, Email, NewUserRequest, Password, Role, User, UserChanges, Username,
-};
+use users_domain::{Age, DisplayName, Email, NewUserRequest, Password, Role, User, UserChanges, Username};
 
 /// A role as JSON spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Apiv2Schema)]
@@ -71,9 +69,7 @@ mod rules {
     use super::*;
 
     fn check<T, E: std::fmt::Display>(result: Result<T, E>) -> garde::Result {
-        result
-            .map(|_| ())
-            .map_err(|e| garde::Error::new(e.to_string()))
+        result.map(|_| ()).map_err(|e| garde::Error::new(e.to_string()))
     }
 
     pub fn username(v: &str, _: &()) -> garde::Result {
@@ -100,10 +96,7 @@ mod rules {
 fn validate(dto: &impl garde::Validate<Context = ()>) -> Result<(), ApiError> {
     dto.validate().map_err(|report| {
         ApiError::Validation(
-            report
-                .iter()
-                .map(|(path, error)| FieldError::new(path.to_string(), error.message().to_owned()))
-                .collect(),
+            report.iter().map(|(path, error)| FieldError::new(path.to_string(), error.message().to_owned())).collect(),
         )
     })
 }
@@ -157,9 +150,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 }
 
 /// A nullable field: absent → `None`, `null` → `Some(None)`.
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -198,22 +189,16 @@ impl UpdateUserBody {
     pub fn into_changes(self) -> Result<UserChanges, ApiError> {
         validate(&self)?;
         if self.current_password.is_some() && self.password.is_none() {
-            return Err(ApiError::invalid(
-                "current_password",
-                "is only accepted together with password",
-            ));
+            return Err(ApiError::invalid("current_password", "is only accepted together with password"));
         }
         Ok(UserChanges {
             username: checked(self.username.map(Username::parse).transpose())?,
             email: checked(self.email.map(Email::parse).transpose())?,
-            name: checked(
-                self.name
-                    .map(|n| n.as_deref().map(DisplayName::parse).transpose())
-                    .transpose(),
-            )?,
+            name: checked(self.name.map(|n| n.as_deref().map(DisplayName::parse).transpose()).transpose())?,
             age: checked(self.age.map(|a| a.map(Age::parse).transpose()).transpose())?,
             role: self.role.map(Role::from),
             password: checked(self.password.map(Password::parse).transpose())?,
+            current_password: self.current_password,
         })
     }
 }
@@ -242,4 +227,67 @@ pub struct ListParams {
 pub struct HealthStatus {
     /// `ok`.
     pub status: String,
+}
+
+/// `POST /auth/login`: exactly one of `username` and `email`, and the password.
+#[derive(Debug, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields)]
+#[openapi(rename = "Login")]
+pub struct LoginBody {
+    #[serde(default, deserialize_with = "present")]
+    pub username: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub email: Option<String>,
+    pub password: String,
+}
+
+impl LoginBody {
+    pub fn login_name(&self) -> Result<users_domain::auth::LoginName, ApiError> {
+        use users_domain::auth::LoginName;
+        match (&self.username, &self.email) {
+            (Some(username), None) => Ok(LoginName::Username(username.clone())),
+            (None, Some(email)) => Ok(LoginName::Email(email.clone())),
+            (both_or_neither, _) => {
+                let message = if both_or_neither.is_some() {
+                    "send username or email, not both"
+                } else {
+                    "send username or email"
+                };
+                Err(ApiError::Validation(vec![FieldError::new("username", message), FieldError::new("email", message)]))
+            }
+        }
+    }
+}
+
+/// `POST /auth/refresh` and `POST /auth/logout`.
+#[derive(Debug, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields)]
+#[openapi(rename = "RefreshRequest")]
+pub struct RefreshBody {
+    pub refresh_token: String,
+}
+
+/// A token pair.
+#[derive(Debug, Serialize, Apiv2Schema)]
+#[openapi(rename = "Tokens")]
+pub struct TokenResponse {
+    /// A JWT for `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Opaque; single use (each refresh returns a new one).
+    pub refresh_token: String,
+}
+
+impl From<users_domain::auth::TokenPair> for TokenResponse {
+    fn from(pair: users_domain::auth::TokenPair) -> Self {
+        Self {
+            access_token: pair.access.token,
+            token_type: "Bearer".to_owned(),
+            expires_in: pair.access.expires_in_secs,
+            refresh_token: pair.refresh_token,
+        }
+    }
 }

@@ -19,36 +19,23 @@ use users_domain::UserId;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Turns a deserialization failure into the field it is about and a message a client can act on.
-fn field_error<E: std::fmt::Display>(
-    error: serde_path_to_error::Error<E>,
-    whole: &str,
-) -> FieldError {
+fn field_error<E: std::fmt::Display>(error: serde_path_to_error::Error<E>, whole: &str) -> FieldError {
     let path = error.path().to_string();
     let message = error.inner().to_string();
     // serde names missing, unknown and duplicate fields only in its message: `missing field `email``.
     let named = ["missing field `", "unknown field `", "duplicate field `"]
         .iter()
-        .find_map(|prefix| {
-            message
-                .strip_prefix(prefix)
-                .and_then(|rest| rest.split('`').next())
-        });
+        .find_map(|prefix| message.strip_prefix(prefix).and_then(|rest| rest.split('`').next()));
     // The path of a missing field is its parent's; that of an unknown one already ends with it.
     let field = match (named, path.as_str()) {
         (Some(name), "." | "" | "?") => name.to_owned(),
-        (Some(name), path) if path == name || path.ends_with(&format!(".{name}")) => {
-            path.to_owned()
-        }
+        (Some(name), path) if path == name || path.ends_with(&format!(".{name}")) => path.to_owned(),
         (Some(name), parent) => format!("{parent}.{name}"),
         (None, "." | "" | "?") => whole.to_owned(),
         (None, path) => path.to_owned(),
     };
     // Strip serde_json's position suffix: the client knows where its own body is.
-    let message = message
-        .split(" at line ")
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let message = message.split(" at line ").next().unwrap_or_default().to_owned();
     FieldError::new(field, message)
 }
 
@@ -57,21 +44,11 @@ fn field_error<E: std::fmt::Display>(
 pub struct JsonBody<T>(pub T);
 
 fn is_json(req: &HttpRequest) -> bool {
-    let Some(content_type) = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(content_type) = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
@@ -95,16 +72,15 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             }
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk =
-                    chunk.map_err(|_| ApiError::invalid("body", "the body could not be read"))?;
+                let chunk = chunk.map_err(|_| ApiError::invalid("body", "the body could not be read"))?;
                 if body.len() + chunk.len() > MAX_BODY_BYTES {
                     return Err(ApiError::PayloadTooLarge);
                 }
                 body.extend_from_slice(&chunk);
             }
             // Syntax first (so a malformed body is told apart from a wrongly typed field), then the shape.
-            let json: serde_json::Value = serde_json::from_slice(&body)
-                .map_err(|_| ApiError::invalid("body", "malformed JSON"))?;
+            let json: serde_json::Value =
+                serde_json::from_slice(&body).map_err(|_| ApiError::invalid("body", "malformed JSON"))?;
             // serde would take a struct from an array too; the contract wants an object.
             if !json.is_object() {
                 return Err(ApiError::invalid("body", "must be a JSON object"));
@@ -143,8 +119,7 @@ pub struct QueryParams<T>(pub T);
 
 impl<T: DeserializeOwned> QueryParams<T> {
     pub fn parse(query: &str) -> Result<Self, ApiError> {
-        let deserializer =
-            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(deserializer)
             .map(Self)
             .map_err(|e| ApiError::Validation(vec![field_error(e, "query")]))
@@ -179,11 +154,7 @@ impl FromRequest for UserIdParam {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let id = req.match_info().get("id").unwrap_or_default();
-        std::future::ready(
-            UserId::parse(id)
-                .map(Self)
-                .map_err(|e| ApiError::invalid("id", e.to_string())),
-        )
+        std::future::ready(UserId::parse(id).map(Self).map_err(|e| ApiError::invalid("id", e.to_string())))
     }
 }
 
@@ -220,10 +191,7 @@ mod tests {
         assert_eq!(error_of(r#"{"name": "x", "nmae": 1}"#).field, "nmae");
         assert_eq!(error_of(r#"{"name": 5}"#).field, "name");
         assert_eq!(error_of(r#"{"name": "x", "age": "3"}"#).field, "age");
-        assert_eq!(
-            error_of(r#"{"name": "x", "extra": {"a": 1}}"#).field,
-            "extra"
-        );
+        assert_eq!(error_of(r#"{"name": "x", "extra": {"a": 1}}"#).field, "extra");
         assert!(!error_of(r#"{"name": 5}"#).message.contains("line"));
     }
 }

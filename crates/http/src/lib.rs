@@ -1,7 +1,9 @@
 //! users-api's HTTP adapter (actix-web): routes, DTOs, problem+json errors, request ids, OpenAPI and Swagger UI.
 
+mod authentication;
 mod dto;
 mod extract;
+mod login_limit;
 mod middleware;
 mod openapi;
 mod pagination;
@@ -18,8 +20,10 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use users_domain::auth::AuthService;
 use users_domain::UserService;
 
+pub use login_limit::LoginRateLimit;
 pub use routes::docs::asset_names as docs_asset_names;
 
 /// Whether the service still takes traffic: cleared at shutdown so `/health/ready` answers 503 at once.
@@ -42,7 +46,12 @@ impl Readiness {
 #[derive(Clone)]
 pub struct AppState {
     pub users: UserService,
+    pub auth: AuthService,
     pub readiness: Arc<Readiness>,
+    /// Shared by the workers: the per-IP login limit is per instance.
+    pub login_limit: Arc<LoginRateLimit>,
+    /// Origins allowed by CORS (besides the service's own).
+    pub cors_origins: Arc<Vec<String>>,
 }
 
 /// How the server runs.
@@ -54,11 +63,7 @@ pub struct ServerOptions {
 }
 
 /// Starts serving on `listener` (bound already, so tests can use port 0). Signals are the caller's to handle.
-pub fn serve(
-    listener: TcpListener,
-    state: AppState,
-    options: ServerOptions,
-) -> std::io::Result<Server> {
+pub fn serve(listener: TcpListener, state: AppState, options: ServerOptions) -> std::io::Result<Server> {
     let mut server = HttpServer::new(move || build_app(state.clone()))
         .disable_signals()
         .shutdown_timeout(options.shutdown_timeout.as_secs());
@@ -79,18 +84,21 @@ pub fn build_app(
         InitError = (),
     >,
 > {
-    use routes::{docs, health, users};
+    use routes::{auth, docs, health, users};
     App::new()
         .wrap_api()
         .app_data(actix::Data::new(state.users))
+        .app_data(actix::Data::new(state.auth))
         .app_data(actix::Data::from(state.readiness))
+        .app_data(actix::Data::from(state.login_limit))
         .service(
-            web::resource("/users")
-                .route(web::post().to(users::create_user))
-                .route(web::get().to(users::list_users)),
+            web::resource("/users").route(web::post().to(users::create_user)).route(web::get().to(users::list_users)),
         )
-        // Aliases before `/users/{id}`, so they are never taken for ids; the document leaves them out.
+        // Named routes and aliases before `/users/{id}`, so they are never taken for ids; the document leaves the
+        // aliases out.
+        .service(web::resource("/users/me").route(web::get().to(users::get_me)))
         .service(web::resource("/users/signup").route(web::post().to(users::create_user)))
+        .service(web::resource("/users/login").route(web::post().to(auth::login)))
         .service(
             web::resource("/users/{id}")
                 .route(web::get().to(users::get_user))
@@ -98,6 +106,9 @@ pub fn build_app(
                 .route(web::patch().to(users::update_user))
                 .route(web::delete().to(users::delete_user)),
         )
+        .service(web::resource("/auth/login").route(web::post().to(auth::login)))
+        .service(web::resource("/auth/refresh").route(web::post().to(auth::refresh)))
+        .service(web::resource("/auth/logout").route(web::post().to(auth::logout)))
         .service(web::resource("/health").route(web::get().to(health::health)))
         .service(web::resource("/health/ready").route(web::get().to(health::ready)))
         .with_raw_json_spec_v3(|app, spec| app.app_data(actix::Data::new(openapi::patch(spec))))
@@ -106,7 +117,37 @@ pub fn build_app(
         .route("/docs", actix::get().to(docs::docs_entry))
         .route("/docs/{file}", actix::get().to(docs::docs_asset))
         .default_service(actix::to(route_not_found))
+        .wrap(cors(state.cors_origins))
         .wrap(actix_web::middleware::from_fn(middleware::request_context))
+}
+
+/// CORS (API.md §4): the configured origins and the service's own, the routes' methods, the `Authorization`
+/// and `Content-Type` request headers, and the response headers scripts may read.
+fn cors(origins: Arc<Vec<String>>) -> actix_cors::Cors {
+    use actix_web::http::header;
+    actix_cors::Cors::default()
+        .allowed_origin_fn(move |origin, request| {
+            let origin = origin.to_str().unwrap_or_default();
+            origins.iter().any(|allowed| allowed == origin) || is_same_origin(origin, request)
+        })
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([
+            header::HeaderName::from_static("x-total-count"),
+            header::LINK,
+            header::LOCATION,
+            header::HeaderName::from_static("x-request-id"),
+            header::RETRY_AFTER,
+            header::WWW_AUTHENTICATE,
+        ])
+        .max_age(3600)
+}
+
+/// Whether `origin` is the service itself (Swagger UI calling its own API): same host as the request's `Host`.
+fn is_same_origin(origin: &str, request: &actix_web::dev::RequestHead) -> bool {
+    let host = request.headers().get(actix_web::http::header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    host.is_some() && host == origin_host
 }
 
 async fn serve_openapi(doc: actix::Data<serde_json::Value>) -> actix_web::HttpResponse {

@@ -25,10 +25,7 @@ impl RequestPath {
         req.extensions()
             .get::<Self>()
             .cloned()
-            .unwrap_or_else(|| Self {
-                original: req.path().to_owned(),
-                api_prefixed: false,
-            })
+            .unwrap_or_else(|| Self { original: req.path().to_owned(), api_prefixed: false })
     }
 
     /// `/api` when the request came through it, else nothing: for `Location` and other links.
@@ -48,26 +45,15 @@ fn canonical_path(path: &str) -> (String, bool) {
         _ => (path, false),
     };
     let trimmed = rest.trim_end_matches('/');
-    let canonical = if trimmed.is_empty() {
-        "/".to_owned()
-    } else {
-        trimmed.to_owned()
-    };
+    let canonical = if trimmed.is_empty() { "/".to_owned() } else { trimmed.to_owned() };
     (canonical, api_prefixed)
 }
 
 fn rewrite_path(req: &mut ServiceRequest) {
     let path = req.path().to_owned();
     let (canonical, api_prefixed) = canonical_path(&path);
-    let original = if path.len() > 1 {
-        path.trim_end_matches('/').to_owned()
-    } else {
-        path.clone()
-    };
-    req.extensions_mut().insert(RequestPath {
-        original,
-        api_prefixed,
-    });
+    let original = if path.len() > 1 { path.trim_end_matches('/').to_owned() } else { path.clone() };
+    req.extensions_mut().insert(RequestPath { original, api_prefixed });
     if canonical == path {
         return;
     }
@@ -91,22 +77,19 @@ pub async fn request_context(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let started = Instant::now();
-    let id = request_id::accept_or_generate(
-        req.headers()
-            .get(request_id::HEADER)
-            .map(HeaderValue::as_bytes),
-    );
+    let id = request_id::accept_or_generate(req.headers().get(request_id::HEADER).map(HeaderValue::as_bytes));
     rewrite_path(&mut req);
+    let is_docs = {
+        let path = req.path();
+        path == "/docs" || path.starts_with("/docs/")
+    };
     let method = req.method().clone();
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = tracing::field::Empty);
     // Errors from the services inside are responses already (actix turns handler errors into responses); an
     // `Err` here is passed on as it is. (Cloning the request to answer it here would break routing.)
     let response = with_request_id(id.clone(), async move {
         let response = as_problem_if_error(next.call(req).await?.map_into_boxed_body());
-        let route = response
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_owned());
+        let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
         tracing::Span::current().record("route", route.as_str());
         tracing::info!(
             status = response.status().as_u16(),
@@ -117,17 +100,15 @@ pub async fn request_context(
     })
     .instrument(span)
     .await?;
-    Ok(with_standard_headers(response, &id))
+    Ok(with_standard_headers(response, &id, is_docs))
 }
 
 /// An error response made outside our handlers (actix's 404 and 405, a panic) gets a problem+json body;
 /// its headers (such as `Allow`) stay.
 fn as_problem_if_error(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     let status = response.status();
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    let is_problem =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
     if !(status.is_client_error() || status.is_server_error()) || is_problem {
         return response;
     }
@@ -147,18 +128,20 @@ fn as_problem_if_error(response: ServiceResponse<BoxBody>) -> ServiceResponse<Bo
     response.into_response(problem)
 }
 
-fn with_standard_headers(
-    mut response: ServiceResponse<BoxBody>,
-    id: &str,
-) -> ServiceResponse<BoxBody> {
+fn with_standard_headers(mut response: ServiceResponse<BoxBody>, id: &str, is_docs: bool) -> ServiceResponse<BoxBody> {
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(id) {
         headers.insert(header::HeaderName::from_static(request_id::HEADER), value);
     }
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // JSON needs no scripts, styles or frames; Swagger UI (its own page) does.
+    if !is_docs {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+    }
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

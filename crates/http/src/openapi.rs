@@ -9,6 +9,16 @@ use users_domain::SortKey;
 /// Routes served under a second name; the document lists each canonical path once.
 pub const ALIASES: &[&str] = &["/users/signup", "/users/login"];
 
+/// Operations anyone may call without a token.
+const PUBLIC: &[(&str, &str)] = &[
+    ("/users", "post"),
+    ("/auth/login", "post"),
+    ("/auth/refresh", "post"),
+    ("/auth/logout", "post"),
+    ("/health", "get"),
+    ("/health/ready", "get"),
+];
+
 pub fn patch(mut doc: Value) -> Value {
     doc["info"] = json!({
         "title": "users-api",
@@ -19,15 +29,16 @@ pub fn patch(mut doc: Value) -> Value {
         for alias in ALIASES {
             paths.remove(*alias);
         }
-        for operation in paths
-            .values_mut()
-            .filter_map(Value::as_object_mut)
-            .flat_map(|p| p.values_mut())
-        {
+        for operation in paths.values_mut().filter_map(Value::as_object_mut).flat_map(|p| p.values_mut()) {
             errors_as_problems(operation);
         }
     }
     patch_schemas(&mut doc["components"]["schemas"]);
+    doc["components"]["securitySchemes"] = json!({
+        "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                       "description": "An access token from POST /auth/login"}
+    });
+    secure_operations(&mut doc["paths"]);
     patch_listing(&mut doc["paths"]["/users"]["get"]);
     doc["paths"]["/users"]["post"]["responses"]["201"]["headers"] = json!({
         "Location": {"description": "The new user's URL", "schema": {"type": "string"}}
@@ -40,6 +51,21 @@ pub fn patch(mut doc: Value) -> Value {
         }
     }
     doc
+}
+
+/// The bearer scheme on every protected operation; sign-up takes a token optionally (an admin's may set a role).
+fn secure_operations(paths: &mut Value) {
+    let Some(paths) = paths.as_object_mut() else { return };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else { continue };
+        for (method, operation) in item.iter_mut() {
+            if (path.as_str(), method.as_str()) == ("/users", "post") {
+                operation["security"] = json!([{}, {"bearerAuth": []}]);
+            } else if !PUBLIC.contains(&(path.as_str(), method.as_str())) {
+                operation["security"] = json!([{"bearerAuth": []}]);
+            }
+        }
+    }
 }
 
 /// Every 4xx/5xx response is `application/problem+json` with the Problem schema.
@@ -57,10 +83,7 @@ fn errors_as_problems(operation: &mut Value) {
 }
 
 fn set(schema: &mut Value, property: &str, constraints: Value) {
-    if let (Some(target), Some(extra)) = (
-        schema["properties"][property].as_object_mut(),
-        constraints.as_object(),
-    ) {
+    if let (Some(target), Some(extra)) = (schema["properties"][property].as_object_mut(), constraints.as_object()) {
         target.extend(extra.clone());
     }
 }
@@ -73,22 +96,10 @@ fn user_field_constraints(schema: &mut Value) {
             "minLength": USERNAME_MIN_CHARS, "maxLength": USERNAME_MAX_CHARS, "pattern": USERNAME_PATTERN
         }),
     );
-    set(
-        schema,
-        "email",
-        json!({"format": "email", "maxLength": EMAIL_MAX_CHARS}),
-    );
+    set(schema, "email", json!({"format": "email", "maxLength": EMAIL_MAX_CHARS}));
     // name is trimmed before its length counts: any length may be valid, but it must hold a non-space.
-    set(
-        schema,
-        "name",
-        json!({"nullable": true, "minLength": NAME_MIN_CHARS, "pattern": "\\S"}),
-    );
-    set(
-        schema,
-        "age",
-        json!({"nullable": true, "minimum": AGE_MIN, "maximum": AGE_MAX, "format": "int64"}),
-    );
+    set(schema, "name", json!({"nullable": true, "minLength": NAME_MIN_CHARS, "pattern": "\\S"}));
+    set(schema, "age", json!({"nullable": true, "minimum": AGE_MIN, "maximum": AGE_MAX, "format": "int64"}));
 }
 
 fn patch_schemas(schemas: &mut Value) {
@@ -100,11 +111,7 @@ fn patch_schemas(schemas: &mut Value) {
         set(schema, "password", password.clone());
         schema["additionalProperties"] = json!(false);
     }
-    set(
-        &mut schemas["UserUpdate"],
-        "current_password",
-        json!({"writeOnly": true}),
-    );
+    set(&mut schemas["UserUpdate"], "current_password", json!({"writeOnly": true}));
     let user = &mut schemas["User"];
     user_field_constraints(user);
     for stamp in ["created_at", "updated_at"] {
@@ -138,23 +145,15 @@ fn problem_schema() -> Value {
 }
 
 fn patch_listing(operation: &mut Value) {
-    let sort_values: Vec<String> = SortKey::ALL
-        .iter()
-        .flat_map(|k| [k.as_str().to_owned(), format!("-{}", k.as_str())])
-        .collect();
+    let sort_values: Vec<String> =
+        SortKey::ALL.iter().flat_map(|k| [k.as_str().to_owned(), format!("-{}", k.as_str())]).collect();
     let mut constraints = Map::new();
     constraints.insert(
         "limit".into(),
         json!({"type": "integer", "minimum": PAGE_LIMIT_MIN, "maximum": PAGE_LIMIT_MAX, "default": PAGE_LIMIT_DEFAULT}),
     );
-    constraints.insert(
-        "offset".into(),
-        json!({"type": "integer", "format": "int64", "minimum": 0, "default": 0}),
-    );
-    constraints.insert(
-        "sort".into(),
-        json!({"type": "string", "enum": sort_values, "default": "id"}),
-    );
+    constraints.insert("offset".into(), json!({"type": "integer", "format": "int64", "minimum": 0, "default": 0}));
+    constraints.insert("sort".into(), json!({"type": "string", "enum": sort_values, "default": "id"}));
     if let Some(parameters) = operation["parameters"].as_array_mut() {
         for parameter in parameters {
             let name = parameter["name"].as_str().unwrap_or_default().to_owned();

@@ -53,10 +53,8 @@ impl ListParams {
             links.push((offset + limit, "next"));
         }
         links.push(((total - 1) / limit * limit, "last"));
-        let rendered: Vec<String> = links
-            .into_iter()
-            .map(|(at, rel)| format!("<{}>; rel=\"{rel}\"", self.url(path, limit, at)))
-            .collect();
+        let rendered: Vec<String> =
+            links.into_iter().map(|(at, rel)| format!("<{}>; rel=\"{rel}\"", self.url(path, limit, at))).collect();
         Some(rendered.join(", "))
     }
 
@@ -67,10 +65,7 @@ impl ListParams {
         let filters = [
             ("username", self.username.as_deref()),
             ("email", self.email.as_deref()),
-            (
-                "role",
-                self.role.map(|r| users_domain::Role::from(r).as_str()),
-            ),
+            ("role", self.role.map(|r| users_domain::Role::from(r).as_str())),
             ("q", self.q.as_deref()),
             ("sort", self.sort.as_deref()),
         ];
@@ -88,13 +83,12 @@ fn parse_sort(sort: &str) -> Result<(SortKey, SortDirection), FieldError> {
         Some(key) => (SortDirection::Descending, key),
         None => (SortDirection::Ascending, sort),
     };
-    SortKey::ALL
-        .into_iter()
-        .find(|k| k.as_str() == key)
-        .map(|k| (k, direction))
-        .ok_or_else(|| {
-            FieldError::new("sort", "must be one of id, username, email, created_at, updated_at, optionally with a leading '-'")
-        })
+    SortKey::ALL.into_iter().find(|k| k.as_str() == key).map(|k| (k, direction)).ok_or_else(|| {
+        FieldError::new(
+            "sort",
+            "must be one of id, username, email, created_at, updated_at, optionally with a leading '-'",
+        )
+    })
 }
 
 #[cfg(test)]
@@ -108,11 +102,7 @@ mod tests {
 
     #[test]
     fn first_middle_last_and_empty_pages() {
-        let page = |offset| ListParams {
-            limit: Some(10),
-            offset: Some(offset),
-            ..ListParams::default()
-        };
+        let page = |offset| ListParams { limit: Some(10), offset: Some(offset), ..ListParams::default() };
         assert_eq!(
             links(page(0), 25).as_deref(),
             Some(concat!(

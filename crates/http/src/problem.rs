@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use std::fmt;
+use users_domain::auth::AuthError;
 use users_domain::UserServiceError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -20,10 +21,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 }
 
@@ -31,6 +29,10 @@ impl FieldError {
 #[paperclip::actix::api_v2_errors(
     code = 400,
     description = "Invalid request: malformed JSON, a broken field rule, an unknown field or parameter",
+    code = 401,
+    description = "No valid access token",
+    code = 403,
+    description = "Not allowed",
     code = 404,
     description = "No such user",
     code = 409,
@@ -39,6 +41,8 @@ impl FieldError {
     description = "Body over 64 KiB",
     code = 415,
     description = "Body not JSON",
+    code = 429,
+    description = "Too many attempts",
     code = 500,
     description = "Unexpected error",
     code = 503,
@@ -46,6 +50,15 @@ impl FieldError {
 )]
 pub enum ApiError {
     Validation(Vec<FieldError>),
+    /// No usable credentials. `token_sent`: a token came and was refused (`error="invalid_token"`).
+    Unauthorized {
+        detail: &'static str,
+        token_sent: bool,
+    },
+    Forbidden(&'static str),
+    RateLimited {
+        retry_after_secs: u64,
+    },
     UserNotFound,
     RouteNotFound,
     Conflict {
@@ -182,23 +195,20 @@ impl ApiError {
         let status = self.status_code();
         let kind = ProblemType::for_status(status);
         match self {
-            Self::Validation(errors) => {
-                Problem::new(kind, status, count_detail(errors)).with_errors(errors.clone())
+            Self::Validation(errors) => Problem::new(kind, status, count_detail(errors)).with_errors(errors.clone()),
+            Self::Unauthorized { detail, .. } => Problem::new(kind, status, *detail),
+            Self::Forbidden(detail) => Problem::new(kind, status, *detail),
+            Self::RateLimited { retry_after_secs } => {
+                Problem::new(kind, status, format!("too many attempts; retry in {retry_after_secs} s"))
             }
             Self::UserNotFound => Problem::new(kind, status, "no user with this id"),
             Self::RouteNotFound => Problem::new(kind, status, "no such route"),
-            Self::Conflict { detail, errors } => {
-                Problem::new(kind, status, *detail).with_errors(errors.clone())
-            }
+            Self::Conflict { detail, errors } => Problem::new(kind, status, *detail).with_errors(errors.clone()),
             Self::PayloadTooLarge => Problem::new(kind, status, "the body is larger than 64 KiB"),
-            Self::UnsupportedMediaType => Problem::new(
-                kind,
-                status,
-                "the body must be JSON (application/json or application/*+json)",
-            ),
-            Self::Unavailable => {
-                Problem::new(kind, status, "storage is unavailable; try again later")
+            Self::UnsupportedMediaType => {
+                Problem::new(kind, status, "the body must be JSON (application/json or application/*+json)")
             }
+            Self::Unavailable => Problem::new(kind, status, "storage is unavailable; try again later"),
             Self::Internal => Problem::new(kind, status, "an unexpected error occurred"),
         }
     }
@@ -214,6 +224,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Validation(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UserNotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -224,13 +237,32 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        self.problem().into_response()
+        let mut response = self.problem().into_response();
+        let headers = response.headers_mut();
+        match self {
+            // RFC 6750: the challenge, with `error="invalid_token"` when a token was sent and refused.
+            Self::Unauthorized { token_sent, .. } => {
+                let challenge = if *token_sent { r#"Bearer error="invalid_token""# } else { "Bearer" };
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            }
+            Self::RateLimited { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            _ => {}
+        }
+        response
     }
 }
 
 impl From<UserServiceError> for ApiError {
     fn from(e: UserServiceError) -> Self {
         match e {
+            UserServiceError::Forbidden(detail) => Self::Forbidden(detail),
+            UserServiceError::CurrentPasswordRequired => {
+                Self::invalid("current_password", "is required to change your own password")
+            }
+            UserServiceError::WrongCurrentPassword => Self::Forbidden("current_password is wrong"),
+            UserServiceError::Locked { retry_after_secs } => Self::RateLimited { retry_after_secs },
             UserServiceError::NotFound => Self::UserNotFound,
             UserServiceError::UsernameTaken => Self::Conflict {
                 detail: "the username is already taken",
@@ -240,15 +272,33 @@ impl From<UserServiceError> for ApiError {
                 detail: "the email is already taken",
                 errors: vec![FieldError::new("email", "is already taken")],
             },
-            UserServiceError::LastAdmin => Self::Conflict {
-                detail: "the last admin cannot be deleted or demoted",
-                errors: Vec::new(),
-            },
+            UserServiceError::LastAdmin => {
+                Self::Conflict { detail: "the last admin cannot be deleted or demoted", errors: Vec::new() }
+            }
             UserServiceError::Unavailable(cause) => {
                 tracing::warn!(error = format!("{cause:#}"), "storage unavailable");
                 Self::Unavailable
             }
             UserServiceError::Unexpected(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "unexpected error");
+                Self::Internal
+            }
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::InvalidCredentials => Self::Unauthorized { detail: "invalid credentials", token_sent: false },
+            AuthError::Locked { retry_after_secs } => Self::RateLimited { retry_after_secs },
+            AuthError::InvalidToken => Self::Unauthorized { detail: "invalid access token", token_sent: true },
+            AuthError::InvalidRefreshToken => Self::Unauthorized { detail: "invalid refresh token", token_sent: false },
+            AuthError::Unavailable(cause) => {
+                tracing::warn!(error = format!("{cause:#}"), "storage unavailable");
+                Self::Unavailable
+            }
+            AuthError::Unexpected(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "unexpected error");
                 Self::Internal
             }

@@ -15,8 +15,7 @@ pub fn accept_or_generate(client_value: Option<&[u8]>) -> String {
     match client_value {
         Some(v)
             if (1..=128).contains(&v.len())
-                && v.iter()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) =>
+                && v.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) =>
         {
             // Only ASCII is left.
             String::from_utf8_lossy(v).into_owned()
@@ -42,18 +41,9 @@ mod tests {
         assert_eq!(accept_or_generate(Some(b"abc-1.2_3")), "abc-1.2_3");
         let longest = "a".repeat(128);
         assert_eq!(accept_or_generate(Some(longest.as_bytes())), longest);
-        for bad in [
-            &b""[..],
-            b"has space",
-            b"semi;colon",
-            "é".as_bytes(),
-            "a".repeat(129).as_bytes(),
-        ] {
+        for bad in [&b""[..], b"has space", b"semi;colon", "é".as_bytes(), "a".repeat(129).as_bytes()] {
             let generated = accept_or_generate(Some(bad));
-            assert!(
-                uuid::Uuid::parse_str(&generated).is_ok(),
-                "{bad:?} replaced by a UUID"
-            );
+            assert!(uuid::Uuid::parse_str(&generated).is_ok(), "{bad:?} replaced by a UUID");
         }
         assert!(uuid::Uuid::parse_str(&accept_or_generate(None)).is_ok());
     }

@@ -19,9 +19,7 @@ impl<T: Serialize> Responder for Created<T> {
     type Body = BoxBody;
 
     fn respond_to(self, _: &HttpRequest) -> HttpResponse {
-        HttpResponse::Created()
-            .insert_header((header::LOCATION, self.location))
-            .json(self.body)
+        HttpResponse::Created().insert_header((header::LOCATION, self.location)).json(self.body)
     }
 }
 

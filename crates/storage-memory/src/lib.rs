@@ -8,9 +8,7 @@ mod refresh_tokens;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use users_domain::ports::{
-    CreateUserError, DeleteUserError, RepositoryError, UpdateUserError, UserRepository,
-};
+use users_domain::ports::{CreateUserError, DeleteUserError, RepositoryError, UpdateUserError, UserRepository};
 use users_domain::{ListQuery, NewUser, Page, Role, User, UserId, UserPatch};
 
 #[derive(Default)]
@@ -37,27 +35,19 @@ impl InMemoryUserRepository {
 
     fn read(&self) -> RwLockReadGuard<'_, State> {
         // A panic while holding the lock cannot leave the maps half-written (no user code runs under it).
-        self.state
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, State> {
-        self.state
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn refresh_tokens(&self) -> MutexGuard<'_, refresh_tokens::RefreshTokens> {
-        self.refresh_tokens
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.refresh_tokens.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn login_failures(&self) -> MutexGuard<'_, login_failures::LoginFailures> {
-        self.login_failures
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.login_failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -71,16 +61,12 @@ impl State {
     }
 
     fn admins(&self) -> usize {
-        self.users
-            .values()
-            .filter(|u| u.role == Role::Admin)
-            .count()
+        self.users.values().filter(|u| u.role == Role::Admin).count()
     }
 
     fn index(&mut self, user: &User) {
         self.by_username.insert(user.username.folded(), user.id);
-        self.by_email
-            .insert(user.email.as_str().to_owned(), user.id);
+        self.by_email.insert(user.email.as_str().to_owned(), user.id);
     }
 
     fn unindex(&mut self, user: &User) {
@@ -93,8 +79,7 @@ impl State {
 impl UserRepository for InMemoryUserRepository {
     async fn create(&self, new_user: NewUser) -> Result<User, CreateUserError> {
         let mut state = self.write();
-        let id =
-            UserId::new(state.last_id + 1).map_err(|e| RepositoryError::Unexpected(e.into()))?;
+        let id = UserId::new(state.last_id + 1).map_err(|e| RepositoryError::Unexpected(e.into()))?;
         let user = User {
             id,
             username: new_user.username,
@@ -125,41 +110,22 @@ impl UserRepository for InMemoryUserRepository {
 
     async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
         let state = self.read();
-        let mut matches: Vec<&User> = state
-            .users
-            .values()
-            .filter(|u| query.filter.matches(u))
-            .collect();
+        let mut matches: Vec<&User> = state.users.values().filter(|u| query.filter.matches(u)).collect();
         matches.sort_by(|a, b| query.compare(a, b));
         let total = matches.len() as u64;
         let offset = usize::try_from(query.offset).unwrap_or(usize::MAX);
-        let users = matches
-            .into_iter()
-            .skip(offset)
-            .take(query.limit as usize)
-            .cloned()
-            .collect();
+        let users = matches.into_iter().skip(offset).take(query.limit as usize).cloned().collect();
         Ok(Page { users, total })
     }
 
     async fn update(&self, id: UserId, patch: UserPatch) -> Result<User, UpdateUserError> {
         let mut state = self.write();
-        let current = state
-            .users
-            .get(&id)
-            .cloned()
-            .ok_or(UpdateUserError::NotFound)?;
+        let current = state.users.get(&id).cloned().ok_or(UpdateUserError::NotFound)?;
         let updated = patch.apply_to(&current);
-        if state
-            .owner_of_username(&updated)
-            .is_some_and(|owner| owner != id)
-        {
+        if state.owner_of_username(&updated).is_some_and(|owner| owner != id) {
             return Err(UpdateUserError::UsernameTaken);
         }
-        if state
-            .owner_of_email(&updated)
-            .is_some_and(|owner| owner != id)
-        {
+        if state.owner_of_email(&updated).is_some_and(|owner| owner != id) {
             return Err(UpdateUserError::EmailTaken);
         }
         if current.role == Role::Admin && updated.role != Role::Admin && state.admins() == 1 {
@@ -173,11 +139,7 @@ impl UserRepository for InMemoryUserRepository {
 
     async fn delete(&self, id: UserId) -> Result<(), DeleteUserError> {
         let mut state = self.write();
-        let user = state
-            .users
-            .get(&id)
-            .cloned()
-            .ok_or(DeleteUserError::NotFound)?;
+        let user = state.users.get(&id).cloned().ok_or(DeleteUserError::NotFound)?;
         if user.role == Role::Admin && state.admins() == 1 {
             return Err(DeleteUserError::LastAdmin);
         }

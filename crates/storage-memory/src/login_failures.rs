@@ -19,10 +19,7 @@ impl LoginFailureStore for InMemoryUserRepository {
 
     async fn since(&self, key: &str, since: Timestamp) -> Result<Vec<Timestamp>, RepositoryError> {
         let failures = self.login_failures();
-        Ok(failures
-            .get(key)
-            .map(|t| t.iter().copied().filter(|t| *t >= since).collect())
-            .unwrap_or_default())
+        Ok(failures.get(key).map(|t| t.iter().copied().filter(|t| *t >= since).collect()).unwrap_or_default())
     }
 
     async fn clear(&self, key: &str) -> Result<(), RepositoryError> {

@@ -22,24 +22,13 @@ struct Token {
 impl RefreshTokenStore for InMemoryUserRepository {
     async fn insert(&self, token: StoredRefreshToken) -> Result<(), RepositoryError> {
         let mut state = self.refresh_tokens();
-        state
-            .families
-            .entry(token.family_id.clone())
-            .or_insert((token.user_id, false));
-        let stored = Token {
-            family_id: token.family_id,
-            expires_at: token.expires_at,
-            spent: false,
-        };
+        state.families.entry(token.family_id.clone()).or_insert((token.user_id, false));
+        let stored = Token { family_id: token.family_id, expires_at: token.expires_at, spent: false };
         state.tokens.insert(token.token_hash, stored);
         Ok(())
     }
 
-    async fn spend(
-        &self,
-        token_hash: &str,
-        now: Timestamp,
-    ) -> Result<SpendOutcome, RepositoryError> {
+    async fn spend(&self, token_hash: &str, now: Timestamp) -> Result<SpendOutcome, RepositoryError> {
         let mut state = self.refresh_tokens();
         let RefreshTokens { tokens, families } = &mut *state;
         let Some(token) = tokens.get_mut(token_hash).filter(|t| t.expires_at > now) else {
@@ -50,23 +39,13 @@ impl RefreshTokenStore for InMemoryUserRepository {
         };
         if token.spent || *revoked {
             *revoked = true;
-            return Ok(SpendOutcome::Reused {
-                user_id: *user_id,
-                family_id: token.family_id.clone(),
-            });
+            return Ok(SpendOutcome::Reused { user_id: *user_id, family_id: token.family_id.clone() });
         }
         token.spent = true;
-        Ok(SpendOutcome::Spent {
-            user_id: *user_id,
-            family_id: token.family_id.clone(),
-        })
+        Ok(SpendOutcome::Spent { user_id: *user_id, family_id: token.family_id.clone() })
     }
 
-    async fn revoke_family_of(
-        &self,
-        token_hash: &str,
-        _now: Timestamp,
-    ) -> Result<(), RepositoryError> {
+    async fn revoke_family_of(&self, token_hash: &str, _now: Timestamp) -> Result<(), RepositoryError> {
         let mut state = self.refresh_tokens();
         if let Some(family_id) = state.tokens.get(token_hash).map(|t| t.family_id.clone()) {
             if let Some(family) = state.families.get_mut(&family_id) {
@@ -78,11 +57,7 @@ impl RefreshTokenStore for InMemoryUserRepository {
 
     async fn revoke_user(&self, user_id: UserId, _now: Timestamp) -> Result<(), RepositoryError> {
         let mut state = self.refresh_tokens();
-        for family in state
-            .families
-            .values_mut()
-            .filter(|(owner, _)| *owner == user_id)
-        {
+        for family in state.families.values_mut().filter(|(owner, _)| *owner == user_id) {
             family.1 = true;
         }
         Ok(())

@@ -27,11 +27,7 @@ impl RefreshTokenStore for PostgresUserRepository {
         Ok(())
     }
 
-    async fn spend(
-        &self,
-        token_hash: &str,
-        now: Timestamp,
-    ) -> Result<SpendOutcome, RepositoryError> {
+    async fn spend(&self, token_hash: &str, now: Timestamp) -> Result<SpendOutcome, RepositoryError> {
         let spent: Option<(String, i64)> = sqlx::query_as(
             "UPDATE refresh_tokens SET spent_at = $2 \
              WHERE token_hash = $1 AND spent_at IS NULL AND expires_at > $2 \
@@ -44,10 +40,7 @@ impl RefreshTokenStore for PostgresUserRepository {
         .await
         .map_err(storage_error)?;
         if let Some((family_id, user)) = spent {
-            return Ok(SpendOutcome::Spent {
-                user_id: user_id(user)?,
-                family_id,
-            });
+            return Ok(SpendOutcome::Spent { user_id: user_id(user)?, family_id });
         }
         // Spent already, or its family was revoked: reuse, and the family is revoked (again) in the same
         // statement. Unknown or expired: nothing.
@@ -63,19 +56,12 @@ impl RefreshTokenStore for PostgresUserRepository {
         .await
         .map_err(storage_error)?;
         match reused {
-            Some((family_id, user)) => Ok(SpendOutcome::Reused {
-                user_id: user_id(user)?,
-                family_id,
-            }),
+            Some((family_id, user)) => Ok(SpendOutcome::Reused { user_id: user_id(user)?, family_id }),
             None => Ok(SpendOutcome::Invalid),
         }
     }
 
-    async fn revoke_family_of(
-        &self,
-        token_hash: &str,
-        now: Timestamp,
-    ) -> Result<(), RepositoryError> {
+    async fn revoke_family_of(&self, token_hash: &str, now: Timestamp) -> Result<(), RepositoryError> {
         sqlx::query(
             "UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, $2) \
              WHERE id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)",
@@ -89,14 +75,12 @@ impl RefreshTokenStore for PostgresUserRepository {
     }
 
     async fn revoke_user(&self, user: UserId, now: Timestamp) -> Result<(), RepositoryError> {
-        sqlx::query(
-            "UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, $2) WHERE user_id = $1",
-        )
-        .bind(user.get())
-        .bind(now.as_datetime())
-        .execute(&self.pool)
-        .await
-        .map_err(storage_error)?;
+        sqlx::query("UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, $2) WHERE user_id = $1")
+            .bind(user.get())
+            .bind(now.as_datetime())
+            .execute(&self.pool)
+            .await
+            .map_err(storage_error)?;
         Ok(())
     }
 

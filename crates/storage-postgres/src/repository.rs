@@ -5,12 +5,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use std::str::FromStr;
 use std::time::Duration;
-use users_domain::ports::{
-    CreateUserError, DeleteUserError, RepositoryError, UpdateUserError, UserRepository,
-};
-use users_domain::{
-    ListQuery, NewUser, Page, Role, SortDirection, SortKey, User, UserId, UserPatch,
-};
+use users_domain::ports::{CreateUserError, DeleteUserError, RepositoryError, UpdateUserError, UserRepository};
+use users_domain::{ListQuery, NewUser, Page, Role, SortDirection, SortKey, User, UserId, UserPatch};
 
 /// The columns a `UserRow` reads, as a literal so every statement stays a `&'static str`.
 macro_rules! user_columns {
@@ -35,16 +31,10 @@ pub struct PostgresUserRepository {
 }
 
 /// Connects (failing if the database does not answer within the acquire timeout) and migrates.
-pub async fn connect(
-    config: &PostgresConfig,
-    migrate: bool,
-) -> anyhow::Result<PostgresUserRepository> {
+pub async fn connect(config: &PostgresConfig, migrate: bool) -> anyhow::Result<PostgresUserRepository> {
     let options = PgConnectOptions::from_str(&config.url)
         .context("invalid PostgreSQL URL")?
-        .options([(
-            "statement_timeout",
-            format!("{}ms", config.statement_timeout.as_millis()),
-        )]);
+        .options([("statement_timeout", format!("{}ms", config.statement_timeout.as_millis()))]);
     let pool = PgPoolOptions::new()
         .max_connections(config.pool_size.max(1))
         .acquire_timeout(config.acquire_timeout)
@@ -64,10 +54,7 @@ impl PostgresUserRepository {
     /// Applies pending migrations; sqlx holds an advisory lock meanwhile, so instances starting together apply
     /// them once.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        sqlx::migrate!("../../migrations/postgres")
-            .run(&self.pool)
-            .await
-            .context("cannot apply the migrations")
+        sqlx::migrate!("../../migrations/postgres").run(&self.pool).await.context("cannot apply the migrations")
     }
 }
 
@@ -81,8 +68,7 @@ pub(crate) fn storage_error(error: sqlx::Error) -> RepositoryError {
         | sqlx::Error::WorkerCrashed => RepositoryError::Unavailable(error.into()),
         // 57P01 admin shutdown, 57P03 cannot connect now, 08xxx connection exceptions.
         sqlx::Error::Database(ref e)
-            if e.code()
-                .is_some_and(|c| c.starts_with("08") || c == "57P01" || c == "57P03") =>
+            if e.code().is_some_and(|c| c.starts_with("08") || c == "57P01" || c == "57P03") =>
         {
             RepositoryError::Unavailable(error.into())
         }
@@ -96,9 +82,7 @@ enum Taken {
 }
 
 fn taken(error: &sqlx::Error) -> Option<Taken> {
-    let database_error = error
-        .as_database_error()
-        .filter(|e| e.is_unique_violation())?;
+    let database_error = error.as_database_error().filter(|e| e.is_unique_violation())?;
     match database_error.constraint() {
         Some("users_username_lower_key") => Some(Taken::Username),
         Some("users_email_key") => Some(Taken::Email),
@@ -112,11 +96,7 @@ fn into_user(row: UserRow) -> Result<User, RepositoryError> {
 
 /// `%` `_` and `\` match themselves.
 fn like_pattern(q: &str) -> String {
-    let escaped = q
-        .to_lowercase()
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
+    let escaped = q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     format!("%{escaped}%")
 }
 
@@ -124,14 +104,10 @@ fn push_filter(builder: &mut QueryBuilder<Postgres>, query: &ListQuery) {
     let filter = &query.filter;
     builder.push(" WHERE TRUE");
     if let Some(username) = &filter.username {
-        builder
-            .push(" AND username_lower = ")
-            .push_bind(username.to_lowercase());
+        builder.push(" AND username_lower = ").push_bind(username.to_lowercase());
     }
     if let Some(email) = &filter.email {
-        builder
-            .push(" AND email = ")
-            .push_bind(email.to_lowercase());
+        builder.push(" AND email = ").push_bind(email.to_lowercase());
     }
     if let Some(role) = filter.role {
         builder.push(" AND role = ").push_bind(role.as_str());
@@ -251,40 +227,23 @@ impl UserRepository for PostgresUserRepository {
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
         let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
-        let row: Option<UserRow> = sqlx::query_as(sql)
-            .bind(id.get())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(storage_error)?;
+        let row: Option<UserRow> =
+            sqlx::query_as(sql).bind(id.get()).fetch_optional(&self.pool).await.map_err(storage_error)?;
         row.map(into_user).transpose()
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
         let mut count = QueryBuilder::<Postgres>::new("SELECT count(*) FROM users");
         push_filter(&mut count, query);
-        let total: i64 = count
-            .build_query_scalar()
-            .fetch_one(&self.pool)
-            .await
-            .map_err(storage_error)?;
-        let mut select =
-            QueryBuilder::<Postgres>::new(concat!("SELECT ", user_columns!(), " FROM users"));
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await.map_err(storage_error)?;
+        let mut select = QueryBuilder::<Postgres>::new(concat!("SELECT ", user_columns!(), " FROM users"));
         push_filter(&mut select, query);
         select.push(order_by(query));
         select.push(" LIMIT ").push_bind(i64::from(query.limit));
-        select
-            .push(" OFFSET ")
-            .push_bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
-        let rows: Vec<UserRow> = select
-            .build_query_as()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(storage_error)?;
+        select.push(" OFFSET ").push_bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
+        let rows: Vec<UserRow> = select.build_query_as().fetch_all(&self.pool).await.map_err(storage_error)?;
         let users = rows.into_iter().map(into_user).collect::<Result<_, _>>()?;
-        Ok(Page {
-            users,
-            total: u64::try_from(total).unwrap_or(0),
-        })
+        Ok(Page { users, total: u64::try_from(total).unwrap_or(0) })
     }
 
     async fn update(&self, id: UserId, patch: UserPatch) -> Result<User, UpdateUserError> {
@@ -335,10 +294,7 @@ impl UserRepository for PostgresUserRepository {
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(storage_error)?;
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(storage_error)?;
         Ok(())
     }
 }

@@ -2,9 +2,7 @@
 
 use anyhow::Context;
 use time::OffsetDateTime;
-use users_domain::{
-    Age, DisplayName, Email, PasswordHash, Role, Timestamp, User, UserId, Username,
-};
+use users_domain::{Age, DisplayName, Email, PasswordHash, Role, Timestamp, User, UserId, Username};
 
 #[derive(sqlx::FromRow)]
 pub struct UserRow {
@@ -28,17 +26,8 @@ impl TryFrom<UserRow> for User {
             id: UserId::new(row.id).context("stored id")?,
             username: Username::parse(row.username).context("stored username")?,
             email: Email::parse(row.email).context("stored email")?,
-            name: row
-                .name
-                .as_deref()
-                .map(DisplayName::parse)
-                .transpose()
-                .context("stored name")?,
-            age: row
-                .age
-                .map(|a| Age::parse(i64::from(a)))
-                .transpose()
-                .context("stored age")?,
+            name: row.name.as_deref().map(DisplayName::parse).transpose().context("stored name")?,
+            age: row.age.map(|a| Age::parse(i64::from(a))).transpose().context("stored age")?,
             role: Role::parse(&row.role).context("stored role")?,
             password_hash: PasswordHash::new(row.password_hash),
             created_at: Timestamp::from_datetime(row.created_at),

@@ -13,24 +13,16 @@ pub struct TestSchema {
 impl TestSchema {
     /// `None` when `TEST_DATABASE_URL` is not set (the tests that need it are then skipped).
     pub async fn create() -> Option<Self> {
-        let admin_url = std::env::var("TEST_DATABASE_URL")
-            .ok()
-            .filter(|u| !u.is_empty())?;
+        let admin_url = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
         let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-        let mut connection = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .expect("TEST_DATABASE_URL answers");
+        let mut connection = sqlx::PgConnection::connect(&admin_url).await.expect("TEST_DATABASE_URL answers");
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
             .execute(&mut connection)
             .await
             .expect("schema created");
         let separator = if admin_url.contains('?') { '&' } else { '?' };
         let url = format!("{admin_url}{separator}options=-c%20search_path%3D{name}");
-        Some(Self {
-            admin_url,
-            name,
-            url,
-        })
+        Some(Self { admin_url, name, url })
     }
 }
 
@@ -39,18 +31,13 @@ impl Drop for TestSchema {
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
         // Drop may run inside a runtime: do the async cleanup on a thread with its own.
         let cleanup = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                 return;
             };
             runtime.block_on(async {
                 if let Ok(mut connection) = sqlx::PgConnection::connect(&admin_url).await {
                     let drop_schema = format!("DROP SCHEMA IF EXISTS {name} CASCADE");
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop_schema))
-                        .execute(&mut connection)
-                        .await;
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop_schema)).execute(&mut connection).await;
                 }
             });
         });

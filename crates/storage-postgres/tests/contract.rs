@@ -21,15 +21,11 @@ async fn fresh_storage() -> Option<(Arc<PostgresUserRepository>, TestSchema)> {
 }
 
 async fn fresh_repository() -> Option<(Arc<dyn UserRepository>, TestSchema)> {
-    fresh_storage()
-        .await
-        .map(|(storage, guard)| (storage as Arc<dyn UserRepository>, guard))
+    fresh_storage().await.map(|(storage, guard)| (storage as Arc<dyn UserRepository>, guard))
 }
 
 async fn fresh_auth_storage() -> Option<(Arc<dyn Storage>, TestSchema)> {
-    fresh_storage()
-        .await
-        .map(|(storage, guard)| (storage as Arc<dyn Storage>, guard))
+    fresh_storage().await.map(|(storage, guard)| (storage as Arc<dyn Storage>, guard))
 }
 
 users_domain::repository_contract_tests!(fresh_repository());

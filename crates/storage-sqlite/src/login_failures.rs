@@ -26,10 +26,7 @@ impl LoginFailureStore for SqliteUserRepository {
         .fetch_all(&self.pool)
         .await
         .map_err(storage_error)?;
-        Ok(times
-            .into_iter()
-            .filter_map(Timestamp::from_unix_micros)
-            .collect())
+        Ok(times.into_iter().filter_map(Timestamp::from_unix_micros).collect())
     }
 
     async fn clear(&self, key: &str) -> Result<(), RepositoryError> {

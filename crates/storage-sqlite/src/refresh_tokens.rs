@@ -13,14 +13,12 @@ fn user_id(id: i64) -> Result<UserId, RepositoryError> {
 #[async_trait]
 impl RefreshTokenStore for SqliteUserRepository {
     async fn insert(&self, token: StoredRefreshToken) -> Result<(), RepositoryError> {
-        sqlx::query(
-            "INSERT INTO refresh_families (id, user_id) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&token.family_id)
-        .bind(token.user_id.get())
-        .execute(&self.pool)
-        .await
-        .map_err(storage_error)?;
+        sqlx::query("INSERT INTO refresh_families (id, user_id) VALUES (?, ?) ON CONFLICT (id) DO NOTHING")
+            .bind(&token.family_id)
+            .bind(token.user_id.get())
+            .execute(&self.pool)
+            .await
+            .map_err(storage_error)?;
         sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at) VALUES (?, ?, ?, ?)")
             .bind(&token.token_hash)
             .bind(&token.family_id)
@@ -32,11 +30,7 @@ impl RefreshTokenStore for SqliteUserRepository {
         Ok(())
     }
 
-    async fn spend(
-        &self,
-        token_hash: &str,
-        now: Timestamp,
-    ) -> Result<SpendOutcome, RepositoryError> {
+    async fn spend(&self, token_hash: &str, now: Timestamp) -> Result<SpendOutcome, RepositoryError> {
         let spent: Option<(String, i64)> = sqlx::query_as(
             "UPDATE refresh_tokens SET spent_at = ?2 \
              WHERE token_hash = ?1 AND spent_at IS NULL AND expires_at > ?2 \
@@ -49,42 +43,29 @@ impl RefreshTokenStore for SqliteUserRepository {
         .await
         .map_err(storage_error)?;
         if let Some((family_id, user)) = spent {
-            return Ok(SpendOutcome::Spent {
-                user_id: user_id(user)?,
-                family_id,
-            });
+            return Ok(SpendOutcome::Spent { user_id: user_id(user)?, family_id });
         }
-        let known: Option<(String, i64)> = sqlx::query_as(
-            "SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = ? AND expires_at > ?",
-        )
-        .bind(token_hash)
-        .bind(now.unix_micros())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(storage_error)?;
+        let known: Option<(String, i64)> =
+            sqlx::query_as("SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = ? AND expires_at > ?")
+                .bind(token_hash)
+                .bind(now.unix_micros())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(storage_error)?;
         let Some((family_id, user)) = known else {
             return Ok(SpendOutcome::Invalid);
         };
         // Spent already, or its family was revoked: reuse. Revoke the family (again).
-        sqlx::query(
-            "UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
-        )
-        .bind(now.unix_micros())
-        .bind(&family_id)
-        .execute(&self.pool)
-        .await
-        .map_err(storage_error)?;
-        Ok(SpendOutcome::Reused {
-            user_id: user_id(user)?,
-            family_id,
-        })
+        sqlx::query("UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+            .bind(now.unix_micros())
+            .bind(&family_id)
+            .execute(&self.pool)
+            .await
+            .map_err(storage_error)?;
+        Ok(SpendOutcome::Reused { user_id: user_id(user)?, family_id })
     }
 
-    async fn revoke_family_of(
-        &self,
-        token_hash: &str,
-        now: Timestamp,
-    ) -> Result<(), RepositoryError> {
+    async fn revoke_family_of(&self, token_hash: &str, now: Timestamp) -> Result<(), RepositoryError> {
         sqlx::query(
             "UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, ?) \
              WHERE id = (SELECT family_id FROM refresh_tokens WHERE token_hash = ?)",
@@ -98,14 +79,12 @@ impl RefreshTokenStore for SqliteUserRepository {
     }
 
     async fn revoke_user(&self, user: UserId, now: Timestamp) -> Result<(), RepositoryError> {
-        sqlx::query(
-            "UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, ?) WHERE user_id = ?",
-        )
-        .bind(now.unix_micros())
-        .bind(user.get())
-        .execute(&self.pool)
-        .await
-        .map_err(storage_error)?;
+        sqlx::query("UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, ?) WHERE user_id = ?")
+            .bind(now.unix_micros())
+            .bind(user.get())
+            .execute(&self.pool)
+            .await
+            .map_err(storage_error)?;
         Ok(())
     }
 
@@ -116,12 +95,10 @@ impl RefreshTokenStore for SqliteUserRepository {
             .await
             .map_err(storage_error)?
             .rows_affected();
-        sqlx::query(
-            "DELETE FROM refresh_families WHERE id NOT IN (SELECT family_id FROM refresh_tokens)",
-        )
-        .execute(&self.pool)
-        .await
-        .map_err(storage_error)?;
+        sqlx::query("DELETE FROM refresh_families WHERE id NOT IN (SELECT family_id FROM refresh_tokens)")
+            .execute(&self.pool)
+            .await
+            .map_err(storage_error)?;
         Ok(purged)
     }
 }

@@ -1,19 +1,13 @@
 use crate::rows::UserRow;
 use anyhow::Context;
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
-use users_domain::ports::{
-    CreateUserError, DeleteUserError, RepositoryError, UpdateUserError, UserRepository,
-};
-use users_domain::{
-    ListQuery, NewUser, Page, Role, SortDirection, SortKey, User, UserId, UserPatch,
-};
+use users_domain::ports::{CreateUserError, DeleteUserError, RepositoryError, UpdateUserError, UserRepository};
+use users_domain::{ListQuery, NewUser, Page, Role, SortDirection, SortKey, User, UserId, UserPatch};
 
 /// The columns a `UserRow` reads, as a literal so every statement stays a `&'static str`.
 macro_rules! user_columns {
@@ -45,11 +39,7 @@ pub async fn connect(config: &SqliteConfig, migrate: bool) -> anyhow::Result<Sql
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5));
-    if let Some(folder) = options
-        .get_filename()
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-    {
+    if let Some(folder) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
         if !is_memory(&config.url) {
             create_folder(folder)?;
         }
@@ -73,25 +63,20 @@ fn is_memory(url: &str) -> bool {
 }
 
 fn create_folder(folder: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(folder)
-        .with_context(|| format!("cannot create the folder {}", folder.display()))
+    std::fs::create_dir_all(folder).with_context(|| format!("cannot create the folder {}", folder.display()))
 }
 
 impl SqliteUserRepository {
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        sqlx::migrate!("../../migrations/sqlite")
-            .run(&self.pool)
-            .await
-            .context("cannot apply the migrations")
+        sqlx::migrate!("../../migrations/sqlite").run(&self.pool).await.context("cannot apply the migrations")
     }
 }
 
 pub(crate) fn storage_error(error: sqlx::Error) -> RepositoryError {
     match error {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::WorkerCrashed => RepositoryError::Unavailable(error.into()),
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => {
+            RepositoryError::Unavailable(error.into())
+        }
         other => RepositoryError::Unexpected(other.into()),
     }
 }
@@ -103,9 +88,7 @@ enum Taken {
 
 /// Which unique index a violation hit, if it was one.
 fn taken(error: &sqlx::Error) -> Option<Taken> {
-    let database_error = error
-        .as_database_error()
-        .filter(|e| e.is_unique_violation())?;
+    let database_error = error.as_database_error().filter(|e| e.is_unique_violation())?;
     let message = database_error.message();
     if message.contains("username_lower") {
         Some(Taken::Username)
@@ -122,11 +105,7 @@ fn into_user(row: UserRow) -> Result<User, RepositoryError> {
 
 /// `%` `_` and `\` match themselves.
 fn like_pattern(q: &str) -> String {
-    let escaped = q
-        .to_lowercase()
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
+    let escaped = q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     format!("%{escaped}%")
 }
 
@@ -134,14 +113,10 @@ fn push_filter(builder: &mut QueryBuilder<Sqlite>, query: &ListQuery) {
     let filter = &query.filter;
     builder.push(" WHERE 1 = 1");
     if let Some(username) = &filter.username {
-        builder
-            .push(" AND username_lower = ")
-            .push_bind(username.to_lowercase());
+        builder.push(" AND username_lower = ").push_bind(username.to_lowercase());
     }
     if let Some(email) = &filter.email {
-        builder
-            .push(" AND email = ")
-            .push_bind(email.to_lowercase());
+        builder.push(" AND email = ").push_bind(email.to_lowercase());
     }
     if let Some(role) = filter.role {
         builder.push(" AND role = ").push_bind(role.as_str());
@@ -214,40 +189,23 @@ impl UserRepository for SqliteUserRepository {
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
         let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?");
-        let row: Option<UserRow> = sqlx::query_as(sql)
-            .bind(id.get())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(storage_error)?;
+        let row: Option<UserRow> =
+            sqlx::query_as(sql).bind(id.get()).fetch_optional(&self.pool).await.map_err(storage_error)?;
         row.map(into_user).transpose()
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
         let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM users");
         push_filter(&mut count, query);
-        let total: i64 = count
-            .build_query_scalar()
-            .fetch_one(&self.pool)
-            .await
-            .map_err(storage_error)?;
-        let mut select =
-            QueryBuilder::<Sqlite>::new(concat!("SELECT ", user_columns!(), " FROM users"));
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await.map_err(storage_error)?;
+        let mut select = QueryBuilder::<Sqlite>::new(concat!("SELECT ", user_columns!(), " FROM users"));
         push_filter(&mut select, query);
         select.push(order_by(query));
         select.push(" LIMIT ").push_bind(i64::from(query.limit));
-        select
-            .push(" OFFSET ")
-            .push_bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
-        let rows: Vec<UserRow> = select
-            .build_query_as()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(storage_error)?;
+        select.push(" OFFSET ").push_bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
+        let rows: Vec<UserRow> = select.build_query_as().fetch_all(&self.pool).await.map_err(storage_error)?;
         let users = rows.into_iter().map(into_user).collect::<Result<_, _>>()?;
-        Ok(Page {
-            users,
-            total: u64::try_from(total).unwrap_or(0),
-        })
+        Ok(Page { users, total: u64::try_from(total).unwrap_or(0) })
     }
 
     async fn update(&self, id: UserId, patch: UserPatch) -> Result<User, UpdateUserError> {
@@ -315,10 +273,7 @@ impl UserRepository for SqliteUserRepository {
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(storage_error)?;
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(storage_error)?;
         Ok(())
     }
 }

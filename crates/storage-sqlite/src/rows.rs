@@ -1,9 +1,7 @@
 //! Rows ↔ domain values. A stored row was valid when written; one that no longer parses is an unexpected error.
 
 use anyhow::{anyhow, Context};
-use users_domain::{
-    Age, DisplayName, Email, PasswordHash, Role, Timestamp, User, UserId, Username,
-};
+use users_domain::{Age, DisplayName, Email, PasswordHash, Role, Timestamp, User, UserId, Username};
 
 #[derive(sqlx::FromRow)]
 pub struct UserRow {
@@ -31,12 +29,7 @@ impl TryFrom<UserRow> for User {
             id: UserId::new(row.id).context("stored id")?,
             username: Username::parse(row.username).context("stored username")?,
             email: Email::parse(row.email).context("stored email")?,
-            name: row
-                .name
-                .as_deref()
-                .map(DisplayName::parse)
-                .transpose()
-                .context("stored name")?,
+            name: row.name.as_deref().map(DisplayName::parse).transpose().context("stored name")?,
             age: row.age.map(Age::parse).transpose().context("stored age")?,
             role: Role::parse(&row.role).context("stored role")?,
             password_hash: PasswordHash::new(row.password_hash),

@@ -20,34 +20,19 @@ impl Drop for TempFolder {
 async fn fresh_storage() -> Option<(Arc<SqliteUserRepository>, TempFolder)> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let name = format!(
-        "users-api-contract-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    );
+    let name = format!("users-api-contract-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
     let folder = TempFolder(std::env::temp_dir().join(name));
     let url = format!("sqlite://{}", folder.0.join("users.db").display());
-    let config = SqliteConfig {
-        url,
-        pool_size: 5,
-        acquire_timeout: Duration::from_secs(5),
-    };
-    Some((
-        Arc::new(connect(&config, true).await.expect("SQLite opens")),
-        folder,
-    ))
+    let config = SqliteConfig { url, pool_size: 5, acquire_timeout: Duration::from_secs(5) };
+    Some((Arc::new(connect(&config, true).await.expect("SQLite opens")), folder))
 }
 
 async fn fresh_repository() -> Option<(Arc<dyn UserRepository>, TempFolder)> {
-    fresh_storage()
-        .await
-        .map(|(storage, guard)| (storage as Arc<dyn UserRepository>, guard))
+    fresh_storage().await.map(|(storage, guard)| (storage as Arc<dyn UserRepository>, guard))
 }
 
 async fn fresh_auth_storage() -> Option<(Arc<dyn Storage>, TempFolder)> {
-    fresh_storage()
-        .await
-        .map(|(storage, guard)| (storage as Arc<dyn Storage>, guard))
+    fresh_storage().await.map(|(storage, guard)| (storage as Arc<dyn Storage>, guard))
 }
 
 users_domain::repository_contract_tests!(fresh_repository());

@@ -48,32 +48,18 @@ impl Reply {
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().expect("ASCII header").to_owned())
+        self.headers.get(name).map(|v| v.to_str().expect("ASCII header").to_owned())
     }
 
     /// Asserts a problem+json error of `status` and `type`; returns its body.
     pub fn problem(&self, status: u16, problem_type: &str) -> Value {
         assert_eq!(self.status.as_u16(), status, "{}", self.text);
-        assert_eq!(
-            self.header("content-type").as_deref(),
-            Some("application/problem+json"),
-            "{}",
-            self.text
-        );
+        assert_eq!(self.header("content-type").as_deref(), Some("application/problem+json"), "{}", self.text);
         let body = self.json();
         assert_eq!(body["type"], format!("/problems/{problem_type}"), "{body}");
         assert_eq!(body["status"], status, "{body}");
-        assert!(
-            body["title"].is_string() && body["detail"].is_string(),
-            "{body}"
-        );
-        assert_eq!(
-            body["request_id"].as_str(),
-            self.header("x-request-id").as_deref(),
-            "{body}"
-        );
+        assert!(body["title"].is_string() && body["detail"].is_string(), "{body}");
+        assert_eq!(body["request_id"].as_str(), self.header("x-request-id").as_deref(), "{body}");
         body
     }
 
@@ -93,6 +79,10 @@ impl Reply {
     }
 }
 
+/// The bootstrap admin every test app has; its token is the test client's by default.
+pub const ADMIN_USERNAME: &str = "root";
+pub const ADMIN_PASSWORD: &str = "root password";
+
 /// The settings a test runs with: this suite's backend on a storage of its own, port 0, the cheapest bcrypt.
 pub fn test_env(backend: &str, url: &str) -> HashMap<String, String> {
     [
@@ -103,6 +93,10 @@ pub fn test_env(backend: &str, url: &str) -> HashMap<String, String> {
         ("APP__STORAGE__URL", url),
         ("APP__AUTH__BCRYPT_COST", "4"),
         ("APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE", "0"),
+        ("APP__AUTH__JWT_SECRET", "a test secret of at least thirty-two bytes"),
+        ("APP__AUTH__BOOTSTRAP_ADMIN__USERNAME", ADMIN_USERNAME),
+        ("APP__AUTH__BOOTSTRAP_ADMIN__EMAIL", "root@admin.example"),
+        ("APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD", ADMIN_PASSWORD),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -116,16 +110,9 @@ async fn fresh_storage() -> Option<(String, StorageGuard)> {
     match crate::BACKEND {
         "memory" => Some((String::new(), StorageGuard::None)),
         "sqlite" => {
-            let name = format!(
-                "users-api-http-{}-{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::SeqCst)
-            );
+            let name = format!("users-api-http-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
             let folder = std::env::temp_dir().join(name);
-            Some((
-                format!("sqlite://{}", folder.join("users.db").display()),
-                StorageGuard::Folder(folder),
-            ))
+            Some((format!("sqlite://{}", folder.join("users.db").display()), StorageGuard::Folder(folder)))
         }
         "postgres" => {
             let schema = TestSchema::create().await?;
@@ -142,41 +129,35 @@ pub async fn spawn_app() -> Option<TestApp> {
 }
 
 /// As `spawn_app`, with the storage URL passed through `route` (e.g. through a proxy) and extra settings.
-pub async fn spawn_app_with(
-    route: impl FnOnce(String) -> String,
-    extra: &[(&str, &str)],
-) -> Option<TestApp> {
+pub async fn spawn_app_with(route: impl FnOnce(String) -> String, extra: &[(&str, &str)]) -> Option<TestApp> {
     let Some((url, guard)) = fresh_storage().await else {
         eprintln!("skipped: TEST_DATABASE_URL is not set");
         return None;
     };
     let mut env = test_env(crate::BACKEND, &route(url));
-    env.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
+    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let (_, settings) = settings::load_from(env).expect("test settings");
-    let repository = startup::repository(&settings, true)
-        .await
-        .expect("storage ready");
-    let app = startup::build_with(&settings, repository.clone())
-        .await
-        .expect("service starts");
+    let storage = startup::storage(&settings, true).await.expect("storage ready");
+    let app = startup::build_with(&settings, storage.clone()).await.expect("service starts");
     tokio::spawn(app.server);
-    Some(TestApp {
+    let mut test_app = TestApp {
         address: format!("http://127.0.0.1:{}", app.port),
-        repository,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client"),
+        repository: storage,
+        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
         token: None,
         _storage: guard,
-    })
+    };
+    test_app.token = Some(test_app.login(ADMIN_USERNAME, ADMIN_PASSWORD).await);
+    Some(test_app)
 }
 
-impl TestApp {
+/// A REST client of the test app with a token of its own (or none).
+pub struct Client<'a> {
+    app: &'a TestApp,
+    token: Option<String>,
+}
+
+impl Client<'_> {
     /// Any request: `body` is sent as-is with `content_type` when given.
     pub async fn send(
         &self,
@@ -185,9 +166,7 @@ impl TestApp {
         body: Option<(&str, Vec<u8>)>,
         headers: &[(&str, &str)],
     ) -> Reply {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.address));
+        let mut request = self.app.client.request(method, format!("{}{path}", self.app.address));
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
@@ -215,8 +194,7 @@ impl TestApp {
 
     pub async fn json(&self, method: Method, path: &str, body: &Value) -> Reply {
         let bytes = serde_json::to_vec(body).expect("serializable");
-        self.send(method, path, Some(("application/json", bytes)), &[])
-            .await
+        self.send(method, path, Some(("application/json", bytes)), &[]).await
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Reply {
@@ -225,6 +203,43 @@ impl TestApp {
 
     pub async fn patch(&self, path: &str, body: &Value) -> Reply {
         self.json(Method::PATCH, path, body).await
+    }
+}
+
+/// The test app's own client sends its `token` (the admin's unless a test changes it).
+impl TestApp {
+    fn client(&self) -> Client<'_> {
+        Client { app: self, token: self.token.clone() }
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        self.client().send(method, path, body, headers).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.client().get(path).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.client().delete(path).await
+    }
+
+    pub async fn json(&self, method: Method, path: &str, body: &Value) -> Reply {
+        self.client().json(method, path, body).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.client().post(path, body).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Reply {
+        self.client().patch(path, body).await
     }
 
     /// Creates `username` (email `username@example.com`) and returns the created user.
@@ -239,12 +254,25 @@ impl TestApp {
         reply.json()
     }
 
-    /// How many users are stored, read behind the API.
+    /// How many users are stored besides the bootstrap admin, read behind the API.
     pub async fn count(&self) -> u64 {
-        self.repository
-            .list(&users_domain::ListQuery::default())
-            .await
-            .expect("listed")
-            .total
+        self.repository.list(&users_domain::ListQuery::default()).await.expect("listed").total - 1
+    }
+
+    /// Logs in by username; returns the access token.
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let reply = self.anonymous().post("/auth/login", &json!({"username": username, "password": password})).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        reply.json()["access_token"].as_str().expect("access token").to_owned()
+    }
+
+    /// The same service, spoken to without a token.
+    pub fn anonymous(&self) -> Client<'_> {
+        Client { app: self, token: None }
+    }
+
+    /// The same service, spoken to with `token`.
+    pub fn with_token(&self, token: &str) -> Client<'_> {
+        Client { app: self, token: Some(token.to_owned()) }
     }
 }

@@ -4,6 +4,8 @@
 #[path = "helpers.rs"]
 mod helpers;
 
+#[path = "auth.rs"]
+mod auth;
 #[path = "concurrency.rs"]
 mod concurrency;
 #[path = "crud.rs"]

@@ -32,18 +32,10 @@ pub trait RefreshTokenStore: Send + Sync {
     /// Spends the token atomically: of any number of concurrent calls with one active token, exactly one gets
     /// `Spent`. MUST return `Reused` (and revoke the family) for a token that is spent or whose family is revoked,
     /// and `Invalid` for an unknown or expired one.
-    async fn spend(
-        &self,
-        token_hash: &str,
-        now: Timestamp,
-    ) -> Result<SpendOutcome, RepositoryError>;
+    async fn spend(&self, token_hash: &str, now: Timestamp) -> Result<SpendOutcome, RepositoryError>;
 
     /// Revokes the family of this token, if there is one (logout).
-    async fn revoke_family_of(
-        &self,
-        token_hash: &str,
-        now: Timestamp,
-    ) -> Result<(), RepositoryError>;
+    async fn revoke_family_of(&self, token_hash: &str, now: Timestamp) -> Result<(), RepositoryError>;
 
     /// Revokes every family of the user (password change, delete).
     async fn revoke_user(&self, user_id: UserId, now: Timestamp) -> Result<(), RepositoryError>;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::ports::{MockClock, MockPasswordHasher, MockUserRepository};
+use crate::ports::{MockClock, MockLoginFailureStore, MockPasswordHasher, MockRefreshTokenStore, MockUserRepository};
 use crate::{PasswordHash, Timestamp};
 use mockall::predicate::eq;
 
@@ -16,20 +16,76 @@ fn clock_at(s: &'static str) -> MockClock {
     clock
 }
 
+/// A hasher whose hash of `p` is `hashed:p`, and which verifies exactly that.
 fn hasher() -> MockPasswordHasher {
     let mut hasher = MockPasswordHasher::new();
-    hasher
-        .expect_hash()
-        .returning(|p| Ok(PasswordHash::new(format!("hashed:{}", p.expose()))));
+    hasher.expect_hash().returning(|p| Ok(PasswordHash::new(format!("hashed:{}", p.expose()))));
+    hasher.expect_verify().returning(|p, h| Ok(h.as_str() == format!("hashed:{}", p.expose())));
     hasher
 }
 
-fn service(
+/// No failures recorded so far; records and clears succeed.
+fn no_failures() -> MockLoginFailureStore {
+    let mut failures = MockLoginFailureStore::new();
+    failures.expect_since().returning(|_, _| Ok(Vec::new()));
+    failures.expect_record().returning(|_, _| Ok(()));
+    failures.expect_clear().returning(|_| Ok(()));
+    failures
+}
+
+fn revocations() -> MockRefreshTokenStore {
+    let mut refresh_tokens = MockRefreshTokenStore::new();
+    refresh_tokens.expect_revoke_user().returning(|_, _| Ok(()));
+    refresh_tokens
+}
+
+struct Ports {
     repository: MockUserRepository,
     hasher: MockPasswordHasher,
     clock: MockClock,
-) -> UserService {
-    UserService::new(Arc::new(repository), Arc::new(hasher), Arc::new(clock))
+    failures: MockLoginFailureStore,
+    refresh_tokens: MockRefreshTokenStore,
+}
+
+impl Ports {
+    fn new(repository: MockUserRepository, clock: MockClock) -> Self {
+        Self { repository, hasher: hasher(), clock, failures: no_failures(), refresh_tokens: revocations() }
+    }
+
+    async fn service(self) -> UserService {
+        let hasher: Arc<dyn PasswordHasher> = Arc::new(self.hasher);
+        let clock: Arc<dyn Clock> = Arc::new(self.clock);
+        // The password check has a hasher of its own, so tests can forbid or fail the users' one.
+        let passwords =
+            PasswordCheck::new(Arc::new(self::hasher()), Arc::new(self.failures), clock.clone()).await.expect("dummy");
+        UserService::new(UserPorts {
+            repository: Arc::new(self.repository),
+            hasher,
+            clock,
+            passwords: Arc::new(passwords),
+            refresh_tokens: Arc::new(self.refresh_tokens),
+        })
+    }
+}
+
+async fn service(repository: MockUserRepository, hasher: MockPasswordHasher, clock: MockClock) -> UserService {
+    Ports { hasher, ..Ports::new(repository, clock) }.service().await
+}
+
+fn admin() -> Caller {
+    Caller {
+        user: User {
+            id: UserId::new(1).expect("id"),
+            username: Username::parse("root").expect("valid"),
+            email: Email::parse("root@example.com").expect("valid"),
+            role: Role::Admin,
+            ..alice()
+        },
+    }
+}
+
+fn as_alice() -> Caller {
+    Caller { user: alice() }
 }
 
 fn alice() -> User {
@@ -40,7 +96,7 @@ fn alice() -> User {
         name: Some(DisplayName::parse("Alice").expect("valid")),
         age: Some(Age::parse(30).expect("valid")),
         role: Role::User,
-        password_hash: PasswordHash::new("old-hash"),
+        password_hash: PasswordHash::new("hashed:old password"),
         created_at: at("2026-01-01T00:00:00Z"),
         updated_at: at("2026-01-01T00:00:00Z"),
         token_version: 0,
@@ -60,9 +116,7 @@ fn sign_up(role: Option<Role>) -> NewUserRequest {
 
 fn repository_returning_alice() -> MockUserRepository {
     let mut repository = MockUserRepository::new();
-    repository
-        .expect_find_by_id()
-        .returning(|_| Ok(Some(alice())));
+    repository.expect_find_by_id().returning(|_| Ok(Some(alice())));
     repository
 }
 
@@ -91,8 +145,8 @@ async fn create_stores_the_hash_never_the_password_with_the_default_role_and_the
                 token_version: 0,
             })
         });
-    let users = service(repository, hasher(), clock_at("2026-05-05T05:05:05.5Z"));
-    let user = users.create(sign_up(None)).await.expect("created");
+    let users = service(repository, hasher(), clock_at("2026-05-05T05:05:05.5Z")).await;
+    let user = users.create(None, sign_up(None)).await.expect("created");
     assert_eq!(user.id.get(), 1);
     assert_eq!(user.created_at, user.updated_at);
 }
@@ -104,14 +158,10 @@ async fn create_keeps_a_requested_role() {
         .expect_create()
         .withf(|u| u.role == Role::Admin)
         .times(1)
-        .returning(|_| {
-            Err(CreateUserError::Repository(RepositoryError::Unexpected(
-                anyhow::anyhow!("stop here"),
-            )))
-        });
-    let users = service(repository, hasher(), clock_at("2026-01-01T00:00:00Z"));
+        .returning(|_| Err(CreateUserError::Repository(RepositoryError::Unexpected(anyhow::anyhow!("stop here")))));
+    let users = service(repository, hasher(), clock_at("2026-01-01T00:00:00Z")).await;
     assert!(matches!(
-        users.create(sign_up(Some(Role::Admin))).await,
+        users.create(Some(&admin()), sign_up(Some(Role::Admin))).await,
         Err(UserServiceError::Unexpected(_))
     ));
 }
@@ -119,22 +169,14 @@ async fn create_keeps_a_requested_role() {
 #[tokio::test]
 async fn create_reports_which_field_is_taken() {
     let cases: [Case<CreateUserError>; 2] = [
-        (
-            || CreateUserError::UsernameTaken,
-            |e| matches!(e, UserServiceError::UsernameTaken),
-        ),
-        (
-            || CreateUserError::EmailTaken,
-            |e| matches!(e, UserServiceError::EmailTaken),
-        ),
+        (|| CreateUserError::UsernameTaken, |e| matches!(e, UserServiceError::UsernameTaken)),
+        (|| CreateUserError::EmailTaken, |e| matches!(e, UserServiceError::EmailTaken)),
     ];
     for (port_error, is_expected) in cases {
         let mut repository = MockUserRepository::new();
-        repository
-            .expect_create()
-            .returning(move |_| Err(port_error()));
-        let users = service(repository, hasher(), clock_at("2026-01-01T00:00:00Z"));
-        let error = users.create(sign_up(None)).await.expect_err("taken");
+        repository.expect_create().returning(move |_| Err(port_error()));
+        let users = service(repository, hasher(), clock_at("2026-01-01T00:00:00Z")).await;
+        let error = users.create(None, sign_up(None)).await.expect_err("taken");
         assert!(is_expected(&error), "{error:?}");
     }
 }
@@ -144,51 +186,35 @@ async fn create_stores_nothing_when_hashing_fails() {
     let mut repository = MockUserRepository::new();
     repository.expect_create().never();
     let mut failing = MockPasswordHasher::new();
-    failing
-        .expect_hash()
-        .returning(|_| Err(HashError::Unexpected(anyhow::anyhow!("no entropy"))));
-    let users = service(repository, failing, clock_at("2026-01-01T00:00:00Z"));
-    assert!(matches!(
-        users.create(sign_up(None)).await,
-        Err(UserServiceError::Unexpected(_))
-    ));
+    failing.expect_hash().returning(|_| Err(HashError::Unexpected(anyhow::anyhow!("no entropy"))));
+    let users = service(repository, failing, clock_at("2026-01-01T00:00:00Z")).await;
+    assert!(matches!(users.create(None, sign_up(None)).await, Err(UserServiceError::Unexpected(_))));
 }
 
 #[tokio::test]
 async fn storage_unavailable_is_its_own_error() {
     let mut repository = MockUserRepository::new();
-    repository.expect_find_by_id().returning(|_| {
-        Err(RepositoryError::Unavailable(anyhow::anyhow!(
-            "connection refused"
-        )))
-    });
-    let users = service(repository, hasher(), clock_at("2026-01-01T00:00:00Z"));
+    repository
+        .expect_find_by_id()
+        .returning(|_| Err(RepositoryError::Unavailable(anyhow::anyhow!("connection refused"))));
+    let users = service(repository, hasher(), clock_at("2026-01-01T00:00:00Z")).await;
     let id = UserId::new(7).expect("id");
-    assert!(matches!(
-        users.get(id).await,
-        Err(UserServiceError::Unavailable(_))
-    ));
+    assert!(matches!(users.get(&admin(), id).await, Err(UserServiceError::Unavailable(_))));
 }
 
 #[tokio::test]
 async fn get_of_a_missing_user_is_not_found() {
     let mut repository = MockUserRepository::new();
-    repository
-        .expect_find_by_id()
-        .with(eq(UserId::new(9).expect("id")))
-        .returning(|_| Ok(None));
-    let users = service(repository, hasher(), clock_at("2026-01-01T00:00:00Z"));
-    assert!(matches!(
-        users.get(UserId::new(9).expect("id")).await,
-        Err(UserServiceError::NotFound)
-    ));
+    repository.expect_find_by_id().with(eq(UserId::new(9).expect("id"))).returning(|_| Ok(None));
+    let users = service(repository, hasher(), clock_at("2026-01-01T00:00:00Z")).await;
+    assert!(matches!(users.get(&admin(), UserId::new(9).expect("id")).await, Err(UserServiceError::NotFound)));
 }
 
 #[tokio::test]
 async fn an_update_that_changes_nothing_writes_nothing() {
     let mut repository = repository_returning_alice();
     repository.expect_update().never();
-    let users = service(repository, hasher(), clock_at("2026-06-01T00:00:00Z"));
+    let users = service(repository, hasher(), clock_at("2026-06-01T00:00:00Z")).await;
     let same_values = UserChanges {
         username: Some(Username::parse("alice").expect("valid")),
         email: Some(Email::parse("ALICE@example.com").expect("valid")),
@@ -196,9 +222,10 @@ async fn an_update_that_changes_nothing_writes_nothing() {
         age: Some(Some(Age::parse(30).expect("valid"))),
         role: Some(Role::User),
         password: None,
+        current_password: None,
     };
     for changes in [UserChanges::default(), same_values] {
-        let user = users.update(alice().id, changes).await.expect("updated");
+        let user = users.update(&admin(), alice().id, changes).await.expect("updated");
         assert_eq!(user, alice(), "updated_at stays as it was");
     }
 }
@@ -223,7 +250,7 @@ async fn an_update_writes_only_what_differs_with_the_clock_time() {
         })
         .times(1)
         .returning(|_, patch| Ok(patch.apply_to(&alice())));
-    let users = service(repository, hasher(), clock_at("2026-06-01T00:00:00Z"));
+    let users = service(repository, hasher(), clock_at("2026-06-01T00:00:00Z")).await;
     let changes = UserChanges {
         username: Some(Username::parse("Alice").expect("valid")),
         email: Some(Email::parse("alice@example.com").expect("valid")),
@@ -231,8 +258,9 @@ async fn an_update_writes_only_what_differs_with_the_clock_time() {
         age: Some(Some(Age::parse(30).expect("valid"))),
         role: None,
         password: Some(Password::parse("new password").expect("valid")),
+        current_password: None,
     };
-    let user = users.update(alice().id, changes).await.expect("updated");
+    let user = users.update(&admin(), alice().id, changes).await.expect("updated");
     assert_eq!(user.username.as_str(), "Alice");
     assert_eq!(user.name, None);
     assert_eq!(user.updated_at, at("2026-06-01T00:00:00Z"));
@@ -246,51 +274,25 @@ async fn an_update_of_a_missing_user_is_not_found_and_hashes_nothing() {
     repository.expect_update().never();
     let mut hasher = MockPasswordHasher::new();
     hasher.expect_hash().never();
-    let users = service(repository, hasher, clock_at("2026-06-01T00:00:00Z"));
-    let changes = UserChanges {
-        password: Some(Password::parse("new password").expect("valid")),
-        ..Default::default()
-    };
-    assert!(matches!(
-        users.update(alice().id, changes).await,
-        Err(UserServiceError::NotFound)
-    ));
+    let users = service(repository, hasher, clock_at("2026-06-01T00:00:00Z")).await;
+    let changes = UserChanges { password: Some(Password::parse("new password").expect("valid")), ..Default::default() };
+    assert!(matches!(users.update(&admin(), alice().id, changes).await, Err(UserServiceError::NotFound)));
 }
 
 #[tokio::test]
 async fn update_conflicts_come_back_as_such() {
     let cases: [Case<UpdateUserError>; 4] = [
-        (
-            || UpdateUserError::UsernameTaken,
-            |e| matches!(e, UserServiceError::UsernameTaken),
-        ),
-        (
-            || UpdateUserError::EmailTaken,
-            |e| matches!(e, UserServiceError::EmailTaken),
-        ),
-        (
-            || UpdateUserError::LastAdmin,
-            |e| matches!(e, UserServiceError::LastAdmin),
-        ),
-        (
-            || UpdateUserError::NotFound,
-            |e| matches!(e, UserServiceError::NotFound),
-        ),
+        (|| UpdateUserError::UsernameTaken, |e| matches!(e, UserServiceError::UsernameTaken)),
+        (|| UpdateUserError::EmailTaken, |e| matches!(e, UserServiceError::EmailTaken)),
+        (|| UpdateUserError::LastAdmin, |e| matches!(e, UserServiceError::LastAdmin)),
+        (|| UpdateUserError::NotFound, |e| matches!(e, UserServiceError::NotFound)),
     ];
     for (port_error, is_expected) in cases {
         let mut repository = repository_returning_alice();
-        repository
-            .expect_update()
-            .returning(move |_, _| Err(port_error()));
-        let users = service(repository, hasher(), clock_at("2026-06-01T00:00:00Z"));
-        let changes = UserChanges {
-            username: Some(Username::parse("bob").expect("valid")),
-            ..Default::default()
-        };
-        let error = users
-            .update(alice().id, changes)
-            .await
-            .expect_err("conflict");
+        repository.expect_update().returning(move |_, _| Err(port_error()));
+        let users = service(repository, hasher(), clock_at("2026-06-01T00:00:00Z")).await;
+        let changes = UserChanges { username: Some(Username::parse("bob").expect("valid")), ..Default::default() };
+        let error = users.update(&admin(), alice().id, changes).await.expect_err("conflict");
         assert!(is_expected(&error), "{error:?}");
     }
 }
@@ -298,30 +300,142 @@ async fn update_conflicts_come_back_as_such() {
 #[tokio::test]
 async fn delete_maps_not_found_and_last_admin() {
     let cases: [Case<DeleteUserError>; 2] = [
-        (
-            || DeleteUserError::NotFound,
-            |e| matches!(e, UserServiceError::NotFound),
-        ),
-        (
-            || DeleteUserError::LastAdmin,
-            |e| matches!(e, UserServiceError::LastAdmin),
-        ),
+        (|| DeleteUserError::NotFound, |e| matches!(e, UserServiceError::NotFound)),
+        (|| DeleteUserError::LastAdmin, |e| matches!(e, UserServiceError::LastAdmin)),
     ];
     for (port_error, is_expected) in cases {
         let mut repository = MockUserRepository::new();
-        repository
-            .expect_delete()
-            .returning(move |_| Err(port_error()));
-        let users = service(repository, hasher(), clock_at("2026-06-01T00:00:00Z"));
-        let error = users.delete(alice().id).await.expect_err("refused");
+        repository.expect_delete().returning(move |_| Err(port_error()));
+        let users = service(repository, hasher(), clock_at("2026-06-01T00:00:00Z")).await;
+        let error = users.delete(&admin(), alice().id).await.expect_err("refused");
         assert!(is_expected(&error), "{error:?}");
     }
     let mut repository = MockUserRepository::new();
+    repository.expect_delete().with(eq(alice().id)).times(1).returning(|_| Ok(()));
+    let users = service(repository, hasher(), clock_at("2026-06-01T00:00:00Z")).await;
+    users.delete(&admin(), alice().id).await.expect("deleted");
+}
+
+// The authorization policy of API.md §3–§4.
+
+fn new_password(current: Option<&str>) -> UserChanges {
+    UserChanges {
+        password: Some(Password::parse("brand new password").expect("valid")),
+        current_password: current.map(str::to_owned),
+        ..Default::default()
+    }
+}
+
+fn untouched() -> MockUserRepository {
+    let mut repository = MockUserRepository::new();
+    repository.expect_find_by_id().never();
+    repository.expect_update().never();
+    repository.expect_delete().never();
+    repository.expect_list().never();
+    repository.expect_create().never();
     repository
-        .expect_delete()
-        .with(eq(alice().id))
-        .times(1)
-        .returning(|_| Ok(()));
-    let users = service(repository, hasher(), clock_at("2026-06-01T00:00:00Z"));
-    users.delete(alice().id).await.expect("deleted");
+}
+
+#[tokio::test]
+async fn only_an_admin_may_send_a_role_at_sign_up() {
+    let users = service(untouched(), hasher(), clock_at("2026-01-01T00:00:00Z")).await;
+    for actor in [None, Some(as_alice())] {
+        for role in [Role::User, Role::Admin] {
+            let error = users.create(actor.as_ref(), sign_up(Some(role))).await.expect_err("refused");
+            assert!(matches!(error, UserServiceError::Forbidden(_)), "{error:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_user_reads_themself_without_a_round_trip_and_nobody_else() {
+    let users = service(untouched(), hasher(), clock_at("2026-01-01T00:00:00Z")).await;
+    assert_eq!(users.get(&as_alice(), alice().id).await.expect("self"), alice());
+    for other in [1, 424242] {
+        let error = users.get(&as_alice(), UserId::new(other).expect("id")).await.expect_err("refused");
+        assert!(matches!(error, UserServiceError::Forbidden(_)), "{other}: 403 whether or not it exists");
+    }
+    let error = users.list(&as_alice(), &ListQuery::default()).await.expect_err("refused");
+    assert!(matches!(error, UserServiceError::Forbidden(_)));
+}
+
+#[tokio::test]
+async fn a_user_may_not_update_or_delete_another_nor_set_a_role() {
+    let users = service(untouched(), hasher(), clock_at("2026-01-01T00:00:00Z")).await;
+    let other = UserId::new(1).expect("id");
+    let rename = UserChanges { name: Some(None), ..Default::default() };
+    assert!(matches!(users.update(&as_alice(), other, rename).await, Err(UserServiceError::Forbidden(_))));
+    assert!(matches!(users.delete(&as_alice(), other).await, Err(UserServiceError::Forbidden(_))));
+    let own_role = UserChanges { role: Some(Role::User), ..Default::default() };
+    assert!(
+        matches!(users.update(&as_alice(), alice().id, own_role).await, Err(UserServiceError::Forbidden(_))),
+        "even the current value"
+    );
+}
+
+#[tokio::test]
+async fn changing_ones_own_password_needs_the_current_one() {
+    let users = service(untouched(), hasher(), clock_at("2026-01-01T00:00:00Z")).await;
+    let error = users.update(&as_alice(), alice().id, new_password(None)).await.expect_err("refused");
+    assert!(matches!(error, UserServiceError::CurrentPasswordRequired));
+    let mut as_admin_self = admin();
+    as_admin_self.user.password_hash = PasswordHash::new("hashed:old password");
+    let error = users.update(&as_admin_self, as_admin_self.id(), new_password(None)).await.expect_err("refused");
+    assert!(matches!(error, UserServiceError::CurrentPasswordRequired), "admins too");
+}
+
+#[tokio::test]
+async fn a_wrong_current_password_is_forbidden_and_counted_as_a_failed_login() {
+    let mut failures = MockLoginFailureStore::new();
+    failures.expect_since().returning(|_, _| Ok(Vec::new()));
+    failures.expect_record().withf(|key, _| key == "user:7").times(1).returning(|_, _| Ok(()));
+    let ports = Ports { failures, ..Ports::new(untouched(), clock_at("2026-01-01T00:00:00Z")) };
+    let users = ports.service().await;
+    let error = users.update(&as_alice(), alice().id, new_password(Some("not it"))).await.expect_err("refused");
+    assert!(matches!(error, UserServiceError::WrongCurrentPassword));
+}
+
+#[tokio::test]
+async fn a_locked_name_gets_locked_on_a_password_change_too() {
+    let mut failures = MockLoginFailureStore::new();
+    let five_recent: Vec<Timestamp> = (0..5).map(|i| at(&format!("2026-01-01T00:0{i}:00Z"))).collect();
+    failures.expect_since().returning(move |_, _| Ok(five_recent.clone()));
+    failures.expect_record().never();
+    let ports = Ports { failures, ..Ports::new(untouched(), clock_at("2026-01-01T00:05:00Z")) };
+    let users = ports.service().await;
+    let error = users.update(&as_alice(), alice().id, new_password(Some("old password"))).await.expect_err("locked");
+    assert!(matches!(error, UserServiceError::Locked { retry_after_secs: 840 }), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_password_change_revokes_every_refresh_token_of_the_user() {
+    let mut repository = MockUserRepository::new();
+    repository.expect_find_by_id().returning(|_| Ok(Some(alice())));
+    repository
+        .expect_update()
+        .withf(|_, patch| patch.password_hash == Some(PasswordHash::new("hashed:brand new password")))
+        .times(2)
+        .returning(|_, patch| Ok(patch.apply_to(&alice())));
+    let mut refresh_tokens = MockRefreshTokenStore::new();
+    refresh_tokens
+        .expect_revoke_user()
+        .with(eq(alice().id), mockall::predicate::always())
+        .times(2)
+        .returning(|_, _| Ok(()));
+    let ports = Ports { refresh_tokens, ..Ports::new(repository, clock_at("2026-01-01T00:00:00Z")) };
+    let users = ports.service().await;
+    let updated = users.update(&as_alice(), alice().id, new_password(Some("old password"))).await.expect("changed");
+    assert_eq!(updated.token_version, alice().token_version + 1);
+    // An admin resetting another user's password needs no current password.
+    users.update(&admin(), alice().id, new_password(None)).await.expect("reset");
+}
+
+#[tokio::test]
+async fn a_user_may_delete_themself_and_their_refresh_tokens_go() {
+    let mut repository = MockUserRepository::new();
+    repository.expect_delete().with(eq(alice().id)).times(1).returning(|_| Ok(()));
+    let mut refresh_tokens = MockRefreshTokenStore::new();
+    refresh_tokens.expect_revoke_user().times(1).returning(|_, _| Ok(()));
+    let ports = Ports { refresh_tokens, ..Ports::new(repository, clock_at("2026-01-01T00:00:00Z")) };
+    ports.service().await.delete(&as_alice(), alice().id).await.expect("deleted");
 }

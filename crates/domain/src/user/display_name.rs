@@ -46,10 +46,7 @@ mod tests {
         assert_eq!(DisplayName::parse("  Ada  ").map(|n| n.0), Ok("Ada".into()));
         assert!(DisplayName::parse(&"é".repeat(100)).is_ok());
         assert!(DisplayName::parse(&format!("  {}  ", "x".repeat(100))).is_ok());
-        assert_eq!(
-            DisplayName::parse(&"é".repeat(101)),
-            Err(DisplayNameError::TooLong)
-        );
+        assert_eq!(DisplayName::parse(&"é".repeat(101)), Err(DisplayNameError::TooLong));
         assert_eq!(DisplayName::parse(" \t\n"), Err(DisplayNameError::Blank));
         assert_eq!(DisplayName::parse(""), Err(DisplayNameError::Blank));
     }

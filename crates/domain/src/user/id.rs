@@ -22,9 +22,7 @@ impl UserId {
         if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(UserIdError);
         }
-        s.parse::<i64>()
-            .map_err(|_| UserIdError)
-            .and_then(Self::new)
+        s.parse::<i64>().map_err(|_| UserIdError).and_then(Self::new)
     }
 
     pub fn get(self) -> i64 {
@@ -45,20 +43,8 @@ mod tests {
     #[test]
     fn only_positive_decimal_integers_are_ids() {
         assert_eq!(UserId::parse("42").map(UserId::get), Ok(42));
-        assert_eq!(
-            UserId::parse("9223372036854775807").map(UserId::get),
-            Ok(i64::MAX)
-        );
-        for bad in [
-            "0",
-            "-1",
-            "+1",
-            "",
-            "abc",
-            "1.5",
-            " 1",
-            "9223372036854775808",
-        ] {
+        assert_eq!(UserId::parse("9223372036854775807").map(UserId::get), Ok(i64::MAX));
+        for bad in ["0", "-1", "+1", "", "abc", "1.5", " 1", "9223372036854775808"] {
             assert_eq!(UserId::parse(bad), Err(UserIdError), "{bad:?}");
         }
     }

@@ -66,10 +66,7 @@ mod tests {
     fn counts_bytes_not_characters() {
         assert!(Password::parse("12345678").is_ok());
         assert!(Password::parse("é".repeat(36)).is_ok()); // 72 bytes
-        assert_eq!(
-            Password::parse("é".repeat(36) + "x"),
-            Err(PasswordError::TooLong)
-        );
+        assert_eq!(Password::parse("é".repeat(36) + "x"), Err(PasswordError::TooLong));
         assert_eq!(Password::parse("x".repeat(73)), Err(PasswordError::TooLong));
         assert_eq!(Password::parse("1234567"), Err(PasswordError::TooShort));
         assert_eq!(Password::parse("ééé"), Err(PasswordError::TooShort)); // 6 bytes

@@ -25,9 +25,7 @@ impl Timestamp {
     }
 
     pub fn from_unix_micros(micros: i64) -> Option<Self> {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
-            .ok()
-            .map(Self)
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).ok().map(Self)
     }
 
     pub fn as_datetime(self) -> OffsetDateTime {
@@ -56,9 +54,7 @@ impl fmt::Display for Timestamp {
 impl Timestamp {
     /// Parses any RFC 3339 instant (used by tests and adapters that store text).
     pub fn parse_rfc3339(s: &str) -> Option<Self> {
-        OffsetDateTime::parse(s, &Rfc3339)
-            .ok()
-            .map(Self::from_datetime)
+        OffsetDateTime::parse(s, &Rfc3339).ok().map(Self::from_datetime)
     }
 }
 

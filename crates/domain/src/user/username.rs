@@ -16,10 +16,7 @@ pub enum UsernameError {
 impl Username {
     pub fn parse(s: impl Into<String>) -> Result<Self, UsernameError> {
         let s = s.into();
-        if !s
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-        {
+        if !s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
             return Err(UsernameError::Characters);
         }
         // Only ASCII is left, so bytes are characters.
@@ -63,11 +60,7 @@ mod tests {
         assert_eq!(Username::parse("ab"), Err(UsernameError::Length));
         assert_eq!(Username::parse("a".repeat(33)), Err(UsernameError::Length));
         for bad in ["al ice", "alice!", "ålice", "al@ce", "bob\n"] {
-            assert_eq!(
-                Username::parse(bad),
-                Err(UsernameError::Characters),
-                "{bad:?}"
-            );
+            assert_eq!(Username::parse(bad), Err(UsernameError::Characters), "{bad:?}");
         }
     }
 }

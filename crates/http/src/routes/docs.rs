@@ -7,16 +7,8 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 const ASSETS: &[(&str, &str, &[u8])] = &[
-    (
-        "index.html",
-        "text/html; charset=utf-8",
-        include_bytes!("../../assets/swagger-ui/index.html"),
-    ),
-    (
-        "swagger-ui.css",
-        "text/css; charset=utf-8",
-        include_bytes!("../../assets/swagger-ui/swagger-ui.css"),
-    ),
+    ("index.html", "text/html; charset=utf-8", include_bytes!("../../assets/swagger-ui/index.html")),
+    ("swagger-ui.css", "text/css; charset=utf-8", include_bytes!("../../assets/swagger-ui/swagger-ui.css")),
     (
         "swagger-ui-bundle.js",
         "text/javascript; charset=utf-8",
@@ -27,11 +19,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "text/javascript; charset=utf-8",
         include_bytes!("../../assets/swagger-ui/swagger-initializer.js"),
     ),
-    (
-        "favicon-32x32.png",
-        "image/png",
-        include_bytes!("../../assets/swagger-ui/favicon-32x32.png"),
-    ),
+    ("favicon-32x32.png", "image/png", include_bytes!("../../assets/swagger-ui/favicon-32x32.png")),
 ];
 
 /// The names of every file the UI loads, for tests.
@@ -42,16 +30,12 @@ pub fn asset_names() -> impl Iterator<Item = &'static str> {
 /// `/docs` → its own page, `/docs/index.html` (under `/api` when asked through it).
 pub async fn docs_entry(req: HttpRequest) -> HttpResponse {
     let location = format!("{}/docs/index.html", RequestPath::of(&req).prefix());
-    HttpResponse::Found()
-        .insert_header((header::LOCATION, location))
-        .finish()
+    HttpResponse::Found().insert_header((header::LOCATION, location)).finish()
 }
 
 pub async fn docs_asset(name: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let (_, content_type, bytes) = ASSETS
-        .iter()
-        .find(|(asset, _, _)| *asset == name.as_str())
-        .ok_or(ApiError::RouteNotFound)?;
+    let (_, content_type, bytes) =
+        ASSETS.iter().find(|(asset, _, _)| *asset == name.as_str()).ok_or(ApiError::RouteNotFound)?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, *content_type))
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))

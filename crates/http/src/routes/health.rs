@@ -8,9 +8,7 @@ use paperclip::actix::web::{Data, Json};
 use users_domain::UserService;
 
 fn ok() -> Json<HealthStatus> {
-    Json(HealthStatus {
-        status: "ok".to_owned(),
-    })
+    Json(HealthStatus { status: "ok".to_owned() })
 }
 
 /// Liveness
@@ -25,10 +23,7 @@ pub async fn health() -> Result<Json<HealthStatus>, ApiError> {
 ///
 /// 200 when storage answers; 503 when it does not, or while the service shuts down.
 #[api_v2_operation(tags(Health), operation_id = "ready")]
-pub async fn ready(
-    users: Data<UserService>,
-    readiness: Data<Readiness>,
-) -> Result<Json<HealthStatus>, ApiError> {
+pub async fn ready(users: Data<UserService>, readiness: Data<Readiness>) -> Result<Json<HealthStatus>, ApiError> {
     if readiness.is_shutting_down() {
         return Err(ApiError::Unavailable);
     }

@@ -1,3 +1,4 @@
+pub mod auth;
 pub mod docs;
 pub mod health;
 pub mod users;

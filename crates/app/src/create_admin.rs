@@ -1,0 +1,39 @@
+//! `users-api create-admin --username U --email E`: applies pending migrations, then creates an admin. The password
+//! comes from `USERS_API_ADMIN_PASSWORD`, else one line of standard input (never argv). Exit 1 with one line when
+//! the name is taken or a value breaks API.md §2.
+
+use crate::settings::{Backend, Settings, SettingsError};
+use crate::startup;
+use anyhow::{anyhow, bail, Context};
+use users_domain::{Email, NewUserRequest, Password, Username};
+
+fn password_from_env_or_stdin() -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var("USERS_API_ADMIN_PASSWORD") {
+        return Ok(password);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("cannot read the password from standard input")?;
+    Ok(line.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&line).to_owned())
+}
+
+pub async fn run(settings: Settings, username: String, email: String) -> anyhow::Result<()> {
+    if settings.storage.backend == Backend::Memory {
+        bail!(SettingsError::new(
+            "APP__STORAGE__BACKEND",
+            "create-admin needs sqlite or postgres: memory keeps nothing"
+        ));
+    }
+    let username = Username::parse(username).map_err(|e| anyhow!("--username: {e}"))?;
+    let email = Email::parse(email).map_err(|e| anyhow!("--email: {e}"))?;
+    let password = Password::parse(password_from_env_or_stdin()?).map_err(|e| anyhow!("password: {e}"))?;
+    let storage = startup::storage(&settings, true).await?;
+    let (users, _) = startup::services(&settings, storage.clone()).await?;
+    let request = NewUserRequest { username, email, password, name: None, age: None, role: None };
+    let created = users.ensure_admin(request).await.map_err(|e| anyhow!("{e}"));
+    storage.close().await;
+    if !created? {
+        bail!("the username or the email is already taken");
+    }
+    eprintln!("admin created");
+    Ok(())
+}

@@ -1,0 +1,115 @@
+use crate::lockout::{locked_until, relevant_since, retry_after_secs};
+use crate::ports::{Clock, HashError, LoginFailureStore, PasswordHasher, RepositoryError};
+use crate::{Password, PasswordHash, UserId};
+use std::sync::Arc;
+
+/// What failed logins are counted under: a user's id (so username and email count as one name), or the
+/// lower-cased name when no user has it (counted the same way, so a lockout reveals nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginKey(String);
+
+impl LoginKey {
+    pub fn user(id: UserId) -> Self {
+        Self(format!("user:{id}"))
+    }
+
+    pub fn unknown_name(name: &str) -> Self {
+        Self(format!("name:{}", name.to_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("wrong password")]
+    Wrong,
+    #[error("locked out")]
+    Locked { retry_after_secs: u64 },
+    #[error("storage unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error(transparent)]
+    Unexpected(anyhow::Error),
+}
+
+impl From<RepositoryError> for CheckError {
+    fn from(e: RepositoryError) -> Self {
+        match e {
+            RepositoryError::Unavailable(e) => Self::Unavailable(e),
+            RepositoryError::Unexpected(e) => Self::Unexpected(e),
+        }
+    }
+}
+
+impl From<HashError> for CheckError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Unexpected(e) => Self::Unexpected(e),
+        }
+    }
+}
+
+/// Checks a password under the lockout rule, recording each failure. A wrong password, an unknown user and an
+/// unusable password all cost one hash, so timing tells nothing.
+pub struct PasswordCheck {
+    hasher: Arc<dyn PasswordHasher>,
+    failures: Arc<dyn LoginFailureStore>,
+    clock: Arc<dyn Clock>,
+    dummy_password: Password,
+    dummy_hash: PasswordHash,
+}
+
+impl PasswordCheck {
+    pub async fn new(
+        hasher: Arc<dyn PasswordHasher>,
+        failures: Arc<dyn LoginFailureStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, HashError> {
+        let dummy_password =
+            Password::parse("dummy password for timing").map_err(|e| HashError::Unexpected(e.into()))?;
+        let dummy_hash = hasher.hash(&dummy_password).await?;
+        Ok(Self { hasher, failures, clock, dummy_password, dummy_hash })
+    }
+
+    /// `Locked` with the seconds to wait, if `key` is locked out now.
+    pub async fn ensure_not_locked(&self, key: &LoginKey) -> Result<(), CheckError> {
+        let now = self.clock.now();
+        let failures = self.failures.since(key.as_str(), relevant_since(now)).await?;
+        match locked_until(&failures, now) {
+            Some(until) => Err(CheckError::Locked { retry_after_secs: retry_after_secs(until, now) }),
+            None => Ok(()),
+        }
+    }
+
+    /// Forgets failures older than `before`.
+    pub async fn purge(&self, before: crate::Timestamp) -> Result<u64, RepositoryError> {
+        self.failures.purge_login_failures(before).await
+    }
+
+    /// Checks `password` against `hash` (`None`: no such user) for `key`: refused while locked; a success clears
+    /// the failures, a failure is recorded.
+    pub async fn check(&self, key: &LoginKey, hash: Option<&PasswordHash>, password: &str) -> Result<(), CheckError> {
+        self.ensure_not_locked(key).await?;
+        let verified = match (Password::parse(password), hash) {
+            (Ok(password), Some(hash)) => self.hasher.verify(&password, hash).await?,
+            (Ok(password), None) => {
+                self.hasher.verify(&password, &self.dummy_hash).await?;
+                false
+            }
+            // Too short or too long (never truncated): cannot match; spend the same time anyway.
+            (Err(_), _) => {
+                self.hasher.verify(&self.dummy_password, &self.dummy_hash).await?;
+                false
+            }
+        };
+        if verified {
+            self.failures.clear(key.as_str()).await?;
+            Ok(())
+        } else {
+            self.failures.record(key.as_str(), self.clock.now()).await?;
+            Err(CheckError::Wrong)
+        }
+    }
+}

@@ -1,0 +1,207 @@
+use super::{Caller, CheckError, LoginKey, PasswordCheck};
+use crate::ports::{
+    AccessToken, AccessTokens, Clock, RefreshTokenCodec, RefreshTokenStore, RepositoryError, SpendOutcome,
+    StoredRefreshToken, TokenError, TokenSubject, UserRepository,
+};
+use crate::{ListQuery, Timestamp, User, UserFilter};
+use std::sync::Arc;
+
+/// How a client names itself at login: its username or its email, compared case-insensitively.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginName {
+    Username(String),
+    Email(String),
+}
+
+impl LoginName {
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Username(name) | Self::Email(name) => name,
+        }
+    }
+}
+
+/// What a login or a refresh hands out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPair {
+    pub access: AccessToken,
+    pub refresh_token: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Wrong password or unknown user: the same answer for both.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("too many failed logins")]
+    Locked { retry_after_secs: u64 },
+    /// A missing, malformed, expired or outdated access token, or one whose user is gone.
+    #[error("invalid access token")]
+    InvalidToken,
+    /// An unknown, expired, spent or revoked refresh token.
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    #[error("storage unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error(transparent)]
+    Unexpected(anyhow::Error),
+}
+
+impl From<RepositoryError> for AuthError {
+    fn from(e: RepositoryError) -> Self {
+        match e {
+            RepositoryError::Unavailable(e) => Self::Unavailable(e),
+            RepositoryError::Unexpected(e) => Self::Unexpected(e),
+        }
+    }
+}
+
+impl From<CheckError> for AuthError {
+    fn from(e: CheckError) -> Self {
+        match e {
+            CheckError::Wrong => Self::InvalidCredentials,
+            CheckError::Locked { retry_after_secs } => Self::Locked { retry_after_secs },
+            CheckError::Unavailable(e) => Self::Unavailable(e),
+            CheckError::Unexpected(e) => Self::Unexpected(e),
+        }
+    }
+}
+
+impl From<TokenError> for AuthError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Invalid => Self::InvalidToken,
+            TokenError::Unexpected(e) => Self::Unexpected(e),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AuthService {
+    users: Arc<dyn UserRepository>,
+    refresh_tokens: Arc<dyn RefreshTokenStore>,
+    codec: Arc<dyn RefreshTokenCodec>,
+    access_tokens: Arc<dyn AccessTokens>,
+    passwords: Arc<PasswordCheck>,
+    clock: Arc<dyn Clock>,
+    refresh_ttl: time::Duration,
+}
+
+/// The ports the authentication use cases need.
+pub struct AuthPorts {
+    pub users: Arc<dyn UserRepository>,
+    pub refresh_tokens: Arc<dyn RefreshTokenStore>,
+    pub codec: Arc<dyn RefreshTokenCodec>,
+    pub access_tokens: Arc<dyn AccessTokens>,
+    pub passwords: Arc<PasswordCheck>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl AuthService {
+    pub fn new(ports: AuthPorts, refresh_ttl: std::time::Duration) -> Self {
+        Self {
+            users: ports.users,
+            refresh_tokens: ports.refresh_tokens,
+            codec: ports.codec,
+            access_tokens: ports.access_tokens,
+            passwords: ports.passwords,
+            clock: ports.clock,
+            refresh_ttl: time::Duration::try_from(refresh_ttl).unwrap_or(time::Duration::days(14)),
+        }
+    }
+
+    async fn find(&self, name: &LoginName) -> Result<Option<User>, AuthError> {
+        let filter = match name {
+            LoginName::Username(username) => UserFilter { username: Some(username.clone()), ..UserFilter::default() },
+            LoginName::Email(email) => UserFilter { email: Some(email.clone()), ..UserFilter::default() },
+        };
+        let page = self.users.list(&ListQuery { filter, limit: 1, ..ListQuery::default() }).await?;
+        Ok(page.users.into_iter().next())
+    }
+
+    /// A login: a token pair of a new family, or the same `InvalidCredentials` whether the user exists or not.
+    #[tracing::instrument(skip_all, fields(user.id))]
+    pub async fn login(&self, name: &LoginName, password: &str) -> Result<TokenPair, AuthError> {
+        let user = self.find(name).await?;
+        let key = user.as_ref().map_or_else(|| LoginKey::unknown_name(name.as_str()), |u| LoginKey::user(u.id));
+        if let Some(user) = &user {
+            tracing::Span::current().record("user.id", user.id.get());
+        }
+        match self.passwords.check(&key, user.as_ref().map(|u| &u.password_hash), password).await {
+            Ok(()) => {}
+            Err(CheckError::Locked { retry_after_secs }) => {
+                tracing::info!(user.id = user.as_ref().map(|u| u.id.get()), "login refused: locked out");
+                return Err(AuthError::Locked { retry_after_secs });
+            }
+            Err(CheckError::Wrong) => {
+                tracing::info!(user.id = user.as_ref().map(|u| u.id.get()), "login failed");
+                return Err(AuthError::InvalidCredentials);
+            }
+            Err(other) => return Err(other.into()),
+        }
+        let user = user.ok_or(AuthError::InvalidCredentials)?;
+        let family_id = new_family_id(&*self.codec)?;
+        let pair = self.issue(&user, family_id).await?;
+        tracing::info!(user.id = user.id.get(), actor.id = user.id.get(), "login succeeded");
+        Ok(pair)
+    }
+
+    async fn issue(&self, user: &User, family_id: String) -> Result<TokenPair, AuthError> {
+        let now = self.clock.now();
+        let subject = TokenSubject { user_id: user.id, role: user.role, token_version: user.token_version };
+        let access = self.access_tokens.issue(&subject, now)?;
+        let (refresh_token, token_hash) = self.codec.generate().map_err(AuthError::Unexpected)?;
+        let expires_at = Timestamp::from_datetime(now.as_datetime() + self.refresh_ttl);
+        let stored = StoredRefreshToken { token_hash, user_id: user.id, family_id, expires_at };
+        self.refresh_tokens.insert(stored).await?;
+        Ok(TokenPair { access, refresh_token })
+    }
+
+    /// Rotation: the token is spent and a new pair of the same family returned. A spent or revoked token is reuse:
+    /// its family is revoked.
+    #[tracing::instrument(skip_all, fields(user.id))]
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, AuthError> {
+        let hash = self.codec.hash(refresh_token);
+        match self.refresh_tokens.spend(&hash, self.clock.now()).await? {
+            SpendOutcome::Spent { user_id, family_id } => {
+                tracing::Span::current().record("user.id", user_id.get());
+                let user = self.users.find_by_id(user_id).await?.ok_or(AuthError::InvalidRefreshToken)?;
+                self.issue(&user, family_id).await
+            }
+            SpendOutcome::Reused { user_id, .. } => {
+                tracing::info!(user.id = user_id.get(), "refresh token reuse: family revoked");
+                Err(AuthError::InvalidRefreshToken)
+            }
+            SpendOutcome::Invalid => Err(AuthError::InvalidRefreshToken),
+        }
+    }
+
+    /// Revokes the family of the token; an unknown, spent or revoked token is fine too (idempotent).
+    pub async fn logout(&self, refresh_token: &str) -> Result<(), AuthError> {
+        let hash = self.codec.hash(refresh_token);
+        Ok(self.refresh_tokens.revoke_family_of(&hash, self.clock.now()).await?)
+    }
+
+    /// The caller an access token stands for: the user must still exist and not have changed their password since.
+    pub async fn authenticate(&self, access_token: &str) -> Result<Caller, AuthError> {
+        let claims = self.access_tokens.verify(access_token)?;
+        let user = self.users.find_by_id(claims.user_id).await?.ok_or(AuthError::InvalidToken)?;
+        if user.token_version != claims.token_version {
+            return Err(AuthError::InvalidToken);
+        }
+        Ok(Caller { user })
+    }
+
+    /// Removes expired refresh tokens and old login failures; returns how many rows went.
+    pub async fn purge_expired(&self, failures_before: Timestamp) -> Result<u64, AuthError> {
+        let now = self.clock.now();
+        let tokens = self.refresh_tokens.purge_refresh_tokens(now).await?;
+        let failures = self.passwords.purge(failures_before).await?;
+        Ok(tokens + failures)
+    }
+}
+
+/// A fresh family id: the hash of a fresh random token (random, opaque, and needs no other port).
+fn new_family_id(codec: &dyn RefreshTokenCodec) -> Result<String, AuthError> {
+    codec.generate().map(|(_, hash)| hash).map_err(AuthError::Unexpected)
+}

@@ -1,0 +1,272 @@
+use super::*;
+use crate::ports::{
+    AccessClaims, AccessToken, MockAccessTokens, MockClock, MockLoginFailureStore, MockPasswordHasher,
+    MockRefreshTokenCodec, MockRefreshTokenStore, MockUserRepository, SpendOutcome, TokenError,
+};
+use crate::{Email, Page, PasswordHash, Role, Timestamp, User, UserId, Username};
+use std::sync::Arc;
+
+fn now() -> Timestamp {
+    Timestamp::parse_rfc3339("2026-01-01T12:00:00Z").expect("valid")
+}
+
+fn alice() -> User {
+    User {
+        id: UserId::new(7).expect("id"),
+        username: Username::parse("alice").expect("valid"),
+        email: Email::parse("alice@example.com").expect("valid"),
+        name: None,
+        age: None,
+        role: Role::User,
+        password_hash: PasswordHash::new("hashed:right password"),
+        created_at: now(),
+        updated_at: now(),
+        token_version: 2,
+    }
+}
+
+fn hasher() -> MockPasswordHasher {
+    let mut hasher = MockPasswordHasher::new();
+    hasher.expect_hash().returning(|p| Ok(PasswordHash::new(format!("hashed:{}", p.expose()))));
+    hasher.expect_verify().returning(|p, h| Ok(h.as_str() == format!("hashed:{}", p.expose())));
+    hasher
+}
+
+fn finding(user: Option<User>) -> MockUserRepository {
+    let mut users = MockUserRepository::new();
+    let listed = user.clone();
+    users.expect_list().returning(move |_| {
+        Ok(Page { users: listed.clone().into_iter().collect(), total: u64::from(listed.is_some()) })
+    });
+    users.expect_find_by_id().returning(move |_| Ok(user.clone()));
+    users
+}
+
+fn tokens() -> MockAccessTokens {
+    let mut tokens = MockAccessTokens::new();
+    tokens.expect_issue().returning(|subject, _| {
+        Ok(AccessToken {
+            token: format!("access-for-{}-v{}", subject.user_id, subject.token_version),
+            expires_in_secs: 900,
+        })
+    });
+    tokens
+}
+
+fn codec() -> MockRefreshTokenCodec {
+    let mut codec = MockRefreshTokenCodec::new();
+    let next = std::sync::atomic::AtomicU32::new(0);
+    codec.expect_generate().returning(move || {
+        let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok((format!("refresh-{n}"), format!("hash-of-refresh-{n}")))
+    });
+    codec.expect_hash().returning(|token| format!("hash-of-{token}"));
+    codec
+}
+
+struct Ports {
+    users: MockUserRepository,
+    refresh_tokens: MockRefreshTokenStore,
+    failures: MockLoginFailureStore,
+    access_tokens: MockAccessTokens,
+}
+
+impl Ports {
+    async fn service(self) -> AuthService {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(now);
+        let clock: Arc<dyn crate::ports::Clock> = Arc::new(clock);
+        let passwords =
+            PasswordCheck::new(Arc::new(hasher()), Arc::new(self.failures), clock.clone()).await.expect("dummy");
+        let ports = AuthPorts {
+            users: Arc::new(self.users),
+            refresh_tokens: Arc::new(self.refresh_tokens),
+            codec: Arc::new(codec()),
+            access_tokens: Arc::new(self.access_tokens),
+            passwords: Arc::new(passwords),
+            clock,
+        };
+        AuthService::new(ports, std::time::Duration::from_secs(3600))
+    }
+}
+
+fn failures_with(
+    previous: usize,
+    expect_record: Option<&'static str>,
+    expect_clear: Option<&'static str>,
+) -> MockLoginFailureStore {
+    let mut failures = MockLoginFailureStore::new();
+    let times: Vec<Timestamp> = (0..previous).map(|_| now()).collect();
+    failures.expect_since().returning(move |_, _| Ok(times.clone()));
+    match expect_record {
+        Some(key) => failures.expect_record().withf(move |k, _| k == key).times(1).returning(|_, _| Ok(())),
+        None => failures.expect_record().never(),
+    };
+    match expect_clear {
+        Some(key) => failures.expect_clear().withf(move |k| k == key).times(1).returning(|_| Ok(())),
+        None => failures.expect_clear().never(),
+    };
+    failures
+}
+
+fn storing_refresh_tokens() -> MockRefreshTokenStore {
+    let mut refresh_tokens = MockRefreshTokenStore::new();
+    refresh_tokens.expect_insert().returning(|_| Ok(()));
+    refresh_tokens
+}
+
+#[tokio::test]
+async fn a_login_by_username_or_email_issues_a_pair_and_clears_failures() {
+    for name in [LoginName::Username("ALICE".into()), LoginName::Email("Alice@Example.com".into())] {
+        let mut refresh_tokens = MockRefreshTokenStore::new();
+        refresh_tokens
+            .expect_insert()
+            .withf(|stored| stored.user_id.get() == 7 && stored.token_hash == "hash-of-refresh-1")
+            .times(1)
+            .returning(|_| Ok(()));
+        let auth = Ports {
+            users: finding(Some(alice())),
+            refresh_tokens,
+            failures: failures_with(2, None, Some("user:7")),
+            access_tokens: tokens(),
+        }
+        .service()
+        .await;
+        let pair = auth.login(&name, "right password").await.expect("logged in");
+        assert_eq!(pair.access.token, "access-for-7-v2");
+        assert_eq!(pair.refresh_token, "refresh-1");
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_password_and_an_unknown_name_fail_alike_and_are_counted() {
+    let wrong = Ports {
+        users: finding(Some(alice())),
+        refresh_tokens: MockRefreshTokenStore::new(),
+        failures: failures_with(0, Some("user:7"), None),
+        access_tokens: MockAccessTokens::new(),
+    }
+    .service()
+    .await;
+    let error = wrong.login(&LoginName::Username("alice".into()), "wrong password").await.expect_err("refused");
+    assert!(matches!(error, AuthError::InvalidCredentials));
+    let unknown = Ports {
+        users: finding(None),
+        refresh_tokens: MockRefreshTokenStore::new(),
+        failures: failures_with(0, Some("name:nobody@example.com"), None),
+        access_tokens: MockAccessTokens::new(),
+    }
+    .service()
+    .await;
+    let error =
+        unknown.login(&LoginName::Email("Nobody@Example.com".into()), "right password").await.expect_err("refused");
+    assert!(matches!(error, AuthError::InvalidCredentials));
+}
+
+#[tokio::test]
+async fn a_password_over_72_bytes_never_matches() {
+    let mut long = alice();
+    long.password_hash = PasswordHash::new(format!("hashed:{}", "x".repeat(72)));
+    let auth = Ports {
+        users: finding(Some(long)),
+        refresh_tokens: MockRefreshTokenStore::new(),
+        failures: failures_with(0, Some("user:7"), None),
+        access_tokens: MockAccessTokens::new(),
+    }
+    .service()
+    .await;
+    let error = auth.login(&LoginName::Username("alice".into()), &"x".repeat(73)).await.expect_err("refused");
+    assert!(matches!(error, AuthError::InvalidCredentials));
+}
+
+#[tokio::test]
+async fn a_locked_name_is_refused_even_with_the_right_password() {
+    let auth = Ports {
+        users: finding(Some(alice())),
+        refresh_tokens: MockRefreshTokenStore::new(),
+        failures: failures_with(5, None, None),
+        access_tokens: MockAccessTokens::new(),
+    }
+    .service()
+    .await;
+    let error = auth.login(&LoginName::Username("alice".into()), "right password").await.expect_err("locked");
+    assert!(matches!(error, AuthError::Locked { retry_after_secs: 900 }), "{error:?}");
+}
+
+fn spending(outcome: SpendOutcome) -> MockRefreshTokenStore {
+    let mut refresh_tokens = storing_refresh_tokens();
+    refresh_tokens
+        .expect_spend()
+        .withf(|hash, _| hash == "hash-of-presented")
+        .returning(move |_, _| Ok(outcome.clone()));
+    refresh_tokens
+}
+
+#[tokio::test]
+async fn a_refresh_rotates_within_the_family() {
+    let mut refresh_tokens = MockRefreshTokenStore::new();
+    refresh_tokens
+        .expect_spend()
+        .returning(|_, _| Ok(SpendOutcome::Spent { user_id: UserId::new(7).expect("id"), family_id: "fam".into() }));
+    refresh_tokens.expect_insert().withf(|stored| stored.family_id == "fam").times(1).returning(|_| Ok(()));
+    let auth = Ports {
+        users: finding(Some(alice())),
+        refresh_tokens,
+        failures: MockLoginFailureStore::new(),
+        access_tokens: tokens(),
+    }
+    .service()
+    .await;
+    let pair = auth.refresh("presented").await.expect("rotated");
+    assert_eq!(pair.access.token, "access-for-7-v2");
+}
+
+#[tokio::test]
+async fn reused_unknown_or_orphaned_refresh_tokens_are_refused() {
+    let user = UserId::new(7).expect("id");
+    for (outcome, found) in [
+        (SpendOutcome::Reused { user_id: user, family_id: "fam".into() }, Some(alice())),
+        (SpendOutcome::Invalid, Some(alice())),
+        (SpendOutcome::Spent { user_id: user, family_id: "fam".into() }, None),
+    ] {
+        let auth = Ports {
+            users: finding(found),
+            refresh_tokens: spending(outcome),
+            failures: MockLoginFailureStore::new(),
+            access_tokens: tokens(),
+        }
+        .service()
+        .await;
+        assert!(matches!(auth.refresh("presented").await, Err(AuthError::InvalidRefreshToken)));
+    }
+}
+
+#[tokio::test]
+async fn authentication_follows_the_stored_user() {
+    let verifying = |version: i64| {
+        let mut tokens = MockAccessTokens::new();
+        tokens.expect_verify().returning(move |token| match token {
+            "good" => Ok(AccessClaims { user_id: UserId::new(7).expect("id"), token_version: version }),
+            _ => Err(TokenError::Invalid),
+        });
+        tokens
+    };
+    let service = |users, version| async move {
+        Ports {
+            users,
+            refresh_tokens: MockRefreshTokenStore::new(),
+            failures: MockLoginFailureStore::new(),
+            access_tokens: verifying(version),
+        }
+        .service()
+        .await
+    };
+    let caller = service(finding(Some(alice())), 2).await.authenticate("good").await.expect("authenticated");
+    assert_eq!(caller.user, alice());
+    let stale = service(finding(Some(alice())), 1).await.authenticate("good").await;
+    assert!(matches!(stale, Err(AuthError::InvalidToken)), "issued before the last password change");
+    let deleted = service(finding(None), 2).await.authenticate("good").await;
+    assert!(matches!(deleted, Err(AuthError::InvalidToken)), "the user is gone");
+    let garbage = service(finding(Some(alice())), 2).await.authenticate("garbage").await;
+    assert!(matches!(garbage, Err(AuthError::InvalidToken)));
+}

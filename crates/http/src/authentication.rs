@@ -1,0 +1,72 @@
+//! Who is calling: the `Authorization: Bearer …` header (scheme name in any case), checked by the domain against
+//! the stored user. No header → anonymous; a header that is not a usable bearer token → 401 on every route.
+
+use crate::problem::ApiError;
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use paperclip::actix::OperationModifier;
+use paperclip::v2::schema::Apiv2Schema as ApiSchema;
+use users_domain::auth::{AuthService, Caller};
+
+/// A signed-in caller; anonymous requests get 401.
+pub struct Authenticated(pub Caller);
+
+/// A signed-in caller or nobody; a bad token is still 401.
+pub struct MaybeAuthenticated(pub Option<Caller>);
+
+fn refused() -> ApiError {
+    ApiError::Unauthorized { detail: "invalid access token", token_sent: true }
+}
+
+/// The bearer token, `None` without an Authorization header, 401 for any other scheme or shape.
+fn bearer_token(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else { return Ok(None) };
+    let value = value.to_str().map_err(|_| refused())?;
+    match value.trim().split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            Ok(Some(token.trim().to_owned()))
+        }
+        _ => Err(refused()),
+    }
+}
+
+async fn authenticate(auth: Option<web::Data<AuthService>>, token: Option<String>) -> Result<Option<Caller>, ApiError> {
+    let (Some(auth), Some(token)) = (auth, token) else { return Ok(None) };
+    let caller = auth.authenticate(&token).await?;
+    tracing::Span::current().record("user.id", caller.id().get());
+    Ok(Some(caller))
+}
+
+impl FromRequest for MaybeAuthenticated {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = bearer_token(req);
+        let auth = req.app_data::<web::Data<AuthService>>().cloned();
+        Box::pin(async move { Ok(Self(authenticate(auth, token?).await?)) })
+    }
+}
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let caller = MaybeAuthenticated::from_request(req, payload);
+        Box::pin(async move {
+            match caller.await?.0 {
+                Some(caller) => Ok(Self(caller)),
+                None => Err(ApiError::Unauthorized { detail: "an access token is required", token_sent: false }),
+            }
+        })
+    }
+}
+
+// Documented by the OpenAPI patch (the bearer scheme on protected operations), not by paperclip.
+impl ApiSchema for Authenticated {}
+impl OperationModifier for Authenticated {}
+impl ApiSchema for MaybeAuthenticated {}
+impl OperationModifier for MaybeAuthenticated {}

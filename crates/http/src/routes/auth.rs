@@ -1,0 +1,43 @@
+//! The `/auth` routes of API.md §3. They ignore the `Authorization` header.
+
+use crate::dto::{LoginBody, RefreshBody, TokenResponse};
+use crate::extract::JsonBody;
+use crate::login_limit::LoginRateLimit;
+use crate::problem::ApiError;
+use actix_web::HttpRequest;
+use paperclip::actix::web::{Data, Json};
+use paperclip::actix::{api_v2_operation, NoContent};
+use users_domain::auth::AuthService;
+
+/// Log in
+///
+/// With `username` or `email` (not both) and the password. Wrong password and unknown user answer alike (401).
+/// After 5 failures for one name within 15 minutes: 429 for 15 minutes from the 5th.
+#[api_v2_operation(tags(Auth), operation_id = "login")]
+pub async fn login(
+    req: HttpRequest,
+    auth: Data<AuthService>,
+    limit: Data<LoginRateLimit>,
+    body: JsonBody<LoginBody>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    limit.check(&req)?;
+    let name = body.0.login_name()?;
+    Ok(Json(auth.login(&name, &body.0.password).await?.into()))
+}
+
+/// Refresh
+///
+/// Spends the refresh token and returns a new pair. A spent token revokes its whole family.
+#[api_v2_operation(tags(Auth), operation_id = "refresh")]
+pub async fn refresh(auth: Data<AuthService>, body: JsonBody<RefreshBody>) -> Result<Json<TokenResponse>, ApiError> {
+    Ok(Json(auth.refresh(&body.0.refresh_token).await?.into()))
+}
+
+/// Log out
+///
+/// Revokes the refresh token's family. Idempotent: an unknown, spent or revoked token is 204 too.
+#[api_v2_operation(tags(Auth), operation_id = "logout")]
+pub async fn logout(auth: Data<AuthService>, body: JsonBody<RefreshBody>) -> Result<NoContent, ApiError> {
+    auth.logout(&body.0.refresh_token).await?;
+    Ok(NoContent)
+}
