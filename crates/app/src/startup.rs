@@ -103,10 +103,9 @@ pub async fn services(
     Ok((users, auth))
 }
 
-/// The bootstrap admin of API.md §1, checked against §2's rules (fatal otherwise) and created unless a user already
-/// has that username or email.
-pub async fn ensure_bootstrap_admin(settings: &Settings, users: &UserService) -> Result<(), StartupError> {
-    let Some((username, email, password)) = settings::bootstrap_admin(settings)? else { return Ok(()) };
+/// The bootstrap admin of API.md §1, checked against §2's rules: a fatal error naming the setting otherwise.
+pub fn bootstrap_admin(settings: &Settings) -> Result<Option<NewUserRequest>, SettingsError> {
+    let Some((username, email, password)) = settings::bootstrap_admin(settings)? else { return Ok(None) };
     let invalid = |var: &str, e: &dyn std::fmt::Display| SettingsError::new(var, e.to_string());
     let request = NewUserRequest {
         username: Username::parse(username).map_err(|e| invalid("APP__AUTH__BOOTSTRAP_ADMIN__USERNAME", &e))?,
@@ -116,8 +115,7 @@ pub async fn ensure_bootstrap_admin(settings: &Settings, users: &UserService) ->
         age: None,
         role: None,
     };
-    users.ensure_admin(request).await.map_err(|e| StartupError::Storage(e.into()))?;
-    Ok(())
+    Ok(Some(request))
 }
 
 pub async fn build(settings: &Settings) -> Result<Application, StartupError> {
@@ -127,8 +125,14 @@ pub async fn build(settings: &Settings) -> Result<Application, StartupError> {
 
 /// Serves on the given storage: tests keep a handle on it to look behind the API.
 pub async fn build_with(settings: &Settings, storage: Arc<dyn Storage>) -> Result<Application, StartupError> {
+    // Every setting is checked before anything is logged, so a fatal one is the only line.
+    let admin = bootstrap_admin(settings)?;
     let (users, auth) = services(settings, storage.clone()).await?;
-    ensure_bootstrap_admin(settings, &users).await?;
+    if let Some(admin) = admin {
+        // Created unless a user already has that username or email (instances starting together race on the
+        // unique indexes: one creates it).
+        users.ensure_admin(admin).await.map_err(|e| StartupError::Storage(e.into()))?;
+    }
     let trusted_proxies = settings
         .server
         .trusted_proxies

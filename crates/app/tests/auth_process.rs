@@ -1,0 +1,246 @@
+//! The real binary's authentication settings and commands (API.md §1): the JWT secret by profile, the bootstrap
+//! admin, `create-admin`, and logs that never carry a secret.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A folder of the test's own (no config/ in it), removed at the end.
+struct TempFolder(PathBuf);
+
+impl TempFolder {
+    fn new(name: &str) -> Self {
+        let folder = std::env::temp_dir().join(format!("users-api-auth-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&folder);
+        std::fs::create_dir_all(&folder).expect("temp folder");
+        Self(folder)
+    }
+}
+
+impl Drop for TempFolder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn users_api(folder: &TempFolder, env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_users-api"));
+    command.current_dir(&folder.0).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    command.env("APP__AUTH__BCRYPT_COST", "4").envs(env.iter().copied());
+    command
+}
+
+fn run(folder: &TempFolder, env: &[(&str, &str)], args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = users_api(folder, env)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    if let Some(mut pipe) = child.stdin.take() {
+        let _ = pipe.write_all(stdin.unwrap_or_default().as_bytes());
+    }
+    child.wait_with_output().expect("exits")
+}
+
+fn assert_fatal_naming(output: &Output, setting: &str) {
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(setting), "names {setting}: {stderr}");
+}
+
+/// Starts `serve` on port 0; returns the child, its port and everything it writes to stderr (kept growing).
+fn start(folder: &TempFolder, env: &[(&str, &str)]) -> (Child, u16, Arc<Mutex<String>>) {
+    let mut child = users_api(folder, env)
+        .env("APP__SERVER__PORT", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawned");
+    let stderr = child.stderr.take().expect("stderr");
+    let log = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(port) = line.strip_prefix("listening on http://127.0.0.1:") {
+                let _ = tx.send(port.trim().parse::<u16>().ok());
+            }
+            sink.lock().expect("lock").push_str(&format!("{line}\n"));
+        }
+    });
+    let port = rx.recv_timeout(Duration::from_secs(30)).ok().flatten().expect("listening line with a port");
+    (child, port, log)
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+}
+
+fn http(port: u16, method: &str, path: &str, body: &str, token: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connects");
+    let authorization = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n\
+         {authorization}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("request written");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response read");
+    let status = response.get(9..12).and_then(|s| s.parse().ok()).expect("status line");
+    (status, response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+}
+
+fn field(json: &str, name: &str) -> String {
+    let value = json.split(&format!("\"{name}\":\"")).nth(1).and_then(|r| r.split('"').next());
+    value.unwrap_or_else(|| panic!("{name} in {json}")).to_owned()
+}
+
+const MEMORY: (&str, &str) = ("APP__STORAGE__BACKEND", "memory");
+
+#[test]
+fn production_refuses_a_missing_or_weak_jwt_secret() {
+    let folder = TempFolder::new("production");
+    let production = ("APP_ENV", "production");
+    assert_fatal_naming(&run(&folder, &[production, MEMORY], &[], None), "APP__AUTH__JWT_SECRET");
+    let weak = ("APP__AUTH__JWT_SECRET", "only-31-bytes-long-secret-value");
+    assert_eq!(weak.1.len(), 31);
+    assert_fatal_naming(&run(&folder, &[production, MEMORY, weak], &[], None), "APP__AUTH__JWT_SECRET");
+}
+
+#[test]
+fn development_generates_a_secret_and_warns() {
+    let folder = TempFolder::new("development");
+    let (child, port, log) = start(&folder, &[MEMORY]);
+    assert_eq!(http(port, "GET", "/health", "", None).0, 200);
+    stop(child);
+    let log = log.lock().expect("lock").clone();
+    assert!(log.contains("WARN") && log.contains("APP__AUTH__JWT_SECRET"), "{log}");
+}
+
+#[test]
+fn a_partial_or_invalid_bootstrap_admin_is_fatal() {
+    let folder = TempFolder::new("bootstrap-fatal");
+    let username = ("APP__AUTH__BOOTSTRAP_ADMIN__USERNAME", "root");
+    let email = ("APP__AUTH__BOOTSTRAP_ADMIN__EMAIL", "root@example.com");
+    let password = ("APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD", "root password");
+    assert_fatal_naming(&run(&folder, &[MEMORY, username], &[], None), "APP__AUTH__BOOTSTRAP_ADMIN__EMAIL");
+    assert_fatal_naming(&run(&folder, &[MEMORY, username, email], &[], None), "APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD");
+    let bad_email = ("APP__AUTH__BOOTSTRAP_ADMIN__EMAIL", "not an email");
+    assert_fatal_naming(
+        &run(&folder, &[MEMORY, username, bad_email, password], &[], None),
+        "APP__AUTH__BOOTSTRAP_ADMIN__EMAIL",
+    );
+    let short = ("APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD", "short");
+    assert_fatal_naming(
+        &run(&folder, &[MEMORY, username, email, short], &[], None),
+        "APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD",
+    );
+}
+
+#[test]
+fn the_bootstrap_admin_is_created_once_and_can_log_in() {
+    let folder = TempFolder::new("bootstrap");
+    let env = [
+        ("APP__AUTH__BOOTSTRAP_ADMIN__USERNAME", "root"),
+        ("APP__AUTH__BOOTSTRAP_ADMIN__EMAIL", "root@example.com"),
+        ("APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD", "root password"),
+    ];
+    for _ in 0..2 {
+        let (child, port, _) = start(&folder, &env);
+        let (status, reply) =
+            http(port, "POST", "/auth/login", r#"{"username":"root","password":"root password"}"#, None);
+        assert_eq!(status, 200, "{reply}");
+        let (status, users) = http(port, "GET", "/users", "", Some(&field(&reply, "access_token")));
+        stop(child);
+        assert_eq!(status, 200, "{users}");
+        assert_eq!(users.matches("\"username\"").count(), 1, "created once, across restarts: {users}");
+        assert!(users.contains("\"role\":\"admin\""));
+    }
+}
+
+#[test]
+fn create_admin_takes_the_password_from_the_environment_or_stdin_never_argv() {
+    let folder = TempFolder::new("create-admin");
+    let from_env = run(
+        &folder,
+        &[("USERS_API_ADMIN_PASSWORD", "env password")],
+        &["create-admin", "--username", "ada", "--email", "ada@example.com"],
+        None,
+    );
+    assert_eq!(from_env.status.code(), Some(0), "{from_env:?}");
+    let from_stdin = run(
+        &folder,
+        &[],
+        &["create-admin", "--username", "bea", "--email", "bea@example.com"],
+        Some("stdin password\n"),
+    );
+    assert_eq!(from_stdin.status.code(), Some(0), "{from_stdin:?}");
+    let taken = run(
+        &folder,
+        &[],
+        &["create-admin", "--username", "ADA", "--email", "other@example.com"],
+        Some("another password\n"),
+    );
+    assert_eq!(taken.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&taken.stderr).lines().count(), 1, "{taken:?}");
+    let weak = run(&folder, &[], &["create-admin", "--username", "cid", "--email", "cid@example.com"], Some("short\n"));
+    assert_eq!(weak.status.code(), Some(1), "{weak:?}");
+    let memory = run(
+        &folder,
+        &[MEMORY],
+        &["create-admin", "--username", "dee", "--email", "dee@example.com"],
+        Some("long enough\n"),
+    );
+    assert_fatal_naming(&memory, "APP__STORAGE__BACKEND");
+    // The admins exist, with the passwords given.
+    let (child, port, _) = start(&folder, &[]);
+    let env_login = http(port, "POST", "/auth/login", r#"{"username":"ada","password":"env password"}"#, None);
+    let stdin_login =
+        http(port, "POST", "/auth/login", r#"{"email":"bea@example.com","password":"stdin password"}"#, None);
+    let me = http(port, "GET", "/users", "", Some(&field(&env_login.1, "access_token")));
+    stop(child);
+    assert_eq!(env_login.0, 200, "{}", env_login.1);
+    assert_eq!(stdin_login.0, 200, "{}", stdin_login.1);
+    assert_eq!(me.0, 200, "an admin may list users: {}", me.1);
+}
+
+#[test]
+fn logs_never_carry_a_password_hash_token_or_the_secret() {
+    let folder = TempFolder::new("log-audit");
+    let secret = "a-jwt-secret-nobody-should-ever-see-0123456789";
+    let env = [MEMORY, ("APP__AUTH__JWT_SECRET", secret), ("APP__LOG__FORMAT", "json"), ("RUST_LOG", "trace")];
+    let (child, port, log) = start(&folder, &env);
+    let password = "correct-horse-battery";
+    let signup = format!(r#"{{"username":"alice","email":"alice@example.com","password":"{password}"}}"#);
+    assert_eq!(http(port, "POST", "/users", &signup, None).0, 201);
+    let (status, pair) =
+        http(port, "POST", "/auth/login", &format!(r#"{{"username":"alice","password":"{password}"}}"#), None);
+    assert_eq!(status, 200, "{pair}");
+    let (access, refresh) = (field(&pair, "access_token"), field(&pair, "refresh_token"));
+    let (status, refreshed) = http(port, "POST", "/auth/refresh", &format!(r#"{{"refresh_token":"{refresh}"}}"#), None);
+    assert_eq!(status, 200, "{refreshed}");
+    assert_eq!(http(port, "GET", "/users/me", "", Some(&access)).0, 200);
+    stop(child);
+    let log = log.lock().expect("lock").clone();
+    assert!(log.contains("login succeeded"), "the login is logged: {log}");
+    for secret_value in [
+        password,
+        secret,
+        &access,
+        &refresh,
+        &field(&refreshed, "access_token"),
+        &field(&refreshed, "refresh_token"),
+        "$2b$",
+    ] {
+        assert!(!log.contains(secret_value), "{secret_value:?} leaked into the log");
+    }
+}
