@@ -394,3 +394,23 @@ async fn security_headers_on_every_response_and_no_csp_on_swagger_ui() {
     let docs = app.get("/docs/index.html").await;
     assert!(docs.header("content-security-policy").is_none());
 }
+
+#[tokio::test]
+async fn instances_on_one_database_share_lockout_and_refresh_tokens() {
+    let Some(first) = spawn_app().await else { return };
+    let Some(second) = crate::helpers::spawn_second_instance(&first).await else { return };
+    signed_up(&first, "alice").await;
+    // Failures spread over the instances count together.
+    for (i, instance) in [&first, &second, &first, &second, &first].into_iter().enumerate() {
+        let reply = login(instance, json!({"username": "alice", "password": format!("wrong {i}")})).await;
+        reply.problem(401, "unauthorized");
+    }
+    login(&second, json!({"username": "alice", "password": "password1"})).await.problem(429, "rate-limited");
+    // A refresh token rotated on one instance and replayed on the other: reuse, the family revoked everywhere.
+    let pair = login(&first, json!({"username": ADMIN_USERNAME, "password": ADMIN_PASSWORD})).await.json();
+    let rotated = second.anonymous().post("/auth/refresh", &json!({"refresh_token": refresh_token(&pair)})).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    first.anonymous().post("/auth/refresh", &json!({"refresh_token": refresh_token(&pair)})).await.problem(401, "unauthorized");
+    let newest = rotated.json();
+    second.anonymous().post("/auth/refresh", &json!({"refresh_token": refresh_token(&newest)})).await.problem(401, "unauthorized");
+}

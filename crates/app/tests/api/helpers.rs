@@ -13,6 +13,8 @@ use users_storage_postgres::test_support::TestSchema;
 
 pub struct TestApp {
     pub address: String,
+    /// Where this app keeps its users: a second instance on the same URL shares them.
+    pub storage_url: String,
     pub repository: Arc<dyn UserRepository>,
     client: reqwest::Client,
     /// Sent as `Authorization: Bearer …` when set.
@@ -128,13 +130,24 @@ pub async fn spawn_app() -> Option<TestApp> {
     spawn_app_with(|url| url, &[]).await
 }
 
+/// A second instance on the same storage as `first` (SQL backends only: memory is not shared), as instances
+/// behind a load balancer run.
+pub async fn spawn_second_instance(first: &TestApp) -> Option<TestApp> {
+    if crate::BACKEND == "memory" {
+        return None;
+    }
+    let url = first.storage_url.clone();
+    spawn_app_with(move |_| url, &[]).await
+}
+
 /// As `spawn_app`, with the storage URL passed through `route` (e.g. through a proxy) and extra settings.
 pub async fn spawn_app_with(route: impl FnOnce(String) -> String, extra: &[(&str, &str)]) -> Option<TestApp> {
     let Some((url, guard)) = fresh_storage().await else {
         eprintln!("skipped: TEST_DATABASE_URL is not set");
         return None;
     };
-    let mut env = test_env(crate::BACKEND, &route(url));
+    let storage_url = route(url);
+    let mut env = test_env(crate::BACKEND, &storage_url);
     env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let (_, settings) = settings::load_from(env).expect("test settings");
     let storage = startup::storage(&settings, true).await.expect("storage ready");
@@ -146,6 +159,7 @@ pub async fn spawn_app_with(route: impl FnOnce(String) -> String, extra: &[(&str
         client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
         token: None,
         _storage: guard,
+        storage_url,
     };
     test_app.token = Some(test_app.login(ADMIN_USERNAME, ADMIN_PASSWORD).await);
     Some(test_app)
