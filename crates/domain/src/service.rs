@@ -3,8 +3,8 @@
 
 use crate::auth::{Caller, CheckError, LoginKey, PasswordCheck};
 use crate::ports::{
-    Clock, CreateUserError, DeleteUserError, HashError, PasswordHasher, RefreshTokenStore, RepositoryError,
-    UpdateUserError, UserRepository,
+    AccessClaims, Clock, CreateUserError, DeleteUserError, HashError, PasswordHasher, RefreshTokenStore,
+    RepositoryError, UpdateUserError, UserRepository,
 };
 use crate::{Age, DisplayName, Email, ListQuery, NewUser, Page, Password, Role, User, UserId, UserPatch, Username};
 use std::sync::Arc;
@@ -12,6 +12,9 @@ use std::sync::Arc;
 /// Everything a use case can fail with that a caller handles; the rest is `Unavailable` or `Unexpected`.
 #[derive(Debug, thiserror::Error)]
 pub enum UserServiceError {
+    /// The access token's user is gone or changed their password since.
+    #[error("invalid access token")]
+    InvalidToken,
     #[error("not allowed: {0}")]
     Forbidden(&'static str),
     #[error("current_password is required to change one's own password")]
@@ -119,6 +122,22 @@ impl UserService {
             return Err(UserServiceError::Forbidden("only the user themself or an admin"));
         }
         self.repository.find_by_id(id).await?.ok_or(UserServiceError::NotFound)
+    }
+
+    /// `get` for a verified token whose user is not loaded yet: the caller and the user it reads come in one
+    /// storage round trip (one row when it reads itself).
+    pub async fn get_as(&self, claims: &AccessClaims, id: UserId) -> Result<User, UserServiceError> {
+        let ids = if claims.user_id == id { vec![id] } else { vec![claims.user_id, id] };
+        let mut found = self.repository.find_by_ids(&ids).await?;
+        let stored_caller = found.iter().position(|u| u.id == claims.user_id).map(|i| found.swap_remove(i));
+        let actor = Caller::from_claims(claims, stored_caller).ok_or(UserServiceError::InvalidToken)?;
+        if actor.id() == id {
+            return Ok(actor.user);
+        }
+        if !actor.is_admin() {
+            return Err(UserServiceError::Forbidden("only the user themself or an admin"));
+        }
+        found.pop().ok_or(UserServiceError::NotFound)
     }
 
     pub async fn list(&self, actor: &Caller, query: &ListQuery) -> Result<Page, UserServiceError> {

@@ -20,6 +20,7 @@ macro_rules! repository_contract_tests {
         $crate::repository_contract_tests!(@cases $make;
             create_assigns_fresh_ids_and_keeps_every_field,
             find_by_id_of_a_missing_user_is_none,
+            find_by_ids_returns_the_users_that_exist,
             username_is_unique_case_insensitively,
             email_is_unique_case_insensitively,
             racing_creates_of_one_username_let_exactly_one_win,
@@ -122,6 +123,17 @@ pub async fn create_assigns_fresh_ids_and_keeps_every_field(repository: Arc<dyn 
 pub async fn find_by_id_of_a_missing_user_is_none(repository: Arc<dyn UserRepository>) {
     let id = UserId::new(424242).expect("id");
     assert_eq!(repository.find_by_id(id).await.expect("read"), None);
+}
+
+pub async fn find_by_ids_returns_the_users_that_exist(repository: Arc<dyn UserRepository>) {
+    let alice = create(&repository, new_user("alice")).await;
+    let bob = create(&repository, new_user("bob")).await;
+    let missing = UserId::new(424242).expect("id");
+    let mut found = repository.find_by_ids(&[bob.id, missing, alice.id]).await.expect("read");
+    found.sort_by_key(|u| u.id);
+    assert_eq!(found, vec![alice.clone(), bob]);
+    assert_eq!(repository.find_by_ids(&[alice.id]).await.expect("read"), vec![alice]);
+    assert!(repository.find_by_ids(&[missing]).await.expect("read").is_empty());
 }
 
 pub async fn username_is_unique_case_insensitively(repository: Arc<dyn UserRepository>) {

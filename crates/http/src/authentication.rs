@@ -9,6 +9,28 @@ use futures_util::future::LocalBoxFuture;
 use paperclip::actix::OperationModifier;
 use paperclip::v2::schema::Apiv2Schema as ApiSchema;
 use users_domain::auth::{AuthService, Caller};
+use users_domain::ports::AccessClaims;
+
+/// A verified access token whose user is not loaded yet (the handler loads it with what it reads, in one round
+/// trip); anonymous requests get 401.
+pub struct VerifiedToken(pub AccessClaims);
+
+impl FromRequest for VerifiedToken {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let verified = bearer_token(req).and_then(|token| {
+            let token =
+                token.ok_or(ApiError::Unauthorized { detail: "an access token is required", token_sent: false })?;
+            let auth = req.app_data::<web::Data<AuthService>>().ok_or(ApiError::Internal)?;
+            let claims = auth.verify(&token)?;
+            tracing::Span::current().record("user.id", claims.user_id.get());
+            Ok(Self(claims))
+        });
+        std::future::ready(verified)
+    }
+}
 
 /// A signed-in caller; anonymous requests get 401.
 pub struct Authenticated(pub Caller);
@@ -66,6 +88,8 @@ impl FromRequest for Authenticated {
 }
 
 // Documented by the OpenAPI patch (the bearer scheme on protected operations), not by paperclip.
+impl ApiSchema for VerifiedToken {}
+impl OperationModifier for VerifiedToken {}
 impl ApiSchema for Authenticated {}
 impl OperationModifier for Authenticated {}
 impl ApiSchema for MaybeAuthenticated {}

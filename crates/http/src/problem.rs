@@ -257,6 +257,7 @@ impl ResponseError for ApiError {
 impl From<UserServiceError> for ApiError {
     fn from(e: UserServiceError) -> Self {
         match e {
+            UserServiceError::InvalidToken => Self::Unauthorized { detail: "invalid access token", token_sent: true },
             UserServiceError::Forbidden(detail) => Self::Forbidden(detail),
             UserServiceError::CurrentPasswordRequired => {
                 Self::invalid("current_password", "is required to change your own password")

@@ -108,6 +108,11 @@ impl UserRepository for InMemoryUserRepository {
         Ok(self.read().users.get(&id).cloned())
     }
 
+    async fn find_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, RepositoryError> {
+        let state = self.read();
+        Ok(ids.iter().filter_map(|id| state.users.get(id).cloned()).collect())
+    }
+
     async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
         let state = self.read();
         let mut matches: Vec<&User> = state.users.values().filter(|u| query.filter.matches(u)).collect();

@@ -232,6 +232,13 @@ impl UserRepository for PostgresUserRepository {
         row.map(into_user).transpose()
     }
 
+    async fn find_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, RepositoryError> {
+        let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ANY($1)");
+        let ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
+        let rows: Vec<UserRow> = sqlx::query_as(sql).bind(ids).fetch_all(&self.pool).await.map_err(storage_error)?;
+        rows.into_iter().map(into_user).collect()
+    }
+
     async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
         let mut count = QueryBuilder::<Postgres>::new("SELECT count(*) FROM users");
         push_filter(&mut count, query);

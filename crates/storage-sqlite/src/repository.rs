@@ -194,6 +194,17 @@ impl UserRepository for SqliteUserRepository {
         row.map(into_user).transpose()
     }
 
+    async fn find_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, RepositoryError> {
+        let mut select = QueryBuilder::<Sqlite>::new(concat!("SELECT ", user_columns!(), " FROM users WHERE id IN ("));
+        let mut separated = select.separated(", ");
+        for id in ids {
+            separated.push_bind(id.get());
+        }
+        select.push(")");
+        let rows: Vec<UserRow> = select.build_query_as().fetch_all(&self.pool).await.map_err(storage_error)?;
+        rows.into_iter().map(into_user).collect()
+    }
+
     async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
         let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM users");
         push_filter(&mut count, query);

@@ -1,3 +1,4 @@
+use crate::ports::AccessClaims;
 use crate::{Role, User, UserId};
 
 /// An authenticated caller: the stored user as it is now (so a demotion or a delete counts at once).
@@ -7,6 +8,14 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The caller a verified token stands for, given its stored user: the user must still exist and not have changed
+    /// their password since the token was issued.
+    pub fn from_claims(claims: &AccessClaims, stored: Option<User>) -> Option<Self> {
+        stored
+            .filter(|user| user.id == claims.user_id && user.token_version == claims.token_version)
+            .map(|user| Self { user })
+    }
+
     pub fn id(&self) -> UserId {
         self.user.id
     }

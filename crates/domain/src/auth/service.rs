@@ -1,7 +1,7 @@
 use super::{Caller, CheckError, LoginKey, PasswordCheck};
 use crate::ports::{
-    AccessToken, AccessTokens, Clock, RefreshTokenCodec, RefreshTokenStore, RepositoryError, SpendOutcome,
-    StoredRefreshToken, TokenError, TokenSubject, UserRepository,
+    AccessClaims, AccessToken, AccessTokens, Clock, RefreshTokenCodec, RefreshTokenStore, RepositoryError,
+    SpendOutcome, StoredRefreshToken, TokenError, TokenSubject, UserRepository,
 };
 use crate::{ListQuery, Timestamp, User, UserFilter};
 use std::sync::Arc;
@@ -184,12 +184,15 @@ impl AuthService {
 
     /// The caller an access token stands for: the user must still exist and not have changed their password since.
     pub async fn authenticate(&self, access_token: &str) -> Result<Caller, AuthError> {
-        let claims = self.access_tokens.verify(access_token)?;
-        let user = self.users.find_by_id(claims.user_id).await?.ok_or(AuthError::InvalidToken)?;
-        if user.token_version != claims.token_version {
-            return Err(AuthError::InvalidToken);
-        }
-        Ok(Caller { user })
+        let claims = self.verify(access_token)?;
+        let stored = self.users.find_by_id(claims.user_id).await?;
+        Caller::from_claims(&claims, stored).ok_or(AuthError::InvalidToken)
+    }
+
+    /// Checks an access token's signature and claims only, without storage: who claims to call. The stored user
+    /// must still be checked (`Caller::from_claims`).
+    pub fn verify(&self, access_token: &str) -> Result<AccessClaims, AuthError> {
+        Ok(self.access_tokens.verify(access_token)?)
     }
 
     /// Removes expired refresh tokens and old login failures; returns how many rows went.

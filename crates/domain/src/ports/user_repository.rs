@@ -57,6 +57,9 @@ pub trait UserRepository: Send + Sync {
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError>;
 
+    /// The users with these ids that exist, in one round trip (a caller and the user it reads).
+    async fn find_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, RepositoryError>;
+
     /// One page of the users matching `query.filter`, sorted as `query` says, and the count of all matches.
     async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError>;
 

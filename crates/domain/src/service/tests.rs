@@ -1,5 +1,7 @@
 use super::*;
-use crate::ports::{MockClock, MockLoginFailureStore, MockPasswordHasher, MockRefreshTokenStore, MockUserRepository};
+use crate::ports::{
+    AccessClaims, MockClock, MockLoginFailureStore, MockPasswordHasher, MockRefreshTokenStore, MockUserRepository,
+};
 use crate::{PasswordHash, Timestamp};
 use mockall::predicate::eq;
 
@@ -438,4 +440,40 @@ async fn a_user_may_delete_themself_and_their_refresh_tokens_go() {
     refresh_tokens.expect_revoke_user().times(1).returning(|_, _| Ok(()));
     let ports = Ports { refresh_tokens, ..Ports::new(repository, clock_at("2026-01-01T00:00:00Z")) };
     ports.service().await.delete(&as_alice(), alice().id).await.expect("deleted");
+}
+
+fn claims_of(user: &User) -> AccessClaims {
+    AccessClaims { user_id: user.id, token_version: user.token_version }
+}
+
+#[tokio::test]
+async fn reading_with_a_token_loads_caller_and_target_in_one_round_trip() {
+    let mut repository = MockUserRepository::new();
+    repository.expect_find_by_id().never();
+    repository
+        .expect_find_by_ids()
+        .withf(|ids| ids == [admin().id(), alice().id])
+        .times(1)
+        .returning(|_| Ok(vec![alice(), admin().user]));
+    repository.expect_find_by_ids().withf(|ids| ids == [alice().id]).times(1).returning(|_| Ok(vec![alice()]));
+    let users = service(repository, hasher(), clock_at("2026-01-01T00:00:00Z")).await;
+    assert_eq!(users.get_as(&claims_of(&admin().user), alice().id).await.expect("admin reads alice"), alice());
+    assert_eq!(users.get_as(&claims_of(&alice()), alice().id).await.expect("alice reads herself"), alice());
+}
+
+#[tokio::test]
+async fn reading_with_an_outdated_token_or_another_users_id_is_refused() {
+    let mut repository = MockUserRepository::new();
+    repository
+        .expect_find_by_ids()
+        .returning(|ids| Ok([alice(), admin().user].into_iter().filter(|u| ids.contains(&u.id)).collect()));
+    let users = service(repository, hasher(), clock_at("2026-01-01T00:00:00Z")).await;
+    let outdated = AccessClaims { user_id: alice().id, token_version: alice().token_version - 1 };
+    assert!(matches!(users.get_as(&outdated, alice().id).await, Err(UserServiceError::InvalidToken)));
+    let gone = AccessClaims { user_id: UserId::new(99).expect("id"), token_version: 0 };
+    assert!(matches!(users.get_as(&gone, alice().id).await, Err(UserServiceError::InvalidToken)));
+    let other = users.get_as(&claims_of(&alice()), admin().id()).await;
+    assert!(matches!(other, Err(UserServiceError::Forbidden(_))));
+    let missing = users.get_as(&claims_of(&admin().user), UserId::new(424242).expect("id")).await;
+    assert!(matches!(missing, Err(UserServiceError::NotFound)));
 }

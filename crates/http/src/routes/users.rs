@@ -1,6 +1,6 @@
 //! The `/users` routes of API.md §3.
 
-use crate::authentication::{Authenticated, MaybeAuthenticated};
+use crate::authentication::{Authenticated, MaybeAuthenticated, VerifiedToken};
 use crate::dto::{CreateUserBody, ListParams, UpdateUserBody, UserResponse};
 use crate::extract::{JsonBody, QueryParams, UserIdParam};
 use crate::middleware::RequestPath;
@@ -55,11 +55,11 @@ pub async fn get_me(caller: Authenticated) -> Result<Json<UserResponse>, ApiErro
 /// The user themself, or an admin.
 #[api_v2_operation(tags(Users), operation_id = "getUser")]
 pub async fn get_user(
-    caller: Authenticated,
+    token: VerifiedToken,
     users: Data<UserService>,
     id: UserIdParam,
 ) -> Result<Json<UserResponse>, ApiError> {
-    Ok(Json(users.get(&caller.0, id.0).await?.into()))
+    Ok(Json(users.get_as(&token.0, id.0).await?.into()))
 }
 
 /// Update a user
