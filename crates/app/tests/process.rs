@@ -268,3 +268,28 @@ fn migrate_applies_the_migrations_and_exits_0() {
     let memory = users_api_in(&folder.0, &[("APP__STORAGE__BACKEND", "memory")]).arg("migrate").output().expect("runs");
     assert_eq!(memory.status.code(), Some(0), "nothing to migrate in memory");
 }
+
+#[test]
+fn sigterm_lets_an_in_flight_login_finish_then_exits_0() {
+    let folder = TempFolder::new("graceful");
+    // A high bcrypt cost: a login takes a good part of a second, long enough to be in flight at SIGTERM.
+    let env = [
+        ("APP__STORAGE__BACKEND", "memory"),
+        ("APP__SERVER__PORT", "0"),
+        ("APP__AUTH__BCRYPT_COST", "14"),
+        ("APP__AUTH__BOOTSTRAP_ADMIN__USERNAME", "root"),
+        ("APP__AUTH__BOOTSTRAP_ADMIN__EMAIL", "root@admin.example"),
+        ("APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD", "root password"),
+    ];
+    let (mut child, port) = start_in(&folder.0, &env);
+    let login = std::thread::spawn(move || {
+        http(port, "POST", "/auth/login", Some(r#"{"username":"root","password":"root password"}"#), None)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill").success());
+    let (status, body) = login.join().expect("login thread");
+    assert_eq!(status, 200, "the in-flight login finished: {body}");
+    assert!(body.contains("access_token"));
+    let exit = wait(&mut child, Duration::from_secs(30)).expect("exits after SIGTERM");
+    assert_eq!(exit.code(), Some(0));
+}

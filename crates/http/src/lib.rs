@@ -117,6 +117,8 @@ pub fn build_app(
         .route("/docs", actix::get().to(docs::docs_entry))
         .route("/docs/{file}", actix::get().to(docs::docs_asset))
         .default_service(actix::to(route_not_found))
+        // gzip or brotli when the client accepts it (Accept-Encoding).
+        .wrap(actix_web::middleware::Compress::default())
         .wrap(cors(state.cors_origins))
         .wrap(actix_web::middleware::from_fn(middleware::request_context))
 }

@@ -84,7 +84,13 @@ pub async fn request_context(
         path == "/docs" || path.starts_with("/docs/")
     };
     let method = req.method().clone();
-    let span = tracing::info_span!("request", request_id = %id, method = %method, route = tracing::field::Empty);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        route = tracing::field::Empty,
+        user.id = tracing::field::Empty
+    );
     // Errors from the services inside are responses already (actix turns handler errors into responses); an
     // `Err` here is passed on as it is. (Cloning the request to answer it here would break routing.)
     let response = with_request_id(id.clone(), async move {

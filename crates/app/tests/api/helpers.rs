@@ -42,6 +42,8 @@ pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub text: String,
+    /// The body as it came (still compressed if the server compressed it).
+    pub bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -191,11 +193,9 @@ impl Client<'_> {
             request = request.header(CONTENT_TYPE, content_type).body(bytes);
         }
         let response = request.send().await.expect("request sent");
-        Reply {
-            status: response.status(),
-            headers: response.headers().clone(),
-            text: response.text().await.expect("body read"),
-        }
+        let (status, headers) = (response.status(), response.headers().clone());
+        let bytes = response.bytes().await.expect("body read").to_vec();
+        Reply { status, headers, text: String::from_utf8_lossy(&bytes).into_owned(), bytes }
     }
 
     pub async fn get(&self, path: &str) -> Reply {

@@ -121,3 +121,23 @@ async fn readiness_reports_storage_that_answers() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.json(), json!({"status": "ok"}));
 }
+
+#[tokio::test]
+async fn a_large_listing_comes_back_compressed_when_asked() {
+    let Some(app) = spawn_app().await else { return };
+    for i in 0..40 {
+        app.create_user(&format!("user{i:02}")).await;
+    }
+    let plain = app.get("/users?limit=100").await;
+    assert_eq!(plain.header("content-encoding"), None, "not without Accept-Encoding");
+    let gzipped = app.send(Method::GET, "/users?limit=100", None, &[("Accept-Encoding", "gzip")]).await;
+    assert_eq!(gzipped.status, 200);
+    assert_eq!(gzipped.header("content-encoding").as_deref(), Some("gzip"));
+    assert!(gzipped.bytes.len() < plain.bytes.len() / 2, "{} vs {}", gzipped.bytes.len(), plain.bytes.len());
+    let mut decoded = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(gzipped.bytes.as_slice()), &mut decoded)
+        .expect("valid gzip");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&decoded).expect("JSON"), plain.json());
+    let brotli = app.send(Method::GET, "/users?limit=100", None, &[("Accept-Encoding", "br")]).await;
+    assert_eq!(brotli.header("content-encoding").as_deref(), Some("br"));
+}
