@@ -8,7 +8,7 @@ use users_auth::{BcryptHasher, JwtAccessTokens, OpaqueRefreshTokens};
 use users_domain::auth::{AuthPorts, AuthService, PasswordCheck};
 use users_domain::ports::{Clock, PasswordHasher, Storage, SystemClock};
 use users_domain::{Email, NewUserRequest, Password, UserPorts, UserService, Username};
-use users_http::{AppState, LoginRateLimit, Readiness, ServerOptions};
+use users_http::{AppState, LoginRateLimit, Metrics, Readiness, ServerOptions};
 use users_storage_memory::InMemoryUserRepository;
 use users_storage_postgres::PostgresConfig;
 use users_storage_sqlite::SqliteConfig;
@@ -29,8 +29,8 @@ pub enum StartupError {
     Settings(#[from] SettingsError),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: String, source: std::io::Error },
-    #[error("storage: {0:#}")]
-    Storage(anyhow::Error),
+    #[error("{0:#}")]
+    Other(anyhow::Error),
 }
 
 /// The storage the settings name, connected (and migrated when `migrate` is set). A database that cannot be
@@ -73,7 +73,7 @@ pub async fn services(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let passwords = PasswordCheck::new(hasher.clone(), storage.clone(), clock.clone())
         .await
-        .map_err(|e| StartupError::Storage(e.into()))?;
+        .map_err(|e| StartupError::Other(e.into()))?;
     let passwords = Arc::new(passwords);
     let users = UserService::new(UserPorts {
         repository: storage.clone(),
@@ -131,7 +131,7 @@ pub async fn build_with(settings: &Settings, storage: Arc<dyn Storage>) -> Resul
     if let Some(admin) = admin {
         // Created unless a user already has that username or email (instances starting together race on the
         // unique indexes: one creates it).
-        users.ensure_admin(admin).await.map_err(|e| StartupError::Storage(e.into()))?;
+        users.ensure_admin(admin).await.map_err(|e| StartupError::Other(e.into()))?;
     }
     let trusted_proxies = settings
         .server
@@ -151,6 +151,7 @@ pub async fn build_with(settings: &Settings, storage: Arc<dyn Storage>) -> Resul
         readiness: readiness.clone(),
         login_limit: Arc::new(LoginRateLimit::new(settings.auth.login_ip_limit_per_minute, trusted_proxies)),
         cors_origins: Arc::new(settings.server.cors_origins.clone()),
+        metrics: Arc::new(Metrics::new().map_err(|e| StartupError::Other(e.into()))?),
     };
     let options = ServerOptions {
         workers: (settings.server.workers > 0).then_some(settings.server.workers),

@@ -245,6 +245,11 @@ impl UserService {
         }
     }
 
+    /// The storage pool's connections, for metrics.
+    pub fn storage_pool_stats(&self) -> Option<crate::ports::PoolStats> {
+        self.repository.pool_stats()
+    }
+
     /// Whether storage answers, for readiness.
     pub async fn storage_ready(&self) -> Result<(), UserServiceError> {
         Ok(self.repository.ping().await?)

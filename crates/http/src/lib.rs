@@ -4,6 +4,7 @@ mod authentication;
 mod dto;
 mod extract;
 mod login_limit;
+mod metrics;
 mod middleware;
 mod openapi;
 mod pagination;
@@ -24,6 +25,7 @@ use users_domain::auth::AuthService;
 use users_domain::UserService;
 
 pub use login_limit::LoginRateLimit;
+pub use metrics::Metrics;
 pub use routes::docs::asset_names as docs_asset_names;
 
 /// Whether the service still takes traffic: cleared at shutdown so `/health/ready` answers 503 at once.
@@ -52,6 +54,8 @@ pub struct AppState {
     pub login_limit: Arc<LoginRateLimit>,
     /// Origins allowed by CORS (besides the service's own).
     pub cors_origins: Arc<Vec<String>>,
+    /// Shared by the workers: one registry per instance.
+    pub metrics: Arc<Metrics>,
 }
 
 /// How the server runs.
@@ -91,6 +95,7 @@ pub fn build_app(
         .app_data(actix::Data::new(state.auth))
         .app_data(actix::Data::from(state.readiness))
         .app_data(actix::Data::from(state.login_limit))
+        .app_data(actix::Data::from(state.metrics))
         .service(
             web::resource("/users").route(web::post().to(users::create_user)).route(web::get().to(users::list_users)),
         )
@@ -114,6 +119,7 @@ pub fn build_app(
         .with_raw_json_spec_v3(|app, spec| app.app_data(actix::Data::new(openapi::patch(spec))))
         .build()
         .route("/openapi.json", actix::get().to(serve_openapi))
+        .route("/metrics", actix::get().to(metrics::serve_metrics))
         .route("/docs", actix::get().to(docs::docs_entry))
         .route("/docs/{file}", actix::get().to(docs::docs_asset))
         .default_service(actix::to(route_not_found))

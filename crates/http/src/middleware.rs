@@ -2,6 +2,7 @@
 //! gives the request its id (in every log line and error body), adds the headers of API.md §5, turns any error
 //! response that is not yet problem+json (actix's 404/405, a panic's 500) into one, and logs one line per request.
 
+use crate::metrics::{Metrics, UNMATCHED};
 use crate::problem::{Problem, ProblemType, PROBLEM_JSON};
 use crate::request_id::{self, with_request_id};
 use actix_web::body::{BoxBody, MessageBody};
@@ -9,7 +10,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::Uri;
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, HttpRequest};
+use actix_web::{web, Error, HttpMessage, HttpRequest};
 use std::time::Instant;
 use tracing::Instrument;
 
@@ -95,8 +96,12 @@ pub async fn request_context(
     // `Err` here is passed on as it is. (Cloning the request to answer it here would break routing.)
     let response = with_request_id(id.clone(), async move {
         let response = as_problem_if_error(next.call(req).await?.map_into_boxed_body());
-        let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+        let route = response.request().match_pattern().unwrap_or_else(|| UNMATCHED.to_owned());
         tracing::Span::current().record("route", route.as_str());
+        if let Some(metrics) = response.request().app_data::<web::Data<Metrics>>() {
+            let seconds = started.elapsed().as_secs_f64();
+            metrics.observe_request(method.as_str(), &route, response.status().as_u16(), seconds);
+        }
         tracing::info!(
             status = response.status().as_u16(),
             latency_ms = started.elapsed().as_secs_f64() * 1000.0,

@@ -294,7 +294,9 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidCredentials => Self::Unauthorized { detail: "invalid credentials", token_sent: false },
             AuthError::Locked { retry_after_secs } => Self::RateLimited { retry_after_secs },
             AuthError::InvalidToken => Self::Unauthorized { detail: "invalid access token", token_sent: true },
-            AuthError::InvalidRefreshToken => Self::Unauthorized { detail: "invalid refresh token", token_sent: false },
+            AuthError::InvalidRefreshToken | AuthError::RefreshTokenReused => {
+                Self::Unauthorized { detail: "invalid refresh token", token_sent: false }
+            }
             AuthError::Unavailable(cause) => {
                 tracing::warn!(error = format!("{cause:#}"), "storage unavailable");
                 Self::Unavailable

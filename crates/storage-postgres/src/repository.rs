@@ -5,7 +5,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use std::str::FromStr;
 use std::time::Duration;
-use users_domain::ports::{CreateUserError, DeleteUserError, RepositoryError, UpdateUserError, UserRepository};
+use users_domain::ports::{
+    CreateUserError, DeleteUserError, PoolStats, RepositoryError, UpdateUserError, UserRepository,
+};
 use users_domain::{ListQuery, NewUser, Page, Role, SortDirection, SortKey, User, UserId, UserPatch};
 
 /// The columns a `UserRow` reads, as a literal so every statement stays a `&'static str`.
@@ -303,5 +305,14 @@ impl UserRepository for PostgresUserRepository {
     async fn ping(&self) -> Result<(), RepositoryError> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(storage_error)?;
         Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn pool_stats(&self) -> Option<PoolStats> {
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        Some(PoolStats { in_use: self.pool.size().saturating_sub(idle), idle })
     }
 }

@@ -16,5 +16,7 @@ mod docs;
 mod errors;
 #[path = "listing.rs"]
 mod listing;
+#[path = "operations.rs"]
+mod operations;
 #[path = "routing.rs"]
 mod routing;

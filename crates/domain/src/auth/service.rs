@@ -38,9 +38,12 @@ pub enum AuthError {
     /// A missing, malformed, expired or outdated access token, or one whose user is gone.
     #[error("invalid access token")]
     InvalidToken,
-    /// An unknown, expired, spent or revoked refresh token.
+    /// An unknown, expired or revoked refresh token.
     #[error("invalid refresh token")]
     InvalidRefreshToken,
+    /// A spent refresh token presented again: its family is now revoked. Answered as `InvalidRefreshToken`.
+    #[error("refresh token reused")]
+    RefreshTokenReused,
     #[error("storage unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error(transparent)]
@@ -170,7 +173,7 @@ impl AuthService {
             }
             SpendOutcome::Reused { user_id, .. } => {
                 tracing::info!(user.id = user_id.get(), "refresh token reuse: family revoked");
-                Err(AuthError::InvalidRefreshToken)
+                Err(AuthError::RefreshTokenReused)
             }
             SpendOutcome::Invalid => Err(AuthError::InvalidRefreshToken),
         }

@@ -1,6 +1,13 @@
 use crate::{ListQuery, NewUser, Page, User, UserId, UserPatch};
 use async_trait::async_trait;
 
+/// Connections of a storage pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    pub in_use: u32,
+    pub idle: u32,
+}
+
 /// Failures of any repository operation that a caller cannot fix by changing its request.
 #[derive(Debug, thiserror::Error)]
 pub enum RepositoryError {
@@ -76,4 +83,9 @@ pub trait UserRepository: Send + Sync {
 
     /// Closes connections at shutdown; the repository is not used afterwards.
     async fn close(&self) {}
+
+    /// The connection pool's state, for metrics; `None` without a pool.
+    fn pool_stats(&self) -> Option<PoolStats> {
+        None
+    }
 }

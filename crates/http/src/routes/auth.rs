@@ -3,11 +3,12 @@
 use crate::dto::{LoginBody, RefreshBody, TokenResponse};
 use crate::extract::JsonBody;
 use crate::login_limit::LoginRateLimit;
+use crate::metrics::{LoginOutcome, Metrics};
 use crate::problem::ApiError;
 use actix_web::HttpRequest;
 use paperclip::actix::web::{Data, Json};
 use paperclip::actix::{api_v2_operation, NoContent};
-use users_domain::auth::AuthService;
+use users_domain::auth::{AuthError, AuthService};
 
 /// Log in
 ///
@@ -18,19 +19,35 @@ pub async fn login(
     req: HttpRequest,
     auth: Data<AuthService>,
     limit: Data<LoginRateLimit>,
+    metrics: Data<Metrics>,
     body: JsonBody<LoginBody>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     limit.check(&req)?;
     let name = body.0.login_name()?;
-    Ok(Json(auth.login(&name, &body.0.password).await?.into()))
+    let outcome = auth.login(&name, &body.0.password).await;
+    match &outcome {
+        Ok(_) => metrics.login(LoginOutcome::Succeeded),
+        Err(AuthError::InvalidCredentials) => metrics.login(LoginOutcome::Failed),
+        Err(AuthError::Locked { .. }) => metrics.login(LoginOutcome::LockedOut),
+        Err(_) => {}
+    }
+    Ok(Json(outcome?.into()))
 }
 
 /// Refresh
 ///
 /// Spends the refresh token and returns a new pair. A spent token revokes its whole family.
 #[api_v2_operation(tags(Auth), operation_id = "refresh")]
-pub async fn refresh(auth: Data<AuthService>, body: JsonBody<RefreshBody>) -> Result<Json<TokenResponse>, ApiError> {
-    Ok(Json(auth.refresh(&body.0.refresh_token).await?.into()))
+pub async fn refresh(
+    auth: Data<AuthService>,
+    metrics: Data<Metrics>,
+    body: JsonBody<RefreshBody>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let refreshed = auth.refresh(&body.0.refresh_token).await;
+    if let Err(AuthError::RefreshTokenReused) = refreshed {
+        metrics.refresh_token_reused();
+    }
+    Ok(Json(refreshed?.into()))
 }
 
 /// Log out
