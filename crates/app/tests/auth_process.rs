@@ -84,8 +84,13 @@ fn stop(mut child: Child) {
 }
 
 fn http(port: u16, method: &str, path: &str, body: &str, token: Option<&str>) -> (u16, String) {
+    http_with(port, method, path, body, token, "")
+}
+
+/// `http` with extra header lines (each ending in `\r\n`).
+fn http_with(port: u16, method: &str, path: &str, body: &str, token: Option<&str>, extra: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connects");
-    let authorization = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let authorization = token.map(|t| format!("Authorization: Bearer {t}\r\n{extra}")).unwrap_or(extra.to_owned());
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n\
@@ -243,4 +248,42 @@ fn logs_never_carry_a_password_hash_token_or_the_secret() {
     ] {
         assert!(!log.contains(secret_value), "{secret_value:?} leaked into the log");
     }
+}
+
+#[test]
+fn json_request_logs_carry_the_request_id_route_status_and_user() {
+    let folder = TempFolder::new("request-logs");
+    let env =
+        [MEMORY, ("APP__LOG__FORMAT", "json"), ("APP__AUTH__JWT_SECRET", "a test secret of at least thirty-two bytes")];
+    let (child, port, log) = start(&folder, &env);
+    let signup = r#"{"username":"alice","email":"alice@example.com","password":"password1"}"#;
+    assert_eq!(http_with(port, "POST", "/users", signup, None, "X-Request-Id: signup-1\r\n").0, 201);
+    let (_, pair) = http(port, "POST", "/auth/login", r#"{"username":"alice","password":"password1"}"#, None);
+    let token = field(&pair, "access_token");
+    assert_eq!(http_with(port, "GET", "/users/1", "", Some(&token), "X-Request-Id: read-1\r\n").0, 200);
+    stop(child);
+    let log = log.lock().expect("lock").clone();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|line| !line.starts_with("listening on"))
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}")))
+        .collect();
+    let request_line = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l["message"] == "request handled" && l["span"]["request_id"] == id)
+            .unwrap_or_else(|| panic!("no request line for {id}: {log}"))
+            .clone()
+    };
+    let read = request_line("read-1");
+    assert_eq!(read["span"]["method"], "GET");
+    assert_eq!(read["span"]["route"], "/users/{id}");
+    assert_eq!(read["status"], 200);
+    assert!(read["latency_ms"].as_f64().is_some());
+    assert_eq!(read["span"]["user.id"], 1, "the user id when known");
+    assert_eq!(request_line("signup-1")["status"], 201);
+    // Every line of the sign-up carries its request id, the "user created" event included.
+    let created = lines.iter().find(|l| l["message"] == "user created").expect("user created event");
+    assert!(created["spans"].as_array().expect("spans").iter().any(|s| s["request_id"] == "signup-1"), "{created}");
+    assert!(!log.contains("password1") && !log.contains(&token) && !log.contains("$2b$"));
 }

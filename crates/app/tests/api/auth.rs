@@ -414,3 +414,61 @@ async fn instances_on_one_database_share_lockout_and_refresh_tokens() {
     let newest = rotated.json();
     second.anonymous().post("/auth/refresh", &json!({"refresh_token": refresh_token(&newest)})).await.problem(401, "unauthorized");
 }
+
+/// A token with exactly these header and claims, HMAC-SHA256-signed with `key` whatever the header says.
+fn forged(header: Value, claims: Value, key: &[u8]) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let signing_input =
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let key = jsonwebtoken::EncodingKey::from_secret(key);
+    let signature = jsonwebtoken::crypto::sign(signing_input.as_bytes(), &key, jsonwebtoken::Algorithm::HS256)
+        .expect("signed");
+    format!("{signing_input}.{signature}")
+}
+
+#[tokio::test]
+async fn forged_tokens_are_401() {
+    let Some(app) = spawn_app().await else { return };
+    let me = app.get("/users/me").await.json();
+    let now = Timestamp::now().as_datetime().unix_timestamp();
+    let claims = json!({"sub": me["id"].to_string(), "role": "admin", "iat": now, "exp": now + 600, "iss": "users-api",
+                        "aud": "users-api", "jti": "forged", "ver": 0});
+    let with = |key: &str, value: Value| {
+        let mut claims = claims.clone();
+        match value {
+            Value::Null => {
+                claims.as_object_mut().expect("object").remove(key);
+            }
+            value => claims[key] = value,
+        }
+        claims
+    };
+    let hs256 = json!({"alg": "HS256", "typ": "JWT"});
+    // The forging is sound: these claims with our key and header are accepted.
+    let genuine = forged(hs256.clone(), claims.clone(), SECRET);
+    assert_eq!(app.with_token(&genuine).get("/users/me").await.status, 200);
+    let unsigned = {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        let header = URL_SAFE_NO_PAD.encode(json!({"alg": "none", "typ": "JWT"}).to_string());
+        format!("{header}.{}.", URL_SAFE_NO_PAD.encode(claims.to_string()))
+    };
+    let cases = [
+        ("alg none", unsigned),
+        ("HS512 header", forged(json!({"alg": "HS512", "typ": "JWT"}), claims.clone(), SECRET)),
+        ("RS256 header", forged(json!({"alg": "RS256", "typ": "JWT"}), claims.clone(), SECRET)),
+        ("wrong signature", forged(hs256.clone(), claims.clone(), b"not the secret, but 32 bytes long!")),
+        ("wrong iss", forged(hs256.clone(), with("iss", json!("evil")), SECRET)),
+        ("wrong aud", forged(hs256.clone(), with("aud", json!("another-api")), SECRET)),
+        ("expired", forged(hs256.clone(), with("exp", json!(now - 60)), SECRET)),
+        ("no exp", forged(hs256.clone(), with("exp", Value::Null), SECRET)),
+        ("nbf in the future", forged(hs256.clone(), with("nbf", json!(now + 600)), SECRET)),
+        ("never-existing user", forged(hs256.clone(), with("sub", json!("424242")), SECRET)),
+    ];
+    for (what, token) in cases {
+        let reply = app.with_token(&token).get("/users/me").await;
+        assert_eq!(reply.status, 401, "{what}: {}", reply.text);
+        unauthorized(&reply, true);
+    }
+}
