@@ -1,0 +1,110 @@
+//! Running the real binary in tests: a folder of its own, the start-up line, signals, and a tiny HTTP client.
+#![allow(dead_code)] // each test target uses a different part
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A folder of the test's own (no config/ in it), removed at the end.
+pub struct TempFolder(pub PathBuf);
+
+impl TempFolder {
+    pub fn new(name: &str) -> Self {
+        let folder = std::env::temp_dir().join(format!("users-api-auth-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&folder);
+        std::fs::create_dir_all(&folder).expect("temp folder");
+        Self(folder)
+    }
+}
+
+impl Drop for TempFolder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn users_api(folder: &TempFolder, env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_users-api"));
+    command.current_dir(&folder.0).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    command.env("APP__AUTH__BCRYPT_COST", "4").envs(env.iter().copied());
+    command
+}
+
+pub fn run(folder: &TempFolder, env: &[(&str, &str)], args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = users_api(folder, env)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    if let Some(mut pipe) = child.stdin.take() {
+        let _ = pipe.write_all(stdin.unwrap_or_default().as_bytes());
+    }
+    child.wait_with_output().expect("exits")
+}
+
+pub fn assert_fatal_naming(output: &Output, setting: &str) {
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(setting), "names {setting}: {stderr}");
+}
+
+/// Starts `serve` on port 0; returns the child, its port and everything it writes to stderr (kept growing).
+pub fn start(folder: &TempFolder, env: &[(&str, &str)]) -> (Child, u16, Arc<Mutex<String>>) {
+    let mut child = users_api(folder, env)
+        .env("APP__SERVER__PORT", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawned");
+    let stderr = child.stderr.take().expect("stderr");
+    let log = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(port) = line.strip_prefix("listening on http://127.0.0.1:") {
+                let _ = tx.send(port.trim().parse::<u16>().ok());
+            }
+            sink.lock().expect("lock").push_str(&format!("{line}\n"));
+        }
+    });
+    let port = rx.recv_timeout(Duration::from_secs(30)).ok().flatten().expect("listening line with a port");
+    (child, port, log)
+}
+
+pub fn stop(mut child: Child) {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+}
+
+pub fn http(port: u16, method: &str, path: &str, body: &str, token: Option<&str>) -> (u16, String) {
+    http_with(port, method, path, body, token, "")
+}
+
+/// `http` with extra header lines (each ending in `\r\n`).
+pub fn http_with(port: u16, method: &str, path: &str, body: &str, token: Option<&str>, extra: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connects");
+    let authorization = token.map(|t| format!("Authorization: Bearer {t}\r\n{extra}")).unwrap_or(extra.to_owned());
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n\
+         {authorization}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("request written");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response read");
+    let status = response.get(9..12).and_then(|s| s.parse().ok()).expect("status line");
+    (status, response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+}
+
+pub fn field(json: &str, name: &str) -> String {
+    let value = json.split(&format!("\"{name}\":\"")).nth(1).and_then(|r| r.split('"').next());
+    value.unwrap_or_else(|| panic!("{name} in {json}")).to_owned()
+}
