@@ -8,6 +8,7 @@ use users_domain::Timestamp;
 #[async_trait]
 impl LoginFailureStore for SqliteUserRepository {
     async fn record(&self, key: &str, at: Timestamp) -> Result<(), RepositoryError> {
+        let _turn = self.write_turn().await;
         sqlx::query("INSERT INTO login_failures (login_key, failed_at) VALUES (?, ?)")
             .bind(key)
             .bind(at.unix_micros())
@@ -30,6 +31,7 @@ impl LoginFailureStore for SqliteUserRepository {
     }
 
     async fn clear(&self, key: &str) -> Result<(), RepositoryError> {
+        let _turn = self.write_turn().await;
         sqlx::query("DELETE FROM login_failures WHERE login_key = ?")
             .bind(key)
             .execute(&self.pool)
@@ -39,6 +41,7 @@ impl LoginFailureStore for SqliteUserRepository {
     }
 
     async fn purge_login_failures(&self, before: Timestamp) -> Result<u64, RepositoryError> {
+        let _turn = self.write_turn().await;
         let purged = sqlx::query("DELETE FROM login_failures WHERE failed_at < ?")
             .bind(before.unix_micros())
             .execute(&self.pool)

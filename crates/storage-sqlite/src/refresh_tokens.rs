@@ -13,6 +13,7 @@ fn user_id(id: i64) -> Result<UserId, RepositoryError> {
 #[async_trait]
 impl RefreshTokenStore for SqliteUserRepository {
     async fn insert(&self, token: StoredRefreshToken) -> Result<(), RepositoryError> {
+        let _turn = self.write_turn().await;
         sqlx::query("INSERT INTO refresh_families (id, user_id) VALUES (?, ?) ON CONFLICT (id) DO NOTHING")
             .bind(&token.family_id)
             .bind(token.user_id.get())
@@ -31,6 +32,7 @@ impl RefreshTokenStore for SqliteUserRepository {
     }
 
     async fn spend(&self, token_hash: &str, now: Timestamp) -> Result<SpendOutcome, RepositoryError> {
+        let _turn = self.write_turn().await;
         let spent: Option<(String, i64)> = sqlx::query_as(
             "UPDATE refresh_tokens SET spent_at = ?2 \
              WHERE token_hash = ?1 AND spent_at IS NULL AND expires_at > ?2 \
@@ -66,6 +68,7 @@ impl RefreshTokenStore for SqliteUserRepository {
     }
 
     async fn revoke_family_of(&self, token_hash: &str, now: Timestamp) -> Result<(), RepositoryError> {
+        let _turn = self.write_turn().await;
         sqlx::query(
             "UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, ?) \
              WHERE id = (SELECT family_id FROM refresh_tokens WHERE token_hash = ?)",
@@ -79,6 +82,7 @@ impl RefreshTokenStore for SqliteUserRepository {
     }
 
     async fn revoke_user(&self, user: UserId, now: Timestamp) -> Result<(), RepositoryError> {
+        let _turn = self.write_turn().await;
         sqlx::query("UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, ?) WHERE user_id = ?")
             .bind(now.unix_micros())
             .bind(user.get())
@@ -89,6 +93,7 @@ impl RefreshTokenStore for SqliteUserRepository {
     }
 
     async fn purge_refresh_tokens(&self, now: Timestamp) -> Result<u64, RepositoryError> {
+        let _turn = self.write_turn().await;
         let purged = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= ?")
             .bind(now.unix_micros())
             .execute(&self.pool)

@@ -5,7 +5,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{QueryBuilder, Sqlite};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{Mutex, MutexGuard};
 use users_domain::ports::{
     CreateUserError, DeleteUserError, PoolStats, RepositoryError, UpdateUserError, UserRepository,
 };
@@ -30,6 +32,16 @@ pub struct SqliteConfig {
 #[derive(Clone)]
 pub struct SqliteUserRepository {
     pub(crate) pool: SqlitePool,
+    /// SQLite runs one writer at a time; writers queue here, in order, rather than in its busy-retry loop (where
+    /// an unlucky one can wait far longer than the others). Reads do not take it.
+    writer: Arc<Mutex<()>>,
+}
+
+impl SqliteUserRepository {
+    /// Held for the duration of one write.
+    pub(crate) async fn write_turn(&self) -> MutexGuard<'_, ()> {
+        self.writer.lock().await
+    }
 }
 
 /// Opens (creating the file and its folder if missing) and migrates the database.
@@ -53,7 +65,7 @@ pub async fn connect(config: &SqliteConfig, migrate: bool) -> anyhow::Result<Sql
         .connect_with(options)
         .await
         .with_context(|| format!("cannot open the SQLite database {:?}", config.url))?;
-    let repository = SqliteUserRepository { pool };
+    let repository = SqliteUserRepository { pool, writer: Arc::default() };
     if migrate {
         repository.migrate().await?;
     }
@@ -163,6 +175,7 @@ fn lower_name(user_name: Option<&users_domain::DisplayName>) -> Option<String> {
 #[async_trait]
 impl UserRepository for SqliteUserRepository {
     async fn create(&self, user: NewUser) -> Result<User, CreateUserError> {
+        let _turn = self.write_turn().await;
         let sql = concat!(
             "INSERT INTO users (username, username_lower, email, name, name_lower, age, role, password_hash, \
              created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
@@ -222,6 +235,7 @@ impl UserRepository for SqliteUserRepository {
     }
 
     async fn update(&self, id: UserId, patch: UserPatch) -> Result<User, UpdateUserError> {
+        let _turn = self.write_turn().await;
         // One statement: SQLite runs writers one at a time, so the last-admin guard and the write are atomic.
         let sql = concat!(
             "UPDATE users SET \
@@ -268,6 +282,7 @@ impl UserRepository for SqliteUserRepository {
     }
 
     async fn delete(&self, id: UserId) -> Result<(), DeleteUserError> {
+        let _turn = self.write_turn().await;
         let deleted = sqlx::query(
             "DELETE FROM users WHERE id = ?1 AND (role <> 'admin' \
                 OR (SELECT count(*) FROM users WHERE role = 'admin') > 1)",

@@ -1,0 +1,508 @@
+#!/usr/bin/env bash
+# Storage benchmark of users-api: the memory, SQLite and PostgreSQL backends under the same HTTP load, beside the
+# ceiling of PostgreSQL itself (pgbench running the primary-key SELECT the service runs for GET /users/{id}).
+#
+#   scripts/bench-storage.sh            # progress on stderr, a markdown summary on stdout
+#
+# Everything runs on this host, over loopback (127.0.0.1) only: the service, wrk, pgbench and PostgreSQL share
+# the CPUs, so the figures compare backends with one another; they are not capacity figures for a real server.
+#
+# Needs: cargo, curl, wrk, psql and pgbench; PostgreSQL reachable at $BENCH_PG_HOST:$BENCH_PG_PORT as
+# $BENCH_PG_USER with trust auth, allowed to create a database. Every step is time-bounded; servers, the bench
+# database and the temporary folder are removed on exit, Ctrl-C included.
+#
+# Knobs (environment):
+#   BENCH_BACKENDS     backends to run, in order            (default "memory sqlite postgres")
+#   BENCH_USERS        users seeded through POST /users     (default 1000)
+#   BENCH_DURATION     wrk and pgbench duration, seconds    (default 15)
+#   BENCH_CONNECTIONS  wrk connections                      (default 64)
+#   BENCH_THREADS      wrk threads                          (default 2)
+#   BENCH_WARMUP       GET warm-up before measuring, secs   (default 3; 0 = none)
+#   BENCH_POOL_SIZE    APP__STORAGE__POOL_SIZE = pgbench -c (default 10)
+#   BENCH_SKIP_BUILD   1 = reuse target/release/users-api as it is, no cargo build
+#   BENCH_PG_HOST / BENCH_PG_PORT / BENCH_PG_USER           (default 127.0.0.1 / 5432 / postgres)
+#   BENCH_DB           name of the throw-away database      (default users_bench_<pid>; dropped at the end)
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BIN="$ROOT/target/release/users-api"
+
+BACKENDS="${BENCH_BACKENDS:-memory sqlite postgres}"
+USERS="${BENCH_USERS:-1000}"
+DURATION="${BENCH_DURATION:-15}"
+CONNECTIONS="${BENCH_CONNECTIONS:-64}"
+THREADS="${BENCH_THREADS:-2}"
+WARMUP="${BENCH_WARMUP:-3}"
+POOL_SIZE="${BENCH_POOL_SIZE:-10}"
+PG_HOST="${BENCH_PG_HOST:-127.0.0.1}"
+PG_PORT="${BENCH_PG_PORT:-5432}"
+PG_USER="${BENCH_PG_USER:-postgres}"
+BENCH_DB="${BENCH_DB:-users_bench_$$}"
+HOST=127.0.0.1
+TARGET_RATIO=60
+
+SERVER_PID=""
+CHILD_PID=""
+DB_CREATED=0
+TMP=""
+
+# Progress goes to fd 3, a copy of stderr, so it still shows when a trap fires inside a redirected command.
+exec 3>&2
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&3; }
+die() {
+    log "FATAL: $*"
+    exit 1
+}
+
+# --- cleanup ------------------------------------------------------------------------------------------------------
+
+stop_server() {
+    # SIGTERM, then wait for the graceful shutdown (bounded); SIGKILL only if it hangs. Sets STOP_RC.
+    STOP_RC=""
+    [[ -n "$SERVER_PID" ]] || return 0
+    local pid="$SERVER_PID" i
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < 400; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            log "server $pid still running 40 s after SIGTERM: SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    set +e
+    wait "$pid" 2>/dev/null
+    STOP_RC=$?
+    set -e
+    SERVER_PID=""
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    set +e
+    if [[ -n "$CHILD_PID" ]] && kill -0 "$CHILD_PID" 2>/dev/null; then
+        kill -TERM "$CHILD_PID" 2>/dev/null
+        wait "$CHILD_PID" 2>/dev/null
+    fi
+    stop_server
+    if [[ "$DB_CREATED" == 1 ]]; then
+        psql_admin -c "DROP DATABASE IF EXISTS \"$BENCH_DB\" WITH (FORCE)" >/dev/null 2>&1 &&
+            log "dropped database $BENCH_DB" || log "could not drop database $BENCH_DB"
+    fi
+    [[ -n "$TMP" && -d "$TMP" ]] && rm -rf -- "$TMP"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Runs a command in the background and waits for it, so a signal to this script is handled at once (the EXIT
+# trap then stops it); `timeout` bounds it in any case.
+bounded() {
+    local limit="$1"
+    shift
+    timeout -k 5 "$limit" "$@" &
+    CHILD_PID=$!
+    local rc=0
+    wait "$CHILD_PID" || rc=$?
+    CHILD_PID=""
+    return "$rc"
+}
+
+psql_admin() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres "$@"; }
+psql_bench() { psql -X -q -tA -v ON_ERROR_STOP=1 -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d "$BENCH_DB" "$@"; }
+
+# --- preflight ----------------------------------------------------------------------------------------------------
+
+for tool in curl wrk psql pgbench timeout awk; do
+    command -v "$tool" >/dev/null || die "$tool is not installed (wrk: apt-get install -y wrk)"
+done
+[[ "$BENCH_DB" =~ ^[a-z_][a-z0-9_]*$ ]] || die "BENCH_DB must be a plain lower-case identifier"
+
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/users-bench.XXXXXX")"
+
+if [[ "${BENCH_SKIP_BUILD:-0}" == 1 && -x "$BIN" ]]; then
+    log "reusing $BIN"
+else
+    log "cargo build --release -p users-api (reuses what is built already)"
+    (cd "$ROOT" && bounded 1800 cargo build --release -p users-api) >&2 || die "release build failed"
+fi
+[[ -x "$BIN" ]] || die "no binary at $BIN"
+
+# --- wrk scripts --------------------------------------------------------------------------------------------------
+
+# `done` runs once, in wrk's main Lua state: one machine-readable line with what the summary table needs.
+cat >"$TMP/report.lua" <<'LUA'
+local threads = 0
+function setup(thread)
+   thread:set("tid", threads)
+   threads = threads + 1
+end
+
+function done(summary, latency, requests)
+   local secs = summary.duration / 1e6
+   local e = summary.errors
+   io.write(string.format(
+      "BENCH_RESULT requests=%d rps=%.1f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f non2xx=%d connect=%d read=%d write=%d timeout=%d\n",
+      summary.requests, summary.requests / secs, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+      latency.max / 1000, e.status, e.connect, e.read, e.write, e.timeout))
+end
+LUA
+
+# GET /users/{id}, rotating over the ids [args[1], args[2]] (each thread from its own offset); args[3] is an
+# optional bearer token. Requests are formatted once, in init, so wrk spends as little CPU as it can.
+{
+    cat "$TMP/report.lua"
+    cat <<'LUA'
+local reqs, n = {}, 0
+function init(args)
+   local first, last, token = tonumber(args[1]), tonumber(args[2]), args[3]
+   for id = first, last do
+      local headers = {}
+      if token and token ~= "" then headers["Authorization"] = "Bearer " .. token end
+      reqs[#reqs + 1] = wrk.format("GET", "/users/" .. id, headers)
+   end
+   n = (tid or 0) * 997
+end
+function request()
+   n = n + 1
+   return reqs[(n % #reqs) + 1]
+end
+LUA
+} >"$TMP/get.lua"
+
+# POST /users with a username and email unique per run (args[1]), thread and request.
+{
+    cat "$TMP/report.lua"
+    cat <<'LUA'
+local prefix, n = "", 0
+function init(args)
+   prefix = args[1] .. "t" .. (tid or 0) .. "n"
+end
+function request()
+   n = n + 1
+   local name = prefix .. n
+   local body = '{"username":"' .. name .. '","email":"' .. name .. '@example.com","password":"password1"}'
+   return wrk.format("POST", "/users", { ["Content-Type"] = "application/json" }, body)
+end
+LUA
+} >"$TMP/post.lua"
+
+# --- helpers --------------------------------------------------------------------------------------------------------
+
+field() { # field NAME LINE → the value of NAME=value in a BENCH_RESULT line
+    sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"
+}
+
+start_server() { # start_server BACKEND URL → sets SERVER_PID and PORT
+    local backend="$1" url="$2" errlog="$TMP/$1.server.log" i
+    local -a storage_url=()
+    [[ -n "$url" ]] && storage_url=("APP__STORAGE__URL=$url") # none for memory
+    : >"$errlog"
+    # Port 0: the kernel picks a free port and the service prints the bound one (API.md §1), so no race with
+    # anything else on this shared host. Started from the repository root, like an operator would, so config/
+    # applies below the env vars.
+    (
+        cd "$ROOT"
+        exec env APP__STORAGE__BACKEND="$backend" \
+            "${storage_url[@]}" \
+            APP__SERVER__HOST="$HOST" \
+            APP__SERVER__PORT=0 \
+            APP__AUTH__BCRYPT_COST=4 \
+            APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE=0 \
+            APP__AUTH__JWT_SECRET="$JWT_SECRET" \
+            APP__LOG__FORMAT=json \
+            APP__STORAGE__POOL_SIZE="$POOL_SIZE" \
+            RUST_LOG=warn \
+            "$BIN" serve
+    ) >"$TMP/$backend.server.out" 2>"$errlog" &
+    SERVER_PID=$!
+    PORT=""
+    for ((i = 0; i < 600; i++)); do
+        PORT="$(sed -n 's#.*listening on http://[^ ]*:\([0-9][0-9]*\).*#\1#p' "$errlog" | head -n1)"
+        [[ -n "$PORT" ]] && break
+        kill -0 "$SERVER_PID" 2>/dev/null || {
+            cat "$errlog" >&2
+            die "$backend: the server exited before listening"
+        }
+        sleep 0.1
+    done
+    [[ -n "$PORT" ]] || die "$backend: no 'listening on' line within 60 s"
+    local ready
+    ready="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$HOST:$PORT/health/ready" || true)"
+    [[ "$ready" == 200 ]] || die "$backend: /health/ready answered $ready"
+    log "$backend: pid $SERVER_PID listening on $HOST:$PORT"
+}
+
+seed_users() { # seed_users BACKEND → sets ID_MIN, ID_MAX; every POST must be a 201
+    local backend="$1" cfg="$TMP/$1.seed.curl" out="$TMP/$1.seed.out" i name
+    : >"$cfg"
+    for ((i = 1; i <= USERS; i++)); do
+        printf -v name 'u%04d' "$i" # 3–32 characters (API.md §2): u1 would be too short
+        [[ "$i" -gt 1 ]] && echo next >>"$cfg"
+        cat >>"$cfg" <<EOF
+url = "http://$HOST:$PORT/users"
+silent
+request = "POST"
+header = "Content-Type: application/json"
+data = "{\"username\":\"$name\",\"email\":\"$name@example.com\",\"password\":\"password1\"}"
+output = "/dev/null"
+write-out = "%{http_code} %header{location}\\n"
+max-time = 30
+EOF
+    done
+    # (curl 7.88 draws its parallel progress meter even when silent: stderr goes to a file.)
+    bounded 300 curl -s --parallel --parallel-max 8 -K "$cfg" >"$out" 2>"$TMP/$backend.seed.err" || true
+    local created
+    created="$(awk '$1 == 201' "$out" | wc -l)"
+    if [[ "$created" -ne "$USERS" ]]; then
+        log "$backend: seeding answers: $(awk '{print $1}' "$out" | sort | uniq -c | tr '\n' ' ')"
+        die "$backend: only $created of $USERS seed users created"
+    fi
+    read -r ID_MIN ID_MAX < <(sed -n 's#.*/users/\([0-9][0-9]*\).*#\1#p' "$out" | sort -n | awk 'NR == 1 {a = $1} {b = $1} END {print a, b}')
+    [[ $((ID_MAX - ID_MIN + 1)) -eq "$USERS" ]] ||
+        log "$backend: note: ids $ID_MIN..$ID_MAX are not contiguous ($USERS users); gaps will be 404s"
+    log "$backend: seeded $USERS users (ids $ID_MIN..$ID_MAX)"
+}
+
+# GET /users/{id} needs, per API.md §3, the user themself or an admin. If the service asks for a token, sign in
+# as the first seeded user and read that user (a fixed id); if not, rotate over every seeded id.
+choose_get_target() { # → sets GET_FIRST, GET_LAST, TOKEN, GET_MODE
+    local backend="$1" code body
+    TOKEN=""
+    code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$HOST:$PORT/users/$ID_MIN")"
+    case "$code" in
+    200)
+        GET_FIRST="$ID_MIN" GET_LAST="$ID_MAX" GET_MODE="ids $ID_MIN..$ID_MAX, no token"
+        ;;
+    401 | 403)
+        body="$(curl -s --max-time 10 -H 'Content-Type: application/json' \
+            -d '{"username":"u0001","password":"password1"}' "http://$HOST:$PORT/auth/login")"
+        TOKEN="$(sed -n 's/.*"access_token" *: *"\([^"]*\)".*/\1/p' <<<"$body")"
+        [[ -n "$TOKEN" ]] || die "$backend: GET /users/$ID_MIN is $code and login as u0001 failed"
+        code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H "Authorization: Bearer $TOKEN" \
+            "http://$HOST:$PORT/users/$ID_MIN")"
+        [[ "$code" == 200 ]] || die "$backend: GET /users/$ID_MIN with u0001's token is $code"
+        GET_FIRST="$ID_MIN" GET_LAST="$ID_MIN" GET_MODE="id $ID_MIN, u0001's bearer token"
+        ;;
+    *) die "$backend: GET /users/$ID_MIN answered $code" ;;
+    esac
+}
+
+# CPU accounting around a measurement, so a noisy shared host shows in the figures: the service, this script's
+# children (wrk or pgbench), every postgres process (reaped backends count through the postmaster), and the
+# whole host. `cpu_mark` stores a snapshot in CPU_MARK; `cpu_since MARK` sets CPU_USED to the cores each used
+# since (1.00 = one core busy throughout). Both run in this shell (never in $(…)): `times` must see its children.
+CLK_TCK="$(getconf CLK_TCK)"
+NCPU="$(nproc)"
+cpu_mark() {
+    local srv=0 kids pg host
+    if [[ -n "$SERVER_PID" && -r "/proc/$SERVER_PID/stat" ]]; then
+        srv="$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")"
+    fi
+    times >"$TMP/times" # second line: user and system time of this shell's waited-for children
+    kids="$(awk -v hz="$CLK_TCK" 'NR == 2 {
+        t = 0
+        for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); t += p[1] * 60 + p[2] }
+        printf "%.0f", t * hz }' "$TMP/times")"
+    pg="$(cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == "(postgres)" {s += $14 + $15 + $16 + $17} END {print s + 0}')"
+    host="$(awk '$1 == "cpu" {print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6}' /proc/stat)"
+    CPU_MARK="$srv $kids $pg $host"
+}
+cpu_since() { # "service/client/postgres/host-busy", e.g. 0.95/0.60/0.30/1.98
+    local before="$1"
+    cpu_mark
+    CPU_USED="$(awk -v ncpu="$NCPU" -v a="$before" -v b="$CPU_MARK" 'BEGIN {
+        split(a, x, " "); split(b, y, " ")
+        ticks = (y[4] - x[4]) / ncpu # wall time, in ticks
+        if (ticks <= 0) { print "?"; exit }
+        printf "%.2f/%.2f/%.2f/%.2f", (y[1] - x[1]) / ticks, (y[2] - x[2]) / ticks, (y[3] - x[3]) / ticks,
+            ((y[4] - x[4]) - (y[5] - x[5])) / ticks
+    }')"
+}
+
+run_wrk() { # run_wrk NAME SCRIPT [ARGS...] → sets RESULT (the BENCH_RESULT line); raw output to stderr
+    local name="$1" script="$2" secs="$3"
+    shift 3
+    local out="$TMP/$name.wrk" mark
+    cpu_mark
+    mark="$CPU_MARK"
+    bounded $((secs + 60)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" --latency -s "$script" \
+        "http://$HOST:$PORT" -- "$@" >"$out" 2>&1 || {
+        cat "$out" >&2
+        die "wrk failed ($name)"
+    }
+    sed 's/^/    /' "$out" | grep -v BENCH_RESULT >&2 || true
+    RESULT="$(grep BENCH_RESULT "$out" || true)"
+    [[ -n "$RESULT" ]] || die "no result from wrk ($name)"
+    cpu_since "$mark"
+    RESULT="$RESULT cpu=$CPU_USED"
+    log "$name: cores used, service/wrk/postgres/host busy: $(field cpu "$RESULT") (of $NCPU)"
+}
+
+user_count() { # user_count BACKEND → how many users the backend holds; on memory "probe:<id>" (see below)
+    local n="" loc
+    case "$1" in
+    postgres) n="$(psql_bench -c 'SELECT count(*) FROM users' 2>/dev/null || true)" ;;
+    sqlite) command -v sqlite3 >/dev/null && n="$(sqlite3 "$TMP/sqlite/users.db" 'SELECT count(*) FROM users' 2>/dev/null || true)" ;;
+    esac
+    if [[ -z "$n" ]]; then
+        # Listing needs an admin, so create one probe user: ids are handed out in order and never reused, so the
+        # id says how many users were created before it (the caller subtracts the probe).
+        loc="$(curl -s -o /dev/null -w '%{http_code} %header{location}' --max-time 10 \
+            -H 'Content-Type: application/json' \
+            -d "{\"username\":\"probe$RANDOM$RANDOM\",\"email\":\"probe$RANDOM$RANDOM@example.com\",\"password\":\"password1\"}" \
+            "http://$HOST:$PORT/users")"
+        [[ "$loc" =~ ^201\ .*/users/([0-9]+) ]] && n="probe:${BASH_REMATCH[1]}"
+    fi
+    echo "${n:-?}"
+}
+
+server_log_summary() { # server_log_summary BACKEND → "N warn/error lines" and the distinct messages
+    local errlog="$TMP/$1.server.log" n
+    n="$(grep -c -E '"level":"(WARN|ERROR)"' "$errlog" || true)"
+    LOG_NOTE="${n:-0}"
+    if [[ "${n:-0}" -gt 0 ]]; then
+        log "$1: $n warn/error lines in the server log; distinct messages:"
+        sed -n 's/.*"level":"\(WARN\|ERROR\)".*"message":"\([^"]*\)".*/\1 \2/p' "$errlog" |
+            sort | uniq -c | sort -rn | head -n 10 | sed 's/^/    /' >&2
+    fi
+}
+
+# --- the run ------------------------------------------------------------------------------------------------------
+
+JWT_SECRET="$(head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+declare -A ROW
+PG_TPS="" PG_GET_RPS="" PG_CPU="" PG_GET_CPU=""
+
+log "host: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); $USERS users; wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s"
+
+for backend in $BACKENDS; do
+    log "=== $backend (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+    case "$backend" in
+    memory) url="" ;;
+    sqlite)
+        mkdir -p "$TMP/sqlite"
+        url="sqlite://$TMP/sqlite/users.db"
+        ;;
+    postgres)
+        psql_admin -c "DROP DATABASE IF EXISTS \"$BENCH_DB\" WITH (FORCE)" >/dev/null
+        psql_admin -c "CREATE DATABASE \"$BENCH_DB\"" >/dev/null
+        DB_CREATED=1
+        log "created database $BENCH_DB"
+        url="postgres://$PG_USER@$PG_HOST:$PG_PORT/$BENCH_DB"
+        ;;
+    *) die "unknown backend $backend" ;;
+    esac
+
+    start_server "$backend" "$url"
+    seed_users "$backend"
+    choose_get_target "$backend"
+
+    if [[ "$WARMUP" -gt 0 ]]; then
+        log "$backend: warm-up, GET for ${WARMUP}s"
+        run_wrk "$backend.warmup" "$TMP/get.lua" "$WARMUP" "$GET_FIRST" "$GET_LAST" "$TOKEN"
+    fi
+
+    log "$backend: GET /users/{id} ($GET_MODE)"
+    run_wrk "$backend.get" "$TMP/get.lua" "$DURATION" "$GET_FIRST" "$GET_LAST" "$TOKEN"
+    get="$RESULT"
+
+    if [[ "$backend" == postgres ]]; then
+        # The database's own ceiling for the same statement, as many clients as the pool has connections. The
+        # service is idle meanwhile (it still holds its pool's connections).
+        cat >"$TMP/pk.sql" <<EOF
+\\set id random($ID_MIN, $ID_MAX)
+SELECT id, username, email, name, age, role, password_hash, created_at, updated_at FROM users WHERE id = :id;
+EOF
+        log "postgres: pgbench -c $POOL_SIZE -j 2 -T $DURATION -M prepared -n (ids $ID_MIN..$ID_MAX)"
+        cpu_mark
+        mark="$CPU_MARK"
+        bounded $((DURATION + 60)) pgbench -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -c "$POOL_SIZE" -j 2 \
+            -T "$DURATION" -M prepared -n -f "$TMP/pk.sql" "$BENCH_DB" >"$TMP/pgbench.out" 2>&1 || {
+            cat "$TMP/pgbench.out" >&2
+            die "pgbench failed"
+        }
+        sed 's/^/    /' "$TMP/pgbench.out" >&2
+        cpu_since "$mark"
+        PG_CPU="$CPU_USED"
+        log "pgbench: cores used, service/pgbench/postgres/host busy: $PG_CPU (of $NCPU)"
+        PG_TPS="$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' "$TMP/pgbench.out")"
+        [[ -n "$PG_TPS" ]] || PG_TPS="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$TMP/pgbench.out" | tail -n1)"
+        PG_GET_RPS="$(field rps "$get")"
+        PG_GET_CPU="$(field cpu "$get")"
+    fi
+
+    before="$(user_count "$backend")"
+    log "$backend: POST /users (unique username and email per thread and request)"
+    run_wrk "$backend.post" "$TMP/post.lua" "$DURATION" "b$RANDOM"
+    post="$RESULT"
+    after="$(user_count "$backend")"
+    if [[ "$before" =~ ^[0-9]+$ && "$after" =~ ^[0-9]+$ ]]; then
+        created=$((after - before))
+    elif [[ "$before" =~ ^probe:([0-9]+)$ ]] && b="${BASH_REMATCH[1]}" && [[ "$after" =~ ^probe:([0-9]+)$ ]]; then
+        created=$((BASH_REMATCH[1] - b - 1))
+    else
+        created="?"
+    fi
+    post_ok=$(($(field requests "$post") - $(field non2xx "$post")))
+    log "$backend: wrk counted $post_ok 2xx POSTs; the store grew by $created users"
+
+    rss="$(awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$SERVER_PID/status" 2>/dev/null || echo "?")"
+    stop_server
+    server_log_summary "$backend"
+    log "$backend: stopped (exit $STOP_RC), peak RSS ${rss} MiB"
+    ROW[$backend]="$get|$post|$created|$STOP_RC|$LOG_NOTE|$rss|$GET_MODE"
+
+    if [[ "$backend" == postgres ]]; then
+        psql_admin -c "DROP DATABASE IF EXISTS \"$BENCH_DB\" WITH (FORCE)" >/dev/null && DB_CREATED=0
+        log "dropped database $BENCH_DB"
+    fi
+done
+
+# --- summary (stdout) -----------------------------------------------------------------------------------------------
+
+errs() { # socket errors of a result line, as "c/r/w/t"
+    echo "$(field connect "$1")/$(field read "$1")/$(field write "$1")/$(field timeout "$1")"
+}
+
+echo "## users-api storage benchmark"
+echo
+commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
+if [[ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]]; then
+    commit="$commit + uncommitted changes"
+fi
+echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, commit $commit:"
+echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s over 127.0.0.1, $USERS seeded users, bcrypt cost 4, pool $POOL_SIZE."
+echo
+echo "| backend | GET req/s | GET p50 | GET p99 | GET non-2xx | POST req/s | POST p50 | POST p99 | POST non-2xx | POST 2xx / users created | socket errors GET; POST (c/r/w/t) | server warn+error lines | exit on SIGTERM |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |"
+for backend in $BACKENDS; do
+    IFS='|' read -r get post created rc lognote rss mode <<<"${ROW[$backend]}"
+    post_ok=$(($(field requests "$post") - $(field non2xx "$post")))
+    printf '| %s | %.0f | %s ms | %s ms | %s | %.0f | %s ms | %s ms | %s | %s / %s | %s; %s | %s | %s |\n' \
+        "$backend" "$(field rps "$get")" "$(field p50_ms "$get")" "$(field p99_ms "$get")" "$(field non2xx "$get")" \
+        "$(field rps "$post")" "$(field p50_ms "$post")" "$(field p99_ms "$post")" "$(field non2xx "$post")" \
+        "$post_ok" "$created" "$(errs "$get")" "$(errs "$post")" "$lognote" "$rc"
+done
+echo
+if [[ -n "$PG_TPS" && -n "$PG_GET_RPS" ]]; then
+    ratio="$(awk -v a="$PG_GET_RPS" -v b="$PG_TPS" 'BEGIN {printf "%.1f", 100 * a / b}')"
+    verdict="$(awk -v r="$ratio" -v t="$TARGET_RATIO" 'BEGIN {print (r >= t) ? "meets" : "misses"}')"
+    echo "| PostgreSQL ceiling | value |"
+    echo "| --- | ---: |"
+    printf '| pgbench PK SELECT, -c %s -j 2 -T %s -M prepared | %.0f TPS |\n' "$POOL_SIZE" "$DURATION" "$PG_TPS"
+    printf '| GET /users/{id} on postgres | %.0f req/s |\n' "$PG_GET_RPS"
+    printf '| ratio GET ÷ pgbench | **%s %%** (target ≥ %s %%: %s) |\n' "$ratio" "$TARGET_RATIO" "$verdict"
+    echo "| cores used during GET: service/wrk/postgres/host busy | $PG_GET_CPU (of $NCPU) |"
+    echo "| cores used during pgbench: service/pgbench/postgres/host busy | $PG_CPU (of $NCPU) |"
+    echo
+fi
+for backend in $BACKENDS; do
+    IFS='|' read -r get post created rc lognote rss mode <<<"${ROW[$backend]}"
+    echo "- $backend: GET over $mode; peak RSS $rss MiB; cores used (service/wrk/postgres/host busy) during GET $(field cpu "$get"), during POST $(field cpu "$post")."
+done
