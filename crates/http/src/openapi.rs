@@ -29,9 +29,13 @@ pub fn patch(mut doc: Value) -> Value {
         for alias in ALIASES {
             paths.remove(*alias);
         }
-        for operation in paths.values_mut().filter_map(Value::as_object_mut).flat_map(|p| p.values_mut()) {
-            errors_as_problems(operation);
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else { continue };
+            for (method, operation) in item.iter_mut() {
+                errors_as_problems(operation, errors_of(path, method));
+            }
         }
+        add_plain_routes(paths);
     }
     patch_schemas(&mut doc["components"]["schemas"]);
     doc["components"]["securitySchemes"] = json!({
@@ -42,6 +46,13 @@ pub fn patch(mut doc: Value) -> Value {
     patch_listing(&mut doc["paths"]["/users"]["get"]);
     doc["paths"]["/users"]["post"]["responses"]["201"]["headers"] = json!({
         "Location": {"description": "The new user's URL", "schema": {"type": "string"}}
+    });
+    // Stateful links: what a client (or a fuzzer) does next with the created user.
+    let by_id = json!({"id": "$response.body#/id"});
+    doc["paths"]["/users"]["post"]["responses"]["201"]["links"] = json!({
+        "GetUser": {"operationId": "getUser", "parameters": by_id},
+        "UpdateUser": {"operationId": "updateUser", "parameters": by_id},
+        "DeleteUser": {"operationId": "deleteUser", "parameters": by_id},
     });
     for method in ["get", "put", "patch", "delete"] {
         if let Some(parameters) = doc["paths"]["/users/{id}"][method]["parameters"].as_array_mut() {
@@ -68,18 +79,75 @@ fn secure_operations(paths: &mut Value) {
     }
 }
 
-/// Every 4xx/5xx response is `application/problem+json` with the Problem schema.
-fn errors_as_problems(operation: &mut Value) {
-    let Some(responses) = operation["responses"].as_object_mut() else {
-        return;
-    };
+/// The error statuses each operation can answer with (the handlers' error type declares the union).
+fn errors_of(path: &str, method: &str) -> &'static [u16] {
+    match (path, method) {
+        ("/users", "post") => &[400, 401, 403, 409, 413, 415, 500, 503],
+        ("/users", "get") => &[400, 401, 403, 500, 503],
+        ("/users/me", "get") => &[401, 500, 503],
+        ("/users/{id}", "get") => &[400, 401, 403, 404, 500, 503],
+        ("/users/{id}", "put" | "patch") => &[400, 401, 403, 404, 409, 413, 415, 429, 500, 503],
+        ("/users/{id}", "delete") => &[400, 401, 403, 404, 409, 500, 503],
+        ("/auth/login", "post") => &[400, 401, 413, 415, 429, 500, 503],
+        ("/auth/refresh", "post") => &[400, 401, 413, 415, 500, 503],
+        ("/auth/logout", "post") => &[400, 413, 415, 500, 503],
+        ("/health/ready", "get") => &[500, 503],
+        _ => &[500],
+    }
+}
+
+/// Keeps the operation's own error statuses, each `application/problem+json` with the Problem schema, with the
+/// challenge on 401 and the wait on 429.
+fn errors_as_problems(operation: &mut Value, statuses: &[u16]) {
+    let Some(responses) = operation["responses"].as_object_mut() else { return };
+    responses.retain(|status, _| status.parse::<u16>().map_or(true, |code| code < 400 || statuses.contains(&code)));
     for (status, response) in responses.iter_mut() {
         if status.starts_with('4') || status.starts_with('5') {
             response["content"] = json!({
                 "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
             });
         }
+        match status.as_str() {
+            "401" => {
+                response["headers"] = json!({"WWW-Authenticate": {
+                    "description": "`Bearer`, with `error=\"invalid_token\"` when a token was refused",
+                    "schema": {"type": "string"}}});
+            }
+            "429" => {
+                response["headers"] = json!({"Retry-After": {
+                    "description": "Seconds to wait", "required": true, "schema": {"type": "integer", "minimum": 1}}});
+            }
+            _ => {}
+        }
     }
+}
+
+/// Routes served outside paperclip (plain actix): metrics, this document, Swagger UI.
+fn add_plain_routes(paths: &mut Map<String, Value>) {
+    paths.insert(
+        "/metrics".into(),
+        json!({"get": {
+            "tags": ["Operations"], "operationId": "metrics", "summary": "Prometheus metrics",
+            "description": "Text format: requests by route template and status, latency, storage pool, logins, refresh-token reuse.",
+            "responses": {"200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}}
+        }}),
+    );
+    paths.insert(
+        "/openapi.json".into(),
+        json!({"get": {
+            "tags": ["Operations"], "operationId": "openapi", "summary": "This document",
+            "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}}
+        }}),
+    );
+    paths.insert(
+        "/docs".into(),
+        json!({"get": {
+            "tags": ["Operations"], "operationId": "docs", "summary": "Swagger UI",
+            "description": "Redirects to the UI's page; every asset is served by the binary.",
+            "responses": {"302": {"description": "To /docs/index.html",
+                                  "headers": {"Location": {"schema": {"type": "string"}}}}}
+        }}),
+    );
 }
 
 fn set(schema: &mut Value, property: &str, constraints: Value) {
@@ -112,6 +180,10 @@ fn patch_schemas(schemas: &mut Value) {
         schema["additionalProperties"] = json!(false);
     }
     set(&mut schemas["UserUpdate"], "current_password", json!({"writeOnly": true}));
+    for name in ["Login", "RefreshRequest"] {
+        schemas[name]["additionalProperties"] = json!(false);
+    }
+    set(&mut schemas["Login"], "password", json!({"writeOnly": true}));
     let user = &mut schemas["User"];
     user_field_constraints(user);
     for stamp in ["created_at", "updated_at"] {

@@ -11,7 +11,19 @@ async fn the_document_lists_each_canonical_route_once() {
     assert!(doc["openapi"].as_str().expect("version").starts_with("3.0"));
     let mut paths: Vec<&String> = doc["paths"].as_object().expect("paths").keys().collect();
     paths.sort();
-    assert_eq!(paths, ["/auth/login", "/auth/logout", "/auth/refresh", "/health", "/health/ready", "/users", "/users/me", "/users/{id}"]);
+    assert_eq!(paths, [
+            "/auth/login",
+            "/auth/logout",
+            "/auth/refresh",
+            "/docs",
+            "/health",
+            "/health/ready",
+            "/metrics",
+            "/openapi.json",
+            "/users",
+            "/users/me",
+            "/users/{id}"
+        ]);
     let users = &doc["paths"]["/users"];
     assert!(users["get"].is_object() && users["post"].is_object());
     let user = &doc["paths"]["/users/{id}"];
