@@ -8,7 +8,8 @@ use std::time::Duration;
 use users_domain::ports::{
     CreateUserError, DeleteUserError, PoolStats, RepositoryError, UpdateUserError, UserRepository,
 };
-use users_domain::{ListQuery, NewUser, Page, Role, SortDirection, SortKey, User, UserId, UserPatch};
+use users_domain::{ListQuery, NewUser, Page, Role, User, UserId, UserPatch};
+use users_storage_sql::{order_by, push_filter};
 
 /// The columns a `UserRow` reads, as a literal so every statement stays a `&'static str`.
 macro_rules! user_columns {
@@ -94,53 +95,6 @@ fn taken(error: &sqlx::Error) -> Option<Taken> {
 
 fn into_user(row: UserRow) -> Result<User, RepositoryError> {
     User::try_from(row).map_err(RepositoryError::Unexpected)
-}
-
-/// `%` `_` and `\` match themselves.
-fn like_pattern(q: &str) -> String {
-    let escaped = q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    format!("%{escaped}%")
-}
-
-fn push_filter(builder: &mut QueryBuilder<Postgres>, query: &ListQuery) {
-    let filter = &query.filter;
-    builder.push(" WHERE TRUE");
-    if let Some(username) = &filter.username {
-        builder.push(" AND username_lower = ").push_bind(username.to_lowercase());
-    }
-    if let Some(email) = &filter.email {
-        builder.push(" AND email = ").push_bind(email.to_lowercase());
-    }
-    if let Some(role) = filter.role {
-        builder.push(" AND role = ").push_bind(role.as_str());
-    }
-    if let Some(q) = &filter.q {
-        let pattern = like_pattern(q);
-        builder
-            .push(" AND (username_lower LIKE ")
-            .push_bind(pattern.clone())
-            .push(" OR email LIKE ")
-            .push_bind(pattern.clone())
-            .push(" OR name_lower LIKE ")
-            .push_bind(pattern)
-            .push(")");
-    }
-}
-
-fn order_by(query: &ListQuery) -> &'static str {
-    use SortDirection::{Ascending as Asc, Descending as Desc};
-    match (query.sort, query.direction) {
-        (SortKey::Id, Asc) => " ORDER BY id ASC",
-        (SortKey::Id, Desc) => " ORDER BY id DESC",
-        (SortKey::Username, Asc) => " ORDER BY username_lower ASC, id ASC",
-        (SortKey::Username, Desc) => " ORDER BY username_lower DESC, id ASC",
-        (SortKey::Email, Asc) => " ORDER BY email ASC, id ASC",
-        (SortKey::Email, Desc) => " ORDER BY email DESC, id ASC",
-        (SortKey::CreatedAt, Asc) => " ORDER BY created_at ASC, id ASC",
-        (SortKey::CreatedAt, Desc) => " ORDER BY created_at DESC, id ASC",
-        (SortKey::UpdatedAt, Asc) => " ORDER BY updated_at ASC, id ASC",
-        (SortKey::UpdatedAt, Desc) => " ORDER BY updated_at DESC, id ASC",
-    }
 }
 
 fn lower_name(name: Option<&users_domain::DisplayName>) -> Option<String> {

@@ -11,7 +11,8 @@ use tokio::sync::{Mutex, MutexGuard};
 use users_domain::ports::{
     CreateUserError, DeleteUserError, PoolStats, RepositoryError, UpdateUserError, UserRepository,
 };
-use users_domain::{ListQuery, NewUser, Page, Role, SortDirection, SortKey, User, UserId, UserPatch};
+use users_domain::{ListQuery, NewUser, Page, Role, User, UserId, UserPatch};
+use users_storage_sql::{order_by, push_filter};
 
 /// The columns a `UserRow` reads, as a literal so every statement stays a `&'static str`.
 macro_rules! user_columns {
@@ -115,56 +116,6 @@ fn taken(error: &sqlx::Error) -> Option<Taken> {
 
 fn into_user(row: UserRow) -> Result<User, RepositoryError> {
     User::try_from(row).map_err(RepositoryError::Unexpected)
-}
-
-/// `%` `_` and `\` match themselves.
-fn like_pattern(q: &str) -> String {
-    let escaped = q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    format!("%{escaped}%")
-}
-
-fn push_filter(builder: &mut QueryBuilder<Sqlite>, query: &ListQuery) {
-    let filter = &query.filter;
-    builder.push(" WHERE 1 = 1");
-    if let Some(username) = &filter.username {
-        builder.push(" AND username_lower = ").push_bind(username.to_lowercase());
-    }
-    if let Some(email) = &filter.email {
-        builder.push(" AND email = ").push_bind(email.to_lowercase());
-    }
-    if let Some(role) = filter.role {
-        builder.push(" AND role = ").push_bind(role.as_str());
-    }
-    if let Some(q) = &filter.q {
-        let pattern = like_pattern(q);
-        builder
-            .push(" AND (username_lower LIKE ")
-            .push_bind(pattern.clone())
-            .push(" ESCAPE '\\' OR email LIKE ")
-            .push_bind(pattern.clone())
-            .push(" ESCAPE '\\' OR name_lower LIKE ")
-            .push_bind(pattern)
-            .push(" ESCAPE '\\')");
-    }
-}
-
-fn order_by(query: &ListQuery) -> String {
-    let column = match query.sort {
-        SortKey::Id => "id",
-        SortKey::Username => "username_lower",
-        SortKey::Email => "email",
-        SortKey::CreatedAt => "created_at",
-        SortKey::UpdatedAt => "updated_at",
-    };
-    let direction = match query.direction {
-        SortDirection::Ascending => "ASC",
-        SortDirection::Descending => "DESC",
-    };
-    if query.sort == SortKey::Id {
-        format!(" ORDER BY id {direction}")
-    } else {
-        format!(" ORDER BY {column} {direction}, id ASC")
-    }
 }
 
 /// Binds an optional value, or NULL.

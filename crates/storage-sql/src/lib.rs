@@ -1,0 +1,68 @@
+//! The listing's SQL, written once for both SQL adapters: the schemas name their columns alike, and the statement
+//! text below is valid on SQLite and PostgreSQL. Values are lower-cased in Rust (as the stored `*_lower` columns
+//! are), so both backends compare the same way.
+
+use sqlx::{Database, Encode, QueryBuilder, Type};
+use users_domain::{ListQuery, SortDirection, SortKey};
+
+/// `%`, `_` and `\` in `q` match themselves (the statements say `ESCAPE '\'`).
+pub fn like_pattern(q: &str) -> String {
+    let escaped = q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// ` WHERE …` for the query's filters, binding every value.
+pub fn push_filter<DB: Database>(builder: &mut QueryBuilder<DB>, query: &ListQuery)
+where
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+{
+    let filter = &query.filter;
+    builder.push(" WHERE 1 = 1");
+    if let Some(username) = &filter.username {
+        builder.push(" AND username_lower = ").push_bind(username.to_lowercase());
+    }
+    if let Some(email) = &filter.email {
+        builder.push(" AND email = ").push_bind(email.to_lowercase());
+    }
+    if let Some(role) = filter.role {
+        builder.push(" AND role = ").push_bind(role.as_str().to_owned());
+    }
+    if let Some(q) = &filter.q {
+        let pattern = like_pattern(q);
+        builder
+            .push(" AND (username_lower LIKE ")
+            .push_bind(pattern.clone())
+            .push(" ESCAPE '\\' OR email LIKE ")
+            .push_bind(pattern.clone())
+            .push(" ESCAPE '\\' OR name_lower LIKE ")
+            .push_bind(pattern)
+            .push(" ESCAPE '\\')");
+    }
+}
+
+/// ` ORDER BY …`: the sort key in its direction, ties by id ascending.
+pub fn order_by(query: &ListQuery) -> &'static str {
+    use SortDirection::{Ascending as Asc, Descending as Desc};
+    match (query.sort, query.direction) {
+        (SortKey::Id, Asc) => " ORDER BY id ASC",
+        (SortKey::Id, Desc) => " ORDER BY id DESC",
+        (SortKey::Username, Asc) => " ORDER BY username_lower ASC, id ASC",
+        (SortKey::Username, Desc) => " ORDER BY username_lower DESC, id ASC",
+        (SortKey::Email, Asc) => " ORDER BY email ASC, id ASC",
+        (SortKey::Email, Desc) => " ORDER BY email DESC, id ASC",
+        (SortKey::CreatedAt, Asc) => " ORDER BY created_at ASC, id ASC",
+        (SortKey::CreatedAt, Desc) => " ORDER BY created_at DESC, id ASC",
+        (SortKey::UpdatedAt, Asc) => " ORDER BY updated_at ASC, id ASC",
+        (SortKey::UpdatedAt, Desc) => " ORDER BY updated_at DESC, id ASC",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards_and_lower_case() {
+        assert_eq!(like_pattern("A_b%C\\"), "%a\\_b\\%c\\\\%");
+    }
+}
