@@ -127,12 +127,6 @@ pub async fn build(settings: &Settings) -> Result<Application, StartupError> {
 pub async fn build_with(settings: &Settings, storage: Arc<dyn Storage>) -> Result<Application, StartupError> {
     // Every setting is checked before anything is logged, so a fatal one is the only line.
     let admin = bootstrap_admin(settings)?;
-    let (users, auth) = services(settings, storage.clone()).await?;
-    if let Some(admin) = admin {
-        // Created unless a user already has that username or email (instances starting together race on the
-        // unique indexes: one creates it).
-        users.ensure_admin(admin).await.map_err(|e| StartupError::Other(e.into()))?;
-    }
     let trusted_proxies = settings
         .server
         .trusted_proxies
@@ -140,6 +134,12 @@ pub async fn build_with(settings: &Settings, storage: Arc<dyn Storage>) -> Resul
         .map(|cidr| cidr.parse::<ipnet::IpNet>().or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| SettingsError::new("APP__SERVER__TRUSTED_PROXIES", format!("not a CIDR list: {e}")))?;
+    let (users, auth) = services(settings, storage.clone()).await?;
+    if let Some(admin) = admin {
+        // Created unless a user already has that username or email (instances starting together race on the
+        // unique indexes: one creates it).
+        users.ensure_admin(admin).await.map_err(|e| StartupError::Other(e.into()))?;
+    }
     let address = format!("{}:{}", settings.server.host, settings.server.port);
     let listener =
         TcpListener::bind(&address).map_err(|source| StartupError::Listen { address: address.clone(), source })?;

@@ -13,7 +13,7 @@ pub struct TempFolder(pub PathBuf);
 
 impl TempFolder {
     pub fn new(name: &str) -> Self {
-        let folder = std::env::temp_dir().join(format!("users-api-auth-{name}-{}", std::process::id()));
+        let folder = std::env::temp_dir().join(format!("users-api-test-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&folder);
         std::fs::create_dir_all(&folder).expect("temp folder");
         Self(folder)
@@ -107,4 +107,34 @@ pub fn http_with(port: u16, method: &str, path: &str, body: &str, token: Option<
 pub fn field(json: &str, name: &str) -> String {
     let value = json.split(&format!("\"{name}\":\"")).nth(1).and_then(|r| r.split('"').next());
     value.unwrap_or_else(|| panic!("{name} in {json}")).to_owned()
+}
+
+/// Waits up to `within` for the child to exit.
+pub fn wait(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().expect("waitable") {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+/// Sends SIGTERM.
+pub fn terminate(child: &Child) {
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill").success());
+}
+
+/// Logs in by username: the access token.
+pub fn login(port: u16, username: &str, password: &str) -> String {
+    let (status, reply) =
+        http(port, "POST", "/auth/login", &format!(r#"{{"username":"{username}","password":"{password}"}}"#), None);
+    assert_eq!(status, 200, "{reply}");
+    field(&reply, "access_token")
+}
+
+/// The `id` of a user in a JSON body.
+pub fn id_of(json: &str) -> String {
+    json.split("\"id\":").nth(1).and_then(|r| r.split(',').next()).expect("id").to_owned()
 }
