@@ -25,6 +25,9 @@ fn main() -> ExitCode {
     }
 }
 
+/// How long the listener stays open after SIGTERM with `/health/ready` answering 503.
+const READINESS_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn fatal(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("users-api: {message}");
     ExitCode::FAILURE
@@ -47,8 +50,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let readiness = app.readiness.clone();
     actix_web::rt::spawn(async move {
         wait_for_shutdown_signal().await;
-        tracing::info!("shutting down: finishing in-flight requests");
+        // Not ready at once, while still listening for a moment, so load balancers see the 503 and stop sending;
+        // then the listener closes and in-flight requests finish (up to the shutdown timeout).
         readiness.start_shutdown();
+        tracing::info!("shutting down: readiness is 503; draining");
+        tokio::time::sleep(READINESS_DRAIN).await;
         handle.stop(true).await;
     });
     let storage = app.storage.clone();

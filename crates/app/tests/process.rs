@@ -160,7 +160,11 @@ fn sigterm_lets_an_in_flight_login_finish_then_exits_0() {
         http(port, "POST", "/auth/login", r#"{"username":"root","password":"root password"}"#, None)
     });
     std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(http(port, "GET", "/health/ready", "", None).0, 200);
     terminate(&child);
+    std::thread::sleep(Duration::from_millis(100));
+    let (ready, problem) = http(port, "GET", "/health/ready", "", None);
+    assert_eq!(ready, 503, "not ready at once after SIGTERM, so a load balancer stops sending: {problem}");
     let (status, body) = login.join().expect("login thread");
     assert_eq!(status, 200, "the in-flight login finished: {body}");
     assert!(body.contains("access_token"));
