@@ -1,4 +1,4 @@
-// Served from the binary; the document sits two levels up (/docs/index.html -> /openapi.json, also under /api).
+// Served from the binary; the document is one level up (/docs/index.html -> /openapi.json, also under /api).
 // validatorUrl: null keeps Swagger UI from calling any outside host.
 window.onload = function () {
   window.ui = SwaggerUIBundle({
