@@ -309,7 +309,7 @@ cpu_mark() {
         t = 0
         for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); t += p[1] * 60 + p[2] }
         printf "%.0f", t * hz }' "$TMP/times")"
-    pg="$(cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == "(postgres)" {s += $14 + $15 + $16 + $17} END {print s + 0}')"
+    pg="$({ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk '$2 == "(postgres)" {s += $14 + $15 + $16 + $17} END {print s + 0}')"
     host="$(awk '$1 == "cpu" {print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6}' /proc/stat)"
     CPU_MARK="$srv $kids $pg $host"
 }

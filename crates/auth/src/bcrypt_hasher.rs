@@ -1,14 +1,19 @@
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
 use tracing::Instrument;
 use users_domain::limits::PASSWORD_MAX_BYTES;
 use users_domain::ports::{HashError, PasswordHasher};
 use users_domain::{Password, PasswordHash};
 
-/// bcrypt at a configured cost, run on tokio's blocking pool so a hash never stalls the async workers.
-#[derive(Debug, Clone, Copy)]
+/// bcrypt at a configured cost, run on tokio's blocking pool so a hash never stalls the async workers, and at most
+/// `cores − 1` hashes at once (at least one), so a login flood queues for its turn instead of taking every core
+/// from the other requests.
+#[derive(Debug, Clone)]
 pub struct BcryptHasher {
     cost: u32,
+    turns: Arc<Semaphore>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -23,15 +28,20 @@ mod bcrypt_cost {
 impl BcryptHasher {
     pub fn new(cost: u32) -> Result<Self, InvalidCost> {
         if (bcrypt_cost::MIN..=bcrypt_cost::MAX).contains(&cost) {
-            Ok(Self { cost })
+            let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+            Ok(Self { cost, turns: Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))) })
         } else {
             Err(InvalidCost)
         }
     }
 }
 
-/// Runs `work` on the blocking pool inside the caller's tracing span.
-async fn off_the_workers<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
+/// Runs `work` on the blocking pool inside the caller's tracing span, when a turn is free.
+async fn off_the_workers<T: Send + 'static>(
+    turns: &Semaphore,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, HashError> {
+    let _turn = turns.acquire().await.context("the hashing turns are closed").map_err(HashError::Unexpected)?;
     let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || span.in_scope(work))
         .in_current_span()
@@ -50,14 +60,14 @@ impl PasswordHasher for BcryptHasher {
         }
         let secret = password.clone();
         let cost = self.cost;
-        let hash = off_the_workers(move || bcrypt::hash(secret.expose(), cost)).await?;
+        let hash = off_the_workers(&self.turns, move || bcrypt::hash(secret.expose(), cost)).await?;
         Ok(PasswordHash::new(hash.context("bcrypt could not hash")?))
     }
 
     async fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HashError> {
         let secret = password.clone();
         let hash = hash.as_str().to_owned();
-        let verified = off_the_workers(move || bcrypt::verify(secret.expose(), &hash)).await?;
+        let verified = off_the_workers(&self.turns, move || bcrypt::verify(secret.expose(), &hash)).await?;
         Ok(verified.context("unusable bcrypt hash")?)
     }
 }
