@@ -189,6 +189,10 @@ impl UserRepository for PostgresUserRepository {
     }
 
     async fn find_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, RepositoryError> {
+        // The common case, a caller reading itself: the plain primary-key lookup.
+        if let [id] = ids {
+            return Ok(self.find_by_id(*id).await?.into_iter().collect());
+        }
         let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ANY($1)");
         let ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
         let rows: Vec<UserRow> = sqlx::query_as(sql).bind(ids).fetch_all(&self.pool).await.map_err(storage_error)?;
