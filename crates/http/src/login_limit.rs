@@ -3,7 +3,8 @@
 //! nearest untrusted address of `X-Forwarded-For` when the peer is a trusted proxy.
 
 use crate::problem::ApiError;
-use actix_web::HttpRequest;
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
@@ -50,6 +51,26 @@ impl LoginRateLimit {
         })
     }
 }
+
+/// A login request that the per-IP limit let through: every login request counts, whatever its body, so this
+/// extractor comes before the body's.
+pub struct WithinLoginLimit;
+
+impl FromRequest for WithinLoginLimit {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let checked = match req.app_data::<web::Data<LoginRateLimit>>() {
+            Some(limit) => limit.check(req).map(|()| Self),
+            None => Ok(Self),
+        };
+        std::future::ready(checked)
+    }
+}
+
+impl paperclip::v2::schema::Apiv2Schema for WithinLoginLimit {}
+impl paperclip::actix::OperationModifier for WithinLoginLimit {}
 
 #[cfg(test)]
 mod tests {

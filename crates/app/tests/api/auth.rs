@@ -472,3 +472,13 @@ async fn forged_tokens_are_401() {
         unauthorized(&reply, true);
     }
 }
+
+#[tokio::test]
+async fn every_login_request_counts_toward_the_per_ip_limit_even_a_malformed_one() {
+    // spawn_app_with logs the admin in once: the first of the three.
+    let Some(app) = spawn_app_with(|url| url, &[("APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE", "3")]).await else { return };
+    let malformed = app.anonymous().send(Method::POST, "/auth/login", Some(("application/json", b"{".to_vec())), &[]).await;
+    malformed.invalid_fields(&["body"]);
+    login(&app, json!({"username": "nobody"})).await.invalid_fields(&["password"]);
+    login(&app, json!({"username": ADMIN_USERNAME, "password": ADMIN_PASSWORD})).await.problem(429, "rate-limited");
+}

@@ -2,10 +2,9 @@
 
 use crate::dto::{LoginBody, RefreshBody, TokenResponse};
 use crate::extract::JsonBody;
-use crate::login_limit::LoginRateLimit;
+use crate::login_limit::WithinLoginLimit;
 use crate::metrics::{LoginOutcome, Metrics};
 use crate::problem::ApiError;
-use actix_web::HttpRequest;
 use paperclip::actix::web::{Data, Json};
 use paperclip::actix::{api_v2_operation, NoContent};
 use users_domain::auth::{AuthError, AuthService};
@@ -16,13 +15,11 @@ use users_domain::auth::{AuthError, AuthService};
 /// After 5 failures for one name within 15 minutes: 429 for 15 minutes from the 5th.
 #[api_v2_operation(tags(Auth), operation_id = "login")]
 pub async fn login(
-    req: HttpRequest,
+    _counted: WithinLoginLimit,
     auth: Data<AuthService>,
-    limit: Data<LoginRateLimit>,
     metrics: Data<Metrics>,
     body: JsonBody<LoginBody>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    limit.check(&req)?;
     let name = body.0.login_name()?;
     let outcome = auth.login(&name, &body.0.password).await;
     match &outcome {
