@@ -9,7 +9,8 @@ use users_domain::ports::{
     CreateUserError, DeleteUserError, PoolStats, RepositoryError, UpdateUserError, UserRepository,
 };
 use users_domain::{ListQuery, NewUser, Page, Role, User, UserId, UserPatch};
-use users_storage_sql::{order_by, push_filter};
+pub(crate) use users_storage_sql::storage_error;
+use users_storage_sql::{create_error, order_by, push_filter, update_error};
 
 /// The columns a `UserRow` reads, as a literal so every statement stays a `&'static str`.
 macro_rules! user_columns {
@@ -58,38 +59,6 @@ impl PostgresUserRepository {
     /// them once.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         sqlx::migrate!("../../migrations/postgres").run(&self.pool).await.context("cannot apply the migrations")
-    }
-}
-
-pub(crate) fn storage_error(error: sqlx::Error) -> RepositoryError {
-    match error {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::WorkerCrashed => RepositoryError::Unavailable(error.into()),
-        // 57P01 admin shutdown, 57P03 cannot connect now, 08xxx connection exceptions.
-        sqlx::Error::Database(ref e)
-            if e.code().is_some_and(|c| c.starts_with("08") || c == "57P01" || c == "57P03") =>
-        {
-            RepositoryError::Unavailable(error.into())
-        }
-        other => RepositoryError::Unexpected(other.into()),
-    }
-}
-
-enum Taken {
-    Username,
-    Email,
-}
-
-fn taken(error: &sqlx::Error) -> Option<Taken> {
-    let database_error = error.as_database_error().filter(|e| e.is_unique_violation())?;
-    match database_error.constraint() {
-        Some("users_username_lower_key") => Some(Taken::Username),
-        Some("users_email_key") => Some(Taken::Email),
-        _ => None,
     }
 }
 
@@ -173,11 +142,7 @@ impl UserRepository for PostgresUserRepository {
             .bind(user.created_at.as_datetime())
             .fetch_one(&self.pool)
             .await
-            .map_err(|e| match taken(&e) {
-                Some(Taken::Username) => CreateUserError::UsernameTaken,
-                Some(Taken::Email) => CreateUserError::EmailTaken,
-                None => storage_error(e).into(),
-            })?;
+            .map_err(create_error)?;
         Ok(into_user(row)?)
     }
 
@@ -224,11 +189,7 @@ impl UserRepository for PostgresUserRepository {
         } else {
             update_row(&self.pool, id, &patch).await
         };
-        let row = updated.map_err(|e| match taken(&e) {
-            Some(Taken::Username) => UpdateUserError::UsernameTaken,
-            Some(Taken::Email) => UpdateUserError::EmailTaken,
-            None => storage_error(e).into(),
-        })?;
+        let row = updated.map_err(update_error)?;
         match row {
             Some(row) => Ok(into_user(row)?),
             // Nothing written: either there is no such user, or the guard kept the last admin.

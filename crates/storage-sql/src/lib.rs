@@ -3,7 +3,64 @@
 //! are), so both backends compare the same way.
 
 use sqlx::{Database, Encode, QueryBuilder, Type};
+use users_domain::ports::{CreateUserError, RepositoryError, UpdateUserError};
 use users_domain::{ListQuery, SortDirection, SortKey};
+
+/// A failed statement as the domain sees it: storage that does not answer is `Unavailable` (503, worth a retry);
+/// anything else is unexpected.
+pub fn storage_error(error: sqlx::Error) -> RepositoryError {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => RepositoryError::Unavailable(error.into()),
+        // PostgreSQL's 08xxx connection exceptions, 57P01 admin shutdown, 57P03 cannot connect now.
+        sqlx::Error::Database(ref e)
+            if e.code().is_some_and(|c| c.starts_with("08") || c == "57P01" || c == "57P03") =>
+        {
+            RepositoryError::Unavailable(error.into())
+        }
+        other => RepositoryError::Unexpected(other.into()),
+    }
+}
+
+/// Which unique index a violation hit. Both databases name it in the message: PostgreSQL the index
+/// (`users_username_lower_key`), SQLite the column (`users.username_lower`).
+enum Taken {
+    Username,
+    Email,
+}
+
+fn taken(error: &sqlx::Error) -> Option<Taken> {
+    let message = error.as_database_error().filter(|e| e.is_unique_violation())?.message();
+    if message.contains("username_lower") {
+        Some(Taken::Username)
+    } else if message.contains("email") {
+        Some(Taken::Email)
+    } else {
+        None
+    }
+}
+
+/// An insert's failure: a taken username or email, or a storage error.
+pub fn create_error(error: sqlx::Error) -> CreateUserError {
+    match taken(&error) {
+        Some(Taken::Username) => CreateUserError::UsernameTaken,
+        Some(Taken::Email) => CreateUserError::EmailTaken,
+        None => storage_error(error).into(),
+    }
+}
+
+/// An update's failure: a taken username or email, or a storage error.
+pub fn update_error(error: sqlx::Error) -> UpdateUserError {
+    match taken(&error) {
+        Some(Taken::Username) => UpdateUserError::UsernameTaken,
+        Some(Taken::Email) => UpdateUserError::EmailTaken,
+        None => storage_error(error).into(),
+    }
+}
 
 /// `%`, `_` and `\` in `q` match themselves (the statements say `ESCAPE '\'`).
 pub fn like_pattern(q: &str) -> String {

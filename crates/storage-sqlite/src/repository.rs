@@ -12,7 +12,8 @@ use users_domain::ports::{
     CreateUserError, DeleteUserError, PoolStats, RepositoryError, UpdateUserError, UserRepository,
 };
 use users_domain::{ListQuery, NewUser, Page, Role, User, UserId, UserPatch};
-use users_storage_sql::{order_by, push_filter};
+pub(crate) use users_storage_sql::storage_error;
+use users_storage_sql::{create_error, order_by, push_filter, update_error};
 
 /// The columns a `UserRow` reads, as a literal so every statement stays a `&'static str`.
 macro_rules! user_columns {
@@ -87,33 +88,6 @@ impl SqliteUserRepository {
     }
 }
 
-pub(crate) fn storage_error(error: sqlx::Error) -> RepositoryError {
-    match error {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => {
-            RepositoryError::Unavailable(error.into())
-        }
-        other => RepositoryError::Unexpected(other.into()),
-    }
-}
-
-enum Taken {
-    Username,
-    Email,
-}
-
-/// Which unique index a violation hit, if it was one.
-fn taken(error: &sqlx::Error) -> Option<Taken> {
-    let database_error = error.as_database_error().filter(|e| e.is_unique_violation())?;
-    let message = database_error.message();
-    if message.contains("username_lower") {
-        Some(Taken::Username)
-    } else if message.contains("email") {
-        Some(Taken::Email)
-    } else {
-        None
-    }
-}
-
 fn into_user(row: UserRow) -> Result<User, RepositoryError> {
     User::try_from(row).map_err(RepositoryError::Unexpected)
 }
@@ -145,11 +119,7 @@ impl UserRepository for SqliteUserRepository {
             .bind(user.created_at.unix_micros())
             .fetch_one(&self.pool)
             .await
-            .map_err(|e| match taken(&e) {
-                Some(Taken::Username) => CreateUserError::UsernameTaken,
-                Some(Taken::Email) => CreateUserError::EmailTaken,
-                None => storage_error(e).into(),
-            })?;
+            .map_err(create_error)?;
         Ok(into_user(row)?)
     }
 
@@ -217,11 +187,7 @@ impl UserRepository for SqliteUserRepository {
             .bind(id.get())
             .fetch_optional(&self.pool)
             .await
-            .map_err(|e| match taken(&e) {
-                Some(Taken::Username) => UpdateUserError::UsernameTaken,
-                Some(Taken::Email) => UpdateUserError::EmailTaken,
-                None => storage_error(e).into(),
-            })?;
+            .map_err(update_error)?;
         match row {
             Some(row) => Ok(into_user(row)?),
             // Nothing written: either there is no such user, or the guard refused the last admin's demotion.
