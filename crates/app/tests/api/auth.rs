@@ -482,3 +482,26 @@ async fn every_login_request_counts_toward_the_per_ip_limit_even_a_malformed_one
     login(&app, json!({"username": "nobody"})).await.invalid_fields(&["password"]);
     login(&app, json!({"username": ADMIN_USERNAME, "password": ADMIN_PASSWORD})).await.problem(429, "rate-limited");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_wrong_passwords_get_no_more_than_five_checks() {
+    let Some(app) = spawn_app().await else { return };
+    signed_up(&app, "alice").await;
+    let app = Arc::new(app);
+    let attempts: Vec<_> = (0..40)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                login(&app, json!({"username": "alice", "password": format!("wrong {i}")})).await.status.as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for attempt in attempts {
+        statuses.push(attempt.await.expect("task"));
+    }
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert!(checked <= 5, "{checked} passwords checked: {statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 40 - checked, "{statuses:?}");
+    login(&app, json!({"username": "alice", "password": "password1"})).await.problem(429, "rate-limited");
+}

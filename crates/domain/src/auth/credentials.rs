@@ -91,7 +91,16 @@ impl PasswordCheck {
     /// Checks `password` against `hash` (`None`: no such user) for `key`: refused while locked; a success clears
     /// the failures, a failure is recorded.
     pub async fn check(&self, key: &LoginKey, hash: Option<&PasswordHash>, password: &str) -> Result<(), CheckError> {
-        self.ensure_not_locked(key).await?;
+        // The attempt is recorded as a failure before the (slow) check and cleared if it succeeds, and the lock is
+        // judged on the attempts recorded before this one: of any number of concurrent attempts, at most the 5
+        // that the rule allows reach the password check.
+        let now = self.clock.now();
+        self.failures.record(key.as_str(), now).await?;
+        let earlier: Vec<_> =
+            self.failures.since(key.as_str(), relevant_since(now)).await?.into_iter().filter(|f| *f < now).collect();
+        if let Some(until) = locked_until(&earlier, now) {
+            return Err(CheckError::Locked { retry_after_secs: retry_after_secs(until, now) });
+        }
         let verified = match (Password::parse(password), hash) {
             (Ok(password), Some(hash)) => self.hasher.verify(&password, hash).await?,
             (Ok(password), None) => {
@@ -108,7 +117,6 @@ impl PasswordCheck {
             self.failures.clear(key.as_str()).await?;
             Ok(())
         } else {
-            self.failures.record(key.as_str(), self.clock.now()).await?;
             Err(CheckError::Wrong)
         }
     }

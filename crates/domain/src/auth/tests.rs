@@ -90,18 +90,14 @@ impl Ports {
     }
 }
 
-fn failures_with(
-    previous: usize,
-    expect_record: Option<&'static str>,
-    expect_clear: Option<&'static str>,
-) -> MockLoginFailureStore {
+/// `previous` failures recorded a minute ago; every attempt is recorded (under `key`) before it is checked.
+fn failures_with(previous: usize, key: &'static str, expect_clear: Option<&'static str>) -> MockLoginFailureStore {
     let mut failures = MockLoginFailureStore::new();
-    let times: Vec<Timestamp> = (0..previous).map(|_| now()).collect();
+    let a_minute_ago = Timestamp::from_datetime(now().as_datetime() - time::Duration::minutes(1));
+    let mut times: Vec<Timestamp> = (0..previous).map(|_| a_minute_ago).collect();
+    times.push(now());
     failures.expect_since().returning(move |_, _| Ok(times.clone()));
-    match expect_record {
-        Some(key) => failures.expect_record().withf(move |k, _| k == key).times(1).returning(|_, _| Ok(())),
-        None => failures.expect_record().never(),
-    };
+    failures.expect_record().withf(move |k, _| k == key).times(1).returning(|_, _| Ok(()));
     match expect_clear {
         Some(key) => failures.expect_clear().withf(move |k| k == key).times(1).returning(|_| Ok(())),
         None => failures.expect_clear().never(),
@@ -127,7 +123,7 @@ async fn a_login_by_username_or_email_issues_a_pair_and_clears_failures() {
         let auth = Ports {
             users: finding(Some(alice())),
             refresh_tokens,
-            failures: failures_with(2, None, Some("user:7")),
+            failures: failures_with(2, "user:7", Some("user:7")),
             access_tokens: tokens(),
         }
         .service()
@@ -143,7 +139,7 @@ async fn a_wrong_password_and_an_unknown_name_fail_alike_and_are_counted() {
     let wrong = Ports {
         users: finding(Some(alice())),
         refresh_tokens: MockRefreshTokenStore::new(),
-        failures: failures_with(0, Some("user:7"), None),
+        failures: failures_with(0, "user:7", None),
         access_tokens: MockAccessTokens::new(),
     }
     .service()
@@ -153,7 +149,7 @@ async fn a_wrong_password_and_an_unknown_name_fail_alike_and_are_counted() {
     let unknown = Ports {
         users: finding(None),
         refresh_tokens: MockRefreshTokenStore::new(),
-        failures: failures_with(0, Some("name:nobody@example.com"), None),
+        failures: failures_with(0, "name:nobody@example.com", None),
         access_tokens: MockAccessTokens::new(),
     }
     .service()
@@ -170,7 +166,7 @@ async fn a_password_over_72_bytes_never_matches() {
     let auth = Ports {
         users: finding(Some(long)),
         refresh_tokens: MockRefreshTokenStore::new(),
-        failures: failures_with(0, Some("user:7"), None),
+        failures: failures_with(0, "user:7", None),
         access_tokens: MockAccessTokens::new(),
     }
     .service()
@@ -184,13 +180,13 @@ async fn a_locked_name_is_refused_even_with_the_right_password() {
     let auth = Ports {
         users: finding(Some(alice())),
         refresh_tokens: MockRefreshTokenStore::new(),
-        failures: failures_with(5, None, None),
+        failures: failures_with(5, "user:7", None),
         access_tokens: MockAccessTokens::new(),
     }
     .service()
     .await;
     let error = auth.login(&LoginName::Username("alice".into()), "right password").await.expect_err("locked");
-    assert!(matches!(error, AuthError::Locked { retry_after_secs: 900 }), "{error:?}");
+    assert!(matches!(error, AuthError::Locked { retry_after_secs: 840 }), "{error:?}");
 }
 
 fn spending(outcome: SpendOutcome) -> MockRefreshTokenStore {
