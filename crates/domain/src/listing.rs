@@ -47,6 +47,12 @@ pub struct UserFilter {
 }
 
 impl UserFilter {
+    /// Whether any user can match: no stored username, email or name contains a NUL (a character PostgreSQL
+    /// cannot even compare), so a filter with one matches nothing.
+    pub fn can_match(&self) -> bool {
+        [&self.username, &self.email, &self.q].into_iter().flatten().all(|value| !value.contains('\0'))
+    }
+
     /// Whether `user` matches: the reference semantics every repository must reproduce.
     pub fn matches(&self, user: &User) -> bool {
         let username_ok = self.username.as_ref().is_none_or(|u| user.username.folded() == u.to_lowercase());

@@ -307,6 +307,8 @@ pub async fn list_q_treats_percent_and_underscore_literally(repository: Arc<dyn 
     assert_eq!(list(&repository, query(underscore)).await, (vec!["a_b".into()], 1));
     let percent = UserFilter { q: Some("0%".into()), ..UserFilter::default() };
     assert_eq!(list(&repository, query(percent)).await, (vec!["percent".into()], 1));
+    let nul = UserFilter { q: Some("a\0".into()), username: Some("\0".into()), ..UserFilter::default() };
+    assert_eq!(list(&repository, query(nul)).await, (vec![], 0), "a NUL matches nothing, and is no error");
     let backslash = UserFilter { q: Some("\\".into()), ..UserFilter::default() };
     assert_eq!(list(&repository, query(backslash)).await, (vec![], 0));
 }

@@ -142,6 +142,9 @@ impl UserRepository for SqliteUserRepository {
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
+        if !query.filter.can_match() {
+            return Ok(Page { users: Vec::new(), total: 0 });
+        }
         let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM users");
         push_filter(&mut count, query);
         let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await.map_err(storage_error)?;

@@ -387,3 +387,17 @@ async fn error_bodies_leak_no_internals() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_nul_character_is_refused_or_matches_nothing_never_a_500() {
+    let Some(app) = spawn_app().await else { return };
+    refused(&app, with("name", json!("a\u{0}b")), &["name"]).await;
+    refused(&app, with("name", json!("two\nlines")), &["name"]).await;
+    for query in ["q=%00", "username=a%00", "email=%00%40x.io"] {
+        let reply = app.get(&format!("/users?{query}")).await;
+        assert_eq!(reply.status, 200, "{query}: {}", reply.text);
+        assert_eq!(reply.json(), json!([]), "{query}");
+    }
+    let login = app.anonymous().post("/auth/login", &json!({"username": "a\u{0}b", "password": "password1"})).await;
+    login.problem(401, "unauthorized");
+}

@@ -14,7 +14,8 @@ impl LoginKey {
     }
 
     pub fn unknown_name(name: &str) -> Self {
-        Self(format!("name:{}", name.to_lowercase()))
+        // A NUL cannot be stored as text everywhere; it never names a user anyway.
+        Self(format!("name:{}", name.to_lowercase().replace('\0', "\u{FFFD}")))
     }
 
     pub fn as_str(&self) -> &str {

@@ -9,6 +9,8 @@ pub struct DisplayName(String);
 pub enum DisplayNameError {
     #[error("must not be only whitespace")]
     Blank,
+    #[error("must not contain control characters")]
+    ControlCharacters,
     #[error("must be {NAME_MIN_CHARS}–{NAME_MAX_CHARS} characters long")]
     TooLong,
 }
@@ -16,6 +18,9 @@ pub enum DisplayNameError {
 impl DisplayName {
     pub fn parse(s: &str) -> Result<Self, DisplayNameError> {
         let trimmed = s.trim();
+        if trimmed.chars().any(char::is_control) {
+            return Err(DisplayNameError::ControlCharacters);
+        }
         let chars = trimmed.chars().count();
         if chars < NAME_MIN_CHARS {
             return Err(DisplayNameError::Blank);
@@ -49,5 +54,7 @@ mod tests {
         assert_eq!(DisplayName::parse(&"é".repeat(101)), Err(DisplayNameError::TooLong));
         assert_eq!(DisplayName::parse(" \t\n"), Err(DisplayNameError::Blank));
         assert_eq!(DisplayName::parse(""), Err(DisplayNameError::Blank));
+        assert_eq!(DisplayName::parse("a\u{0}b"), Err(DisplayNameError::ControlCharacters));
+        assert_eq!(DisplayName::parse("two\nlines"), Err(DisplayNameError::ControlCharacters));
     }
 }
