@@ -126,6 +126,7 @@ pub struct CreateUserBody {
     #[garde(inner(custom(|v: &i64, c| rules::age(v, c))))]
     pub age: Option<i64>,
     /// Only an admin may set it.
+    #[serde(default, deserialize_with = "present")]
     #[garde(skip)]
     pub role: Option<RoleDto>,
 }

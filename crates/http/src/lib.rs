@@ -118,10 +118,11 @@ pub fn build_app(
         .service(web::resource("/health/ready").route(web::get().to(health::ready)))
         .with_raw_json_spec_v3(|app, spec| app.app_data(actix::Data::new(openapi::patch(spec))))
         .build()
-        .route("/openapi.json", actix::get().to(serve_openapi))
-        .route("/metrics", actix::get().to(metrics::serve_metrics))
-        .route("/docs", actix::get().to(docs::docs_entry))
-        .route("/docs/{file}", actix::get().to(docs::docs_asset))
+        // Resources, so another method gets 405 with Allow rather than 404.
+        .service(actix::resource("/openapi.json").route(actix::get().to(serve_openapi)))
+        .service(actix::resource("/metrics").route(actix::get().to(metrics::serve_metrics)))
+        .service(actix::resource("/docs").route(actix::get().to(docs::docs_entry)))
+        .service(actix::resource("/docs/{file}").route(actix::get().to(docs::docs_asset)))
         .default_service(actix::to(route_not_found))
         // gzip or brotli when the client accepts it (Accept-Encoding).
         .wrap(actix_web::middleware::Compress::default())

@@ -54,6 +54,9 @@ impl Metrics {
     }
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        // Clients may invent methods: only the standard ones become labels, or the series would grow unbounded.
+        const STANDARD: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"];
+        let method = if STANDARD.contains(&method) { method } else { "other" };
         self.requests.with_label_values(&[method, route, &status.to_string()]).inc();
         self.latency.with_label_values(&[method, route]).observe(seconds);
     }

@@ -401,3 +401,19 @@ async fn a_nul_character_is_refused_or_matches_nothing_never_a_500() {
     let login = app.anonymous().post("/auth/login", &json!({"username": "a\u{0}b", "password": "password1"})).await;
     login.problem(401, "unauthorized");
 }
+
+#[tokio::test]
+async fn the_plain_routes_answer_other_methods_with_405() {
+    let Some(app) = spawn_app().await else { return };
+    for path in ["/metrics", "/openapi.json", "/docs", "/docs/index.html"] {
+        let reply = app.send(Method::POST, path, None, &[]).await;
+        reply.problem(405, "method-not-allowed");
+        assert_eq!(reply.header("allow").as_deref(), Some("GET"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_null_role_at_sign_up_is_refused() {
+    let Some(app) = spawn_app().await else { return };
+    refused(&app, with("role", json!(null)), &["role"]).await;
+}

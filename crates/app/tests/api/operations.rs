@@ -51,3 +51,15 @@ async fn metrics_count_requests_by_route_template_logins_and_reuse() {
         assert!(after.contains("storage_pool_connections{state=\"in_use\"}"), "{after}");
     }
 }
+
+#[tokio::test]
+async fn invented_methods_share_one_metrics_label() {
+    let Some(app) = spawn_app().await else { return };
+    for method in ["QQ1", "QQ2", "QQ3"] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        app.send(method, "/nope", None, &[]).await;
+    }
+    let text = app.get("/metrics").await.text;
+    assert!(!text.contains("QQ"), "invented methods are no labels");
+    assert!(sample(&text, "http_requests_total", &[("method", "other")]) >= 3.0);
+}
