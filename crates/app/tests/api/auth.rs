@@ -505,3 +505,20 @@ async fn concurrent_wrong_passwords_get_no_more_than_five_checks() {
     assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 40 - checked, "{statuses:?}");
     login(&app, json!({"username": "alice", "password": "password1"})).await.problem(429, "rate-limited");
 }
+
+#[tokio::test]
+async fn a_stale_token_is_401_before_any_shape_error() {
+    let Some(app) = spawn_app().await else { return };
+    let (alice, pair) = signed_up(&app, "alice").await;
+    let stale = app.with_token(token(&pair));
+    assert_eq!(stale.delete(&format!("/users/{}", alice["id"])).await.status, 204);
+    // The token's user is gone: every protected route says 401 first, whatever else is wrong with the request.
+    for _ in 0..5 {
+        unauthorized(&stale.get("/users/abc").await, true);
+        unauthorized(&stale.delete("/users/abc").await, true);
+        unauthorized(&stale.get("/users?bogus=1").await, true);
+        unauthorized(&stale.send(Method::POST, "/users", Some(("application/json", b"{".to_vec())), &[]).await, true);
+        unauthorized(&stale.send(Method::PATCH, "/users/1", Some(("text/plain", b"x".to_vec())), &[]).await, true);
+        unauthorized(&stale.send(Method::PATCH, "/users/abc", Some(("application/json", b"{".to_vec())), &[]).await, true);
+    }
+}

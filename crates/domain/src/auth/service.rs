@@ -187,9 +187,13 @@ impl AuthService {
 
     /// The caller an access token stands for: the user must still exist and not have changed their password since.
     pub async fn authenticate(&self, access_token: &str) -> Result<Caller, AuthError> {
-        let claims = self.verify(access_token)?;
+        self.caller(&self.verify(access_token)?).await
+    }
+
+    /// The caller verified claims stand for, checked against the stored user.
+    pub async fn caller(&self, claims: &AccessClaims) -> Result<Caller, AuthError> {
         let stored = self.users.find_by_id(claims.user_id).await?;
-        Caller::from_claims(&claims, stored).ok_or(AuthError::InvalidToken)
+        Caller::from_claims(claims, stored).ok_or(AuthError::InvalidToken)
     }
 
     /// Checks an access token's signature and claims only, without storage: who claims to call. The stored user

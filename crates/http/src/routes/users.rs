@@ -6,9 +6,13 @@ use crate::extract::{JsonBody, QueryParams, UserIdParam};
 use crate::middleware::RequestPath;
 use crate::problem::ApiError;
 use crate::responses::{Created, Listed};
+
+// Every request-shape extractor below comes as a `Result`, unwrapped in the body: actix runs a handler's extractors
+// together, and API.md §4 wants authentication (401) decided before the shape (400, 413, 415).
 use actix_web::HttpRequest;
 use paperclip::actix::web::{Data, Json};
 use paperclip::actix::{api_v2_operation, NoContent};
+use users_domain::auth::AuthService;
 use users_domain::UserService;
 
 /// Create a user
@@ -19,9 +23,9 @@ pub async fn create_user(
     req: HttpRequest,
     caller: MaybeAuthenticated,
     users: Data<UserService>,
-    body: JsonBody<CreateUserBody>,
+    body: Result<JsonBody<CreateUserBody>, ApiError>,
 ) -> Result<Created<UserResponse>, ApiError> {
-    let user = users.create(caller.0.as_ref(), body.0.into_request()?).await?;
+    let user = users.create(caller.0.as_ref(), body?.0.into_request()?).await?;
     let location = format!("{}/users/{}", RequestPath::of(&req).prefix(), user.id);
     Ok(Created { body: user.into(), location })
 }
@@ -35,9 +39,9 @@ pub async fn list_users(
     req: HttpRequest,
     caller: Authenticated,
     users: Data<UserService>,
-    params: QueryParams<ListParams>,
+    params: Result<QueryParams<ListParams>, ApiError>,
 ) -> Result<Listed<UserResponse>, ApiError> {
-    let params = params.0;
+    let params = params?.0;
     let query = params.to_query()?;
     let page = users.list(&caller.0, &query).await?;
     let link = params.link_header(&RequestPath::of(&req).original, &query, page.total);
@@ -56,10 +60,19 @@ pub async fn get_me(caller: Authenticated) -> Result<Json<UserResponse>, ApiErro
 #[api_v2_operation(tags(Users), operation_id = "getUser")]
 pub async fn get_user(
     token: VerifiedToken,
+    auth: Data<AuthService>,
     users: Data<UserService>,
-    id: UserIdParam,
+    id: Result<UserIdParam, ApiError>,
 ) -> Result<Json<UserResponse>, ApiError> {
-    Ok(Json(users.get_as(&token.0, id.0).await?.into()))
+    let id = match id {
+        Ok(id) => id.0,
+        Err(bad_id) => {
+            // The token's user must still exist before the bad id is reported.
+            auth.caller(&token.0).await?;
+            return Err(bad_id);
+        }
+    };
+    Ok(Json(users.get_as(&token.0, id).await?.into()))
 }
 
 /// Update a user
@@ -71,11 +84,12 @@ pub async fn get_user(
 pub async fn update_user(
     caller: Authenticated,
     users: Data<UserService>,
-    id: UserIdParam,
-    body: JsonBody<UpdateUserBody>,
+    id: Result<UserIdParam, ApiError>,
+    body: Result<JsonBody<UpdateUserBody>, ApiError>,
 ) -> Result<Json<UserResponse>, ApiError> {
-    let changes = body.0.into_changes()?;
-    Ok(Json(users.update(&caller.0, id.0, changes).await?.into()))
+    let id = id?.0;
+    let changes = body?.0.into_changes()?;
+    Ok(Json(users.update(&caller.0, id, changes).await?.into()))
 }
 
 /// Delete a user
@@ -85,8 +99,8 @@ pub async fn update_user(
 pub async fn delete_user(
     caller: Authenticated,
     users: Data<UserService>,
-    id: UserIdParam,
+    id: Result<UserIdParam, ApiError>,
 ) -> Result<NoContent, ApiError> {
-    users.delete(&caller.0, id.0).await?;
+    users.delete(&caller.0, id?.0).await?;
     Ok(NoContent)
 }
