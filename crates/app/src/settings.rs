@@ -336,3 +336,20 @@ pub fn bootstrap_admin(settings: &Settings) -> Result<Option<(String, String, St
         }
     }
 }
+
+/// Token lifetimes within sane bounds (a second to a year for access tokens, to ten years for refresh tokens), so
+/// no expiry computation can overflow.
+pub fn token_ttls(settings: &Settings) -> Result<(), SettingsError> {
+    const YEAR: u64 = 365 * 24 * 3600;
+    let auth = &settings.auth;
+    if !(1..=YEAR).contains(&auth.access_token_ttl_secs) {
+        return Err(SettingsError::new("APP__AUTH__ACCESS_TOKEN_TTL_SECS", format!("must be between 1 and {YEAR}")));
+    }
+    if !(1..=10 * YEAR).contains(&auth.refresh_token_ttl_secs) {
+        return Err(SettingsError::new(
+            "APP__AUTH__REFRESH_TOKEN_TTL_SECS",
+            format!("must be between 1 and {}", 10 * YEAR),
+        ));
+    }
+    Ok(())
+}

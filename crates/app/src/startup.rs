@@ -118,15 +118,14 @@ pub fn bootstrap_admin(settings: &Settings) -> Result<Option<NewUserRequest>, Se
     Ok(Some(request))
 }
 
-pub async fn build(settings: &Settings) -> Result<Application, StartupError> {
-    let storage = storage(settings, settings.storage.migrate_on_start).await?;
-    build_with(settings, storage).await
-}
-
-/// Serves on the given storage: tests keep a handle on it to look behind the API.
-pub async fn build_with(settings: &Settings, storage: Arc<dyn Storage>) -> Result<Application, StartupError> {
-    // Every setting is checked before anything is logged, so a fatal one is the only line.
-    let admin = bootstrap_admin(settings)?;
+/// Every setting checked before anything is logged or opened, so a fatal one is the only line and leaves nothing
+/// behind (no database file created, no migration applied).
+pub fn check(settings: &Settings) -> Result<Checked, SettingsError> {
+    BcryptHasher::new(settings.auth.bcrypt_cost)
+        .map_err(|e| SettingsError::new("APP__AUTH__BCRYPT_COST", e.to_string()))?;
+    settings::jwt_secret(settings)?;
+    settings::token_ttls(settings)?;
+    let bootstrap_admin = bootstrap_admin(settings)?;
     let trusted_proxies = settings
         .server
         .trusted_proxies
@@ -134,16 +133,58 @@ pub async fn build_with(settings: &Settings, storage: Arc<dyn Storage>) -> Resul
         .map(|cidr| cidr.parse::<ipnet::IpNet>().or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| SettingsError::new("APP__SERVER__TRUSTED_PROXIES", format!("not a CIDR list: {e}")))?;
+    Ok(Checked { bootstrap_admin, trusted_proxies })
+}
+
+/// What `check` derived from the settings.
+pub struct Checked {
+    bootstrap_admin: Option<NewUserRequest>,
+    trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// Binds the configured address; a failure names the setting to fix.
+fn listen(settings: &Settings) -> Result<TcpListener, SettingsError> {
+    let address = format!("{}:{}", settings.server.host, settings.server.port);
+    TcpListener::bind(&address).map_err(|e| {
+        let setting = match e.kind() {
+            std::io::ErrorKind::AddrInUse | std::io::ErrorKind::PermissionDenied => "APP__SERVER__PORT",
+            _ => "APP__SERVER__HOST",
+        };
+        SettingsError::new(setting, format!("cannot listen on {address}: {e}"))
+    })
+}
+
+pub async fn build(settings: &Settings) -> Result<Application, StartupError> {
+    let checked = check(settings)?;
+    let listener = listen(settings)?;
+    let storage = storage(settings, settings.storage.migrate_on_start).await?;
+    serve_on(settings, checked, listener, storage).await
+}
+
+/// Serves on the given storage: tests keep a handle on it to look behind the API.
+pub async fn build_with(settings: &Settings, storage: Arc<dyn Storage>) -> Result<Application, StartupError> {
+    let checked = check(settings)?;
+    let listener = listen(settings)?;
+    serve_on(settings, checked, listener, storage).await
+}
+
+async fn serve_on(
+    settings: &Settings,
+    checked: Checked,
+    listener: TcpListener,
+    storage: Arc<dyn Storage>,
+) -> Result<Application, StartupError> {
+    let Checked { bootstrap_admin: admin, trusted_proxies } = checked;
     let (users, auth) = services(settings, storage.clone()).await?;
     if let Some(admin) = admin {
         // Created unless a user already has that username or email (instances starting together race on the
         // unique indexes: one creates it).
         users.ensure_admin(admin).await.map_err(|e| StartupError::Other(e.into()))?;
     }
-    let address = format!("{}:{}", settings.server.host, settings.server.port);
-    let listener =
-        TcpListener::bind(&address).map_err(|source| StartupError::Listen { address: address.clone(), source })?;
-    let port = listener.local_addr().map_err(|source| StartupError::Listen { address, source })?.port();
+    let port = listener
+        .local_addr()
+        .map_err(|source| StartupError::Listen { address: settings.server.host.clone(), source })?
+        .port();
     let readiness = Arc::new(Readiness::default());
     let state = AppState {
         users,

@@ -28,6 +28,20 @@ fn an_unknown_config_value_stops_it_naming_the_env_var() {
     fatal(&[MEMORY, ("APP__AUTH__BCRYPT_COST", "32")], "APP__AUTH__BCRYPT_COST");
     fatal(&[MEMORY, ("APP_ENV", "staging")], "APP_ENV");
     fatal(&[MEMORY, ("APP__SERVER__TRUSTED_PROXIES", "not-a-network")], "APP__SERVER__TRUSTED_PROXIES");
+    fatal(&[MEMORY, ("APP__AUTH__ACCESS_TOKEN_TTL_SECS", "9223372036854775807")], "APP__AUTH__ACCESS_TOKEN_TTL_SECS");
+    fatal(&[MEMORY, ("APP__AUTH__REFRESH_TOKEN_TTL_SECS", "0")], "APP__AUTH__REFRESH_TOKEN_TTL_SECS");
+    fatal(&[MEMORY, ("APP__SERVER__HOST", "no.such.host.invalid")], "APP__SERVER__HOST");
+    // Settings are checked before storage is touched: no database file is left behind.
+    fatal(&[("APP_ENV", "production")], "APP__AUTH__JWT_SECRET");
+    assert!(!folder.0.join("data").exists(), "a fatal setting created nothing");
+}
+
+#[test]
+fn a_port_in_use_stops_it_naming_the_port() {
+    let folder = TempFolder::new("port-in-use");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bound");
+    let port = taken.local_addr().expect("address").port().to_string();
+    assert_fatal_naming(&run(&folder, &[MEMORY, ("APP__SERVER__PORT", &port)], &[], None), "APP__SERVER__PORT");
 }
 
 #[test]
