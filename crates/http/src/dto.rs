@@ -114,13 +114,17 @@ fn checked<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, ApiError>
 #[serde(deny_unknown_fields)]
 #[openapi(rename = "NewUser")]
 pub struct CreateUserBody {
-    #[garde(custom(|v: &String, c| rules::username(v, c)))]
-    pub username: String,
-    #[garde(custom(|v: &String, c| rules::email(v, c)))]
-    pub email: String,
+    // Required, but optional here so that every missing one is reported at once (the document says required).
+    #[serde(default, deserialize_with = "present")]
+    #[garde(inner(custom(|v: &String, c| rules::username(v, c))))]
+    pub username: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[garde(inner(custom(|v: &String, c| rules::email(v, c))))]
+    pub email: Option<String>,
     /// 8–72 bytes; write-only.
-    #[garde(custom(|v: &String, c| rules::password(v, c)))]
-    pub password: String,
+    #[serde(default, deserialize_with = "present")]
+    #[garde(inner(custom(|v: &String, c| rules::password(v, c))))]
+    pub password: Option<String>,
     #[garde(inner(custom(|v: &String, c| rules::name(v, c))))]
     pub name: Option<String>,
     #[garde(inner(custom(|v: &i64, c| rules::age(v, c))))]
@@ -133,16 +137,34 @@ pub struct CreateUserBody {
 
 impl CreateUserBody {
     pub fn into_request(self) -> Result<NewUserRequest, ApiError> {
-        validate(&self)?;
+        let mut errors = missing(&[
+            ("username", self.username.is_none()),
+            ("email", self.email.is_none()),
+            ("password", self.password.is_none()),
+        ]);
+        if let Err(ApiError::Validation(broken)) = validate(&self) {
+            errors.extend(broken);
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        let (Some(username), Some(email), Some(password)) = (self.username, self.email, self.password) else {
+            return Err(ApiError::Internal);
+        };
         Ok(NewUserRequest {
-            username: checked(Username::parse(self.username))?,
-            email: checked(Email::parse(self.email))?,
+            username: checked(Username::parse(username))?,
+            email: checked(Email::parse(email))?,
             name: checked(self.name.as_deref().map(DisplayName::parse).transpose())?,
             age: checked(self.age.map(Age::parse).transpose())?,
             role: self.role.map(Role::from),
-            password: checked(Password::parse(self.password))?,
+            password: checked(Password::parse(password))?,
         })
     }
+}
+
+/// A "missing field" error for each required field that is absent.
+fn missing(fields: &[(&str, bool)]) -> Vec<FieldError> {
+    fields.iter().filter(|(_, absent)| *absent).map(|(field, _)| FieldError::new(*field, "is required")).collect()
 }
 
 /// A field that may be absent but, when present, must not be null.
@@ -239,23 +261,31 @@ pub struct LoginBody {
     pub username: Option<String>,
     #[serde(default, deserialize_with = "present")]
     pub email: Option<String>,
-    pub password: String,
+    #[serde(default, deserialize_with = "present")]
+    pub password: Option<String>,
 }
 
 impl LoginBody {
-    pub fn login_name(&self) -> Result<users_domain::auth::LoginName, ApiError> {
+    /// The login name and password, or every problem with them at once.
+    pub fn credentials(self) -> Result<(users_domain::auth::LoginName, String), ApiError> {
         use users_domain::auth::LoginName;
-        match (&self.username, &self.email) {
-            (Some(username), None) => Ok(LoginName::Username(username.clone())),
-            (None, Some(email)) => Ok(LoginName::Email(email.clone())),
+        let mut errors = missing(&[("password", self.password.is_none())]);
+        let name = match (self.username, self.email) {
+            (Some(username), None) => Some(LoginName::Username(username)),
+            (None, Some(email)) => Some(LoginName::Email(email)),
             (both_or_neither, _) => {
                 let message = if both_or_neither.is_some() {
                     "send username or email, not both"
                 } else {
                     "send username or email"
                 };
-                Err(ApiError::Validation(vec![FieldError::new("username", message), FieldError::new("email", message)]))
+                errors.extend([FieldError::new("username", message), FieldError::new("email", message)]);
+                None
             }
+        };
+        match (name, self.password) {
+            (Some(name), Some(password)) if errors.is_empty() => Ok((name, password)),
+            _ => Err(ApiError::Validation(errors)),
         }
     }
 }

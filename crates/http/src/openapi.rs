@@ -183,6 +183,9 @@ fn patch_schemas(schemas: &mut Value) {
     for name in ["Login", "RefreshRequest"] {
         schemas[name]["additionalProperties"] = json!(false);
     }
+    // Optional in the DTOs only so that every missing one is reported at once.
+    schemas["NewUser"]["required"] = json!(["username", "email", "password"]);
+    schemas["Login"]["required"] = json!(["password"]);
     set(&mut schemas["Login"], "password", json!({"writeOnly": true}));
     let user = &mut schemas["User"];
     user_field_constraints(user);

@@ -417,3 +417,12 @@ async fn a_null_role_at_sign_up_is_refused() {
     let Some(app) = spawn_app().await else { return };
     refused(&app, with("role", json!(null)), &["role"]).await;
 }
+
+#[tokio::test]
+async fn every_missing_field_is_named_at_once() {
+    let Some(app) = spawn_app().await else { return };
+    refused(&app, json!({}), &["username", "email", "password"]).await;
+    refused(&app, json!({"username": "x"}), &["username", "email", "password"]).await;
+    let login = app.anonymous().post("/auth/login", &json!({})).await;
+    login.invalid_fields(&["username", "email", "password"]);
+}

@@ -20,8 +20,8 @@ pub async fn login(
     metrics: Data<Metrics>,
     body: JsonBody<LoginBody>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let name = body.0.login_name()?;
-    let outcome = auth.login(&name, &body.0.password).await;
+    let (name, password) = body.0.credentials()?;
+    let outcome = auth.login(&name, &password).await;
     match &outcome {
         Ok(_) => metrics.login(LoginOutcome::Succeeded),
         Err(AuthError::InvalidCredentials) => metrics.login(LoginOutcome::Failed),
