@@ -44,7 +44,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     telemetry::init(settings.log.format);
     let app = startup::build(&settings).await?;
     // Always on stderr, whatever the log level and format: scripts wait for this line.
-    eprintln!("listening on http://{}:{}", settings.server.host, app.port);
+    let host = &settings.server.host;
+    let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.clone() };
+    eprintln!("listening on http://{host}:{}", app.port);
     tracing::info!(host = %settings.server.host, port = app.port, backend = ?settings.storage.backend, "serving");
     let handle = app.server.handle();
     let readiness = app.readiness.clone();
