@@ -2,7 +2,7 @@ use crate::rows::UserRow;
 use anyhow::Context;
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::{PgConnection, Postgres};
 use std::str::FromStr;
 use std::time::Duration;
 use users_domain::ports::{
@@ -10,7 +10,7 @@ use users_domain::ports::{
 };
 use users_domain::{ListQuery, NewUser, Page, Role, User, UserId, UserPatch};
 pub(crate) use users_storage_sql::storage_error;
-use users_storage_sql::{create_error, order_by, push_filter, update_error};
+use users_storage_sql::{create_error, list_statements, nothing_deleted, nothing_updated, update_error};
 
 /// The columns a `UserRow` reads, as a literal so every statement stays a `&'static str`.
 macro_rules! user_columns {
@@ -165,18 +165,11 @@ impl UserRepository for PostgresUserRepository {
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
-        if !query.filter.can_match() {
+        let Some((mut count, mut page)) = list_statements::<Postgres>(query, user_columns!()) else {
             return Ok(Page { users: Vec::new(), total: 0 });
-        }
-        let mut count = QueryBuilder::<Postgres>::new("SELECT count(*) FROM users");
-        push_filter(&mut count, query);
+        };
         let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await.map_err(storage_error)?;
-        let mut select = QueryBuilder::<Postgres>::new(concat!("SELECT ", user_columns!(), " FROM users"));
-        push_filter(&mut select, query);
-        select.push(order_by(query));
-        select.push(" LIMIT ").push_bind(i64::from(query.limit));
-        select.push(" OFFSET ").push_bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
-        let rows: Vec<UserRow> = select.build_query_as().fetch_all(&self.pool).await.map_err(storage_error)?;
+        let rows: Vec<UserRow> = page.build_query_as().fetch_all(&self.pool).await.map_err(storage_error)?;
         let users = rows.into_iter().map(into_user).collect::<Result<_, _>>()?;
         Ok(Page { users, total: u64::try_from(total).unwrap_or(0) })
     }
@@ -196,10 +189,7 @@ impl UserRepository for PostgresUserRepository {
         match row {
             Some(row) => Ok(into_user(row)?),
             // Nothing written: either there is no such user, or the guard kept the last admin.
-            None => match self.find_by_id(id).await? {
-                Some(_) => Err(UpdateUserError::LastAdmin),
-                None => Err(UpdateUserError::NotFound),
-            },
+            None => Err(nothing_updated(self.find_by_id(id).await?.is_some())),
         }
     }
 
@@ -218,10 +208,7 @@ impl UserRepository for PostgresUserRepository {
         if deleted.rows_affected() == 1 {
             return Ok(());
         }
-        match self.find_by_id(id).await? {
-            Some(_) => Err(DeleteUserError::LastAdmin),
-            None => Err(DeleteUserError::NotFound),
-        }
+        Err(nothing_deleted(self.find_by_id(id).await?.is_some()))
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {

@@ -3,7 +3,7 @@
 //! are), so both backends compare the same way.
 
 use sqlx::{Database, Encode, QueryBuilder, Type};
-use users_domain::ports::{CreateUserError, RepositoryError, UpdateUserError};
+use users_domain::ports::{CreateUserError, DeleteUserError, RepositoryError, UpdateUserError};
 use users_domain::{ListQuery, SortDirection, SortKey};
 
 /// A failed statement as the domain sees it: storage that does not answer is `Unavailable` (503, worth a retry);
@@ -94,6 +94,44 @@ where
             .push(" ESCAPE '\\' OR name_lower LIKE ")
             .push_bind(pattern)
             .push(" ESCAPE '\\')");
+    }
+}
+
+/// The listing's two statements over `columns`: the count of all matches, and the page. `None` when the filter
+/// cannot match anything (a NUL, which PostgreSQL cannot even compare): the page is then empty, with no statement.
+pub fn list_statements<DB: Database>(query: &ListQuery, columns: &str) -> Option<(QueryBuilder<DB>, QueryBuilder<DB>)>
+where
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+{
+    if !query.filter.can_match() {
+        return None;
+    }
+    let mut count = QueryBuilder::new("SELECT count(*) FROM users");
+    push_filter(&mut count, query);
+    let mut page = QueryBuilder::new(format!("SELECT {columns} FROM users"));
+    push_filter(&mut page, query);
+    page.push(order_by(query));
+    page.push(" LIMIT ").push_bind(i64::from(query.limit));
+    page.push(" OFFSET ").push_bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
+    Some((count, page))
+}
+
+/// An update whose guarded statement wrote nothing: the user is there (so the guard kept the last admin) or not.
+pub fn nothing_updated(user_exists: bool) -> UpdateUserError {
+    if user_exists {
+        UpdateUserError::LastAdmin
+    } else {
+        UpdateUserError::NotFound
+    }
+}
+
+/// The same for a delete.
+pub fn nothing_deleted(user_exists: bool) -> DeleteUserError {
+    if user_exists {
+        DeleteUserError::LastAdmin
+    } else {
+        DeleteUserError::NotFound
     }
 }
 

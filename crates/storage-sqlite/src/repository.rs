@@ -13,7 +13,7 @@ use users_domain::ports::{
 };
 use users_domain::{ListQuery, NewUser, Page, Role, User, UserId, UserPatch};
 pub(crate) use users_storage_sql::storage_error;
-use users_storage_sql::{create_error, order_by, push_filter, update_error};
+use users_storage_sql::{create_error, list_statements, nothing_deleted, nothing_updated, update_error};
 
 /// The columns a `UserRow` reads, as a literal so every statement stays a `&'static str`.
 macro_rules! user_columns {
@@ -142,18 +142,11 @@ impl UserRepository for SqliteUserRepository {
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
-        if !query.filter.can_match() {
+        let Some((mut count, mut page)) = list_statements::<Sqlite>(query, user_columns!()) else {
             return Ok(Page { users: Vec::new(), total: 0 });
-        }
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM users");
-        push_filter(&mut count, query);
+        };
         let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await.map_err(storage_error)?;
-        let mut select = QueryBuilder::<Sqlite>::new(concat!("SELECT ", user_columns!(), " FROM users"));
-        push_filter(&mut select, query);
-        select.push(order_by(query));
-        select.push(" LIMIT ").push_bind(i64::from(query.limit));
-        select.push(" OFFSET ").push_bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
-        let rows: Vec<UserRow> = select.build_query_as().fetch_all(&self.pool).await.map_err(storage_error)?;
+        let rows: Vec<UserRow> = page.build_query_as().fetch_all(&self.pool).await.map_err(storage_error)?;
         let users = rows.into_iter().map(into_user).collect::<Result<_, _>>()?;
         Ok(Page { users, total: u64::try_from(total).unwrap_or(0) })
     }
@@ -194,10 +187,7 @@ impl UserRepository for SqliteUserRepository {
         match row {
             Some(row) => Ok(into_user(row)?),
             // Nothing written: either there is no such user, or the guard refused the last admin's demotion.
-            None => match self.find_by_id(id).await? {
-                Some(_) => Err(UpdateUserError::LastAdmin),
-                None => Err(UpdateUserError::NotFound),
-            },
+            None => Err(nothing_updated(self.find_by_id(id).await?.is_some())),
         }
     }
 
@@ -214,10 +204,7 @@ impl UserRepository for SqliteUserRepository {
         if deleted.rows_affected() == 1 {
             return Ok(());
         }
-        match self.find_by_id(id).await? {
-            Some(_) => Err(DeleteUserError::LastAdmin),
-            None => Err(DeleteUserError::NotFound),
-        }
+        Err(nothing_deleted(self.find_by_id(id).await?.is_some()))
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {
