@@ -1,7 +1,8 @@
 //! The PostgreSQL adapter of the repository port (sqlx): the production backend. One round trip per read,
-//! prepared statements cached per connection, no ping before each query; uniqueness and the last-admin rule are
+//! prepared statements cached per connection, no ping before or after a query (`connections`); uniqueness and the last-admin rule are
 //! decided by the database, so several instances on one database never disagree.
 
+mod connections;
 mod login_failures;
 mod refresh_tokens;
 mod repository;

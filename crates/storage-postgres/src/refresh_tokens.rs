@@ -13,48 +13,48 @@ fn user_id(id: i64) -> Result<UserId, RepositoryError> {
 #[async_trait]
 impl RefreshTokenStore for PostgresUserRepository {
     async fn insert(&self, token: StoredRefreshToken) -> Result<(), RepositoryError> {
-        sqlx::query(
+        let insert = sqlx::query(
             "WITH family AS (INSERT INTO refresh_families (id, user_id) VALUES ($2, $3) ON CONFLICT (id) DO NOTHING) \
              INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(&token.token_hash)
         .bind(&token.family_id)
         .bind(token.user_id.get())
-        .bind(token.expires_at.as_datetime())
-        .execute(&self.pool)
-        .await
-        .map_err(storage_error)?;
+        .bind(token.expires_at.as_datetime());
+        self.connections.run(async |c| insert.execute(c).await).await.map_err(storage_error)?;
         Ok(())
     }
 
     async fn spend(&self, token_hash: &str, now: Timestamp) -> Result<SpendOutcome, RepositoryError> {
-        let spent: Option<(String, i64)> = sqlx::query_as(
+        let spend = sqlx::query_as(
             "UPDATE refresh_tokens SET spent_at = $2 \
              WHERE token_hash = $1 AND spent_at IS NULL AND expires_at > $2 \
                AND family_id IN (SELECT id FROM refresh_families WHERE revoked_at IS NULL) \
              RETURNING family_id, user_id",
         )
         .bind(token_hash)
-        .bind(now.as_datetime())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(storage_error)?;
-        if let Some((family_id, user)) = spent {
-            return Ok(SpendOutcome::Spent { user_id: user_id(user)?, family_id });
-        }
+        .bind(now.as_datetime());
         // Spent already, or its family was revoked: reuse, and the family is revoked (again) in the same
         // statement. Unknown or expired: nothing.
-        let reused: Option<(String, i64)> = sqlx::query_as(
+        let revoke = sqlx::query_as(
             "UPDATE refresh_families f SET revoked_at = COALESCE(f.revoked_at, $2) \
              FROM refresh_tokens t \
              WHERE t.token_hash = $1 AND t.expires_at > $2 AND f.id = t.family_id \
              RETURNING f.id, f.user_id",
         )
         .bind(token_hash)
-        .bind(now.as_datetime())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(storage_error)?;
+        .bind(now.as_datetime());
+        let (spent, reused): (Option<(String, i64)>, Option<(String, i64)>) = self
+            .connections
+            .run(async |c| match spend.fetch_optional(&mut *c).await? {
+                Some(spent) => Ok((Some(spent), None)),
+                None => Ok((None, revoke.fetch_optional(c).await?)),
+            })
+            .await
+            .map_err(storage_error)?;
+        if let Some((family_id, user)) = spent {
+            return Ok(SpendOutcome::Spent { user_id: user_id(user)?, family_id });
+        }
         match reused {
             Some((family_id, user)) => Ok(SpendOutcome::Reused { user_id: user_id(user)?, family_id }),
             None => Ok(SpendOutcome::Invalid),
@@ -62,41 +62,37 @@ impl RefreshTokenStore for PostgresUserRepository {
     }
 
     async fn revoke_family_of(&self, token_hash: &str, now: Timestamp) -> Result<(), RepositoryError> {
-        sqlx::query(
+        let revoke = sqlx::query(
             "UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, $2) \
              WHERE id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)",
         )
         .bind(token_hash)
-        .bind(now.as_datetime())
-        .execute(&self.pool)
-        .await
-        .map_err(storage_error)?;
+        .bind(now.as_datetime());
+        self.connections.run(async |c| revoke.execute(c).await).await.map_err(storage_error)?;
         Ok(())
     }
 
     async fn revoke_user(&self, user: UserId, now: Timestamp) -> Result<(), RepositoryError> {
-        sqlx::query("UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, $2) WHERE user_id = $1")
-            .bind(user.get())
-            .bind(now.as_datetime())
-            .execute(&self.pool)
-            .await
-            .map_err(storage_error)?;
+        let revoke =
+            sqlx::query("UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, $2) WHERE user_id = $1")
+                .bind(user.get())
+                .bind(now.as_datetime());
+        self.connections.run(async |c| revoke.execute(c).await).await.map_err(storage_error)?;
         Ok(())
     }
 
     async fn purge_refresh_tokens(&self, now: Timestamp) -> Result<u64, RepositoryError> {
-        let purged = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= $1")
-            .bind(now.as_datetime())
-            .execute(&self.pool)
-            .await
-            .map_err(storage_error)?
-            .rows_affected();
-        sqlx::query(
+        let expired = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= $1").bind(now.as_datetime());
+        let empty_families = sqlx::query(
             "DELETE FROM refresh_families f WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.id)",
-        )
-        .execute(&self.pool)
-        .await
-        .map_err(storage_error)?;
-        Ok(purged)
+        );
+        self.connections
+            .run(async |c| {
+                let purged = expired.execute(&mut *c).await?.rows_affected();
+                empty_families.execute(c).await?;
+                Ok(purged)
+            })
+            .await
+            .map_err(storage_error)
     }
 }

@@ -1,8 +1,9 @@
+use crate::connections::Connections;
 use crate::rows::UserRow;
 use anyhow::Context;
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{PgConnection, Postgres};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection as _, PgConnection, Postgres};
 use std::str::FromStr;
 use std::time::Duration;
 use users_domain::ports::{
@@ -29,9 +30,8 @@ pub struct PostgresConfig {
     pub statement_timeout: Duration,
 }
 
-#[derive(Clone)]
 pub struct PostgresUserRepository {
-    pub(crate) pool: PgPool,
+    pub(crate) connections: Connections,
 }
 
 /// Connects (failing if the database does not answer within the acquire timeout) and migrates.
@@ -39,15 +39,11 @@ pub async fn connect(config: &PostgresConfig, migrate: bool) -> anyhow::Result<P
     let options = PgConnectOptions::from_str(&config.url)
         .context("invalid PostgreSQL URL")?
         .options([("statement_timeout", format!("{}ms", config.statement_timeout.as_millis()))]);
-    let pool = PgPoolOptions::new()
-        .max_connections(config.pool_size.max(1))
-        .acquire_timeout(config.acquire_timeout)
-        // A broken connection shows as an error on use and is then dropped; no ping before each query.
-        .test_before_acquire(false)
-        .connect_with(options)
-        .await
-        .context("cannot reach PostgreSQL")?;
-    let repository = PostgresUserRepository { pool };
+    let connections = Connections::new(options, config.pool_size, config.acquire_timeout)
+        .context("invalid PostgreSQL pool settings")?;
+    let repository = PostgresUserRepository { connections };
+    // One connection now, so that an unreachable database fails the start-up rather than the first request.
+    repository.connections.run(async |_| Ok(())).await.context("cannot reach PostgreSQL")?;
     if migrate {
         repository.migrate().await?;
     }
@@ -58,7 +54,12 @@ impl PostgresUserRepository {
     /// Applies pending migrations; sqlx holds an advisory lock meanwhile, so instances starting together apply
     /// them once.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        sqlx::migrate!("../../migrations/postgres").run(&self.pool).await.context("cannot apply the migrations")
+        let migrator = sqlx::migrate!("../../migrations/postgres");
+        self.connections
+            .run(async |c| Ok(migrator.run(c).await))
+            .await
+            .context("cannot reach PostgreSQL")?
+            .context("cannot apply the migrations")
     }
 }
 
@@ -72,11 +73,8 @@ fn lower_name(name: Option<&users_domain::DisplayName>) -> Option<String> {
 
 /// Locks every admin row until the transaction ends: changes that could remove an admin run one at a time, so
 /// the "one admin must remain" check that follows sees the others' committed result.
-async fn lock_admins(connection: &mut PgConnection) -> Result<(), RepositoryError> {
-    sqlx::query("SELECT id FROM users WHERE role = 'admin' FOR UPDATE")
-        .fetch_all(connection)
-        .await
-        .map_err(storage_error)?;
+async fn lock_admins(connection: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT id FROM users WHERE role = 'admin' FOR UPDATE").fetch_all(connection).await?;
     Ok(())
 }
 
@@ -130,7 +128,7 @@ impl UserRepository for PostgresUserRepository {
              created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING ",
             user_columns!()
         );
-        let row: UserRow = sqlx::query_as(sql)
+        let insert = sqlx::query_as(sql)
             .bind(user.username.as_str())
             .bind(user.username.folded())
             .bind(user.email.as_str())
@@ -139,17 +137,16 @@ impl UserRepository for PostgresUserRepository {
             .bind(user.age.map(age_column))
             .bind(user.role.as_str())
             .bind(user.password_hash.as_str())
-            .bind(user.created_at.as_datetime())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(create_error)?;
+            .bind(user.created_at.as_datetime());
+        let row: UserRow = self.connections.run(async |c| insert.fetch_one(c).await).await.map_err(create_error)?;
         Ok(into_user(row)?)
     }
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
         let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+        let select = sqlx::query_as(sql).bind(id.get());
         let row: Option<UserRow> =
-            sqlx::query_as(sql).bind(id.get()).fetch_optional(&self.pool).await.map_err(storage_error)?;
+            self.connections.run(async |c| select.fetch_optional(c).await).await.map_err(storage_error)?;
         row.map(into_user).transpose()
     }
 
@@ -160,7 +157,9 @@ impl UserRepository for PostgresUserRepository {
         }
         let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ANY($1)");
         let ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
-        let rows: Vec<UserRow> = sqlx::query_as(sql).bind(ids).fetch_all(&self.pool).await.map_err(storage_error)?;
+        let select = sqlx::query_as(sql).bind(ids);
+        let rows: Vec<UserRow> =
+            self.connections.run(async |c| select.fetch_all(c).await).await.map_err(storage_error)?;
         rows.into_iter().map(into_user).collect()
     }
 
@@ -168,23 +167,34 @@ impl UserRepository for PostgresUserRepository {
         let Some((mut count, mut page)) = list_statements::<Postgres>(query, user_columns!()) else {
             return Ok(Page { users: Vec::new(), total: 0 });
         };
-        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await.map_err(storage_error)?;
-        let rows: Vec<UserRow> = page.build_query_as().fetch_all(&self.pool).await.map_err(storage_error)?;
+        let (total, rows): (i64, Vec<UserRow>) = self
+            .connections
+            .run(async |c| {
+                let total = count.build_query_scalar().fetch_one(&mut *c).await?;
+                Ok((total, page.build_query_as().fetch_all(c).await?))
+            })
+            .await
+            .map_err(storage_error)?;
         let users = rows.into_iter().map(into_user).collect::<Result<_, _>>()?;
         Ok(Page { users, total: u64::try_from(total).unwrap_or(0) })
     }
 
     async fn update(&self, id: UserId, patch: UserPatch) -> Result<User, UpdateUserError> {
-        let updated = if patch.role == Some(Role::User) {
-            // A demotion: serialize with other admin changes so one admin always remains.
-            let mut transaction = self.pool.begin().await.map_err(storage_error)?;
-            lock_admins(&mut transaction).await?;
-            let updated = update_row(&mut *transaction, id, &patch).await;
-            transaction.commit().await.map_err(storage_error)?;
-            updated
-        } else {
-            update_row(&self.pool, id, &patch).await
-        };
+        let demotion = patch.role == Some(Role::User);
+        let updated = self
+            .connections
+            .run(async |c| {
+                if !demotion {
+                    return update_row(c, id, &patch).await;
+                }
+                // A demotion: serialize with other admin changes so one admin always remains.
+                let mut transaction = c.begin().await?;
+                lock_admins(&mut transaction).await?;
+                let updated = update_row(&mut *transaction, id, &patch).await?;
+                transaction.commit().await?;
+                Ok(updated)
+            })
+            .await;
         let row = updated.map_err(update_error)?;
         match row {
             Some(row) => Ok(into_user(row)?),
@@ -194,17 +204,22 @@ impl UserRepository for PostgresUserRepository {
     }
 
     async fn delete(&self, id: UserId) -> Result<(), DeleteUserError> {
-        let mut transaction = self.pool.begin().await.map_err(storage_error)?;
-        lock_admins(&mut transaction).await?;
-        let deleted = sqlx::query(
+        let delete = sqlx::query(
             "DELETE FROM users WHERE id = $1 AND (role <> 'admin' \
                 OR (SELECT count(*) FROM users WHERE role = 'admin') > 1)",
         )
-        .bind(id.get())
-        .execute(&mut *transaction)
-        .await
-        .map_err(storage_error)?;
-        transaction.commit().await.map_err(storage_error)?;
+        .bind(id.get());
+        let deleted = self
+            .connections
+            .run(async |c| {
+                let mut transaction = c.begin().await?;
+                lock_admins(&mut transaction).await?;
+                let deleted = delete.execute(&mut *transaction).await?;
+                transaction.commit().await?;
+                Ok(deleted)
+            })
+            .await
+            .map_err(storage_error)?;
         if deleted.rows_affected() == 1 {
             return Ok(());
         }
@@ -212,16 +227,15 @@ impl UserRepository for PostgresUserRepository {
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(storage_error)?;
+        self.connections.run(async |c| sqlx::query("SELECT 1").execute(c).await).await.map_err(storage_error)?;
         Ok(())
     }
 
     async fn close(&self) {
-        self.pool.close().await;
+        self.connections.close().await;
     }
 
     fn pool_stats(&self) -> Option<PoolStats> {
-        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
-        Some(PoolStats { in_use: self.pool.size().saturating_sub(idle), idle })
+        Some(self.connections.stats())
     }
 }
