@@ -1,9 +1,11 @@
-//! The PostgreSQL adapter of the repository port (sqlx): the production backend. One round trip per read,
+//! The PostgreSQL adapter of the repository port (sqlx): the production backend. Reads that arrive together share
+//! one statement (`read_batches`),
 //! prepared statements cached per connection, no ping before or after a query (`connections`); uniqueness and the last-admin rule are
 //! decided by the database, so several instances on one database never disagree.
 
 mod connections;
 mod login_failures;
+mod read_batches;
 mod refresh_tokens;
 mod repository;
 mod rows;

@@ -1,4 +1,5 @@
 use crate::connections::Connections;
+use crate::read_batches::ReadBatches;
 use crate::rows::UserRow;
 use anyhow::Context;
 use async_trait::async_trait;
@@ -19,6 +20,7 @@ macro_rules! user_columns {
         "id, username, email, name, age, role, password_hash, created_at, updated_at, token_version"
     };
 }
+pub(crate) use user_columns;
 
 /// How to reach the database.
 #[derive(Debug, Clone)]
@@ -32,6 +34,7 @@ pub struct PostgresConfig {
 
 pub struct PostgresUserRepository {
     pub(crate) connections: Connections,
+    reads: ReadBatches,
 }
 
 /// Connects (failing if the database does not answer within the acquire timeout) and migrates.
@@ -41,7 +44,7 @@ pub async fn connect(config: &PostgresConfig, migrate: bool) -> anyhow::Result<P
         .options([("statement_timeout", format!("{}ms", config.statement_timeout.as_millis()))]);
     let connections = Connections::new(options, config.pool_size, config.acquire_timeout)
         .context("invalid PostgreSQL pool settings")?;
-    let repository = PostgresUserRepository { connections };
+    let repository = PostgresUserRepository { connections, reads: ReadBatches::default() };
     // One connection now, so that an unreachable database fails the start-up rather than the first request.
     repository.connections.run(async |_| Ok(())).await.context("cannot reach PostgreSQL")?;
     if migrate {
@@ -143,23 +146,13 @@ impl UserRepository for PostgresUserRepository {
     }
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
-        let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
-        let select = sqlx::query_as(sql).bind(id.get());
-        let row: Option<UserRow> =
-            self.connections.run(async |c| select.fetch_optional(c).await).await.map_err(storage_error)?;
-        row.map(into_user).transpose()
+        let rows = self.reads.read(&self.connections, &[id.get()]).await?;
+        rows.into_iter().next().map(into_user).transpose()
     }
 
     async fn find_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, RepositoryError> {
-        // The common case, a caller reading itself: the plain primary-key lookup.
-        if let [id] = ids {
-            return Ok(self.find_by_id(*id).await?.into_iter().collect());
-        }
-        let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ANY($1)");
         let ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
-        let select = sqlx::query_as(sql).bind(ids);
-        let rows: Vec<UserRow> =
-            self.connections.run(async |c| select.fetch_all(c).await).await.map_err(storage_error)?;
+        let rows = self.reads.read(&self.connections, &ids).await?;
         rows.into_iter().map(into_user).collect()
     }
 

@@ -4,7 +4,7 @@ use anyhow::Context;
 use time::OffsetDateTime;
 use users_domain::{Age, DisplayName, Email, PasswordHash, Role, Timestamp, User, UserId, Username};
 
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 pub struct UserRow {
     pub id: i64,
     pub username: String,

@@ -1,0 +1,160 @@
+//! Primary-key reads that arrive together share one statement.
+//!
+//! A read joins a queue. If no read is waiting for a connection on the queue's behalf, it becomes that read: it
+//! waits for a connection and then answers everything queued by then with one statement. The others only wait
+//! for their answer. Alone, a read is one statement for itself; under load, one statement serves the requests
+//! that arrived while the connections were busy, so PostgreSQL and the service make one round trip where they
+//! made many. A read is queued before the statement that answers it starts, so it sees every write that finished
+//! before it was asked. Connections still serve several statements at once: reads are not serialized.
+
+use crate::connections::Connections;
+use crate::repository::user_columns;
+use crate::rows::UserRow;
+use sqlx::PgConnection;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use tokio::sync::oneshot;
+use users_domain::ports::RepositoryError;
+use users_storage_sql::storage_error;
+
+const SELECT_ONE: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+const SELECT_MANY: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ANY($1)");
+
+#[derive(Default)]
+pub(crate) struct ReadBatches {
+    state: Mutex<Queue>,
+}
+
+#[derive(Default)]
+struct Queue {
+    reads: Vec<QueuedRead>,
+    /// A read is waiting for a connection and will take every queued read along.
+    server_waiting: bool,
+}
+
+struct QueuedRead {
+    ids: Vec<i64>,
+    reply: oneshot::Sender<Result<Vec<UserRow>, BatchFailed>>,
+}
+
+/// What every read of a batch learns when the statement serving them failed.
+#[derive(Debug, thiserror::Error)]
+#[error("the shared read failed: {message}")]
+struct BatchFailed {
+    unavailable: bool,
+    message: String,
+}
+
+impl From<BatchFailed> for RepositoryError {
+    fn from(failed: BatchFailed) -> Self {
+        if failed.unavailable {
+            RepositoryError::Unavailable(failed.into())
+        } else {
+            RepositoryError::Unexpected(failed.into())
+        }
+    }
+}
+
+impl ReadBatches {
+    /// The rows with these ids, in no particular order; an id without a row has none.
+    pub(crate) async fn read(&self, connections: &Connections, ids: &[i64]) -> Result<Vec<UserRow>, RepositoryError> {
+        let (reply, answer) = oneshot::channel();
+        let serve = {
+            let mut queue = self.lock();
+            queue.reads.push(QueuedRead { ids: ids.to_vec(), reply });
+            !std::mem::replace(&mut queue.server_waiting, true)
+        };
+        if serve {
+            self.serve(connections).await;
+        }
+        match answer.await {
+            Ok(rows) => Ok(rows?),
+            // The read serving this one was cancelled (its client went away): read alone.
+            Err(_) => {
+                let mut connection = connections.get().await.map_err(storage_error)?;
+                let rows = select(&mut connection, ids).await.map_err(storage_error)?;
+                connection.settle();
+                Ok(rows)
+            }
+        }
+    }
+
+    /// Waits for a connection, then answers every queued read with one statement on it.
+    async fn serve(&self, connections: &Connections) {
+        let mut waiting = WaitingServer { batches: self, waiting: true };
+        // Before and after the wait, let the requests that are ready on this worker queue their reads first: the
+        // batch grows for the price of two turns of the scheduler (nothing, when the service is idle).
+        tokio::task::yield_now().await;
+        let connection = connections.get().await;
+        tokio::task::yield_now().await;
+        let batch = waiting.take_queue();
+        let rows = match connection {
+            Ok(mut connection) => {
+                let mut ids: Vec<i64> = batch.iter().flat_map(|read| read.ids.iter().copied()).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                let rows = select(&mut connection, &ids).await;
+                if rows.is_ok() {
+                    connection.settle();
+                }
+                rows
+            }
+            Err(error) => Err(error),
+        };
+        match rows {
+            Ok(rows) => {
+                for read in batch {
+                    let own = rows.iter().filter(|row| read.ids.contains(&row.id)).cloned().collect();
+                    // A read whose client went away has no receiver left: nothing to do.
+                    let _ = read.reply.send(Ok(own));
+                }
+            }
+            Err(error) => {
+                let error = storage_error(error);
+                let unavailable = matches!(error, RepositoryError::Unavailable(_));
+                let message = format!("{error:#}");
+                for read in batch {
+                    let _ = read.reply.send(Err(BatchFailed { unavailable, message: message.clone() }));
+                }
+            }
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // The queue is changed in single calls: a panic elsewhere cannot leave it half-changed.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The read waiting for a connection on the queue's behalf. Dropped before it took the queue (its request was
+/// cancelled), it lets the next read take its place and releases the queued ones, which then read alone.
+struct WaitingServer<'a> {
+    batches: &'a ReadBatches,
+    waiting: bool,
+}
+
+impl WaitingServer<'_> {
+    fn take_queue(&mut self) -> Vec<QueuedRead> {
+        self.waiting = false;
+        let mut queue = self.batches.lock();
+        queue.server_waiting = false;
+        std::mem::take(&mut queue.reads)
+    }
+}
+
+impl Drop for WaitingServer<'_> {
+    fn drop(&mut self) {
+        if self.waiting {
+            let mut queue = self.batches.lock();
+            queue.server_waiting = false;
+            queue.reads.clear();
+        }
+    }
+}
+
+/// One id is the plain primary-key lookup (PostgreSQL spends less on it than on `ANY` of one element).
+async fn select(connection: &mut PgConnection, ids: &[i64]) -> Result<Vec<UserRow>, sqlx::Error> {
+    match ids {
+        [id] => sqlx::query_as(SELECT_ONE).bind(id).fetch_all(connection).await,
+        _ => sqlx::query_as(SELECT_MANY).bind(ids).fetch_all(connection).await,
+    }
+}
