@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Storage benchmark of users-api: the memory, SQLite and PostgreSQL backends under the same HTTP load, beside the
 # ceiling of PostgreSQL itself (pgbench running the primary-key SELECT the service runs for GET /users/{id}).
+# GET runs twice: "own", every request reading the same user with that user's token, and "any", an admin (the
+# bootstrap admin the script configures) reading every seeded user in turn.
 #
 #   scripts/bench-storage.sh            # progress on stderr, a markdown summary on stdout
 #
@@ -215,6 +217,9 @@ start_server() { # start_server BACKEND URL → sets SERVER_PID and PORT
             APP__AUTH__BCRYPT_COST=4 \
             APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE=0 \
             APP__AUTH__JWT_SECRET="$JWT_SECRET" \
+            APP__AUTH__BOOTSTRAP_ADMIN__USERNAME=benchadmin \
+            APP__AUTH__BOOTSTRAP_ADMIN__EMAIL=benchadmin@example.com \
+            APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD=password1 \
             APP__LOG__FORMAT=json \
             APP__STORAGE__POOL_SIZE="$POOL_SIZE" \
             RUST_LOG=warn \
@@ -373,11 +378,22 @@ server_log_summary() { # server_log_summary BACKEND → "N warn/error lines" and
     fi
 }
 
+login() { # login USERNAME → the access token on stdout
+    curl -s --max-time 10 -H 'Content-Type: application/json' -d "{\"username\":\"$1\",\"password\":\"password1\"}" \
+        "http://$HOST:$PORT/auth/login" | sed -n 's/.*"access_token" *: *"\([^"]*\)".*/\1/p'
+}
+
+# Statements PostgreSQL committed in the bench database so far (each read is one), to show how many requests
+# one statement served.
+# PostgreSQL publishes a backend's counters within a second of its transactions: wait that second first.
+pg_statements() { sleep 1 && psql_bench -c "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()" 2>/dev/null || echo ""; }
+
 # --- the run ------------------------------------------------------------------------------------------------------
 
 JWT_SECRET="$(head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 declare -A ROW
-PG_TPS="" PG_GET_RPS="" PG_CPU="" PG_GET_CPU=""
+PG_TPS="" PG_GET_RPS="" PG_CPU="" PG_GET_CPU="" PG_GET_ANY_RPS="" PG_GET_ANY_CPU=""
+PG_GET_STATEMENTS="" PG_GET_ANY_STATEMENTS="" PG_GET_REQUESTS="" PG_GET_ANY_REQUESTS=""
 
 log "host: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); $USERS users; wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s"
 
@@ -409,8 +425,19 @@ for backend in $BACKENDS; do
     fi
 
     log "$backend: GET /users/{id} ($GET_MODE)"
+    [[ "$backend" == postgres ]] && tx0="$(pg_statements)"
     run_wrk "$backend.get" "$TMP/get.lua" "$DURATION" "$GET_FIRST" "$GET_LAST" "$TOKEN"
     get="$RESULT"
+    [[ "$backend" == postgres ]] && PG_GET_STATEMENTS=$(($(pg_statements) - tx0))
+
+    # The same route as an admin over every seeded id: no two requests in a row read the same user.
+    ADMIN_TOKEN="$(login benchadmin)"
+    [[ -n "$ADMIN_TOKEN" ]] || die "$backend: login as the bootstrap admin failed"
+    log "$backend: GET /users/{id} (ids $ID_MIN..$ID_MAX, the admin's bearer token)"
+    [[ "$backend" == postgres ]] && tx0="$(pg_statements)"
+    run_wrk "$backend.get-any" "$TMP/get.lua" "$DURATION" "$ID_MIN" "$ID_MAX" "$ADMIN_TOKEN"
+    get_any="$RESULT"
+    [[ "$backend" == postgres ]] && PG_GET_ANY_STATEMENTS=$(($(pg_statements) - tx0))
 
     if [[ "$backend" == postgres ]]; then
         # The database's own ceiling for the same statement, as many clients as the pool has connections. The
@@ -435,6 +462,10 @@ EOF
         [[ -n "$PG_TPS" ]] || PG_TPS="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$TMP/pgbench.out" | tail -n1)"
         PG_GET_RPS="$(field rps "$get")"
         PG_GET_CPU="$(field cpu "$get")"
+        PG_GET_ANY_RPS="$(field rps "$get_any")"
+        PG_GET_ANY_CPU="$(field cpu "$get_any")"
+        PG_GET_REQUESTS="$(field requests "$get")"
+        PG_GET_ANY_REQUESTS="$(field requests "$get_any")"
     fi
 
     before="$(user_count "$backend")"
@@ -456,7 +487,7 @@ EOF
     stop_server
     server_log_summary "$backend"
     log "$backend: stopped (exit $STOP_RC), peak RSS ${rss} MiB"
-    ROW[$backend]="$get|$post|$created|$STOP_RC|$LOG_NOTE|$rss|$GET_MODE"
+    ROW[$backend]="$get|$post|$created|$STOP_RC|$LOG_NOTE|$rss|$GET_MODE|$get_any"
 
     if [[ "$backend" == postgres ]]; then
         psql_admin -c "DROP DATABASE IF EXISTS \"$BENCH_DB\" WITH (FORCE)" >/dev/null && DB_CREATED=0
@@ -479,30 +510,37 @@ fi
 echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, commit $commit:"
 echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s over 127.0.0.1, $USERS seeded users, bcrypt cost 4, pool $POOL_SIZE."
 echo
-echo "| backend | GET req/s | GET p50 | GET p99 | GET non-2xx | POST req/s | POST p50 | POST p99 | POST non-2xx | POST 2xx / users created | socket errors GET; POST (c/r/w/t) | server warn+error lines | exit on SIGTERM |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |"
+echo "GET own: each user reads their own record (u0001's token, one id). GET any: the admin reads every seeded id in turn."
+echo
+echo "| backend | GET own req/s | GET own p99 | GET any req/s | GET any p50 | GET any p99 | GET non-2xx (own; any) | POST req/s | POST p50 | POST p99 | POST non-2xx | POST 2xx / users created | socket errors GET own; any; POST (c/r/w/t) | server warn+error lines | exit on SIGTERM |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |"
 for backend in $BACKENDS; do
-    IFS='|' read -r get post created rc lognote rss mode <<<"${ROW[$backend]}"
+    IFS='|' read -r get post created rc lognote rss mode get_any <<<"${ROW[$backend]}"
     post_ok=$(($(field requests "$post") - $(field non2xx "$post")))
-    printf '| %s | %.0f | %s ms | %s ms | %s | %.0f | %s ms | %s ms | %s | %s / %s | %s; %s | %s | %s |\n' \
-        "$backend" "$(field rps "$get")" "$(field p50_ms "$get")" "$(field p99_ms "$get")" "$(field non2xx "$get")" \
+    printf '| %s | %.0f | %s ms | %.0f | %s ms | %s ms | %s; %s | %.0f | %s ms | %s ms | %s | %s / %s | %s; %s; %s | %s | %s |\n' \
+        "$backend" "$(field rps "$get")" "$(field p99_ms "$get")" \
+        "$(field rps "$get_any")" "$(field p50_ms "$get_any")" "$(field p99_ms "$get_any")" \
+        "$(field non2xx "$get")" "$(field non2xx "$get_any")" \
         "$(field rps "$post")" "$(field p50_ms "$post")" "$(field p99_ms "$post")" "$(field non2xx "$post")" \
-        "$post_ok" "$created" "$(errs "$get")" "$(errs "$post")" "$lognote" "$rc"
+        "$post_ok" "$created" "$(errs "$get")" "$(errs "$get_any")" "$(errs "$post")" "$lognote" "$rc"
 done
 echo
+ratio() { awk -v a="$1" -v b="$PG_TPS" 'BEGIN {printf "%.1f", 100 * a / b}'; }
+verdict() { awk -v r="$1" -v t="$TARGET_RATIO" 'BEGIN {print (r >= t) ? "meets" : "misses"}'; }
+per_statement() { awk -v r="$1" -v s="$2" 'BEGIN {if (s > 0) printf "%.1f", r / s; else print "?"}'; }
 if [[ -n "$PG_TPS" && -n "$PG_GET_RPS" ]]; then
-    ratio="$(awk -v a="$PG_GET_RPS" -v b="$PG_TPS" 'BEGIN {printf "%.1f", 100 * a / b}')"
-    verdict="$(awk -v r="$ratio" -v t="$TARGET_RATIO" 'BEGIN {print (r >= t) ? "meets" : "misses"}')"
+    own="$(ratio "$PG_GET_RPS")" any="$(ratio "$PG_GET_ANY_RPS")"
     echo "| PostgreSQL ceiling | value |"
     echo "| --- | ---: |"
     printf '| pgbench PK SELECT, -c %s -j 2 -T %s -M prepared | %.0f TPS |\n' "$POOL_SIZE" "$DURATION" "$PG_TPS"
-    printf '| GET /users/{id} on postgres | %.0f req/s |\n' "$PG_GET_RPS"
-    printf '| ratio GET ÷ pgbench | **%s %%** (target ≥ %s %%: %s) |\n' "$ratio" "$TARGET_RATIO" "$verdict"
-    echo "| cores used during GET: service/wrk/postgres/host busy | $PG_GET_CPU (of $NCPU) |"
+    printf '| GET own on postgres | %.0f req/s: **%s %%** of pgbench (target ≥ %s %%: %s) |\n' "$PG_GET_RPS" "$own" "$TARGET_RATIO" "$(verdict "$own")"
+    printf '| GET any on postgres | %.0f req/s: **%s %%** of pgbench (target ≥ %s %%: %s) |\n' "$PG_GET_ANY_RPS" "$any" "$TARGET_RATIO" "$(verdict "$any")"
+    printf '| requests per statement, GET own; GET any | %s; %s |\n' "$(per_statement "$PG_GET_REQUESTS" "$PG_GET_STATEMENTS")" "$(per_statement "$PG_GET_ANY_REQUESTS" "$PG_GET_ANY_STATEMENTS")"
+    echo "| cores used during GET own; GET any: service/wrk/postgres/host busy | $PG_GET_CPU; $PG_GET_ANY_CPU (of $NCPU) |"
     echo "| cores used during pgbench: service/pgbench/postgres/host busy | $PG_CPU (of $NCPU) |"
     echo
 fi
 for backend in $BACKENDS; do
-    IFS='|' read -r get post created rc lognote rss mode <<<"${ROW[$backend]}"
-    echo "- $backend: GET over $mode; peak RSS $rss MiB; cores used (service/wrk/postgres/host busy) during GET $(field cpu "$get"), during POST $(field cpu "$post")."
+    IFS='|' read -r get post created rc lognote rss mode get_any <<<"${ROW[$backend]}"
+    echo "- $backend: GET own over $mode; peak RSS $rss MiB; cores used (service/wrk/postgres/host busy) during GET own $(field cpu "$get"), GET any $(field cpu "$get_any"), POST $(field cpu "$post")."
 done

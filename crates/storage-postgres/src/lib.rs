@@ -1,7 +1,7 @@
 //! The PostgreSQL adapter of the repository port (sqlx): the production backend. Reads that arrive together share
-//! one statement (`read_batches`),
-//! prepared statements cached per connection, no ping before or after a query (`connections`); uniqueness and the last-admin rule are
-//! decided by the database, so several instances on one database never disagree.
+//! one statement (`read_batches`); connections are pooled with no ping before or after a statement
+//! (`connections`); prepared statements are cached per connection; uniqueness and the last-admin rule are decided
+//! by the database, so several instances on one database never disagree.
 
 mod connections;
 mod login_failures;
