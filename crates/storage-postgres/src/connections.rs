@@ -2,56 +2,56 @@
 //!
 //! sqlx's own pool pings every connection handed back to it (a Sync round trip, launchbadge/sqlx#1743), which
 //! doubled PostgreSQL's work on the hot read path. Here a connection whose statements all finished goes back as
-//! it is; one whose last use did not finish (an error, a request cancelled mid-statement) or that sat unused for
-//! a while is pinged before its next use, and replaced if the ping fails, so a connection broken while the
-//! database was away is not handed out again.
+//! it is. One whose statements failed on the server is brought back to a clean state at once (sqlx's queued
+//! `ROLLBACK` and a sync), so no transaction or lock outlives its request. One whose use did not finish (a request
+//! cancelled mid-statement or mid-`BEGIN`, a broken socket) is closed rather than handed out again: PostgreSQL
+//! then rolls back whatever it held. One that sat idle is pinged before its next use, and replaced if the ping
+//! fails, so a connection broken while the database was away is not handed out again.
 
 use deadpool::managed::{self, Metrics, PoolError, RecycleResult};
-use deadpool::Runtime;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::Connection as _;
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 use users_domain::ports::PoolStats;
 
-/// A connection unused for longer than this is pinged before it is handed out again.
+/// A connection not handed out for longer than this is pinged before it is handed out again.
 const PING_AFTER_IDLE: Duration = Duration::from_secs(10);
 
 pub(crate) struct Connections {
     pool: managed::Pool<Manager>,
+    acquire_timeout: Duration,
 }
 
-/// A checked-out connection. Call [`Connection::settle`] once its statements have all finished; dropped
-/// without it, it is pinged before anyone uses it again.
-pub(crate) struct Connection(managed::Object<Manager>);
+/// A checked-out connection. Call [`Connection::settle`] once its statements have all finished; dropped without
+/// it, the connection is closed instead of going back to the pool.
+pub(crate) struct Connection {
+    /// Present until the connection is dropped.
+    object: Option<managed::Object<Manager>>,
+    settled: bool,
+}
 
 struct Manager {
     options: PgConnectOptions,
 }
 
-struct Tracked {
-    raw: PgConnection,
-    settled: bool,
-}
-
 impl managed::Manager for Manager {
-    type Type = Tracked;
+    type Type = PgConnection;
     type Error = sqlx::Error;
 
-    async fn create(&self) -> Result<Tracked, sqlx::Error> {
-        Ok(Tracked { raw: PgConnection::connect_with(&self.options).await?, settled: true })
+    async fn create(&self) -> Result<PgConnection, sqlx::Error> {
+        PgConnection::connect_with(&self.options).await
     }
 
-    async fn recycle(&self, connection: &mut Tracked, metrics: &Metrics) -> RecycleResult<sqlx::Error> {
-        if !connection.settled || metrics.last_used() > PING_AFTER_IDLE {
-            connection.raw.ping().await?;
+    async fn recycle(&self, connection: &mut PgConnection, metrics: &Metrics) -> RecycleResult<sqlx::Error> {
+        if metrics.last_used() > PING_AFTER_IDLE {
+            connection.ping().await?;
         }
         Ok(())
     }
 }
 
 impl Connections {
-    /// Waiting for a free connection, opening one and pinging one are each bounded by `acquire_timeout`.
     pub(crate) fn new(
         options: PgConnectOptions,
         size: u32,
@@ -59,35 +59,43 @@ impl Connections {
     ) -> Result<Self, managed::BuildError> {
         let pool = managed::Pool::builder(Manager { options })
             .max_size(usize::try_from(size.max(1)).unwrap_or(usize::MAX))
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(acquire_timeout))
-            .create_timeout(Some(acquire_timeout))
-            .recycle_timeout(Some(acquire_timeout))
             .build()?;
-        Ok(Self { pool })
+        Ok(Self { pool, acquire_timeout })
     }
 
-    /// A connection, as sqlx's errors so that one mapping serves the pool and the statements.
+    /// A connection within the acquire timeout, whether that goes to waiting for one, pinging idle ones or opening
+    /// one; as sqlx's errors, so that one mapping serves the pool and the statements.
     pub(crate) async fn get(&self) -> Result<Connection, sqlx::Error> {
-        let mut object = self.pool.get().await.map_err(|error| match error {
-            PoolError::Backend(error) => error,
-            PoolError::Timeout(_) => sqlx::Error::PoolTimedOut,
-            PoolError::Closed => sqlx::Error::PoolClosed,
-            other => sqlx::Error::Configuration(other.to_string().into()),
-        })?;
-        object.settled = false;
-        Ok(Connection(object))
+        let object = match tokio::time::timeout(self.acquire_timeout, self.pool.get()).await {
+            Err(_) => return Err(sqlx::Error::PoolTimedOut),
+            Ok(Err(PoolError::Backend(error))) => return Err(error),
+            Ok(Err(PoolError::Closed)) => return Err(sqlx::Error::PoolClosed),
+            Ok(Err(other)) => return Err(sqlx::Error::Configuration(other.to_string().into())),
+            Ok(Ok(object)) => object,
+        };
+        Ok(Connection { object: Some(object), settled: false })
     }
 
-    /// Runs statements on one connection and hands it back settled if they succeeded.
+    /// Runs statements on one connection. After a refusal by the server the connection is made clean again (an
+    /// open transaction rolled back) before the error is returned, and kept.
     pub(crate) async fn run<T>(
         &self,
         statements: impl AsyncFnOnce(&mut PgConnection) -> Result<T, sqlx::Error>,
     ) -> Result<T, sqlx::Error> {
         let mut connection = self.get().await?;
-        let value = statements(&mut connection).await?;
-        connection.settle();
-        Ok(value)
+        match statements(&mut connection).await {
+            Ok(value) => {
+                connection.settle();
+                Ok(value)
+            }
+            Err(error) => {
+                // sqlx queued the ROLLBACK of a dropped transaction; the ping sends it and waits for the server.
+                if matches!(error, sqlx::Error::Database(_)) && connection.ping().await.is_ok() {
+                    connection.settle();
+                }
+                Err(error)
+            }
+        }
     }
 
     pub(crate) fn stats(&self) -> PoolStats {
@@ -97,20 +105,35 @@ impl Connections {
         PoolStats { in_use: size.saturating_sub(idle), idle }
     }
 
-    /// Refuses new checkouts and says goodbye on every idle connection; busy ones close when handed back.
+    /// Refuses new checkouts and says goodbye on every idle connection; busy ones are dropped when handed back.
     pub(crate) async fn close(&self) {
         let idle = self.pool.retain(|_, _| false).removed;
         self.pool.close();
         for connection in idle {
-            let _ = connection.raw.close().await;
+            let _ = connection.close().await;
         }
     }
 }
 
 impl Connection {
-    /// Marks the connection as ready for the next user as it is (no ping): its statements all finished.
+    /// Hands the connection back to the pool as it is (no ping): its statements all finished.
     pub(crate) fn settle(mut self) {
-        self.0.settled = true;
+        self.settled = true;
+    }
+
+    fn object(&self) -> &managed::Object<Manager> {
+        self.object.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Some(object) = self.object.take() {
+            if !self.settled {
+                // Out of the pool and closed: PostgreSQL rolls back whatever the unfinished use left open.
+                drop(managed::Object::take(object));
+            }
+        }
     }
 }
 
@@ -118,13 +141,13 @@ impl Deref for Connection {
     type Target = PgConnection;
 
     fn deref(&self) -> &PgConnection {
-        &self.0.raw
+        self.object()
     }
 }
 
 impl DerefMut for Connection {
     fn deref_mut(&mut self) -> &mut PgConnection {
-        &mut self.0.raw
+        self.object.as_mut().expect("present until dropped")
     }
 }
 
@@ -164,6 +187,68 @@ mod tests {
         connections.run(async |c| sqlx::query("SELECT 1").execute(c).await).await.expect_err("its session is gone");
         let second = backend_pid(&connections).await.expect("a working connection after the failure");
         assert_ne!(second, first, "the broken connection was replaced");
+    }
+
+    /// Whether another session can take the transaction-level advisory lock `key` now (and so whether the
+    /// session that took it has ended its transaction).
+    async fn lock_is_free(options: &PgConnectOptions, key: i64) -> bool {
+        let mut other = PgConnection::connect_with(options).await.expect("another session");
+        sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)").bind(key).fetch_one(&mut other).await.expect("try")
+    }
+
+    /// `SAVEPOINT` is refused outside a transaction block: a clean connection refuses it.
+    async fn in_a_transaction(connections: &Connections) -> bool {
+        connections.run(async |c| sqlx::raw_sql("SAVEPOINT probe").execute(c).await).await.is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_transaction_refused_by_the_server_is_rolled_back_and_its_connection_kept() {
+        let Some((connections, _)) = connections(1).await else { return };
+        let first = backend_pid(&connections).await.expect("first use");
+        let refused = connections
+            .run(async |c| {
+                let mut transaction = c.begin().await?;
+                sqlx::query("SELECT 1 / 0").execute(&mut *transaction).await?;
+                transaction.commit().await
+            })
+            .await;
+        assert!(matches!(refused, Err(sqlx::Error::Database(_))), "division by zero: {refused:?}");
+        assert!(!in_a_transaction(&connections).await, "the next user starts outside any transaction");
+        assert_eq!(backend_pid(&connections).await.expect("next use"), first, "the connection was kept");
+    }
+
+    #[tokio::test]
+    async fn a_transaction_cancelled_with_its_request_does_not_keep_its_locks() {
+        let Some((connections, options)) = connections(1).await else { return };
+        let key = 7_002;
+        let cancelled = tokio::time::timeout(
+            Duration::from_millis(300),
+            connections.run(async |c| {
+                let mut transaction = c.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key).execute(&mut *transaction).await?;
+                sqlx::query("SELECT pg_sleep(0.5)").execute(&mut *transaction).await?;
+                transaction.commit().await
+            }),
+        )
+        .await;
+        assert!(cancelled.is_err(), "cancelled while the transaction held its lock");
+        // PostgreSQL ends the session (and its transaction) once the statement in flight notices the closed socket.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !lock_is_free(&options, key).await {
+            assert!(tokio::time::Instant::now() < deadline, "the lock outlived its request");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_left_inside_a_transaction_is_not_handed_to_the_next_user() {
+        let Some((connections, _)) = connections(1).await else { return };
+        let mut connection = connections.get().await.expect("connection");
+        // As a request cancelled right after its BEGIN leaves it.
+        sqlx::raw_sql("BEGIN").execute(&mut *connection).await.expect("begun");
+        drop(connection);
+
+        assert!(!in_a_transaction(&connections).await, "the next user starts outside any transaction");
     }
 
     #[tokio::test]

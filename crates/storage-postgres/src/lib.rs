@@ -1,5 +1,5 @@
 //! The PostgreSQL adapter of the repository port (sqlx): the production backend. Reads that arrive together share
-//! one statement (`read_batches`); connections are pooled with no ping before or after a statement
+//! one statement (`read_batches`); connections are pooled without sqlx's ping after every use
 //! (`connections`); prepared statements are cached per connection; uniqueness and the last-admin rule are decided
 //! by the database, so several instances on one database never disagree.
 

@@ -69,12 +69,7 @@ impl ReadBatches {
         match answer.await {
             Ok(rows) => Ok(rows?),
             // The read serving this one was cancelled (its client went away): read alone.
-            Err(_) => {
-                let mut connection = connections.get().await.map_err(storage_error)?;
-                let rows = select(&mut connection, ids).await.map_err(storage_error)?;
-                connection.settle();
-                Ok(rows)
-            }
+            Err(_) => connections.run(async |c| select(c, ids).await).await.map_err(storage_error),
         }
     }
 
@@ -84,22 +79,21 @@ impl ReadBatches {
         // Before and after the wait, let the requests that are ready on this worker queue their reads first: the
         // batch grows for the price of two turns of the scheduler (nothing, when the service is idle).
         tokio::task::yield_now().await;
-        let connection = connections.get().await;
-        tokio::task::yield_now().await;
-        let batch = waiting.take_queue();
-        let rows = match connection {
-            Ok(mut connection) => {
+        let mut batch = Vec::new();
+        let rows = connections
+            .run(async |c| {
+                tokio::task::yield_now().await;
+                batch = waiting.take_queue();
                 let mut ids: Vec<i64> = batch.iter().flat_map(|read| read.ids.iter().copied()).collect();
                 ids.sort_unstable();
                 ids.dedup();
-                let rows = select(&mut connection, &ids).await;
-                if rows.is_ok() {
-                    connection.settle();
-                }
-                rows
-            }
-            Err(error) => Err(error),
-        };
+                select(c, &ids).await
+            })
+            .await;
+        if waiting.waiting {
+            // No connection came: the reads queued meanwhile share the error.
+            batch = waiting.take_queue();
+        }
         match rows {
             Ok(rows) => {
                 for read in batch {
@@ -109,9 +103,8 @@ impl ReadBatches {
                 }
             }
             Err(error) => {
-                let error = storage_error(error);
-                let unavailable = matches!(error, RepositoryError::Unavailable(_));
-                let message = format!("{error:#}");
+                let message = error.to_string();
+                let unavailable = matches!(storage_error(error), RepositoryError::Unavailable(_));
                 for read in batch {
                     let _ = read.reply.send(Err(BatchFailed { unavailable, message: message.clone() }));
                 }

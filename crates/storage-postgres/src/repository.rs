@@ -58,11 +58,9 @@ impl PostgresUserRepository {
     /// them once.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         let migrator = sqlx::migrate!("../../migrations/postgres");
-        self.connections
-            .run(async |c| Ok(migrator.run(c).await))
-            .await
-            .context("cannot reach PostgreSQL")?
-            .context("cannot apply the migrations")
+        let migrated =
+            self.connections.run(async |c| migrator.run(c).await.map_err(|e| sqlx::Error::Migrate(e.into())));
+        migrated.await.context("cannot apply the migrations")
     }
 }
 
