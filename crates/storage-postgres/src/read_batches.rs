@@ -7,14 +7,13 @@
 //! made many. A read is queued before the statement that answers it starts, so it sees every write that finished
 //! before it was asked. Connections still serve several statements at once: reads are not serialized.
 
-use crate::connections::Connections;
 use crate::repository::user_columns;
 use crate::rows::UserRow;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Postgres};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use tokio::sync::oneshot;
 use users_domain::ports::RepositoryError;
-use users_storage_sql::storage_error;
+use users_storage_sql::{storage_error, Connections};
 
 const SELECT_ONE: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
 const SELECT_MANY: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ANY($1)");
@@ -56,7 +55,11 @@ impl From<BatchFailed> for RepositoryError {
 
 impl ReadBatches {
     /// The rows with these ids, in no particular order; an id without a row has none.
-    pub(crate) async fn read(&self, connections: &Connections, ids: &[i64]) -> Result<Vec<UserRow>, RepositoryError> {
+    pub(crate) async fn read(
+        &self,
+        connections: &Connections<Postgres>,
+        ids: &[i64],
+    ) -> Result<Vec<UserRow>, RepositoryError> {
         let (reply, answer) = oneshot::channel();
         let serve = {
             let mut queue = self.lock();
@@ -74,7 +77,7 @@ impl ReadBatches {
     }
 
     /// Waits for a connection, then answers every queued read with one statement on it.
-    async fn serve(&self, connections: &Connections) {
+    async fn serve(&self, connections: &Connections<Postgres>) {
         let mut waiting = WaitingServer { batches: self, waiting: true };
         // Before and after the wait, let the requests that are ready on this worker queue their reads first: the
         // batch grows for the price of two turns of the scheduler (nothing, when the service is idle).

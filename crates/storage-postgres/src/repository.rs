@@ -1,4 +1,3 @@
-use crate::connections::Connections;
 use crate::read_batches::ReadBatches;
 use crate::rows::UserRow;
 use anyhow::Context;
@@ -12,7 +11,7 @@ use users_domain::ports::{
 };
 use users_domain::{ListQuery, NewUser, Page, Role, User, UserId, UserPatch};
 pub(crate) use users_storage_sql::storage_error;
-use users_storage_sql::{create_error, list_statements, nothing_deleted, nothing_updated, update_error};
+use users_storage_sql::{create_error, list_rows, nothing_deleted, nothing_updated, update_error, Connections};
 
 /// The columns a `UserRow` reads, as a literal so every statement stays a `&'static str`.
 macro_rules! user_columns {
@@ -33,7 +32,7 @@ pub struct PostgresConfig {
 }
 
 pub struct PostgresUserRepository {
-    pub(crate) connections: Connections,
+    pub(crate) connections: Connections<Postgres>,
     reads: ReadBatches,
 }
 
@@ -155,19 +154,9 @@ impl UserRepository for PostgresUserRepository {
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
-        let Some((mut count, mut page)) = list_statements::<Postgres>(query, user_columns!()) else {
-            return Ok(Page { users: Vec::new(), total: 0 });
-        };
-        let (total, rows): (i64, Vec<UserRow>) = self
-            .connections
-            .run(async |c| {
-                let total = count.build_query_scalar().fetch_one(&mut *c).await?;
-                Ok((total, page.build_query_as().fetch_all(c).await?))
-            })
-            .await
-            .map_err(storage_error)?;
+        let (total, rows) = list_rows::<Postgres, UserRow>(&self.connections, query, user_columns!()).await?;
         let users = rows.into_iter().map(into_user).collect::<Result<_, _>>()?;
-        Ok(Page { users, total: u64::try_from(total).unwrap_or(0) })
+        Ok(Page { users, total })
     }
 
     async fn update(&self, id: UserId, patch: UserPatch) -> Result<User, UpdateUserError> {

@@ -1,8 +1,12 @@
-//! The listing's SQL, written once for both SQL adapters: the schemas name their columns alike, and the statement
-//! text below is valid on SQLite and PostgreSQL. Values are lower-cased in Rust (as the stored `*_lower` columns
-//! are), so both backends compare the same way.
+//! What both SQL adapters share: the connection pool (`connections`), the mapping of database errors, and the
+//! listing's SQL, written once: the schemas name their columns alike, and the statement text below is valid on
+//! SQLite and PostgreSQL. Values are lower-cased in Rust (as the stored `*_lower` columns are), so both backends
+//! compare the same way.
 
-use sqlx::{Database, Encode, QueryBuilder, Type};
+mod connections;
+
+pub use connections::{Connection, Connections, Options};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
 use users_domain::ports::{CreateUserError, DeleteUserError, RepositoryError, UpdateUserError};
 use users_domain::{ListQuery, SortDirection, SortKey};
 
@@ -99,7 +103,7 @@ where
 
 /// The listing's two statements over `columns`: the count of all matches, and the page. `None` when the filter
 /// cannot match anything (a NUL, which PostgreSQL cannot even compare): the page is then empty, with no statement.
-pub fn list_statements<DB: Database>(query: &ListQuery, columns: &str) -> Option<(QueryBuilder<DB>, QueryBuilder<DB>)>
+fn list_statements<DB: Database>(query: &ListQuery, columns: &str) -> Option<(QueryBuilder<DB>, QueryBuilder<DB>)>
 where
     for<'t> String: Encode<'t, DB> + Type<DB>,
     for<'t> i64: Encode<'t, DB> + Type<DB>,
@@ -115,6 +119,34 @@ where
     page.push(" LIMIT ").push_bind(i64::from(query.limit));
     page.push(" OFFSET ").push_bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
     Some((count, page))
+}
+
+/// The listing's page over `columns` and the count of all its matches: two statements on one connection.
+pub async fn list_rows<DB, Row>(
+    connections: &Connections<DB>,
+    query: &ListQuery,
+    columns: &str,
+) -> Result<(u64, Vec<Row>), RepositoryError>
+where
+    DB: Database,
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Decode<'t, DB> + Type<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'r> Row: FromRow<'r, DB::Row> + Send + Unpin,
+    DB::Arguments: IntoArguments<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    let Some((mut count, mut page)) = list_statements::<DB>(query, columns) else {
+        return Ok((0, Vec::new()));
+    };
+    let (total, rows): (i64, Vec<Row>) = connections
+        .run(async |c| {
+            let total = count.build_query_scalar().fetch_one(&mut *c).await?;
+            Ok((total, page.build_query_as().fetch_all(c).await?))
+        })
+        .await
+        .map_err(storage_error)?;
+    Ok((u64::try_from(total).unwrap_or(0), rows))
 }
 
 /// An update whose guarded statement wrote nothing: the user is there (so the guard kept the last admin) or not.

@@ -1,7 +1,7 @@
 use crate::rows::UserRow;
 use anyhow::Context;
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite};
 use std::path::Path;
 use std::str::FromStr;
@@ -13,7 +13,7 @@ use users_domain::ports::{
 };
 use users_domain::{ListQuery, NewUser, Page, Role, User, UserId, UserPatch};
 pub(crate) use users_storage_sql::storage_error;
-use users_storage_sql::{create_error, list_statements, nothing_deleted, nothing_updated, update_error};
+use users_storage_sql::{create_error, list_rows, nothing_deleted, nothing_updated, update_error, Connections};
 
 /// The columns a `UserRow` reads, as a literal so every statement stays a `&'static str`.
 macro_rules! user_columns {
@@ -31,9 +31,8 @@ pub struct SqliteConfig {
     pub acquire_timeout: Duration,
 }
 
-#[derive(Clone)]
 pub struct SqliteUserRepository {
-    pub(crate) pool: SqlitePool,
+    pub(crate) connections: Connections<Sqlite>,
     /// SQLite runs one writer at a time; writers queue here, in order, rather than in its busy-retry loop (where
     /// an unlucky one can wait far longer than the others). Reads do not take it.
     writer: Arc<Mutex<()>>,
@@ -60,14 +59,15 @@ pub async fn connect(config: &SqliteConfig, migrate: bool) -> anyhow::Result<Sql
             create_folder(folder)?;
         }
     }
-    let pool = SqlitePoolOptions::new()
-        .max_connections(config.pool_size.max(1))
-        .acquire_timeout(config.acquire_timeout)
-        .test_before_acquire(false)
-        .connect_with(options)
+    let connections =
+        Connections::new(options, config.pool_size, config.acquire_timeout).context("invalid SQLite pool settings")?;
+    let repository = SqliteUserRepository { connections, writer: Arc::default() };
+    // One connection now, so that a database that cannot be opened fails the start-up, not the first request.
+    repository
+        .connections
+        .run(async |_| Ok(()))
         .await
         .with_context(|| format!("cannot open the SQLite database {:?}", config.url))?;
-    let repository = SqliteUserRepository { pool, writer: Arc::default() };
     if migrate {
         repository.migrate().await?;
     }
@@ -84,7 +84,10 @@ fn create_folder(folder: &Path) -> anyhow::Result<()> {
 
 impl SqliteUserRepository {
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        sqlx::migrate!("../../migrations/sqlite").run(&self.pool).await.context("cannot apply the migrations")
+        let migrator = sqlx::migrate!("../../migrations/sqlite");
+        let migrated =
+            self.connections.run(async |c| migrator.run(c).await.map_err(|e| sqlx::Error::Migrate(e.into())));
+        migrated.await.context("cannot apply the migrations")
     }
 }
 
@@ -106,7 +109,7 @@ impl UserRepository for SqliteUserRepository {
              created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
             user_columns!()
         );
-        let row: UserRow = sqlx::query_as(sql)
+        let statement = sqlx::query_as(sql)
             .bind(user.username.as_str())
             .bind(user.username.folded())
             .bind(user.email.as_str())
@@ -116,17 +119,16 @@ impl UserRepository for SqliteUserRepository {
             .bind(user.role.as_str())
             .bind(user.password_hash.as_str())
             .bind(user.created_at.unix_micros())
-            .bind(user.created_at.unix_micros())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(create_error)?;
+            .bind(user.created_at.unix_micros());
+        let row: UserRow = self.connections.run(async |c| statement.fetch_one(c).await).await.map_err(create_error)?;
         Ok(into_user(row)?)
     }
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
         let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?");
+        let statement = sqlx::query_as(sql).bind(id.get());
         let row: Option<UserRow> =
-            sqlx::query_as(sql).bind(id.get()).fetch_optional(&self.pool).await.map_err(storage_error)?;
+            self.connections.run(async |c| statement.fetch_optional(c).await).await.map_err(storage_error)?;
         row.map(into_user).transpose()
     }
 
@@ -137,18 +139,16 @@ impl UserRepository for SqliteUserRepository {
             separated.push_bind(id.get());
         }
         select.push(")");
-        let rows: Vec<UserRow> = select.build_query_as().fetch_all(&self.pool).await.map_err(storage_error)?;
+        let statement = select.build_query_as();
+        let rows: Vec<UserRow> =
+            self.connections.run(async |c| statement.fetch_all(c).await).await.map_err(storage_error)?;
         rows.into_iter().map(into_user).collect()
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
-        let Some((mut count, mut page)) = list_statements::<Sqlite>(query, user_columns!()) else {
-            return Ok(Page { users: Vec::new(), total: 0 });
-        };
-        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await.map_err(storage_error)?;
-        let rows: Vec<UserRow> = page.build_query_as().fetch_all(&self.pool).await.map_err(storage_error)?;
+        let (total, rows) = list_rows::<Sqlite, UserRow>(&self.connections, query, user_columns!()).await?;
         let users = rows.into_iter().map(into_user).collect::<Result<_, _>>()?;
-        Ok(Page { users, total: u64::try_from(total).unwrap_or(0) })
+        Ok(Page { users, total })
     }
 
     async fn update(&self, id: UserId, patch: UserPatch) -> Result<User, UpdateUserError> {
@@ -168,7 +168,7 @@ impl UserRepository for SqliteUserRepository {
             user_columns!()
         );
         let name = patch.name.as_ref();
-        let row: Option<UserRow> = sqlx::query_as(sql)
+        let statement = sqlx::query_as(sql)
             .bind(patch.username.as_ref().map(|u| u.as_str()))
             .bind(patch.username.as_ref().map(|u| u.folded()))
             .bind(patch.email.as_ref().map(|e| e.as_str()))
@@ -180,10 +180,9 @@ impl UserRepository for SqliteUserRepository {
             .bind(patch.role.map(Role::as_str))
             .bind(patch.password_hash.as_ref().map(|h| h.as_str()))
             .bind(patch.updated_at.unix_micros())
-            .bind(id.get())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(update_error)?;
+            .bind(id.get());
+        let row: Option<UserRow> =
+            self.connections.run(async |c| statement.fetch_optional(c).await).await.map_err(update_error)?;
         match row {
             Some(row) => Ok(into_user(row)?),
             // Nothing written: either there is no such user, or the guard refused the last admin's demotion.
@@ -193,14 +192,12 @@ impl UserRepository for SqliteUserRepository {
 
     async fn delete(&self, id: UserId) -> Result<(), DeleteUserError> {
         let _turn = self.write_turn().await;
-        let deleted = sqlx::query(
+        let statement = sqlx::query(
             "DELETE FROM users WHERE id = ?1 AND (role <> 'admin' \
                 OR (SELECT count(*) FROM users WHERE role = 'admin') > 1)",
         )
-        .bind(id.get())
-        .execute(&self.pool)
-        .await
-        .map_err(storage_error)?;
+        .bind(id.get());
+        let deleted = self.connections.run(async |c| statement.execute(c).await).await.map_err(storage_error)?;
         if deleted.rows_affected() == 1 {
             return Ok(());
         }
@@ -208,16 +205,16 @@ impl UserRepository for SqliteUserRepository {
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(storage_error)?;
+        let statement = sqlx::query("SELECT 1");
+        self.connections.run(async |c| statement.execute(c).await).await.map_err(storage_error)?;
         Ok(())
     }
 
     async fn close(&self) {
-        self.pool.close().await;
+        self.connections.close().await;
     }
 
     fn pool_stats(&self) -> Option<PoolStats> {
-        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
-        Some(PoolStats { in_use: self.pool.size().saturating_sub(idle), idle })
+        Some(self.connections.stats())
     }
 }
