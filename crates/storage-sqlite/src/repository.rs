@@ -1,8 +1,8 @@
 use crate::rows::UserRow;
 use anyhow::Context;
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions, QueryBuilder, Sqlite};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -36,6 +36,9 @@ pub struct SqliteUserRepository {
     /// SQLite runs one writer at a time; writers queue here, in order, rather than in its busy-retry loop (where
     /// an unlucky one can wait far longer than the others). Reads do not take it.
     writer: Arc<Mutex<()>>,
+    /// An in-memory database lives as long as one of its connections does: this one, held for the repository's
+    /// life, keeps it when the pool closes its own (a request cancelled mid-statement closes its connection).
+    _memory_keeper: Option<std::sync::Mutex<SqliteConnection>>,
 }
 
 impl SqliteUserRepository {
@@ -59,9 +62,13 @@ pub async fn connect(config: &SqliteConfig, migrate: bool) -> anyhow::Result<Sql
             create_folder(folder)?;
         }
     }
+    let memory_keeper = match is_memory(&config.url) {
+        true => Some(std::sync::Mutex::new(options.connect().await.context("cannot open the SQLite database")?)),
+        false => None,
+    };
     let connections =
         Connections::new(options, config.pool_size, config.acquire_timeout).context("invalid SQLite pool settings")?;
-    let repository = SqliteUserRepository { connections, writer: Arc::default() };
+    let repository = SqliteUserRepository { connections, writer: Arc::default(), _memory_keeper: memory_keeper };
     // One connection now, so that a database that cannot be opened fails the start-up, not the first request.
     repository
         .connections
@@ -216,5 +223,25 @@ impl UserRepository for SqliteUserRepository {
 
     fn pool_stats(&self) -> Option<PoolStats> {
         Some(self.connections.stats())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use users_domain::testing::new_user;
+
+    #[tokio::test]
+    async fn an_in_memory_database_outlives_the_connections_the_pool_closes() {
+        let config =
+            SqliteConfig { url: "sqlite::memory:".into(), pool_size: 1, acquire_timeout: Duration::from_secs(5) };
+        let repository = connect(&config, true).await.expect("opens");
+        let alice = repository.create(new_user("alice")).await.expect("created");
+        // A use that does not finish (a cancelled request) closes its connection: here the pool's only one.
+        drop(repository.connections.get().await.expect("connection"));
+        tokio::time::sleep(Duration::from_millis(300)).await; // SQLite's worker thread closes it meanwhile
+
+        let found = repository.find_by_id(alice.id).await.expect("the schema and rows are still there");
+        assert_eq!(found.map(|u| u.id), Some(alice.id));
     }
 }
