@@ -96,17 +96,8 @@ impl UserService {
         if request.role.is_some() && !actor.is_some_and(Caller::is_admin) {
             return Err(UserServiceError::Forbidden("only an admin may set a role"));
         }
-        let password_hash = self.hasher.hash(&request.password).await?;
-        let new_user = NewUser {
-            username: request.username,
-            email: request.email,
-            name: request.name,
-            age: request.age,
-            role: request.role.unwrap_or_default(),
-            password_hash,
-            created_at: self.clock.now(),
-        };
-        let user = self.repository.create(new_user).await?;
+        let role = request.role.unwrap_or_default();
+        let user = self.repository.create(self.new_user(request, role).await?).await?;
         tracing::Span::current().record("user.id", user.id.get());
         tracing::info!(user.id = user.id.get(), actor.id = actor.map(|a| a.id().get()), role = %user.role, "user created");
         Ok(user)
@@ -224,18 +215,7 @@ impl UserService {
     /// Creates the bootstrap admin unless a user already has that username or email. Instances starting together
     /// race on the unique indexes: one creates it, the others find it taken. `true` when this call created it.
     pub async fn ensure_admin(&self, request: NewUserRequest) -> Result<bool, UserServiceError> {
-        let admin = NewUserRequest { role: Some(Role::Admin), ..request };
-        let password_hash = self.hasher.hash(&admin.password).await?;
-        let new_user = NewUser {
-            username: admin.username,
-            email: admin.email,
-            name: admin.name,
-            age: admin.age,
-            role: Role::Admin,
-            password_hash,
-            created_at: self.clock.now(),
-        };
-        match self.repository.create(new_user).await {
+        match self.repository.create(self.new_user(request, Role::Admin).await?).await {
             Ok(user) => {
                 tracing::info!(user.id = user.id.get(), "bootstrap admin created");
                 Ok(true)
@@ -243,6 +223,19 @@ impl UserService {
             Err(CreateUserError::UsernameTaken | CreateUserError::EmailTaken) => Ok(false),
             Err(other) => Err(other.into()),
         }
+    }
+
+    /// The user to store: the request with its password hashed, created now.
+    async fn new_user(&self, request: NewUserRequest, role: Role) -> Result<NewUser, UserServiceError> {
+        Ok(NewUser {
+            password_hash: self.hasher.hash(&request.password).await?,
+            username: request.username,
+            email: request.email,
+            name: request.name,
+            age: request.age,
+            role,
+            created_at: self.clock.now(),
+        })
     }
 
     /// The storage pool's connections, for metrics.
