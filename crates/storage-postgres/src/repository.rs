@@ -11,7 +11,9 @@ use users_domain::ports::{
 };
 use users_domain::{ListQuery, NewUser, Page, Role, User, UserId, UserPatch};
 pub(crate) use users_storage_sql::storage_error;
-use users_storage_sql::{create_error, list_rows, nothing_deleted, nothing_updated, update_error, Connections};
+use users_storage_sql::{
+    create_error, list_rows, lower_name, nothing_deleted, nothing_updated, update_error, Connections,
+};
 
 /// The columns a `UserRow` reads, as a literal so every statement stays a `&'static str`.
 macro_rules! user_columns {
@@ -44,8 +46,7 @@ pub async fn connect(config: &PostgresConfig, migrate: bool) -> anyhow::Result<P
     let connections = Connections::new(options, config.pool_size, config.acquire_timeout)
         .context("invalid PostgreSQL pool settings")?;
     let repository = PostgresUserRepository { connections, reads: ReadBatches::default() };
-    // One connection now, so that an unreachable database fails the start-up rather than the first request.
-    repository.connections.run(async |_| Ok(())).await.context("cannot reach PostgreSQL")?;
+    repository.connections.check().await.context("cannot reach PostgreSQL")?;
     if migrate {
         repository.migrate().await?;
     }
@@ -56,19 +57,13 @@ impl PostgresUserRepository {
     /// Applies pending migrations; sqlx holds an advisory lock meanwhile, so instances starting together apply
     /// them once.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        let migrator = sqlx::migrate!("../../migrations/postgres");
-        let migrated =
-            self.connections.run(async |c| migrator.run(c).await.map_err(|e| sqlx::Error::Migrate(e.into())));
-        migrated.await.context("cannot apply the migrations")
+        let migrated = self.connections.migrate(&sqlx::migrate!("../../migrations/postgres")).await;
+        migrated.context("cannot apply the migrations")
     }
 }
 
 fn into_user(row: UserRow) -> Result<User, RepositoryError> {
     User::try_from(row).map_err(RepositoryError::Unexpected)
-}
-
-fn lower_name(name: Option<&users_domain::DisplayName>) -> Option<String> {
-    name.map(|n| n.as_str().to_lowercase())
 }
 
 /// Locks every admin row until the transaction ends: changes that could remove an admin run one at a time, so
@@ -207,8 +202,7 @@ impl UserRepository for PostgresUserRepository {
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {
-        self.connections.run(async |c| sqlx::query("SELECT 1").execute(c).await).await.map_err(storage_error)?;
-        Ok(())
+        self.connections.check().await.map_err(storage_error)
     }
 
     async fn close(&self) {

@@ -9,7 +9,8 @@
 //! fails, so a connection broken while the database was away is not handed out again.
 
 use deadpool::managed::{self, Metrics, PoolError, RecycleResult};
-use sqlx::{ConnectOptions, Connection as _, Database};
+use sqlx::migrate::{Migrate, Migrator};
+use sqlx::{Acquire, ConnectOptions, Connection as _, Database};
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 use users_domain::ports::PoolStats;
@@ -94,6 +95,21 @@ impl<DB: Database> Connections<DB> {
                 Err(error)
             }
         }
+    }
+
+    /// A connection answers: at start-up (a database that cannot be reached or opened fails it there, not at the
+    /// first request) and for readiness.
+    pub async fn check(&self) -> Result<(), sqlx::Error> {
+        self.run(async |c| c.ping().await).await
+    }
+
+    /// Applies pending migrations on one connection.
+    pub async fn migrate(&self, migrator: &Migrator) -> Result<(), sqlx::Error>
+    where
+        for<'c> &'c mut DB::Connection: Acquire<'c, Connection = &'c mut DB::Connection>,
+        DB::Connection: Migrate,
+    {
+        self.run(async |c| migrator.run(c).await.map_err(|e| sqlx::Error::Migrate(e.into()))).await
     }
 
     pub fn stats(&self) -> PoolStats {

@@ -8,7 +8,7 @@ mod connections;
 pub use connections::{Connection, Connections, Options};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
 use users_domain::ports::{CreateUserError, DeleteUserError, RepositoryError, UpdateUserError};
-use users_domain::{ListQuery, SortDirection, SortKey};
+use users_domain::{DisplayName, ListQuery, SortDirection, SortKey};
 
 /// A failed statement as the domain sees it: storage that does not answer is `Unavailable` (503, worth a retry);
 /// anything else is unexpected.
@@ -119,6 +119,11 @@ where
     page.push(" LIMIT ").push_bind(i64::from(query.limit));
     page.push(" OFFSET ").push_bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
     Some((count, page))
+}
+
+/// The `name_lower` column's value for a name (the listing's filters compare lower-cased values).
+pub fn lower_name(name: Option<&DisplayName>) -> Option<String> {
+    name.map(|n| n.as_str().to_lowercase())
 }
 
 /// The listing's page over `columns` and the count of all its matches: two statements on one connection.

@@ -13,7 +13,9 @@ use users_domain::ports::{
 };
 use users_domain::{ListQuery, NewUser, Page, Role, User, UserId, UserPatch};
 pub(crate) use users_storage_sql::storage_error;
-use users_storage_sql::{create_error, list_rows, nothing_deleted, nothing_updated, update_error, Connections};
+use users_storage_sql::{
+    create_error, list_rows, lower_name, nothing_deleted, nothing_updated, update_error, Connections,
+};
 
 /// The columns a `UserRow` reads, as a literal so every statement stays a `&'static str`.
 macro_rules! user_columns {
@@ -69,10 +71,9 @@ pub async fn connect(config: &SqliteConfig, migrate: bool) -> anyhow::Result<Sql
     let connections =
         Connections::new(options, config.pool_size, config.acquire_timeout).context("invalid SQLite pool settings")?;
     let repository = SqliteUserRepository { connections, writer: Arc::default(), _memory_keeper: memory_keeper };
-    // One connection now, so that a database that cannot be opened fails the start-up, not the first request.
     repository
         .connections
-        .run(async |_| Ok(()))
+        .check()
         .await
         .with_context(|| format!("cannot open the SQLite database {:?}", config.url))?;
     if migrate {
@@ -91,20 +92,13 @@ fn create_folder(folder: &Path) -> anyhow::Result<()> {
 
 impl SqliteUserRepository {
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        let migrator = sqlx::migrate!("../../migrations/sqlite");
-        let migrated =
-            self.connections.run(async |c| migrator.run(c).await.map_err(|e| sqlx::Error::Migrate(e.into())));
-        migrated.await.context("cannot apply the migrations")
+        let migrated = self.connections.migrate(&sqlx::migrate!("../../migrations/sqlite")).await;
+        migrated.context("cannot apply the migrations")
     }
 }
 
 fn into_user(row: UserRow) -> Result<User, RepositoryError> {
     User::try_from(row).map_err(RepositoryError::Unexpected)
-}
-
-/// Binds an optional value, or NULL.
-fn lower_name(user_name: Option<&users_domain::DisplayName>) -> Option<String> {
-    user_name.map(|n| n.as_str().to_lowercase())
 }
 
 #[async_trait]
@@ -212,9 +206,7 @@ impl UserRepository for SqliteUserRepository {
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {
-        let statement = sqlx::query("SELECT 1");
-        self.connections.run(async |c| statement.execute(c).await).await.map_err(storage_error)?;
-        Ok(())
+        self.connections.check().await.map_err(storage_error)
     }
 
     async fn close(&self) {
