@@ -85,10 +85,15 @@ pub async fn connect(config: &SqliteConfig, migrate: bool) -> anyhow::Result<Sql
     repository
         .connections
         .run(async |c| {
-            // A write lock proves the file can be written (a read-only file or folder fails here, not at the
-            // first sign-up); nothing is written.
+            // A write, rolled back, proves the file can be written: a read-only file or folder fails here, not
+            // at the first sign-up. (A write lock alone is granted on a read-only database whose WAL index exists.)
+            let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *c).await?;
             sqlx::query("BEGIN IMMEDIATE").execute(&mut *c).await?;
-            sqlx::query("ROLLBACK").execute(c).await
+            // An integer read from the database itself: nothing to inject.
+            let rewrite = sqlx::AssertSqlSafe(format!("PRAGMA user_version = {version}"));
+            let written = sqlx::query(rewrite).execute(&mut *c).await;
+            sqlx::query("ROLLBACK").execute(c).await?;
+            written
         })
         .await
         .with_context(|| format!("cannot open the SQLite database {:?} for writing", config.url))?;
