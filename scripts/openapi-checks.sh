@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The OpenAPI document is valid for generators: the binary the tests built serves /openapi.json, then
+#   1. openapi-spec-validator and Spectral's spectral:oas ruleset (.spectral.yaml) check it: any error fails;
+#   2. openapi-python-client generates a client from it, and scripts/openapi_smoke.py calls every operation of that
+#      client against the running service (and fails when the client lacks an operation of the document).
+# Tools are pinned and installed from PyPI and npm into one cache folder, reused while the versions match.
+# Usage: scripts/openapi-checks.sh   (USERS_API_BIN, OPENAPI_TOOLS_DIR to override)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+
+SPEC_VALIDATOR_VERSION=0.9.0
+PYTHON_CLIENT_VERSION=0.29.1
+SPECTRAL_VERSION=6.16.3
+BIN=${USERS_API_BIN:-target/debug/users-api}
+TOOLS=${OPENAPI_TOOLS_DIR:-.openapi-tools}
+
+[ -x "$BIN" ] || { echo "no $BIN: build it first (cargo build -p users-api, or cargo test)" >&2; exit 1; }
+
+echo "== tools (openapi-spec-validator $SPEC_VALIDATOR_VERSION, openapi-python-client $PYTHON_CLIENT_VERSION, spectral $SPECTRAL_VERSION)"
+stamp="$SPEC_VALIDATOR_VERSION $PYTHON_CLIENT_VERSION $SPECTRAL_VERSION"
+if [ "$(cat "$TOOLS/versions" 2>/dev/null)" != "$stamp" ]; then
+  rm -rf "$TOOLS"
+  mkdir -p "$TOOLS"
+  python3 -m venv "$TOOLS/venv"
+  timeout 600 "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check \
+    "openapi-spec-validator==$SPEC_VALIDATOR_VERSION" "openapi-python-client==$PYTHON_CLIENT_VERSION"
+  timeout 600 npm install --prefix "$TOOLS/npm" --no-audit --no-fund --loglevel=error \
+    "@stoplight/spectral-cli@$SPECTRAL_VERSION"
+  echo "$stamp" >"$TOOLS/versions"
+fi
+tools=$(cd "$TOOLS" && pwd)
+
+work=$(mktemp -d)
+server=
+cleanup() {
+  if [ -n "$server" ]; then
+    kill "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "== the service (memory backend) on a free port"
+admin="root-$RANDOM$RANDOM"
+admin_password="p-$RANDOM$RANDOM$RANDOM"
+secret=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
+(
+  cd "$work"
+  exec env APP_ENV=test APP__SERVER__PORT=0 APP__STORAGE__BACKEND=memory \
+    APP__AUTH__BCRYPT_COST=4 APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE=0 APP__AUTH__JWT_SECRET="$secret" \
+    APP__AUTH__BOOTSTRAP_ADMIN__USERNAME="$admin" APP__AUTH__BOOTSTRAP_ADMIN__EMAIL="$admin@admin.example" \
+    APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD="$admin_password" RUST_LOG=warn "$repo/$BIN"
+) 2>"$work/server.log" &
+server=$!
+for _ in $(seq 1 100); do
+  port=$(sed -n 's#^listening on http://127.0.0.1:\([0-9]*\)$#\1#p' "$work/server.log")
+  [ -n "$port" ] && break
+  sleep 0.1
+done
+[ -n "${port:-}" ] || { cat "$work/server.log" >&2; echo "the service did not start" >&2; exit 1; }
+base="http://127.0.0.1:$port"
+curl -fsS --max-time 10 -o "$work/openapi.json" "$base/openapi.json"
+
+echo "== openapi-spec-validator"
+"$tools/venv/bin/openapi-spec-validator" "$work/openapi.json"
+
+echo "== spectral lint (spectral:oas; errors fail, warnings are justified in docs/openapi.md)"
+timeout 300 "$tools/npm/node_modules/.bin/spectral" lint --ruleset .spectral.yaml --fail-severity error \
+  "$work/openapi.json"
+
+echo "== openapi-python-client: generate a client and call every operation it has"
+# The venv on PATH: the generator formats its output with the ruff it installed.
+(cd "$work" && PATH="$tools/venv/bin:$PATH" timeout 300 openapi-python-client generate --path openapi.json \
+  --meta none --output-path users_api_client >generate.log 2>&1) || { cat "$work/generate.log" >&2; exit 1; }
+# The generator warns about what it skipped: show it, the smoke test fails on any operation missing.
+cat "$work/generate.log"
+PYTHONPATH="$work" USERS_API_BASE="$base" USERS_API_DOCUMENT="$work/openapi.json" USERS_API_ADMIN="$admin" \
+  USERS_API_ADMIN_PASSWORD="$admin_password" timeout 300 "$tools/venv/bin/python" scripts/openapi_smoke.py
