@@ -8,7 +8,6 @@
 # Usage: scripts/openapi-checks.sh   (USERS_API_BIN, OPENAPI_TOOLS_DIR to override)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo=$PWD
 
 SPEC_VALIDATOR_VERSION=0.9.0
 PYTHON_CLIENT_VERSION=0.29.1
@@ -49,24 +48,9 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== the service (memory backend) on a free port"
-admin="root-$RANDOM$RANDOM"
-admin_password="p-$RANDOM$RANDOM$RANDOM"
-secret=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
-(
-  cd "$work"
-  exec env APP_ENV=test APP__SERVER__PORT=0 APP__STORAGE__BACKEND=memory \
-    APP__AUTH__BCRYPT_COST=4 APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE=0 APP__AUTH__JWT_SECRET="$secret" \
-    APP__AUTH__BOOTSTRAP_ADMIN__USERNAME="$admin" APP__AUTH__BOOTSTRAP_ADMIN__EMAIL="$admin@admin.example" \
-    APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD="$admin_password" RUST_LOG=warn "$repo/$BIN"
-) 2>"$work/server.log" &
-server=$!
-for _ in $(seq 1 100); do
-  port=$(sed -n 's#^listening on http://127.0.0.1:\([0-9]*\)$#\1#p' "$work/server.log")
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "${port:-}" ] || { cat "$work/server.log" >&2; echo "the service did not start" >&2; exit 1; }
-base="http://127.0.0.1:$port"
+# shellcheck source=scripts/service-for-checks.sh
+. scripts/service-for-checks.sh
+start_service "$BIN" "$work" APP__STORAGE__BACKEND=memory
 curl -fsS --max-time 10 -o "$work/openapi.json" "$base/openapi.json"
 
 echo "== openapi-spec-validator"
