@@ -2,6 +2,7 @@
 //! [`repository_contract_tests!`](crate::repository_contract_tests). The in-memory adapter defines the reference
 //! behaviour; the SQL adapters must give the same answers.
 
+use crate::auth::LoginName;
 use crate::ports::{
     CreateUserError, DeleteUserError, SpendOutcome, StoredRefreshToken, UpdateUserError, UserRepository,
 };
@@ -30,6 +31,7 @@ macro_rules! repository_contract_tests {
             update_refuses_a_username_or_email_of_another_user,
             the_last_admin_cannot_be_demoted_or_deleted,
             delete_removes_the_user_and_frees_its_names,
+            find_by_login_name_matches_username_or_email_case_insensitively,
             list_filters_case_insensitively,
             list_q_treats_percent_and_underscore_literally,
             list_sorts_by_every_key_both_ways_with_ties_by_id,
@@ -271,6 +273,23 @@ pub async fn delete_removes_the_user_and_frees_its_names(repository: Arc<dyn Use
     assert_eq!(repository.find_by_id(alice.id).await.expect("read"), None);
     assert!(matches!(repository.delete(alice.id).await, Err(DeleteUserError::NotFound)));
     create(&repository, new_user("ALICE")).await;
+}
+
+pub async fn find_by_login_name_matches_username_or_email_case_insensitively(repository: Arc<dyn UserRepository>) {
+    let alice = create(&repository, new_user("alice")).await;
+    create(&repository, new_user("bob")).await;
+    for name in [LoginName::Username("ALICE".into()), LoginName::Email("Alice@Example.com".into())] {
+        assert_eq!(repository.find_by_login_name(&name).await.expect("read"), Some(alice.clone()), "{name:?}");
+    }
+    for name in [
+        LoginName::Username("alice@example.com".into()),
+        LoginName::Email("alice".into()),
+        LoginName::Username("\u{212A}alice".into()),
+        LoginName::Username("ali\0ce".into()),
+        LoginName::Email("nobody@example.com".into()),
+    ] {
+        assert_eq!(repository.find_by_login_name(&name).await.expect("read"), None, "{name:?}");
+    }
 }
 
 pub async fn list_filters_case_insensitively(repository: Arc<dyn UserRepository>) {

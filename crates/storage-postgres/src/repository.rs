@@ -6,22 +6,16 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection as _, PgConnection, Postgres};
 use std::str::FromStr;
 use std::time::Duration;
+use users_domain::auth::LoginName;
 use users_domain::ports::{
     CreateUserError, DeleteUserError, PoolStats, RepositoryError, UpdateUserError, UserRepository,
 };
 use users_domain::{ListQuery, NewUser, Page, Role, User, UserId, UserPatch};
 pub(crate) use users_storage_sql::storage_error;
 use users_storage_sql::{
-    create_error, list_rows, lower_name, nothing_deleted, nothing_updated, serves_reads, update_error, Connections,
+    create_error, find_by_login_name, list_rows, lower_name, nothing_deleted, nothing_updated, serves_reads,
+    update_error, user_columns, Connections,
 };
-
-/// The columns a `UserRow` reads, as a literal so every statement stays a `&'static str`.
-macro_rules! user_columns {
-    () => {
-        "id, username, email, name, age, role, password_hash, created_at, updated_at, token_version"
-    };
-}
-pub(crate) use user_columns;
 
 /// How to reach the database.
 #[derive(Debug, Clone)]
@@ -151,6 +145,11 @@ impl UserRepository for PostgresUserRepository {
         let ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
         let rows = self.reads.read(&self.connections, &ids).await?;
         rows.into_iter().map(into_user).collect()
+    }
+
+    async fn find_by_login_name(&self, name: &LoginName) -> Result<Option<User>, RepositoryError> {
+        let row = find_by_login_name::<Postgres, UserRow>(&self.connections, name).await?;
+        row.map(into_user).transpose()
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {

@@ -5,8 +5,17 @@
 
 mod connections;
 
+/// The columns a user row reads, in both schemas, as a literal so every statement stays a `&'static str`.
+#[macro_export]
+macro_rules! user_columns {
+    () => {
+        "id, username, email, name, age, role, password_hash, created_at, updated_at, token_version"
+    };
+}
+
 pub use connections::{Connection, Connections, Options};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
+use users_domain::auth::LoginName;
 use users_domain::ports::{CreateUserError, DeleteUserError, RepositoryError, UpdateUserError};
 use users_domain::{fold_case, DisplayName, ListQuery, SortDirection, SortKey};
 
@@ -180,6 +189,33 @@ where
         .await
         .map_err(storage_error)?;
     Ok((u64::try_from(total).unwrap_or(0), rows))
+}
+
+/// The user a login names, by the unique index of its username or email (`$1` is a placeholder on both
+/// backends). `None` when no user can have the name: one with a NUL (sign-up refuses it; PostgreSQL cannot
+/// even compare it).
+pub async fn find_by_login_name<DB, Row>(
+    connections: &Connections<DB>,
+    name: &LoginName,
+) -> Result<Option<Row>, RepositoryError>
+where
+    DB: Database,
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'r> Row: FromRow<'r, DB::Row> + Send + Unpin,
+    DB::Arguments: IntoArguments<DB>,
+{
+    let (sql, value) = match name {
+        LoginName::Username(username) => {
+            (concat!("SELECT ", user_columns!(), " FROM users WHERE username_lower = $1"), username)
+        }
+        LoginName::Email(email) => (concat!("SELECT ", user_columns!(), " FROM users WHERE email = $1"), email),
+    };
+    if value.contains('\0') {
+        return Ok(None);
+    }
+    let statement = sqlx::query_as(sql).bind(fold_case(value));
+    connections.run(async |c| statement.fetch_optional(c).await).await.map_err(storage_error)
 }
 
 /// How long readiness waits for its probe statement.

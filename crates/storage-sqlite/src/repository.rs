@@ -9,21 +9,16 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, MutexGuard};
+use users_domain::auth::LoginName;
 use users_domain::ports::{
     CreateUserError, DeleteUserError, PoolStats, RepositoryError, UpdateUserError, UserRepository,
 };
 use users_domain::{ListQuery, NewUser, Page, Role, User, UserId, UserPatch};
 pub(crate) use users_storage_sql::storage_error;
 use users_storage_sql::{
-    create_error, list_rows, lower_name, nothing_deleted, nothing_updated, serves_reads, update_error, Connections,
+    create_error, find_by_login_name, list_rows, lower_name, nothing_deleted, nothing_updated, serves_reads,
+    update_error, user_columns, Connections,
 };
-
-/// The columns a `UserRow` reads, as a literal so every statement stays a `&'static str`.
-macro_rules! user_columns {
-    () => {
-        "id, username, email, name, age, role, password_hash, created_at, updated_at, token_version"
-    };
-}
 
 /// How to reach the database.
 #[derive(Debug, Clone)]
@@ -175,6 +170,11 @@ impl UserRepository for SqliteUserRepository {
         let rows: Vec<UserRow> =
             self.connections.run(async |c| statement.fetch_all(c).await).await.map_err(storage_error)?;
         rows.into_iter().map(into_user).collect()
+    }
+
+    async fn find_by_login_name(&self, name: &LoginName) -> Result<Option<User>, RepositoryError> {
+        let row = find_by_login_name::<Sqlite, UserRow>(&self.connections, name).await?;
+        row.map(into_user).transpose()
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {

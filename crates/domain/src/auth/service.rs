@@ -3,7 +3,7 @@ use crate::ports::{
     AccessClaims, AccessToken, AccessTokens, Clock, RefreshTokenCodec, RefreshTokenStore, RepositoryError,
     SpendOutcome, StoredRefreshToken, TokenError, TokenSubject, UserRepository,
 };
-use crate::{ListQuery, Timestamp, User, UserFilter};
+use crate::{Timestamp, User};
 use std::sync::Arc;
 
 /// How a client names itself at login: its username or its email, compared case-insensitively.
@@ -113,19 +113,10 @@ impl AuthService {
         }
     }
 
-    async fn find(&self, name: &LoginName) -> Result<Option<User>, AuthError> {
-        let filter = match name {
-            LoginName::Username(username) => UserFilter { username: Some(username.clone()), ..UserFilter::default() },
-            LoginName::Email(email) => UserFilter { email: Some(email.clone()), ..UserFilter::default() },
-        };
-        let page = self.users.list(&ListQuery { filter, limit: 1, ..ListQuery::default() }).await?;
-        Ok(page.users.into_iter().next())
-    }
-
     /// A login: a token pair of a new family, or the same `InvalidCredentials` whether the user exists or not.
     #[tracing::instrument(skip_all, fields(user.id))]
     pub async fn login(&self, name: &LoginName, password: &str) -> Result<TokenPair, AuthError> {
-        let user = self.find(name).await?;
+        let user = self.users.find_by_login_name(name).await?;
         let key = user.as_ref().map_or_else(|| LoginKey::unknown_name(name.as_str()), |u| LoginKey::user(u.id));
         if let Some(user) = &user {
             tracing::Span::current().record("user.id", user.id.get());

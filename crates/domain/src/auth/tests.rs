@@ -3,7 +3,7 @@ use crate::ports::{
     AccessClaims, AccessToken, MockAccessTokens, MockClock, MockLoginFailureStore, MockPasswordHasher,
     MockRefreshTokenCodec, MockRefreshTokenStore, MockUserRepository, SpendOutcome, TokenError,
 };
-use crate::{Email, Page, PasswordHash, Role, Timestamp, User, UserId, Username};
+use crate::{Email, PasswordHash, Role, Timestamp, User, UserId, Username};
 use std::sync::Arc;
 
 fn now() -> Timestamp {
@@ -34,10 +34,8 @@ fn hasher() -> MockPasswordHasher {
 
 fn finding(user: Option<User>) -> MockUserRepository {
     let mut users = MockUserRepository::new();
-    let listed = user.clone();
-    users.expect_list().returning(move |_| {
-        Ok(Page { users: listed.clone().into_iter().collect(), total: u64::from(listed.is_some()) })
-    });
+    let found = user.clone();
+    users.expect_find_by_login_name().returning(move |_| Ok(found.clone()));
     users.expect_find_by_id().returning(move |_| Ok(user.clone()));
     users
 }
