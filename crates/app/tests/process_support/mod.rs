@@ -29,7 +29,9 @@ impl Drop for TempFolder {
 pub fn users_api(folder: &TempFolder, env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_users-api"));
     command.current_dir(&folder.0).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
-    command.env("APP__AUTH__BCRYPT_COST", "4").envs(env.iter().copied());
+    // Port 0 unless a test names one: a test that reaches the bind must not need 8080 free (a developer's own
+    // service often runs there).
+    command.env("APP__AUTH__BCRYPT_COST", "4").env("APP__SERVER__PORT", "0").envs(env.iter().copied());
     command
 }
 
