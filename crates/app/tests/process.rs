@@ -144,12 +144,10 @@ fn acknowledged_writes_survive_sigkill_on_sqlite() {
 }
 
 #[test]
+#[cfg_attr(no_test_database, ignore = "needs TEST_DATABASE_URL")]
 fn acknowledged_writes_survive_sigkill_on_postgres() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let Some(schema) = runtime.block_on(users_storage_postgres::test_support::TestSchema::create()) else {
-        eprintln!("skipped: TEST_DATABASE_URL is not set");
-        return;
-    };
+    let schema = runtime.block_on(users_storage_postgres::test_support::TestSchema::create());
     let env = [("APP__STORAGE__BACKEND", "postgres"), ("APP__STORAGE__URL", schema.url.as_str())];
     acknowledged_writes_survive_sigkill(&TempFolder::new("sigkill-postgres"), &env);
 }

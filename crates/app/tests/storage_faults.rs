@@ -1,5 +1,5 @@
 //! PostgreSQL going away while the service runs, through a TCP proxy this test owns (the machine's PostgreSQL
-//! stays up for the other tests). Skipped when TEST_DATABASE_URL is not set.
+//! stays up for the other tests). Ignored when TEST_DATABASE_URL is not set (see build.rs).
 
 const BACKEND: &str = "postgres";
 
@@ -65,19 +65,15 @@ fn authority(url: &str) -> String {
     host_and_rest.split(['/', '?']).next().unwrap_or_default().to_owned()
 }
 
+#[cfg_attr(no_test_database, ignore = "needs TEST_DATABASE_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_database_gives_503_then_the_service_recovers_by_itself() {
-    let Ok(database_url) = std::env::var("TEST_DATABASE_URL") else {
-        eprintln!("skipped: TEST_DATABASE_URL is not set");
-        return;
-    };
+    let database_url = users_storage_postgres::test_support::test_database_url();
     let upstream = authority(&database_url);
     let proxy = Proxy::start(upstream.clone()).await;
     let proxied = format!("127.0.0.1:{}", proxy.port);
     let settings = [("APP__STORAGE__ACQUIRE_TIMEOUT_SECS", "1"), ("APP__STORAGE__POOL_SIZE", "4")];
-    let Some(app) = spawn_app_with(|url| url.replacen(&upstream, &proxied, 1), &settings).await else {
-        return;
-    };
+    let app = spawn_app_with(|url| url.replacen(&upstream, &proxied, 1), &settings).await.expect("service starts");
     let user = app.create_user("alice").await;
     let path = format!("/users/{}", user["id"]);
     // Warm the pool so that broken pooled connections are part of the test.
