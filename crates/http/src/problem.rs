@@ -68,6 +68,8 @@ pub enum ApiError {
     PayloadTooLarge,
     UnsupportedMediaType,
     Unavailable,
+    /// Readiness after SIGTERM: the instance is going away (its storage may be fine).
+    ShuttingDown,
     Internal,
 }
 
@@ -209,6 +211,7 @@ impl ApiError {
                 Problem::new(kind, status, "the body must be JSON (application/json or application/*+json)")
             }
             Self::Unavailable => Problem::new(kind, status, "storage is unavailable; try again later"),
+            Self::ShuttingDown => Problem::new(kind, status, "shutting down"),
             Self::Internal => Problem::new(kind, status, "an unexpected error occurred"),
         }
     }
@@ -231,7 +234,7 @@ impl ResponseError for ApiError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
