@@ -73,6 +73,17 @@ fn serves_on_the_logged_port_and_exits_0_on_sigterm() {
 }
 
 #[test]
+fn logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let folder = TempFolder::new("no-colour");
+    let (child, port, log) = start(&folder, &[MEMORY, ("APP__LOG__FORMAT", "pretty")]);
+    assert_eq!(http(port, "GET", "/health", "", None).0, 200);
+    stop(child);
+    let log = log.lock().expect("lock").clone();
+    assert!(log.contains("request handled"), "the request was logged: {log}");
+    assert!(!log.contains('\u{1b}'), "no ANSI escape in a piped log: {log:?}");
+}
+
+#[test]
 fn an_unreachable_database_at_start_up_exits_1_naming_the_url() {
     let folder = TempFolder::new("unreachable");
     let env = [
