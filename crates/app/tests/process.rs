@@ -188,6 +188,7 @@ fn sigterm_lets_an_in_flight_login_finish_then_exits_0() {
     std::thread::sleep(Duration::from_millis(100));
     let (ready, problem) = http(port, "GET", "/health/ready", "", None);
     assert_eq!(ready, 503, "not ready at once after SIGTERM, so a load balancer stops sending: {problem}");
+    assert!(problem.contains("shutting down"), "says why, not that storage is down: {problem}");
     let (status, body) = login.join().expect("login thread");
     assert_eq!(status, 200, "the in-flight login finished: {body}");
     assert!(body.contains("access_token"));
