@@ -1,5 +1,5 @@
 //! The OpenAPI 3.0 document: paperclip describes the routes from the handlers' types; this module adds what
-//! paperclip cannot say (API.md's rules as schema constraints, nullable fields, problem+json errors, headers),
+//! paperclip cannot say (docs/api.md's rules as schema constraints, nullable fields, problem+json errors, headers),
 //! from the same constants the domain checks, so the document cannot drift from the code.
 
 use serde_json::{json, Map, Value};

@@ -1,4 +1,4 @@
-//! Every error the service answers with, as RFC 9457 problem+json (API.md §5). Only this module turns errors into
+//! Every error the service answers with, as RFC 9457 problem+json (docs/api.md §5). Only this module turns errors into
 //! status codes; the causes of 5xx are logged here and never shown to the client.
 
 use crate::request_id::current_request_id;
@@ -73,7 +73,7 @@ pub enum ApiError {
     Internal,
 }
 
-/// The problem types of API.md §5, with their titles.
+/// The problem types of docs/api.md §5, with their titles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProblemType {
     Validation,
