@@ -114,27 +114,27 @@ fn create_admin_takes_the_password_from_the_environment_or_stdin_never_argv() {
     assert_eq!(me.0, 200, "an admin may list users: {}", me.1);
 }
 
+/// `create-admin --username U --email U@example.com` on a terminal, typing `first` then `second` at its prompts: its
+/// exit code and everything the terminal showed.
+fn create_admin_typing(folder: &TempFolder, username: &str, first: &str, second: &str) -> (Option<i32>, String) {
+    let email = format!("{username}@example.com");
+    let mut terminal = Terminal::run(folder, &[], &["create-admin", "--username", username, "--email", &email]);
+    terminal.wait_for("Password for the new admin: ");
+    terminal.type_line(first);
+    terminal.wait_for("Repeat the password: ");
+    terminal.type_line(second);
+    terminal.finish()
+}
+
 #[test]
 fn create_admin_on_a_terminal_asks_twice_without_echo() {
     let folder = TempFolder::new("create-admin-terminal");
-    let args = ["create-admin", "--username", "tia", "--email", "tia@example.com"];
-    let mut terminal = Terminal::run(&folder, &[], &args);
-    terminal.wait_for("Password for the new admin: ");
-    terminal.type_line("typed on a terminal");
-    terminal.wait_for("Repeat the password: ");
-    terminal.type_line("typed on a terminal");
-    let (code, screen) = terminal.finish();
+    let (code, screen) = create_admin_typing(&folder, "tia", "typed on a terminal", "typed on a terminal");
     assert_eq!(code, Some(0), "{screen}");
     assert!(screen.contains("admin created"), "{screen}");
     assert!(!screen.contains("typed on a terminal"), "the password was echoed: {screen:?}");
 
-    let mut mistyped =
-        Terminal::run(&folder, &[], &["create-admin", "--username", "uma", "--email", "uma@example.com"]);
-    mistyped.wait_for("Password for the new admin: ");
-    mistyped.type_line("first attempt here");
-    mistyped.wait_for("Repeat the password: ");
-    mistyped.type_line("second attempt here");
-    let (code, screen) = mistyped.finish();
+    let (code, screen) = create_admin_typing(&folder, "uma", "first attempt here", "second attempt here");
     assert_eq!(code, Some(1), "{screen}");
     assert!(screen.contains("differ"), "{screen}");
 

@@ -38,16 +38,22 @@ macro_rules! repository_contract_tests {
             timestamps_keep_microseconds_on_every_read,
         );
     };
-    // The attributes travel as one group: one case at a time, so they repeat once per case.
     (@cases $attrs:tt $make:expr; $($case:ident),+ $(,)?) => {
-        $( $crate::repository_contract_tests!(@case $attrs $make; $case); )+
+        $( $crate::contract_case!($attrs $make; $case); )+
     };
-    (@case { $(#[$attr:meta])* } $make:expr; $case:ident) => {
+}
+
+/// One contract case as a `#[tokio::test]`, for the two contract macros. The attributes travel as one `{ … }` group,
+/// so that each case repeats all of them.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! contract_case {
+    ({ $(#[$attr:meta])* } $make:expr; $case:ident) => {
         $(#[$attr])*
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $case() {
             match $make.await {
-                Some((repository, _guard)) => $crate::testing::$case(repository).await,
+                Some((storage, _guard)) => $crate::testing::$case(storage).await,
                 None => eprintln!("skipped: backend not configured"),
             }
         }
@@ -411,17 +417,7 @@ macro_rules! auth_store_contract_tests {
         );
     };
     (@cases $attrs:tt $make:expr; $($case:ident),+ $(,)?) => {
-        $( $crate::auth_store_contract_tests!(@case $attrs $make; $case); )+
-    };
-    (@case { $(#[$attr:meta])* } $make:expr; $case:ident) => {
-        $(#[$attr])*
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $case() {
-            match $make.await {
-                Some((storage, _guard)) => $crate::testing::$case(storage).await,
-                None => eprintln!("skipped: backend not configured"),
-            }
-        }
+        $( $crate::contract_case!($attrs $make; $case); )+
     };
 }
 
