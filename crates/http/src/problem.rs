@@ -251,11 +251,18 @@ impl ResponseError for ApiError {
             Self::RateLimited { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
+            Self::Unavailable => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(STORAGE_RETRY_AFTER_SECS));
+            }
             _ => {}
         }
         response
     }
 }
+
+/// When to retry after storage could not serve (unreachable, a timeout, a held lock, a full disk): long enough for a
+/// lock or a failover to pass, short enough that a client does not give up.
+const STORAGE_RETRY_AFTER_SECS: u64 = 5;
 
 impl From<UserServiceError> for ApiError {
     fn from(e: UserServiceError) -> Self {

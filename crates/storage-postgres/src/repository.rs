@@ -12,7 +12,7 @@ use users_domain::ports::{
 use users_domain::{ListQuery, NewUser, Page, Role, User, UserId, UserPatch};
 pub(crate) use users_storage_sql::storage_error;
 use users_storage_sql::{
-    create_error, list_rows, lower_name, nothing_deleted, nothing_updated, update_error, Connections,
+    create_error, list_rows, lower_name, nothing_deleted, nothing_updated, serves_reads, update_error, Connections,
 };
 
 /// The columns a `UserRow` reads, as a literal so every statement stays a `&'static str`.
@@ -106,8 +106,10 @@ async fn update_row<'e>(
         .bind(patch.password_hash.as_ref().map(|h| h.as_str()))
         .bind(patch.updated_at.as_datetime())
         .bind(id.get())
-        .fetch_optional(executor)
+        // fetch_all: the statement's whole answer is read, so a commit that fails after the row is seen.
+        .fetch_all(executor)
         .await
+        .map(|rows| rows.into_iter().next())
 }
 
 /// Ages are 1–150: they fit a SMALLINT.
@@ -133,8 +135,11 @@ impl UserRepository for PostgresUserRepository {
             .bind(user.role.as_str())
             .bind(user.password_hash.as_str())
             .bind(user.created_at.as_datetime());
-        let row: UserRow = self.connections.run(async |c| insert.fetch_one(c).await).await.map_err(create_error)?;
-        Ok(into_user(row)?)
+        // fetch_all: the statement's whole answer is read, so a commit that fails after the row is seen.
+        let rows: Vec<UserRow> =
+            self.connections.run(async |c| insert.fetch_all(c).await).await.map_err(create_error)?;
+        let row = rows.into_iter().next().ok_or_else(|| anyhow::anyhow!("the insert returned no row"));
+        Ok(into_user(row.map_err(RepositoryError::Unexpected)?)?)
     }
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
@@ -202,7 +207,7 @@ impl UserRepository for PostgresUserRepository {
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {
-        self.connections.check().await.map_err(storage_error)
+        serves_reads(&self.connections).await
     }
 
     async fn close(&self) {

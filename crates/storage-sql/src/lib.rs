@@ -20,13 +20,41 @@ pub fn storage_error(error: sqlx::Error) -> RepositoryError {
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => RepositoryError::Unavailable(error.into()),
-        // PostgreSQL's 08xxx connection exceptions, 57P01 admin shutdown, 57P03 cannot connect now.
-        sqlx::Error::Database(ref e)
-            if e.code().is_some_and(|c| c.starts_with("08") || c == "57P01" || c == "57P03") =>
-        {
+        sqlx::Error::Database(ref e) if e.code().is_some_and(|c| cannot_serve_now(&c)) => {
             RepositoryError::Unavailable(error.into())
         }
         other => RepositoryError::Unexpected(other.into()),
+    }
+}
+
+/// Whether a database error code says the storage cannot serve the statement now, though a later retry may
+/// succeed (503 with Retry-After, never a 500 or a 2xx). PostgreSQL's codes are five-character SQLSTATEs;
+/// SQLite's are its extended result codes, in decimal (at most four digits).
+fn cannot_serve_now(code: &str) -> bool {
+    if code.len() == 5 {
+        // 08xxx connection exceptions; 53xxx insufficient resources (53100 disk full); 57014 statement timeout;
+        // 57P01 admin shutdown; 57P03 cannot connect now; 55P03 lock wait timed out; 58030 I/O error; 25006 a
+        // read-only transaction (a standby); 40001 and 40P01 serialization failure and deadlock.
+        return code.starts_with("08")
+            || code.starts_with("53")
+            || ["57014", "57P01", "57P03", "55P03", "58030", "25006", "40001", "40P01"].contains(&code);
+    }
+    const BUSY: i32 = 5;
+    const LOCKED: i32 = 6;
+    const READONLY: i32 = 8;
+    const IOERR: i32 = 10;
+    const FULL: i32 = 13;
+    const CANTOPEN: i32 = 14;
+    code.parse::<i32>()
+        .is_ok_and(|extended| [BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN].contains(&(extended & 0xff)))
+}
+
+/// A session's token stored for a user deleted meanwhile (a login racing the delete): the foreign key refuses
+/// it, and that is no error: the user's sessions ended with them, so there is nothing to store.
+pub fn unless_user_gone(stored: Result<(), sqlx::Error>) -> Result<(), RepositoryError> {
+    match stored {
+        Err(e) if e.as_database_error().is_some_and(|d| d.is_foreign_key_violation()) => Ok(()),
+        other => other.map_err(storage_error),
     }
 }
 
@@ -154,6 +182,24 @@ where
     Ok((u64::try_from(total).unwrap_or(0), rows))
 }
 
+/// How long readiness waits for its probe statement.
+const READINESS_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Readiness: a read of the users table answers within two seconds. A ping alone would still answer while a lock
+/// held on the table, or a stalled database, keeps every request waiting.
+pub async fn serves_reads<DB>(connections: &Connections<DB>) -> Result<(), RepositoryError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+{
+    let probe = connections.run(async |c| sqlx::query("SELECT id FROM users LIMIT 1").execute(c).await.map(|_| ()));
+    match tokio::time::timeout(READINESS_WITHIN, probe).await {
+        Ok(answered) => answered.map_err(storage_error),
+        Err(_) => Err(RepositoryError::Unavailable(anyhow::anyhow!("the readiness probe took over 2 s"))),
+    }
+}
+
 /// An update whose guarded statement wrote nothing: the user is there (so the guard kept the last admin) or not.
 pub fn nothing_updated(user_exists: bool) -> UpdateUserError {
     if user_exists {
@@ -192,6 +238,17 @@ pub fn order_by(query: &ListQuery) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storage_that_cannot_serve_now_is_told_from_a_failed_statement() {
+        for code in ["57014", "55P03", "53100", "08006", "5", "517", "13", "778", "8"] {
+            assert!(cannot_serve_now(code), "{code}");
+        }
+        // A unique or check violation, a syntax error: the request or the code is at fault.
+        for code in ["23505", "23514", "42601", "2067", "19", "1"] {
+            assert!(!cannot_serve_now(code), "{code}");
+        }
+    }
 
     #[test]
     fn like_patterns_escape_wildcards_and_lower_case() {

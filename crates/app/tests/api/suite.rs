@@ -18,5 +18,7 @@ mod errors;
 mod listing;
 #[path = "operations.rs"]
 mod operations;
+#[path = "races.rs"]
+mod races;
 #[path = "routing.rs"]
 mod routing;
