@@ -126,9 +126,10 @@ fn assert_unavailable(reply: &helpers::Reply) {
     assert!(!reply.text.contains("SQL") && !reply.text.contains("53100"), "no internals: {}", reply.text);
 }
 
+#[cfg_attr(no_test_database, ignore = "needs TEST_DATABASE_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_that_fails_is_a_503_and_nothing_is_acknowledged() {
-    let Some(app) = helpers::spawn_app().await else { return };
+    let app = helpers::spawn_app().await.expect("service starts");
     let alice = app.create_user("alice").await;
     let mut connection = sql(&app).await;
     // A deferred constraint trigger fails every write of `users` at COMMIT, after the statement answered its
@@ -155,10 +156,11 @@ async fn a_commit_that_fails_is_a_503_and_nothing_is_acknowledged() {
     assert_eq!(next["id"].as_i64(), alice["id"].as_i64().map(|id| id + 6), "ids are never handed out twice");
 }
 
+#[cfg_attr(no_test_database, ignore = "needs TEST_DATABASE_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_lock_is_a_503_with_retry_after_and_readiness_says_so() {
     let settings = [("APP__STORAGE__STATEMENT_TIMEOUT_SECS", "1")];
-    let Some(app) = spawn_app_with(|url| url, &settings).await else { return };
+    let app = spawn_app_with(|url| url, &settings).await.expect("service starts");
     let alice = app.create_user("alice").await;
     let path = format!("/users/{}", alice["id"]);
     let mut connection = sql(&app).await;
