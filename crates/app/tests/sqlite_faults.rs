@@ -31,7 +31,7 @@ fn kill(mut child: Child) {
     let _ = child.wait();
 }
 
-/// A 503 that says when to come back.
+/// A 503 problem. (`Retry-After` is checked by the in-process suites, which see headers.)
 fn assert_unavailable(status: u16, reply: &str, what: &str) {
     assert_eq!(status, 503, "{what}: {reply}");
     assert!(reply.contains("/problems/unavailable"), "{what}: {reply}");
@@ -153,7 +153,13 @@ fn a_database_the_service_may_not_write_is_fatal_at_start_up() {
         set_mode(&data, 0o555);
         set_mode(&data.join("users.db"), 0o444);
     }
-    let output = command.arg("serve").stderr(Stdio::piped()).stdout(Stdio::piped()).output().expect("runs");
+    let output = command
+        .env("APP__SERVER__PORT", "0")
+        .arg("serve")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .output()
+        .expect("runs");
     set_mode(&data, 0o755);
     process_support::assert_fatal_naming(&output, "APP__STORAGE__URL");
 }
@@ -161,4 +167,21 @@ fn a_database_the_service_may_not_write_is_fatal_at_start_up() {
 fn set_mode(path: &std::path::Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+#[tokio::test]
+async fn a_write_lock_held_by_another_process_is_a_503() {
+    use sqlx::{Connection, SqliteConnection};
+    let folder = TempFolder::new("busy");
+    let env = settings();
+    let (server, port, _) = start(&folder, &env);
+    let admin = login(port, ADMIN.0, ADMIN.1);
+    // Another program holds SQLite's write lock for longer than the service's busy timeout (5 s).
+    let url = format!("sqlite://{}", folder.0.join("data/users.db").display());
+    let mut holder = SqliteConnection::connect(&url).await.expect("opens");
+    sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut holder).await.expect("holds the write lock");
+    let (status, reply) = tokio::task::spawn_blocking(move || create(port, &admin, "blocked")).await.expect("task");
+    assert_unavailable(status, &reply, "a sign-up while the lock is held");
+    sqlx::raw_sql("ROLLBACK").execute(&mut holder).await.expect("released");
+    kill(server);
 }

@@ -174,3 +174,44 @@ async fn a_held_lock_is_a_503_with_retry_after_and_readiness_says_so() {
     assert_eq!(app.get("/health/ready").await.status, 200);
     assert_eq!(app.get(&path).await.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_killed_by_the_database_cost_at_most_a_503_each_then_heal() {
+    let name = format!("users_api_kill_{}", std::process::id());
+    let tagged = name.clone();
+    let Some(app) = spawn_app_with(move |url| format!("{url}&application_name={tagged}"), &[]).await else {
+        return;
+    };
+    let alice = app.create_user("alice").await;
+    let path = format!("/users/{}", alice["id"]);
+    let warm: Vec<_> = (0..8).map(|_| app.get(&path)).collect();
+    for reply in futures_util::future::join_all(warm).await {
+        assert_eq!(reply.status, 200);
+    }
+    let untagged = app.storage_url.replace(&format!("&application_name={name}"), "");
+    let mut connection = {
+        use sqlx::Connection;
+        sqlx::PgConnection::connect(&untagged).await.expect("the test connects")
+    };
+    let killed: Vec<bool> =
+        sqlx::query_scalar("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1")
+            .bind(&name)
+            .fetch_all(&mut connection)
+            .await
+            .expect("terminated");
+    assert!(!killed.is_empty(), "the service's connections were found");
+    let mut unavailable = 0;
+    for _ in 0..30 {
+        let reply = app.get(&path).await;
+        match reply.status.as_u16() {
+            200 => {}
+            503 => unavailable += 1,
+            other => panic!("never {other} for a killed connection: {}", reply.text),
+        }
+    }
+    assert!(unavailable <= killed.len(), "each killed connection fails at most one request");
+    assert_eq!(app.get("/health/ready").await.status, 200);
+    for _ in 0..10 {
+        assert_eq!(app.get(&path).await.status, 200, "healed");
+    }
+}

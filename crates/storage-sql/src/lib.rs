@@ -1,14 +1,14 @@
 //! What both SQL adapters share: the connection pool (`connections`), the mapping of database errors, and the
 //! listing's SQL, written once: the schemas name their columns alike, and the statement text below is valid on
-//! SQLite and PostgreSQL. Values are lower-cased in Rust (as the stored `*_lower` columns are), so both backends
-//! compare the same way.
+//! SQLite and PostgreSQL. Values are lower-cased in Rust with the domain's `fold_case` (as the stored `*_lower`
+//! columns are), so both backends compare the same way.
 
 mod connections;
 
 pub use connections::{Connection, Connections, Options};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
 use users_domain::ports::{CreateUserError, DeleteUserError, RepositoryError, UpdateUserError};
-use users_domain::{DisplayName, ListQuery, SortDirection, SortKey};
+use users_domain::{fold_case, DisplayName, ListQuery, SortDirection, SortKey};
 
 /// A failed statement as the domain sees it: storage that does not answer is `Unavailable` (503, worth a retry);
 /// anything else is unexpected.
@@ -96,7 +96,7 @@ pub fn update_error(error: sqlx::Error) -> UpdateUserError {
 
 /// `%`, `_` and `\` in `q` match themselves (the statements say `ESCAPE '\'`).
 pub fn like_pattern(q: &str) -> String {
-    let escaped = q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let escaped = fold_case(q).replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     format!("%{escaped}%")
 }
 
@@ -108,10 +108,10 @@ where
     let filter = &query.filter;
     builder.push(" WHERE 1 = 1");
     if let Some(username) = &filter.username {
-        builder.push(" AND username_lower = ").push_bind(username.to_lowercase());
+        builder.push(" AND username_lower = ").push_bind(fold_case(username));
     }
     if let Some(email) = &filter.email {
-        builder.push(" AND email = ").push_bind(email.to_lowercase());
+        builder.push(" AND email = ").push_bind(fold_case(email));
     }
     if let Some(role) = filter.role {
         builder.push(" AND role = ").push_bind(role.as_str().to_owned());
@@ -151,7 +151,7 @@ where
 
 /// The `name_lower` column's value for a name (the listing's filters compare lower-cased values).
 pub fn lower_name(name: Option<&DisplayName>) -> Option<String> {
-    name.map(|n| n.as_str().to_lowercase())
+    name.map(|n| fold_case(n.as_str()))
 }
 
 /// The listing's page over `columns` and the count of all its matches: two statements on one connection.

@@ -16,6 +16,8 @@ mod docs;
 mod errors;
 #[path = "listing.rs"]
 mod listing;
+#[path = "login_names.rs"]
+mod login_names;
 #[path = "operations.rs"]
 mod operations;
 #[path = "races.rs"]
