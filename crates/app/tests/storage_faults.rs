@@ -175,13 +175,12 @@ async fn a_held_lock_is_a_503_with_retry_after_and_readiness_says_so() {
     assert_eq!(app.get(&path).await.status, 200);
 }
 
+#[cfg_attr(no_test_database, ignore = "needs TEST_DATABASE_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_killed_by_the_database_cost_at_most_a_503_each_then_heal() {
     let name = format!("users_api_kill_{}", std::process::id());
     let tagged = name.clone();
-    let Some(app) = spawn_app_with(move |url| format!("{url}&application_name={tagged}"), &[]).await else {
-        return;
-    };
+    let app = spawn_app_with(move |url| format!("{url}&application_name={tagged}"), &[]).await.expect("service starts");
     let alice = app.create_user("alice").await;
     let path = format!("/users/{}", alice["id"]);
     let warm: Vec<_> = (0..8).map(|_| app.get(&path)).collect();

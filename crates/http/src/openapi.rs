@@ -232,7 +232,7 @@ fn patch_schemas(schemas: &mut Value) {
     login_schemas(schemas, password);
     let user = &mut schemas["User"];
     user_field_constraints(user);
-    // Every response carries them, as null when empty (API.md §2).
+    // Every response carries them, as null when empty (docs/api.md §2).
     if let Some(required) = user["required"].as_array_mut() {
         for field in ["name", "age"] {
             if !required.contains(&json!(field)) {
