@@ -1,4 +1,4 @@
-//! Layered configuration (API.md §1): built-in defaults < config/default.toml < config/{APP_ENV}.toml <
+//! Layered configuration (docs/api.md §1): built-in defaults < config/default.toml < config/{APP_ENV}.toml <
 //! `APP__SECTION__KEY` env vars. Every error names the setting as its env var, in one line.
 
 use config::{Config, ConfigError, Environment, File, FileFormat, Value, ValueKind};
@@ -292,7 +292,7 @@ fn parse_log_format(name: &str) -> Result<LogFormat, SettingsError> {
     }
 }
 
-/// The shortest JWT secret accepted under `production` (API.md §1).
+/// The shortest JWT secret accepted under `production` (docs/api.md §1).
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
 /// The HS256 key: the configured secret's bytes. Under `production` a missing or weak one is fatal; otherwise a

@@ -1,5 +1,5 @@
 //! PostgreSQL going away while the service runs, through a TCP proxy this test owns (the machine's PostgreSQL
-//! stays up for the other tests). Skipped when TEST_DATABASE_URL is not set.
+//! stays up for the other tests). Ignored when TEST_DATABASE_URL is not set (see build.rs).
 
 const BACKEND: &str = "postgres";
 
@@ -65,19 +65,15 @@ fn authority(url: &str) -> String {
     host_and_rest.split(['/', '?']).next().unwrap_or_default().to_owned()
 }
 
+#[cfg_attr(no_test_database, ignore = "needs TEST_DATABASE_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_database_gives_503_then_the_service_recovers_by_itself() {
-    let Ok(database_url) = std::env::var("TEST_DATABASE_URL") else {
-        eprintln!("skipped: TEST_DATABASE_URL is not set");
-        return;
-    };
+    let database_url = users_storage_postgres::test_support::test_database_url();
     let upstream = authority(&database_url);
     let proxy = Proxy::start(upstream.clone()).await;
     let proxied = format!("127.0.0.1:{}", proxy.port);
     let settings = [("APP__STORAGE__ACQUIRE_TIMEOUT_SECS", "1"), ("APP__STORAGE__POOL_SIZE", "4")];
-    let Some(app) = spawn_app_with(|url| url.replacen(&upstream, &proxied, 1), &settings).await else {
-        return;
-    };
+    let app = spawn_app_with(|url| url.replacen(&upstream, &proxied, 1), &settings).await.expect("service starts");
     let user = app.create_user("alice").await;
     let path = format!("/users/{}", user["id"]);
     // Warm the pool so that broken pooled connections are part of the test.
@@ -130,9 +126,10 @@ fn assert_unavailable(reply: &helpers::Reply) {
     assert!(!reply.text.contains("SQL") && !reply.text.contains("53100"), "no internals: {}", reply.text);
 }
 
+#[cfg_attr(no_test_database, ignore = "needs TEST_DATABASE_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_that_fails_is_a_503_and_nothing_is_acknowledged() {
-    let Some(app) = helpers::spawn_app().await else { return };
+    let app = helpers::spawn_app().await.expect("service starts");
     let alice = app.create_user("alice").await;
     let mut connection = sql(&app).await;
     // A deferred constraint trigger fails every write of `users` at COMMIT, after the statement answered its
@@ -159,10 +156,11 @@ async fn a_commit_that_fails_is_a_503_and_nothing_is_acknowledged() {
     assert_eq!(next["id"].as_i64(), alice["id"].as_i64().map(|id| id + 6), "ids are never handed out twice");
 }
 
+#[cfg_attr(no_test_database, ignore = "needs TEST_DATABASE_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_lock_is_a_503_with_retry_after_and_readiness_says_so() {
     let settings = [("APP__STORAGE__STATEMENT_TIMEOUT_SECS", "1")];
-    let Some(app) = spawn_app_with(|url| url, &settings).await else { return };
+    let app = spawn_app_with(|url| url, &settings).await.expect("service starts");
     let alice = app.create_user("alice").await;
     let path = format!("/users/{}", alice["id"]);
     let mut connection = sql(&app).await;
@@ -177,13 +175,12 @@ async fn a_held_lock_is_a_503_with_retry_after_and_readiness_says_so() {
     assert_eq!(app.get(&path).await.status, 200);
 }
 
+#[cfg_attr(no_test_database, ignore = "needs TEST_DATABASE_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_killed_by_the_database_cost_at_most_a_503_each_then_heal() {
     let name = format!("users_api_kill_{}", std::process::id());
     let tagged = name.clone();
-    let Some(app) = spawn_app_with(move |url| format!("{url}&application_name={tagged}"), &[]).await else {
-        return;
-    };
+    let app = spawn_app_with(move |url| format!("{url}&application_name={tagged}"), &[]).await.expect("service starts");
     let alice = app.create_user("alice").await;
     let path = format!("/users/{}", alice["id"]);
     let warm: Vec<_> = (0..8).map(|_| app.get(&path)).collect();

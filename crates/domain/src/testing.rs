@@ -14,11 +14,12 @@ use std::sync::Arc;
 
 /// Generates one `#[tokio::test]` per contract case. `$make` is an async expression giving a fresh, empty
 /// repository and a guard dropped when the case ends (to clean up its database), or `None` to skip (a backend
-/// not configured on this machine).
+/// not configured on this machine). Attributes after it go on every case, e.g.
+/// `fresh(), #[cfg_attr(no_test_database, ignore = "needs TEST_DATABASE_URL")]` for a backend that may be absent.
 #[macro_export]
 macro_rules! repository_contract_tests {
-    ($make:expr) => {
-        $crate::repository_contract_tests!(@cases $make;
+    ($make:expr $(, #[$attr:meta])* $(,)?) => {
+        $crate::repository_contract_tests!(@cases { $(#[$attr])* } $make;
             create_assigns_fresh_ids_and_keeps_every_field,
             find_by_id_of_a_missing_user_is_none,
             find_by_ids_returns_the_users_that_exist,
@@ -39,16 +40,25 @@ macro_rules! repository_contract_tests {
             timestamps_keep_microseconds_on_every_read,
         );
     };
-    (@cases $make:expr; $($case:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                match $make.await {
-                    Some((repository, _guard)) => $crate::testing::$case(repository).await,
-                    None => eprintln!("skipped: backend not configured"),
-                }
+    (@cases $attrs:tt $make:expr; $($case:ident),+ $(,)?) => {
+        $( $crate::contract_case!($attrs $make; $case); )+
+    };
+}
+
+/// One contract case as a `#[tokio::test]`, for the two contract macros. The attributes travel as one `{ … }` group,
+/// so that each case repeats all of them.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! contract_case {
+    ({ $(#[$attr:meta])* } $make:expr; $case:ident) => {
+        $(#[$attr])*
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            match $make.await {
+                Some((storage, _guard)) => $crate::testing::$case(storage).await,
+                None => eprintln!("skipped: backend not configured"),
             }
-        )+
+        }
     };
 }
 
@@ -413,8 +423,8 @@ pub async fn timestamps_keep_microseconds_on_every_read(repository: Arc<dyn User
 /// a fresh storage implementing all three storage ports and a guard, or `None` to skip.
 #[macro_export]
 macro_rules! auth_store_contract_tests {
-    ($make:expr) => {
-        $crate::auth_store_contract_tests!(@cases $make;
+    ($make:expr $(, #[$attr:meta])* $(,)?) => {
+        $crate::auth_store_contract_tests!(@cases { $(#[$attr])* } $make;
             a_refresh_token_is_spent_once_and_reuse_revokes_its_family,
             a_password_change_ends_the_sessions_begun_before_it,
             concurrent_spends_of_one_token_let_exactly_one_win,
@@ -426,16 +436,8 @@ macro_rules! auth_store_contract_tests {
             clearing_and_purging_login_failures,
         );
     };
-    (@cases $make:expr; $($case:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                match $make.await {
-                    Some((storage, _guard)) => $crate::testing::$case(storage).await,
-                    None => eprintln!("skipped: backend not configured"),
-                }
-            }
-        )+
+    (@cases $attrs:tt $make:expr; $($case:ident),+ $(,)?) => {
+        $( $crate::contract_case!($attrs $make; $case); )+
     };
 }
 

@@ -1,4 +1,4 @@
-//! The JSON shapes of API.md §2 and §3. Request DTOs check their fields with garde, whose custom rules are the
+//! The JSON shapes of docs/api.md §2 and §3. Request DTOs check their fields with garde, whose custom rules are the
 //! domain's own `parse` functions, so every rule is written once (in the domain) and every broken one is reported.
 
 use crate::problem::{ApiError, FieldError};

@@ -1,5 +1,5 @@
 //! The OpenAPI 3.0 document: paperclip describes the routes from the handlers' types; this module adds what
-//! paperclip cannot say (API.md's rules as schema constraints, nullable fields, problem+json errors, headers),
+//! paperclip cannot say (docs/api.md's rules as schema constraints, nullable fields, problem+json errors, headers),
 //! from the same constants the domain checks, so the document cannot drift from the code.
 
 use serde_json::{json, Map, Value};
@@ -232,7 +232,7 @@ fn patch_schemas(schemas: &mut Value) {
     login_schemas(schemas, password);
     let user = &mut schemas["User"];
     user_field_constraints(user);
-    // Every response carries them, as null when empty (API.md §2).
+    // Every response carries them, as null when empty (docs/api.md §2).
     if let Some(required) = user["required"].as_array_mut() {
         for field in ["name", "age"] {
             if !required.contains(&json!(field)) {

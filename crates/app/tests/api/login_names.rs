@@ -1,4 +1,4 @@
-//! Login names and passwords match only as sign-up would have accepted them (API.md §2, §4), and concurrent
+//! Login names and passwords match only as sign-up would have accepted them (docs/api.md §2, §4), and concurrent
 //! logins with the right password all succeed.
 
 use crate::helpers::spawn_app;

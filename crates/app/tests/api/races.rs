@@ -1,4 +1,4 @@
-//! Races an attacker can arrange around a password change (API.md §4): a login that checked the old password, or
+//! Races an attacker can arrange around a password change (docs/api.md §4): a login that checked the old password, or
 //! a refresh that spent a token, while the change ran must not yield a token that works once the change returned.
 
 use crate::helpers::{spawn_app, TestApp};
