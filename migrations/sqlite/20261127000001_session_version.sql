@@ -2,4 +2,5 @@
 -- version in the same write) ends every session begun before it, even one whose login or refresh raced it.
 ALTER TABLE refresh_tokens ADD COLUMN token_version INTEGER NOT NULL DEFAULT 0;
 UPDATE refresh_tokens
-   SET token_version = COALESCE((SELECT token_version FROM users WHERE users.id = refresh_tokens.user_id), 0);
+   SET token_version = COALESCE((SELECT token_version FROM users WHERE users.id = refresh_tokens.user_id), 0)
+ WHERE user_id IN (SELECT id FROM users WHERE token_version <> 0);

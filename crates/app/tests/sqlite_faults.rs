@@ -122,8 +122,23 @@ fn a_database_file_removed_while_running_is_noticed_and_written_no_more() {
     assert_eq!(create(port, &admin, "before").0, 201);
     assert_eq!(http(port, "GET", "/health/ready", "", None).0, 200);
 
+    let (_, before) = create(port, &admin, "reader");
+    let reader = id_of(&before);
     let database = folder.0.join("data/users.db");
     std::fs::remove_file(&database).expect("removed");
+    // Reads on connections opened after the removal (the pool grows under concurrent requests) fail as
+    // unavailable: no empty database appears at the path, and nothing is a 500.
+    let reads: Vec<_> = (0..20)
+        .map(|_| {
+            let (admin, path) = (admin.clone(), format!("/users/{reader}"));
+            std::thread::spawn(move || http(port, "GET", &path, "", Some(&admin)))
+        })
+        .collect();
+    for read in reads {
+        let (status, reply) = read.join().expect("thread");
+        assert!(status == 200 || status == 503, "a read after the removal: {status} {reply}");
+    }
+    assert!(!database.exists(), "no new database file was created at the path");
     let (status, reply) = http(port, "GET", "/health/ready", "", None);
     assert_unavailable(status, &reply, "readiness");
     let (status, reply) = create(port, &admin, "after");

@@ -153,7 +153,7 @@ async fn a_commit_that_fails_is_a_503_and_nothing_is_acknowledged() {
     let alice_now = app.get(&format!("/users/{}", alice["id"])).await.json();
     assert_eq!(alice_now["name"], serde_json::Value::Null, "the refused update left nothing");
     let next = app.create_user("carol").await;
-    assert_eq!(next["id"].as_i64(), alice["id"].as_i64().map(|id| id + 6), "ids are never handed out twice");
+    assert!(next["id"].as_i64() > alice["id"].as_i64(), "ids are never handed out twice");
 }
 
 #[cfg_attr(no_test_database, ignore = "needs TEST_DATABASE_URL")]

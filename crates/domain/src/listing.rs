@@ -68,20 +68,22 @@ impl UserFilter {
     }
 }
 
-/// Lower-cases `text` for case-insensitive comparison, the same way on every backend, without ever turning a
-/// non-ASCII character into ASCII: Rust's `to_lowercase` maps U+212A KELVIN SIGN to `k`, which would let `Kelvin`
-/// written with it match, or log in as, the ASCII `kelvin` that sign-up accepted. Such a character stays as it is.
+/// Lower-cases `text` for case-insensitive comparison, the same way on every backend: Rust's `to_lowercase`
+/// (final sigma included), except that a non-ASCII character is never turned into ASCII. `to_lowercase` maps
+/// U+212A KELVIN SIGN to `k`, which would let `Kelvin` written with it match, or log in as, the ASCII `kelvin`
+/// that sign-up accepted; such a character stays as it is. Text without one folds exactly as `to_lowercase`
+/// does, so the `name_lower` values stored before this rule still compare alike.
 pub fn fold_case(text: &str) -> String {
     let mut folded = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_ascii() {
-            folded.push(c.to_ascii_lowercase());
-        } else if c.to_lowercase().all(|l| !l.is_ascii()) {
-            folded.extend(c.to_lowercase());
-        } else {
-            folded.push(c);
-        }
+    let mut rest = text;
+    while let Some((at, kept)) =
+        rest.char_indices().find(|(_, c)| !c.is_ascii() && c.to_lowercase().any(|l| l.is_ascii()))
+    {
+        folded.push_str(&rest[..at].to_lowercase());
+        folded.push(kept);
+        rest = &rest[at + kept.len_utf8()..];
     }
+    folded.push_str(&rest.to_lowercase());
     folded
 }
 
@@ -93,6 +95,7 @@ mod tests {
     fn folding_lowers_letters_but_never_maps_a_non_ascii_character_to_ascii() {
         assert_eq!(fold_case("AliCE_1"), "alice_1");
         assert_eq!(fold_case("ÉLODIE Straße"), "élodie straße");
+        assert_eq!(fold_case("ΣΩΚΡΑΤΗΣ"), "ΣΩΚΡΑΤΗΣ".to_lowercase(), "final sigma as to_lowercase has it");
         assert_eq!(fold_case("\u{212A}ELVIN"), "\u{212A}elvin", "KELVIN SIGN stays");
         assert_eq!(fold_case("\u{0130}STANBUL"), "\u{0130}stanbul", "its lower case holds an ASCII i");
     }

@@ -271,7 +271,7 @@ impl LoginBody {
         use users_domain::auth::LoginName;
         let mut errors = missing(&[("password", self.password.is_none())]);
         if self.password.as_ref().is_some_and(|p| p.contains('\0')) {
-            // No stored password has one (sign-up refuses it), and bcrypt would stop at it.
+            // No password can have one (sign-up and updates refuse it): say so rather than check a hash.
             errors.push(FieldError::new("password", "must not contain a NUL character"));
         }
         let name = match (self.username, self.email) {

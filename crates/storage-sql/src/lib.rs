@@ -44,18 +44,24 @@ fn cannot_serve_now(code: &str) -> bool {
         // 08xxx connection exceptions; 53xxx insufficient resources (53100 disk full); 57014 statement timeout;
         // 57P01 admin shutdown; 57P03 cannot connect now; 55P03 lock wait timed out; 58030 I/O error; 25006 a
         // read-only transaction (a standby); 40001 and 40P01 serialization failure and deadlock.
+        // 57P0x operator intervention (shutdown, crash, idle-session timeout); 25P03 idle-in-transaction timeout;
+        // 40003 statement completion unknown.
         return code.starts_with("08")
             || code.starts_with("53")
-            || ["57014", "57P01", "57P03", "55P03", "58030", "25006", "40001", "40P01"].contains(&code);
+            || code.starts_with("57P")
+            || ["57014", "55P03", "58030", "25006", "25P03", "40001", "40003", "40P01"].contains(&code);
     }
     const BUSY: i32 = 5;
     const LOCKED: i32 = 6;
+    const NOMEM: i32 = 7;
     const READONLY: i32 = 8;
     const IOERR: i32 = 10;
     const FULL: i32 = 13;
     const CANTOPEN: i32 = 14;
-    code.parse::<i32>()
-        .is_ok_and(|extended| [BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN].contains(&(extended & 0xff)))
+    const PROTOCOL: i32 = 15;
+    const NOTADB: i32 = 26; // the file at the path was replaced by something else
+    let transient = [BUSY, LOCKED, NOMEM, READONLY, IOERR, FULL, CANTOPEN, PROTOCOL, NOTADB];
+    code.parse::<i32>().is_ok_and(|extended| transient.contains(&(extended & 0xff)))
 }
 
 /// A session's token stored for a user deleted meanwhile (a login racing the delete): the foreign key refuses
@@ -229,9 +235,16 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     DB::Arguments: IntoArguments<DB>,
 {
-    let probe = connections.run(async |c| sqlx::query("SELECT id FROM users LIMIT 1").execute(c).await.map(|_| ()));
+    // Only the statement is timed: waiting for a connection of a busy, healthy pool is bounded by the acquire
+    // timeout and does not make the instance unready. A probe cut short closes its connection.
+    let mut connection = connections.get().await.map_err(storage_error)?;
+    let probe = sqlx::query("SELECT id FROM users LIMIT 1").execute(&mut *connection);
     match tokio::time::timeout(READINESS_WITHIN, probe).await {
-        Ok(answered) => answered.map_err(storage_error),
+        Ok(answered) => {
+            answered.map_err(storage_error)?;
+            connection.settle();
+            Ok(())
+        }
         Err(_) => Err(RepositoryError::Unavailable(anyhow::anyhow!("the readiness probe took over 2 s"))),
     }
 }
@@ -277,7 +290,7 @@ mod tests {
 
     #[test]
     fn storage_that_cannot_serve_now_is_told_from_a_failed_statement() {
-        for code in ["57014", "55P03", "53100", "08006", "5", "517", "13", "778", "8"] {
+        for code in ["57014", "55P03", "53100", "08006", "57P05", "5", "517", "13", "778", "8", "26"] {
             assert!(cannot_serve_now(code), "{code}");
         }
         // A unique or check violation, a syntax error: the request or the code is at fault.

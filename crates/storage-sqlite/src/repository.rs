@@ -3,7 +3,7 @@ use crate::rows::UserRow;
 use anyhow::Context;
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{ConnectOptions, QueryBuilder, Sqlite};
+use sqlx::{ConnectOptions, Connection as _, QueryBuilder, Sqlite};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -34,6 +34,7 @@ pub struct SqliteUserRepository {
     /// SQLite runs one writer at a time; writers queue here, in order, rather than in its busy-retry loop (where
     /// an unlucky one can wait far longer than the others). Reads do not take it.
     writer: Arc<Mutex<()>>,
+    write_wait: Duration,
     /// An in-memory database lives as long as one of its connections does: this one, held for the repository's
     /// life, keeps it when the pool closes its own (a request cancelled mid-statement closes its connection).
     _memory_keeper: Option<std::sync::Mutex<SqliteConnection>>,
@@ -43,8 +44,12 @@ pub struct SqliteUserRepository {
 
 impl SqliteUserRepository {
     /// Held for the duration of one write; refused when the database file is no longer the one opened.
+    /// Waiting for it is bounded by the acquire timeout, like waiting for a connection: writes queued behind a
+    /// lock another process holds get a 503, not a wait that grows with the queue.
     pub(crate) async fn write_turn(&self) -> Result<MutexGuard<'_, ()>, RepositoryError> {
-        let turn = self.writer.lock().await;
+        let turn = tokio::time::timeout(self.write_wait, self.writer.lock())
+            .await
+            .map_err(|_| RepositoryError::Unavailable(anyhow::anyhow!("no write turn within {:?}", self.write_wait)))?;
         self.check_file()?;
         Ok(turn)
     }
@@ -69,19 +74,31 @@ pub async fn connect(config: &SqliteConfig, migrate: bool) -> anyhow::Result<Sql
             create_folder(folder)?;
         }
     }
-    let memory_keeper = match is_memory(&config.url) {
-        true => Some(std::sync::Mutex::new(options.connect().await.context("cannot open the SQLite database")?)),
-        false => None,
+    // The file is created here, once. The pool's connections never create it: one opened after the file was
+    // removed fails (503) instead of starting an empty database at the path.
+    let first = options.connect().await.with_context(|| format!("cannot open the SQLite database {:?}", config.url))?;
+    let (memory_keeper, pool_options) = match is_memory(&config.url) {
+        true => (Some(std::sync::Mutex::new(first)), options),
+        false => {
+            let _ = first.close().await;
+            (None, options.create_if_missing(false))
+        }
     };
-    let connections =
-        Connections::new(options, config.pool_size, config.acquire_timeout).context("invalid SQLite pool settings")?;
-    let mut repository =
-        SqliteUserRepository { connections, writer: Arc::default(), _memory_keeper: memory_keeper, file: None };
+    let connections = Connections::new(pool_options, config.pool_size, config.acquire_timeout)
+        .context("invalid SQLite pool settings")?;
+    let mut repository = SqliteUserRepository {
+        connections,
+        writer: Arc::default(),
+        write_wait: config.acquire_timeout,
+        _memory_keeper: memory_keeper,
+        file: None,
+    };
     repository
         .connections
         .run(async |c| {
-            // A write, rolled back, proves the file can be written: a read-only file or folder fails here, not
-            // at the first sign-up. (A write lock alone is granted on a read-only database whose WAL index exists.)
+            // A write, rolled back, proves the file was opened for writing: a read-only file or folder fails here,
+            // not at the first sign-up. (A write lock alone is granted on a read-only database whose WAL index
+            // exists.) Whether the disk has room is only known at each commit.
             let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *c).await?;
             sqlx::query("BEGIN IMMEDIATE").execute(&mut *c).await?;
             // An integer read from the database itself: nothing to inject.

@@ -131,25 +131,37 @@ impl PasswordCheck {
 /// One turn at a time per login key, in this process. A key's entry lives while someone holds or awaits its turn.
 #[derive(Default)]
 struct AttemptTurns {
-    keys: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    keys: std::sync::Mutex<TurnKeys>,
 }
 
-/// A key's turn; the next attempt for the key starts when it is dropped.
+/// A key's turn (or the wait for it); the next attempt for the key starts when it is dropped. Dropped while
+/// still waiting (a client that went away), it gives up its place all the same.
 struct Turn<'a> {
     turns: &'a AttemptTurns,
     key: String,
     guard: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
+/// Per key: its lock, and how many attempts hold or await it.
+type TurnKeys = HashMap<String, (Arc<tokio::sync::Mutex<()>>, usize)>;
+
 impl AttemptTurns {
-    fn keys(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<()>>>> {
+    fn keys(&self) -> std::sync::MutexGuard<'_, TurnKeys> {
         // No code that can panic runs under this lock.
         self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     async fn take(&self, key: &LoginKey) -> Turn<'_> {
-        let lock = self.keys().entry(key.as_str().to_owned()).or_default().clone();
-        Turn { turns: self, key: key.as_str().to_owned(), guard: Some(lock.lock_owned().await) }
+        let lock = {
+            let mut keys = self.keys();
+            let (lock, holders) = keys.entry(key.as_str().to_owned()).or_default();
+            *holders += 1;
+            lock.clone()
+        };
+        // Counted before the wait, so the count comes down however the wait ends.
+        let mut turn = Turn { turns: self, key: key.as_str().to_owned(), guard: None };
+        turn.guard = Some(lock.lock_owned().await);
+        turn
     }
 }
 
@@ -157,9 +169,32 @@ impl Drop for Turn<'_> {
     fn drop(&mut self) {
         drop(self.guard.take());
         let mut keys = self.turns.keys();
-        // Only the map holds it now: nobody awaits this key.
-        if keys.get(&self.key).is_some_and(|lock| Arc::strong_count(lock) == 1) {
-            keys.remove(&self.key);
+        if let Some((_, holders)) = keys.get_mut(&self.key) {
+            *holders -= 1;
+            if *holders == 0 {
+                keys.remove(&self.key);
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod turn_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_key_is_forgotten_once_nobody_holds_or_awaits_it_even_after_a_cancelled_wait() {
+        let turns = AttemptTurns::default();
+        let key = LoginKey::user(crate::UserId::new(1).expect("id"));
+        let first = turns.take(&key).await;
+        // A second attempt starts waiting, then its client goes away.
+        let waiting = tokio::time::timeout(std::time::Duration::from_millis(20), turns.take(&key)).await;
+        assert!(waiting.is_err(), "the key is taken");
+        assert_eq!(turns.keys().get(key.as_str()).map(|(_, holders)| *holders), Some(1));
+        drop(first);
+        assert!(turns.keys().is_empty(), "no entry left behind");
+        let again = turns.take(&key).await;
+        drop(again);
+        assert!(turns.keys().is_empty());
     }
 }

@@ -12,7 +12,8 @@ pub enum PasswordError {
     TooShort,
     #[error("must be at most {PASSWORD_MAX_BYTES} bytes long")]
     TooLong,
-    /// bcrypt stops at a NUL: `Secret12` and `Secret12\0anything` would hash alike.
+    /// The contract refuses it: bcrypt's C implementations stop at a NUL, so such a password could not move to
+    /// another system (or an import) with the same meaning.
     #[error("must not contain a NUL character")]
     Nul,
 }
