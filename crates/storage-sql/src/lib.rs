@@ -73,18 +73,21 @@ pub fn unless_user_gone(stored: Result<(), sqlx::Error>) -> Result<(), Repositor
     }
 }
 
-/// Which unique index a violation hit. Both databases name it in the message: PostgreSQL the index
-/// (`users_username_lower_key`), SQLite the column (`users.username_lower`).
+/// Which unique index a violation hit.
 enum Taken {
     Username,
     Email,
 }
 
+/// PostgreSQL names the violated index (`users_username_lower_key`, `users_email_key`: the migrations' names).
+/// SQLite names no constraint; its message names the indexed column (`UNIQUE constraint failed:
+/// users.username_lower`), the only place it says which.
 fn taken(error: &sqlx::Error) -> Option<Taken> {
-    let message = error.as_database_error().filter(|e| e.is_unique_violation())?.message();
-    if message.contains("username_lower") {
+    let violation = error.as_database_error().filter(|e| e.is_unique_violation())?;
+    let named = violation.constraint().unwrap_or_else(|| violation.message());
+    if named.contains("username_lower") {
         Some(Taken::Username)
-    } else if message.contains("email") {
+    } else if named.contains("email") {
         Some(Taken::Email)
     } else {
         None
