@@ -115,33 +115,36 @@ fn a_postgres_url_alone_serves_from_postgres() {
     assert_nothing_created(&folder, &[]);
 }
 
+/// Runs the service in a folder of its own with `env`: it must stop at once, in one line naming `setting`, having
+/// created nothing. Returns that line.
+fn fatal_storage_setting(name: &str, env: &[(&str, &str)], setting: &str) -> String {
+    let folder = TempFolder::new(name);
+    let output = run(&folder, env, &[], None);
+    assert_fatal_naming(&output, setting);
+    assert_nothing_created(&folder, &[]);
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 #[test]
 fn a_backend_contradicting_the_url_is_fatal_naming_both() {
-    let folder = TempFolder::new("contradiction");
     for (backend, url) in [("sqlite", "postgres://postgres@127.0.0.1:1/users"), ("postgres", "sqlite://x/users.db")] {
-        let output = run(&folder, &[("APP__STORAGE__BACKEND", backend), ("APP__STORAGE__URL", url)], &[], None);
-        assert_fatal_naming(&output, "APP__STORAGE__BACKEND");
-        assert!(String::from_utf8_lossy(&output.stderr).contains("APP__STORAGE__URL"), "{output:?}");
+        let env = [("APP__STORAGE__BACKEND", backend), ("APP__STORAGE__URL", url)];
+        let line = fatal_storage_setting("contradiction", &env, "APP__STORAGE__BACKEND");
+        assert!(line.contains("APP__STORAGE__URL"), "{line}");
     }
-    assert_nothing_created(&folder, &[]);
 }
 
 #[test]
 fn postgres_without_a_url_is_fatal_naming_the_url_once() {
-    let folder = TempFolder::new("postgres-no-url");
-    let output = run(&folder, &[("APP__STORAGE__BACKEND", "postgres")], &[], None);
-    assert_fatal_naming(&output, "APP__STORAGE__URL");
-    assert_eq!(String::from_utf8_lossy(&output.stderr).matches("APP__STORAGE__URL").count(), 1, "{output:?}");
-    assert_nothing_created(&folder, &[]);
+    let line = fatal_storage_setting("no-url", &[("APP__STORAGE__BACKEND", "postgres")], "APP__STORAGE__URL");
+    assert_eq!(line.matches("APP__STORAGE__URL").count(), 1, "{line}");
 }
 
 #[test]
 fn a_url_of_another_scheme_is_fatal_without_showing_its_password() {
-    let folder = TempFolder::new("other-scheme");
-    let output = run(&folder, &[("APP__STORAGE__URL", "mysql://app:hunter2@127.0.0.1/users")], &[], None);
-    assert_fatal_naming(&output, "APP__STORAGE__URL");
-    assert!(!String::from_utf8_lossy(&output.stderr).contains("hunter2"), "{output:?}");
-    assert_nothing_created(&folder, &[]);
+    let env = [("APP__STORAGE__URL", "mysql://app:hunter2@127.0.0.1/users")];
+    let line = fatal_storage_setting("other-scheme", &env, "APP__STORAGE__URL");
+    assert!(!line.contains("hunter2"), "{line}");
 }
 
 /// `url` with more query parameters.
