@@ -1,10 +1,27 @@
 # users-api container image: a multi-stage build whose build step is the README's release build.
 # (No Docker engine runs on the machines this project is developed on: this file has not been built there.)
 
-FROM rust:1.95-bookworm AS build
+# The workspace's manifests with empty sources: the dependency build below depends on nothing else, so its layer is
+# reused until Cargo.toml, Cargo.lock or a crate's manifest changes (editing code rebuilds only our crates).
+FROM rust:1.95-bookworm AS manifests
 WORKDIR /src
 COPY . .
+RUN mkdir /skeleton \
+    && cp Cargo.toml Cargo.lock /skeleton/ \
+    && for manifest in crates/*/Cargo.toml; do \
+         crate="$(dirname "$manifest")"; \
+         mkdir -p "/skeleton/$crate/src" && cp "$manifest" "/skeleton/$crate/" && touch "/skeleton/$crate/src/lib.rs"; \
+         if [ -f "$crate/src/main.rs" ]; then echo 'fn main() {}' > "/skeleton/$crate/src/main.rs"; fi; \
+       done
+
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY --from=manifests /skeleton ./
 RUN cargo build --release --locked -p users-api
+COPY . .
+# COPY keeps the context's modification times, which may be older than the empty sources just built: touch them so
+# cargo rebuilds our crates from the real ones.
+RUN find crates -path "*/src/*.rs" -exec touch {} + && cargo build --release --locked -p users-api
 
 FROM debian:bookworm-slim
 RUN apt-get update \

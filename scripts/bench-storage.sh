@@ -205,7 +205,7 @@ start_server() { # start_server BACKEND URL → sets SERVER_PID and PORT
     local -a storage_url=()
     [[ -n "$url" ]] && storage_url=("APP__STORAGE__URL=$url") # none for memory
     : >"$errlog"
-    # Port 0: the kernel picks a free port and the service prints the bound one (API.md §1), so no race with
+    # Port 0: the kernel picks a free port and the service prints the bound one (docs/api.md §1), so no race with
     # anything else on this shared host. Started from the repository root, like an operator would, so config/
     # applies below the env vars.
     (
@@ -247,7 +247,7 @@ seed_users() { # seed_users BACKEND → sets ID_MIN, ID_MAX; every POST must be 
     local backend="$1" cfg="$TMP/$1.seed.curl" out="$TMP/$1.seed.out" i name
     : >"$cfg"
     for ((i = 1; i <= USERS; i++)); do
-        printf -v name 'u%04d' "$i" # 3–32 characters (API.md §2): u1 would be too short
+        printf -v name 'u%04d' "$i" # 3–32 characters (docs/api.md §2): u1 would be too short
         [[ "$i" -gt 1 ]] && echo next >>"$cfg"
         cat >>"$cfg" <<EOF
 url = "http://$HOST:$PORT/users"
@@ -274,7 +274,7 @@ EOF
     log "$backend: seeded $USERS users (ids $ID_MIN..$ID_MAX)"
 }
 
-# GET /users/{id} needs, per API.md §3, the user themself or an admin. If the service asks for a token, sign in
+# GET /users/{id} needs, per docs/api.md §3, the user themself or an admin. If the service asks for a token, sign in
 # as the first seeded user and read that user (a fixed id); if not, rotate over every seeded id.
 choose_get_target() { # → sets GET_FIRST, GET_LAST, TOKEN, GET_MODE
     local backend="$1" code body

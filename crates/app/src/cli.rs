@@ -1,9 +1,21 @@
-//! The command line of API.md §1.
+//! The command line (docs/api.md §1).
 
 use clap::{Parser, Subcommand};
 
+/// Where every subcommand takes its settings from; shown under `--help`.
+const CONFIGURATION: &str = "\
+Configuration, lowest layer first: built-in defaults < config/default.toml < config/{APP_ENV}.toml < environment
+variables APP__SECTION__KEY (e.g. APP__SERVER__PORT=9090, APP__STORAGE__URL=postgres://user@host/db).
+APP_ENV is development (the default), production or test; config/ is looked up in the working directory, then beside
+the executable. Every setting is listed in docs/settings.md.";
+
 #[derive(Debug, Parser)]
-#[command(name = "users-api", version, about = "users-api: the user management REST service")]
+#[command(
+    name = "users-api",
+    version,
+    about = "users-api: the user management REST service",
+    after_help = CONFIGURATION
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -11,17 +23,27 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the API (the default).
+    /// Serve the API (the default): on APP__SERVER__HOST:APP__SERVER__PORT, 127.0.0.1:8080 unless configured.
+    #[command(after_help = CONFIGURATION)]
     Serve,
-    /// Apply pending migrations and exit.
+    /// Apply pending migrations to the configured storage and exit.
+    #[command(after_help = CONFIGURATION)]
     Migrate,
     /// Ask the configured host and port for /health/ready: exit 0 on 200, else 1 (for container health checks).
+    #[command(after_help = CONFIGURATION)]
     Healthcheck,
-    /// Create an admin (after applying pending migrations). The password comes from USERS_API_ADMIN_PASSWORD, else
-    /// one line of standard input; never from the command line.
+    /// Create an admin in the configured storage (after applying pending migrations).
+    ///
+    /// The password comes from the environment variable USERS_API_ADMIN_PASSWORD; else, on a terminal, it is asked
+    /// for twice without echo; else one line of standard input is read. Never from the command line. Exit 0 when
+    /// created; 1 with one line on stderr when the username or email is taken, a value breaks the rules of
+    /// docs/api.md §2 (password 8-72 bytes), or the storage backend is memory.
+    #[command(after_help = CONFIGURATION)]
     CreateAdmin {
+        /// The admin's username: 3-32 characters of A-Z a-z 0-9 _ . - (unique, case-insensitively).
         #[arg(long)]
         username: String,
+        /// The admin's email address (unique, case-insensitively).
         #[arg(long)]
         email: String,
     },

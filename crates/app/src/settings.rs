@@ -1,4 +1,4 @@
-//! Layered configuration (API.md §1): built-in defaults < config/default.toml < config/{APP_ENV}.toml <
+//! Layered configuration (docs/api.md §1): built-in defaults < config/default.toml < config/{APP_ENV}.toml <
 //! `APP__SECTION__KEY` env vars, any of which may instead be read from a file (`APP__SECTION__KEY_FILE`). Every
 //! error names the setting as its env var, in one line.
 
@@ -313,7 +313,7 @@ fn parse_log_format(name: &str) -> Result<LogFormat, SettingsError> {
     }
 }
 
-/// The shortest JWT secret accepted under `production` (API.md §1).
+/// The shortest JWT secret accepted under `production` (docs/api.md §1).
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
 /// The HS256 key: the configured secret's bytes. Under `production` a missing or weak one is fatal; otherwise a
@@ -380,7 +380,7 @@ fn setting_key(var: &str) -> Option<String> {
     Some(var.strip_prefix("APP__")?.to_ascii_lowercase().replace("__", "."))
 }
 
-/// API.md §1: `APP__X_FILE=/path` sets `APP__X` to that file's contents with one trailing newline dropped, so
+/// docs/api.md §1: `APP__X_FILE=/path` sets `APP__X` to that file's contents with one trailing newline dropped, so
 /// secrets can be mounted as files (compose and Kubernetes secrets) rather than put in the environment. Giving both
 /// is fatal. A variable whose own name is a setting ending in `_FILE` keeps its meaning.
 fn read_setting_files(mut env: HashMap<String, String>) -> Result<HashMap<String, String>, SettingsError> {
@@ -415,7 +415,7 @@ fn read_setting_files(mut env: HashMap<String, String>) -> Result<HashMap<String
 /// Where users are kept when neither the backend nor the URL is set.
 pub const DEFAULT_STORAGE_URL: &str = "sqlite://data/users.db";
 
-/// The backend and URL (API.md §1): an unset backend follows the URL's scheme, and one set that contradicts it is
+/// The backend and URL (docs/api.md §1): an unset backend follows the URL's scheme, and one set that contradicts it is
 /// fatal, naming both (so a `postgres://` URL never becomes a SQLite file named `postgres:`); PostgreSQL needs a
 /// URL; memory ignores it. An empty value counts as unset. The URL itself is never quoted: it may hold a password.
 fn storage_target(backend: Option<&str>, url: Option<&str>) -> Result<(Backend, String), SettingsError> {

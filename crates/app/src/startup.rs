@@ -103,7 +103,7 @@ pub async fn services(
     Ok((users, auth))
 }
 
-/// The bootstrap admin of API.md §1, checked against §2's rules: a fatal error naming the setting otherwise.
+/// The bootstrap admin of docs/api.md §1, checked against §2's rules: a fatal error naming the setting otherwise.
 pub fn bootstrap_admin(settings: &Settings) -> Result<Option<NewUserRequest>, SettingsError> {
     let Some((username, email, password)) = settings::bootstrap_admin(settings)? else { return Ok(None) };
     let invalid = |var: &str, e: &dyn std::fmt::Display| SettingsError::new(var, e.to_string());

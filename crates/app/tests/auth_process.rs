@@ -1,9 +1,9 @@
-//! The real binary's authentication settings and commands (API.md §1): the JWT secret by profile, the bootstrap
+//! The real binary's authentication settings and commands (docs/api.md §1): the JWT secret by profile, the bootstrap
 //! admin, `create-admin`, and logs that never carry a secret.
 
 mod process_support;
 
-use process_support::{assert_fatal_naming, field, http, http_with, run, start, stop, TempFolder};
+use process_support::{assert_fatal_naming, field, http, http_with, run, start, stop, TempFolder, Terminal};
 
 const MEMORY: (&str, &str) = ("APP__STORAGE__BACKEND", "memory");
 
@@ -112,6 +112,57 @@ fn create_admin_takes_the_password_from_the_environment_or_stdin_never_argv() {
     assert_eq!(env_login.0, 200, "{}", env_login.1);
     assert_eq!(stdin_login.0, 200, "{}", stdin_login.1);
     assert_eq!(me.0, 200, "an admin may list users: {}", me.1);
+}
+
+/// `create-admin --username U --email U@example.com` on a terminal, typing `first` then `second` at its prompts: its
+/// exit code and everything the terminal showed.
+fn create_admin_typing(folder: &TempFolder, username: &str, first: &str, second: &str) -> (Option<i32>, String) {
+    let email = format!("{username}@example.com");
+    let mut terminal = Terminal::run(folder, &[], &["create-admin", "--username", username, "--email", &email]);
+    terminal.wait_for("Password for the new admin: ");
+    terminal.type_line(first);
+    terminal.wait_for("Repeat the password: ");
+    terminal.type_line(second);
+    terminal.finish()
+}
+
+#[test]
+fn create_admin_on_a_terminal_asks_twice_without_echo() {
+    let folder = TempFolder::new("create-admin-terminal");
+    let (code, screen) = create_admin_typing(&folder, "tia", "typed on a terminal", "typed on a terminal");
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(screen.contains("admin created"), "{screen}");
+    assert!(!screen.contains("typed on a terminal"), "the password was echoed: {screen:?}");
+
+    let (code, screen) = create_admin_typing(&folder, "uma", "first attempt here", "second attempt here");
+    assert_eq!(code, Some(1), "{screen}");
+    assert!(screen.contains("differ"), "{screen}");
+
+    let (child, port, _) = start(&folder, &[]);
+    let typed = http(port, "POST", "/auth/login", r#"{"username":"tia","password":"typed on a terminal"}"#, None);
+    let mistyped = http(port, "POST", "/auth/login", r#"{"username":"uma","password":"first attempt here"}"#, None);
+    stop(child);
+    assert_eq!(typed.0, 200, "the admin logs in with the password typed: {}", typed.1);
+    assert_eq!(mistyped.0, 401, "no admin from a mistyped password: {}", mistyped.1);
+}
+
+#[test]
+fn create_admin_help_names_its_options_the_password_variable_and_the_configuration() {
+    let folder = TempFolder::new("create-admin-help");
+    let help = run(&folder, &[], &["create-admin", "--help"], None);
+    assert_eq!(help.status.code(), Some(0), "{help:?}");
+    let help = String::from_utf8_lossy(&help.stdout);
+    for expected in [
+        "--username",
+        "--email",
+        "USERS_API_ADMIN_PASSWORD",
+        "terminal",
+        "config/default.toml",
+        "APP_ENV",
+        "APP__SECTION__KEY",
+    ] {
+        assert!(help.contains(expected), "{expected} in create-admin --help: {help}");
+    }
 }
 
 #[test]

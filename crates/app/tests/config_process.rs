@@ -1,7 +1,7 @@
-//! The real binary's configuration (API.md §1): settings read from files (`APP__X_FILE`), the storage backend
+//! The real binary's configuration (docs/api.md §1): settings read from files (`APP__X_FILE`), the storage backend
 //! picked by the URL's scheme, and PostgreSQL over TLS (`sslmode=require`, `verify-ca`, `verify-full`).
-//! The TLS tests that verify the server's certificate need `TEST_DATABASE_CA_FILE` (scripts/pg-tls.sh prints it;
-//! .ci/run exports it) and are skipped without it, as the PostgreSQL tests are without `TEST_DATABASE_URL`.
+//! The PostgreSQL tests are built ignored without `TEST_DATABASE_URL`, and those that verify the server's
+//! certificate also without `TEST_DATABASE_CA_FILE` (scripts/pg-tls.sh prints it; .ci/run exports it): build.rs.
 
 mod process_support;
 
@@ -92,12 +92,10 @@ fn a_postgres_url_with_the_backend_unset_is_postgres_and_never_a_sqlite_file() {
 }
 
 #[test]
+#[cfg_attr(no_test_database, ignore = "needs TEST_DATABASE_URL")]
 fn a_postgres_url_alone_serves_from_postgres() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let Some(schema) = runtime.block_on(TestSchema::create()) else {
-        eprintln!("skipped: TEST_DATABASE_URL is not set");
-        return;
-    };
+    let schema = runtime.block_on(TestSchema::create());
     let folder = TempFolder::new("url-decides-postgres");
     let (child, port, _) = start(&folder, &[("APP__STORAGE__URL", &schema.url)]);
     let signup = r#"{"username":"alice","email":"alice@example.com","password":"password1"}"#;
@@ -154,12 +152,10 @@ fn with_params(url: &str, params: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(no_test_database, ignore = "needs TEST_DATABASE_URL")]
 fn sslmode_require_connects_over_tls() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let Some(schema) = runtime.block_on(TestSchema::create()) else {
-        eprintln!("skipped: TEST_DATABASE_URL is not set");
-        return;
-    };
+    let schema = runtime.block_on(TestSchema::create());
     let application = format!("users-api-tls-{}", std::process::id());
     let url = with_params(&schema.url, &format!("sslmode=require&application_name={application}"));
     let folder = TempFolder::new("sslmode-require");
@@ -183,13 +179,12 @@ fn sslmode_require_connects_over_tls() {
     assert!(connections.iter().all(|(ssl, version)| *ssl && version.is_some()), "all over TLS: {connections:?}");
 }
 
-/// The CA that signed the test server's certificate, from scripts/pg-tls.sh; `None` skips the test.
-fn test_ca_file() -> Option<String> {
-    let ca = std::env::var("TEST_DATABASE_CA_FILE").ok().filter(|ca| !ca.is_empty());
-    if ca.is_none() {
-        eprintln!("skipped: TEST_DATABASE_CA_FILE is not set (scripts/pg-tls.sh prints it)");
+/// The CA that signed the test server's certificate, from scripts/pg-tls.sh.
+fn test_ca_file() -> String {
+    match std::env::var("TEST_DATABASE_CA_FILE") {
+        Ok(ca) if !ca.is_empty() => ca,
+        _ => panic!("TEST_DATABASE_CA_FILE is not set: export TEST_DATABASE_CA_FILE=\"$(scripts/pg-tls.sh)\""),
     }
-    ca
 }
 
 /// Runs `migrate` (connect, migrate, exit) on `url`.
@@ -214,11 +209,12 @@ fn unrelated_ca(folder: &TempFolder) -> String {
 }
 
 #[test]
+#[cfg_attr(any(no_test_database, no_test_database_ca), ignore = "needs TEST_DATABASE_URL and TEST_DATABASE_CA_FILE")]
 fn verify_ca_and_verify_full_connect_with_the_servers_ca_and_refuse_another() {
-    let Some(ca) = test_ca_file() else { return };
+    let ca = test_ca_file();
     assert!(Path::new(&ca).is_file(), "TEST_DATABASE_CA_FILE names a file: {ca}");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let schema = runtime.block_on(TestSchema::create()).expect("TEST_DATABASE_URL is set with the CA");
+    let schema = runtime.block_on(TestSchema::create());
     let folder = TempFolder::new("sslmode-verify");
     let other_ca = unrelated_ca(&folder);
     for mode in ["verify-ca", "verify-full"] {

@@ -73,6 +73,17 @@ fn serves_on_the_logged_port_and_exits_0_on_sigterm() {
 }
 
 #[test]
+fn logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let folder = TempFolder::new("no-colour");
+    let (child, port, log) = start(&folder, &[MEMORY, ("APP__LOG__FORMAT", "pretty")]);
+    assert_eq!(http(port, "GET", "/health", "", None).0, 200);
+    stop(child);
+    let log = log.lock().expect("lock").clone();
+    assert!(log.contains("request handled"), "the request was logged: {log}");
+    assert!(!log.contains('\u{1b}'), "no ANSI escape in a piped log: {log:?}");
+}
+
+#[test]
 fn an_unreachable_database_at_start_up_exits_1_naming_the_url() {
     let folder = TempFolder::new("unreachable");
     let env = [
@@ -144,12 +155,10 @@ fn acknowledged_writes_survive_sigkill_on_sqlite() {
 }
 
 #[test]
+#[cfg_attr(no_test_database, ignore = "needs TEST_DATABASE_URL")]
 fn acknowledged_writes_survive_sigkill_on_postgres() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let Some(schema) = runtime.block_on(users_storage_postgres::test_support::TestSchema::create()) else {
-        eprintln!("skipped: TEST_DATABASE_URL is not set");
-        return;
-    };
+    let schema = runtime.block_on(users_storage_postgres::test_support::TestSchema::create());
     let env = [("APP__STORAGE__BACKEND", "postgres"), ("APP__STORAGE__URL", schema.url.as_str())];
     acknowledged_writes_survive_sigkill(&TempFolder::new("sigkill-postgres"), &env);
 }
@@ -179,6 +188,7 @@ fn sigterm_lets_an_in_flight_login_finish_then_exits_0() {
     std::thread::sleep(Duration::from_millis(100));
     let (ready, problem) = http(port, "GET", "/health/ready", "", None);
     assert_eq!(ready, 503, "not ready at once after SIGTERM, so a load balancer stops sending: {problem}");
+    assert!(problem.contains("shutting down"), "says why, not that storage is down: {problem}");
     let (status, body) = login.join().expect("login thread");
     assert_eq!(status, 200, "the in-flight login finished: {body}");
     assert!(body.contains("access_token"));

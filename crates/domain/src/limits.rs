@@ -1,4 +1,4 @@
-//! The limits of API.md §2 and §3, in one place: the value types, the HTTP adapter and the OpenAPI document all
+//! The limits of docs/api.md §2 and §3, in one place: the value types, the HTTP adapter and the OpenAPI document all
 //! read them from here, so they cannot drift apart.
 
 pub const USERNAME_MIN_CHARS: usize = 3;

@@ -1,4 +1,4 @@
-//! The brute-force rule of API.md §4: after 5 failed logins for one login name within 15 minutes, further attempts
+//! The brute-force rule of docs/api.md §4: after 5 failed logins for one login name within 15 minutes, further attempts
 //! are refused for 15 minutes from the 5th failure. Pure, so every instance and backend applies it alike.
 
 use crate::Timestamp;

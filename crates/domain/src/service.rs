@@ -1,5 +1,5 @@
-//! The user use cases: the rules of API.md §2 that span more than one value (uniqueness, what an update may change,
-//! timestamps), on top of the ports.
+//! The user use cases: the rules of docs/api.md §2 that span more than one value (uniqueness, what an update may
+//! change, timestamps), on top of the ports.
 
 use crate::auth::{Caller, CheckError, LoginKey, PasswordCheck};
 use crate::ports::{
@@ -139,7 +139,7 @@ impl UserService {
     }
 
     /// Applies the changes that differ from the stored user. An update that changes nothing writes nothing and
-    /// leaves `updated_at` as it was. Checks run as API.md §4 orders them: the request's shape, permission,
+    /// leaves `updated_at` as it was. Checks run as docs/api.md §4 orders them: the request's shape, permission,
     /// existence, then conflicts.
     #[tracing::instrument(skip_all, fields(user.id = id.get(), actor.id = actor.id().get()))]
     pub async fn update(&self, actor: &Caller, id: UserId, changes: UserChanges) -> Result<User, UserServiceError> {

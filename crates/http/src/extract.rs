@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use users_domain::UserId;
 
-/// API.md §5: a body over 64 KiB is 413.
+/// docs/api.md §5: a body over 64 KiB is 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Turns a deserialization failure into the field it is about and a message a client can act on.

@@ -130,7 +130,7 @@ pub fn build_app(
         .wrap(actix_web::middleware::from_fn(middleware::request_context))
 }
 
-/// CORS (API.md §4): the configured origins and the service's own, the routes' methods, the `Authorization`
+/// CORS (docs/api.md §4): the configured origins and the service's own, the routes' methods, the `Authorization`
 /// and `Content-Type` request headers, and the response headers scripts may read.
 fn cors(origins: Arc<Vec<String>>) -> actix_cors::Cors {
     use actix_web::http::header;

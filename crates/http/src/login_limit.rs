@@ -1,4 +1,4 @@
-//! The per-IP login limit of API.md §4 (per instance, in memory): every login request from one client IP counts;
+//! The per-IP login limit of docs/api.md §4 (per instance, in memory): every login request from one client IP counts;
 //! over `APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE` → 429 with `Retry-After`. The client IP is the TCP peer, or the
 //! nearest untrusted address of `X-Forwarded-For` when the peer is a trusted proxy.
 

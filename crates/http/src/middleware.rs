@@ -1,5 +1,5 @@
 //! The one middleware every request passes: it serves `/api/…` and trailing-slash paths as their canonical route,
-//! gives the request its id (in every log line and error body), adds the headers of API.md §5, turns any error
+//! gives the request its id (in every log line and error body), adds the headers of docs/api.md §5, turns any error
 //! response that is not yet problem+json (actix's 404/405, a panic's 500) into one, and logs one line per request.
 
 use crate::metrics::{Metrics, UNMATCHED};

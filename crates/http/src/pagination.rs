@@ -1,4 +1,4 @@
-//! The listing's query → domain query, and the RFC 8288 `Link` header of API.md §3.
+//! The listing's query → domain query, and the RFC 8288 `Link` header of docs/api.md §3.
 
 use crate::dto::ListParams;
 use crate::problem::{ApiError, FieldError};

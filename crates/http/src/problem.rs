@@ -1,4 +1,4 @@
-//! Every error the service answers with, as RFC 9457 problem+json (API.md §5). Only this module turns errors into
+//! Every error the service answers with, as RFC 9457 problem+json (docs/api.md §5). Only this module turns errors into
 //! status codes; the causes of 5xx are logged here and never shown to the client.
 
 use crate::request_id::current_request_id;
@@ -68,10 +68,12 @@ pub enum ApiError {
     PayloadTooLarge,
     UnsupportedMediaType,
     Unavailable,
+    /// Readiness after SIGTERM: the instance is going away (its storage may be fine).
+    ShuttingDown,
     Internal,
 }
 
-/// The problem types of API.md §5, with their titles.
+/// The problem types of docs/api.md §5, with their titles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProblemType {
     Validation,
@@ -209,6 +211,7 @@ impl ApiError {
                 Problem::new(kind, status, "the body must be JSON (application/json or application/*+json)")
             }
             Self::Unavailable => Problem::new(kind, status, "storage is unavailable; try again later"),
+            Self::ShuttingDown => Problem::new(kind, status, "shutting down"),
             Self::Internal => Problem::new(kind, status, "an unexpected error occurred"),
         }
     }
@@ -231,7 +234,7 @@ impl ResponseError for ApiError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -248,11 +251,18 @@ impl ResponseError for ApiError {
             Self::RateLimited { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
+            Self::Unavailable => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(STORAGE_RETRY_AFTER_SECS));
+            }
             _ => {}
         }
         response
     }
 }
+
+/// When to retry after storage could not serve (unreachable, a timeout, a held lock, a full disk): long enough for a
+/// lock or a failover to pass, short enough that a client does not give up.
+const STORAGE_RETRY_AFTER_SECS: u64 = 5;
 
 impl From<UserServiceError> for ApiError {
     fn from(e: UserServiceError) -> Self {

@@ -1,4 +1,4 @@
-//! The request id of API.md §5: the client's own `X-Request-Id` when it is 1–128 characters of
+//! The request id of docs/api.md §5: the client's own `X-Request-Id` when it is 1–128 characters of
 //! `A-Z a-z 0-9 . _ -`, else a new UUID. It is in scope (a task-local) while the request is handled, so error
 //! bodies and log lines carry it without threading it through every call.
 

@@ -1,7 +1,22 @@
 //! For tests that need PostgreSQL: a schema of their own in the database `TEST_DATABASE_URL` names, dropped when
 //! the guard goes out of scope (even when the test fails), so runs never see each other's rows.
+//!
+//! Such tests carry `#[cfg_attr(no_test_database, ignore = "needs TEST_DATABASE_URL")]`: the crate's build script
+//! sets that cfg when the variable is unset at build time, so they count as ignored, never as passed.
 
 use sqlx::Connection;
+
+/// `TEST_DATABASE_URL`. A test that runs without it was built with it (or was asked for with `--ignored`): that is
+/// a failure to report, not a reason to pass.
+pub fn test_database_url() -> String {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "TEST_DATABASE_URL is not set: this PostgreSQL test needs it, e.g. \
+             TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo test"
+        ),
+    }
+}
 
 pub struct TestSchema {
     admin_url: String,
@@ -11,9 +26,8 @@ pub struct TestSchema {
 }
 
 impl TestSchema {
-    /// `None` when `TEST_DATABASE_URL` is not set (the tests that need it are then skipped).
-    pub async fn create() -> Option<Self> {
-        let admin_url = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
+    pub async fn create() -> Self {
+        let admin_url = test_database_url();
         let name = format!("test_{}", uuid::Uuid::new_v4().simple());
         let mut connection = sqlx::PgConnection::connect(&admin_url).await.expect("TEST_DATABASE_URL answers");
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
@@ -22,7 +36,7 @@ impl TestSchema {
             .expect("schema created");
         let separator = if admin_url.contains('?') { '&' } else { '?' };
         let url = format!("{admin_url}{separator}options=-c%20search_path%3D{name}");
-        Some(Self { admin_url, name, url })
+        Self { admin_url, name, url }
     }
 }
 

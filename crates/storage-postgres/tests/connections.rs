@@ -1,38 +1,37 @@
-//! The connection pool (`users_storage_sql::Connections`) against PostgreSQL (`TEST_DATABASE_URL`; skipped when it
-//! is not set): what happens to a connection after each way its use can end.
+//! The connection pool (`users_storage_sql::Connections`) against PostgreSQL (`TEST_DATABASE_URL`; ignored when it
+//! is not set, see build.rs): what happens to a connection after each way its use can end.
 
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection as _, Postgres};
 use std::str::FromStr;
 use std::time::Duration;
 use users_domain::ports::PoolStats;
+use users_storage_postgres::test_support::test_database_url;
 
 type Connections = users_storage_sql::Connections<Postgres>;
 
-async fn connections(size: u32) -> Option<(Connections, PgConnectOptions)> {
-    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
-        eprintln!("skipped: TEST_DATABASE_URL is not set");
-        return None;
-    };
-    let options = PgConnectOptions::from_str(&url).expect("TEST_DATABASE_URL parses");
-    Some((Connections::new(options.clone(), size, Duration::from_secs(5)).expect("pool"), options))
+async fn connections(size: u32) -> (Connections, PgConnectOptions) {
+    let options = PgConnectOptions::from_str(&test_database_url()).expect("TEST_DATABASE_URL parses");
+    (Connections::new(options.clone(), size, Duration::from_secs(5)).expect("pool"), options)
 }
 
 async fn backend_pid(connections: &Connections) -> Result<i32, sqlx::Error> {
     connections.run(async |c| sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(c).await).await
 }
 
+#[cfg_attr(no_test_database, ignore = "needs TEST_DATABASE_URL")]
 #[tokio::test]
 async fn a_settled_connection_is_reused_as_it_is() {
-    let Some((connections, _)) = connections(1).await else { return };
+    let (connections, _) = connections(1).await;
     let first = backend_pid(&connections).await.expect("first use");
     assert_eq!(backend_pid(&connections).await.expect("second use"), first, "the same session, not a new one");
     assert_eq!(connections.stats(), PoolStats { in_use: 0, idle: 1 });
 }
 
+#[cfg_attr(no_test_database, ignore = "needs TEST_DATABASE_URL")]
 #[tokio::test]
 async fn a_connection_broken_in_use_is_replaced_before_anyone_gets_it_again() {
-    let Some((connections, options)) = connections(1).await else { return };
+    let (connections, options) = connections(1).await;
     let first = backend_pid(&connections).await.expect("first use");
     let mut admin = PgConnection::connect_with(&options).await.expect("admin connection");
     sqlx::query("SELECT pg_terminate_backend($1)").bind(first).execute(&mut admin).await.expect("terminated");
@@ -54,9 +53,10 @@ async fn in_a_transaction(connections: &Connections) -> bool {
     connections.run(async |c| sqlx::raw_sql("SAVEPOINT probe").execute(c).await).await.is_ok()
 }
 
+#[cfg_attr(no_test_database, ignore = "needs TEST_DATABASE_URL")]
 #[tokio::test]
 async fn a_transaction_refused_by_the_server_is_rolled_back_and_its_connection_kept() {
-    let Some((connections, _)) = connections(1).await else { return };
+    let (connections, _) = connections(1).await;
     let first = backend_pid(&connections).await.expect("first use");
     let refused = connections
         .run(async |c| {
@@ -70,9 +70,10 @@ async fn a_transaction_refused_by_the_server_is_rolled_back_and_its_connection_k
     assert_eq!(backend_pid(&connections).await.expect("next use"), first, "the connection was kept");
 }
 
+#[cfg_attr(no_test_database, ignore = "needs TEST_DATABASE_URL")]
 #[tokio::test]
 async fn a_transaction_cancelled_with_its_request_does_not_keep_its_locks() {
-    let Some((connections, options)) = connections(1).await else { return };
+    let (connections, options) = connections(1).await;
     let key = 7_002;
     let cancelled = tokio::time::timeout(
         Duration::from_millis(300),
@@ -93,9 +94,10 @@ async fn a_transaction_cancelled_with_its_request_does_not_keep_its_locks() {
     }
 }
 
+#[cfg_attr(no_test_database, ignore = "needs TEST_DATABASE_URL")]
 #[tokio::test]
 async fn a_connection_left_inside_a_transaction_is_not_handed_to_the_next_user() {
-    let Some((connections, _)) = connections(1).await else { return };
+    let (connections, _) = connections(1).await;
     let mut connection = connections.get().await.expect("connection");
     // As a request cancelled right after its BEGIN leaves it.
     sqlx::raw_sql("BEGIN").execute(&mut *connection).await.expect("begun");
@@ -104,9 +106,10 @@ async fn a_connection_left_inside_a_transaction_is_not_handed_to_the_next_user()
     assert!(!in_a_transaction(&connections).await, "the next user starts outside any transaction");
 }
 
+#[cfg_attr(no_test_database, ignore = "needs TEST_DATABASE_URL")]
 #[tokio::test]
 async fn a_connection_dropped_mid_statement_answers_the_next_user_correctly() {
-    let Some((connections, _)) = connections(1).await else { return };
+    let (connections, _) = connections(1).await;
     let mut connection = connections.get().await.expect("connection");
     let slow = sqlx::query_scalar::<_, i32>("SELECT 7 FROM pg_sleep(0.3)").fetch_one(&mut *connection);
     assert!(tokio::time::timeout(Duration::from_millis(50), slow).await.is_err(), "cancelled mid-statement");

@@ -1,4 +1,4 @@
-//! Authentication and authorization over HTTP (API.md §3–§4).
+//! Authentication and authorization over HTTP (docs/api.md §3–§4).
 
 use crate::helpers::{spawn_app, spawn_app_with, Reply, TestApp, ADMIN_PASSWORD, ADMIN_USERNAME};
 use reqwest::Method;

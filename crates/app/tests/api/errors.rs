@@ -1,4 +1,4 @@
-//! Every error of API.md §5 that applies without auth: status, problem type, the fields named, nothing changed.
+//! Every error of docs/api.md §5 that applies without auth: status, problem type, the fields named, nothing changed.
 
 use crate::helpers::{spawn_app, TestApp};
 use reqwest::Method;

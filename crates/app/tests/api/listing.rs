@@ -1,4 +1,4 @@
-//! GET /users: pagination, filters, sort, X-Total-Count and Link (API.md §3). Every test app has its bootstrap
+//! GET /users: pagination, filters, sort, X-Total-Count and Link (docs/api.md §3). Every test app has its bootstrap
 //! admin `root` (id 1, `root@admin.example`) besides the users a test creates.
 
 use crate::helpers::{spawn_app, Reply, TestApp};

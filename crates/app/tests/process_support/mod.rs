@@ -29,7 +29,9 @@ impl Drop for TempFolder {
 pub fn users_api(folder: &TempFolder, env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_users-api"));
     command.current_dir(&folder.0).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
-    command.env("APP__AUTH__BCRYPT_COST", "4").envs(env.iter().copied());
+    // Port 0 unless a test names one: a test that reaches the bind must not need 8080 free (a developer's own
+    // service often runs there).
+    command.env("APP__AUTH__BCRYPT_COST", "4").env("APP__SERVER__PORT", "0").envs(env.iter().copied());
     command
 }
 
@@ -56,12 +58,17 @@ pub fn assert_fatal_naming(output: &Output, setting: &str) {
 
 /// Starts `serve` on port 0; returns the child, its port and everything it writes to stderr (kept growing).
 pub fn start(folder: &TempFolder, env: &[(&str, &str)]) -> (Child, u16, Arc<Mutex<String>>) {
-    let mut child = users_api(folder, env)
+    let child = users_api(folder, env)
         .env("APP__SERVER__PORT", "0")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawned");
+    listening(child)
+}
+
+/// A started server (stderr piped) once it says where it listens: the child, its port and its growing stderr.
+pub fn listening(mut child: Child) -> (Child, u16, Arc<Mutex<String>>) {
     let stderr = child.stderr.take().expect("stderr");
     let log = Arc::new(Mutex::new(String::new()));
     let (tx, rx) = std::sync::mpsc::channel();
@@ -137,4 +144,70 @@ pub fn login(port: u16, username: &str, password: &str) -> String {
 /// The `id` of a user in a JSON body.
 pub fn id_of(json: &str) -> String {
     json.split("\"id\":").nth(1).and_then(|r| r.split(',').next()).expect("id").to_owned()
+}
+
+/// The binary on a pseudo-terminal of its own (util-linux `script`), typed into and read like a person would.
+pub struct Terminal {
+    child: Child,
+    keyboard: std::process::ChildStdin,
+    screen: Arc<Mutex<String>>,
+}
+
+impl Terminal {
+    pub fn run(folder: &TempFolder, env: &[(&str, &str)], args: &[&str]) -> Self {
+        let command_line = std::iter::once(env!("CARGO_BIN_EXE_users-api"))
+            .chain(args.iter().copied())
+            .map(|word| format!("'{word}'"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut child = Command::new("script")
+            .args(["--quiet", "--return", "--command", &command_line, "/dev/null"])
+            .current_dir(&folder.0)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("APP__AUTH__BCRYPT_COST", "4")
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("util-linux script runs");
+        let keyboard = child.stdin.take().expect("stdin");
+        let mut output = child.stdout.take().expect("stdout");
+        let screen = Arc::new(Mutex::new(String::new()));
+        let sink = screen.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 1024];
+            while let Ok(read @ 1..) = output.read(&mut buffer) {
+                sink.lock().expect("lock").push_str(&String::from_utf8_lossy(&buffer[..read]));
+            }
+        });
+        Self { child, keyboard, screen }
+    }
+
+    /// Waits until the screen shows `text` (panics after 20 s, showing the screen).
+    pub fn wait_for(&self, text: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !self.screen().contains(text) {
+            assert!(std::time::Instant::now() < deadline, "{text:?} never appeared: {:?}", self.screen());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Types a line (the terminal sees Enter as a carriage return).
+    pub fn type_line(&mut self, line: &str) {
+        self.keyboard.write_all(format!("{line}\r").as_bytes()).expect("typed");
+        self.keyboard.flush().expect("flushed");
+    }
+
+    pub fn screen(&self) -> String {
+        self.screen.lock().expect("lock").clone()
+    }
+
+    /// Waits for the program to end: its exit code and everything the terminal showed.
+    pub fn finish(mut self) -> (Option<i32>, String) {
+        let status = wait(&mut self.child, Duration::from_secs(30)).expect("the program ends");
+        std::thread::sleep(Duration::from_millis(100)); // the last output reaches the reader
+        (status.code(), self.screen())
+    }
 }

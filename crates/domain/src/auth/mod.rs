@@ -1,4 +1,4 @@
-//! Authentication and the authorization policy of API.md §3–§4, over the ports: who the caller is (from an
+//! Authentication and the authorization policy of docs/api.md §3–§4, over the ports: who the caller is (from an
 //! access token, checked against the stored user on every request), logins under the lockout rule, refresh-token
 //! rotation with reuse detection, and what a caller may do.
 

@@ -318,7 +318,7 @@ async fn delete_maps_not_found_and_last_admin() {
     users.delete(&admin(), alice().id).await.expect("deleted");
 }
 
-// The authorization policy of API.md §3–§4.
+// The authorization policy of docs/api.md §3–§4.
 
 fn new_password(current: Option<&str>) -> UserChanges {
     UserChanges {

@@ -1,4 +1,4 @@
-//! The `/auth` routes of API.md §3. They ignore the `Authorization` header.
+//! The `/auth` routes of docs/api.md §3. They ignore the `Authorization` header.
 
 use crate::dto::{LoginBody, RefreshBody, TokenResponse};
 use crate::extract::JsonBody;

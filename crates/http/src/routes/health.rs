@@ -1,4 +1,4 @@
-//! Liveness and readiness (API.md §3).
+//! Liveness and readiness (docs/api.md §3).
 
 use crate::dto::HealthStatus;
 use crate::problem::ApiError;
@@ -25,7 +25,7 @@ pub async fn health() -> Result<Json<HealthStatus>, ApiError> {
 #[api_v2_operation(tags(Health), operation_id = "ready")]
 pub async fn ready(users: Data<UserService>, readiness: Data<Readiness>) -> Result<Json<HealthStatus>, ApiError> {
     if readiness.is_shutting_down() {
-        return Err(ApiError::Unavailable);
+        return Err(ApiError::ShuttingDown);
     }
     users.storage_ready().await?;
     Ok(ok())

@@ -1,4 +1,4 @@
-//! The `/users` routes of API.md §3.
+//! The `/users` routes of docs/api.md §3.
 
 use crate::authentication::{Authenticated, MaybeAuthenticated, VerifiedToken};
 use crate::dto::{CreateUserBody, ListParams, UpdateUserBody, UserResponse};
@@ -8,7 +8,7 @@ use crate::problem::ApiError;
 use crate::responses::{Created, Listed};
 
 // Every request-shape extractor below comes as a `Result`, unwrapped in the body: actix runs a handler's extractors
-// together, and API.md §4 wants authentication (401) decided before the shape (400, 413, 415).
+// together, and docs/api.md §4 wants authentication (401) decided before the shape (400, 413, 415).
 use actix_web::HttpRequest;
 use paperclip::actix::web::{Data, Json};
 use paperclip::actix::{api_v2_operation, NoContent};
