@@ -34,6 +34,7 @@ pub struct PostgresUserRepository {
 
 /// Connects (failing if the database does not answer within the acquire timeout) and migrates.
 pub async fn connect(config: &PostgresConfig, migrate: bool) -> anyhow::Result<PostgresUserRepository> {
+    check_certificate_files(&config.url)?;
     let options = PgConnectOptions::from_str(&config.url)
         .context("invalid PostgreSQL URL")?
         .options([("statement_timeout", format!("{}ms", config.statement_timeout.as_millis()))]);
@@ -45,6 +46,18 @@ pub async fn connect(config: &PostgresConfig, migrate: bool) -> anyhow::Result<P
         repository.migrate().await?;
     }
     Ok(repository)
+}
+
+/// The certificate files a URL names for TLS (`sslrootcert`, `sslcert`, `sslkey`) must be readable: checked here
+/// so that a wrong path is reported with its parameter, rather than as a bare I/O error of the first connection.
+fn check_certificate_files(url: &str) -> anyhow::Result<()> {
+    let Some((_, query)) = url.split_once('?') else { return Ok(()) };
+    for (name, path) in form_urlencoded::parse(query.as_bytes()) {
+        if matches!(name.as_ref(), "sslrootcert" | "sslcert" | "sslkey") {
+            std::fs::File::open(path.as_ref()).with_context(|| format!("cannot read {name}={path}"))?;
+        }
+    }
+    Ok(())
 }
 
 impl PostgresUserRepository {
