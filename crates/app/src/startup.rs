@@ -8,7 +8,7 @@ use users_auth::{BcryptHasher, JwtAccessTokens, OpaqueRefreshTokens};
 use users_domain::auth::{AuthPorts, AuthService, PasswordCheck};
 use users_domain::ports::{Clock, PasswordHasher, Storage, SystemClock};
 use users_domain::{Email, NewUserRequest, Password, UserPorts, UserService, Username};
-use users_http::{AppState, LoginRateLimit, Metrics, Readiness, ServerOptions};
+use users_http::{AppState, BodyTimeout, ClientLimits, HashingQueue, Metrics, QueueLimits, Readiness, ServerOptions};
 use users_storage_memory::InMemoryUserRepository;
 use users_storage_postgres::PostgresConfig;
 use users_storage_sqlite::SqliteConfig;
@@ -190,7 +190,14 @@ async fn serve_on(
         users,
         auth: auth.clone(),
         readiness: readiness.clone(),
-        login_limit: Arc::new(LoginRateLimit::new(settings.auth.login_ip_limit_per_minute, trusted_proxies)),
+        client_limits: Arc::new(ClientLimits::new(
+            trusted_proxies,
+            settings.auth.login_ip_limit_per_minute,
+            settings.auth.signup_ip_limit_per_minute,
+        )),
+        // As many turns as the hasher hashes at once, so a turn is a hash that runs now.
+        hashing: HashingQueue::new(QueueLimits::for_concurrency(BcryptHasher::concurrent_hashes())),
+        body_timeout: BodyTimeout(Duration::from_secs(settings.server.body_timeout_secs)),
         cors_origins: Arc::new(settings.server.cors_origins.clone()),
         metrics: Arc::new(Metrics::new().map_err(|e| StartupError::Other(e.into()))?),
     };
