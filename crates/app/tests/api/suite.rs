@@ -20,3 +20,5 @@ mod listing;
 mod operations;
 #[path = "routing.rs"]
 mod routing;
+#[path = "trust.rs"]
+mod trust;
