@@ -3,16 +3,9 @@
 
 mod process_support;
 
-use process_support::{assert_fatal_naming, http, login, run, start, stop, TempFolder};
+use process_support::{assert_fatal_naming, http, login, run, start, stop, TempFolder, ADMIN, MEMORY};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-
-const MEMORY: (&str, &str) = ("APP__STORAGE__BACKEND", "memory");
-const ADMIN: [(&str, &str); 3] = [
-    ("APP__AUTH__BOOTSTRAP_ADMIN__USERNAME", "root"),
-    ("APP__AUTH__BOOTSTRAP_ADMIN__EMAIL", "root@admin.example"),
-    ("APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD", "root password"),
-];
 
 #[test]
 fn production_refuses_an_empty_or_whitespace_jwt_secret() {

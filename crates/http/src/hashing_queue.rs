@@ -200,7 +200,8 @@ impl HashingQueue {
     }
 
     /// A turn for `client`'s request of `class`: at once when one is free and nobody waits, else when the
-    /// round-robin comes to it; `QueueFull` when this class or this client has too many waiting already.
+    /// round-robin comes to it; `QueueFull` when this class or this client has too many waiting, or would wait too
+    /// long, already.
     /// Dropping the future while it waits gives up the place.
     pub async fn turn(&self, client: IpAddr, class: HashClass) -> Result<HashingTurn, QueueFull> {
         let limits = self.shared.limits;

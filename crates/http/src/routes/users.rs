@@ -102,9 +102,10 @@ pub async fn update_user(
     let id = id?.0;
     let changes = body?.0.into_changes()?;
     // Only a password change hashes.
-    let _turn = match changes.password.is_some() || changes.current_password.is_some() {
-        true => hashing.turn(HashClass::Other).await?,
-        false => None,
+    let _turn = if changes.password.is_some() || changes.current_password.is_some() {
+        hashing.turn(HashClass::Other).await?
+    } else {
+        None
     };
     Ok(Json(users.update(&caller.0, id, changes).await?.into()))
 }
