@@ -368,3 +368,12 @@ pub fn token_ttls(settings: &Settings) -> Result<(), SettingsError> {
     }
     Ok(())
 }
+
+/// How long a request body may stay idle: 1 s to an hour (0 would answer every body 408 at once).
+pub fn body_timeout(settings: &Settings) -> Result<std::time::Duration, SettingsError> {
+    const HOUR: u64 = 3600;
+    match settings.server.body_timeout_secs {
+        secs @ 1..=HOUR => Ok(std::time::Duration::from_secs(secs)),
+        _ => Err(SettingsError::new("APP__SERVER__BODY_TIMEOUT_SECS", format!("must be between 1 and {HOUR}"))),
+    }
+}

@@ -16,6 +16,15 @@ fn production_refuses_an_empty_or_whitespace_jwt_secret() {
     }
 }
 
+#[test]
+fn a_body_timeout_outside_1_to_3600_seconds_is_fatal() {
+    let folder = TempFolder::new("trust-body-timeout");
+    for secs in ["0", "86400", "soon"] {
+        let env = [MEMORY, ("APP__SERVER__BODY_TIMEOUT_SECS", secs)];
+        assert_fatal_naming(&run(&folder, &env, &[], None), "APP__SERVER__BODY_TIMEOUT_SECS");
+    }
+}
+
 /// `token` with its signature replaced by one made with `key`.
 fn resigned(token: &str, key: &[u8]) -> String {
     let signing_input = token.rsplit_once('.').expect("a JWT").0;

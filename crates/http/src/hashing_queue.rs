@@ -413,6 +413,19 @@ mod tests {
         assert!(queue.turn(ip(1), HashClass::Other).await.is_ok(), "all turns were given back");
     }
 
+    #[test]
+    fn a_full_queue_is_a_503_unavailable_with_retry_after() {
+        use actix_web::ResponseError;
+        let response = ApiError::from(QueueFull { retry_after_secs: 7 }).error_response();
+        assert_eq!(response.status(), actix_web::http::StatusCode::SERVICE_UNAVAILABLE);
+        let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
+        assert_eq!(header("retry-after"), Some("7"));
+        assert_eq!(header("content-type"), Some("application/problem+json"));
+        let body = actix_web::body::MessageBody::try_into_bytes(response.into_body()).expect("a body in one piece");
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        assert_eq!(body["type"], "/problems/unavailable");
+    }
+
     #[tokio::test]
     async fn the_expected_wait_bounds_the_queue_too() {
         let queue = HashingQueue::new(QueueLimits {
