@@ -25,26 +25,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# An admin name the fuzzer cannot guess, so its failed logins never lock the test out; the last-admin rule keeps
-# this admin whatever the fuzzer's own admin does to itself.
-admin="root-$RANDOM$RANDOM"
-admin_password="p-$RANDOM$RANDOM$RANDOM"
-secret=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
-(
-  cd "$work"
-  exec env APP_ENV=test APP__SERVER__PORT=0 APP__STORAGE__BACKEND=sqlite APP__STORAGE__URL="sqlite://$work/users.db" \
-    APP__AUTH__BCRYPT_COST=4 APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE=0 APP__AUTH__SIGNUP_IP_LIMIT_PER_MINUTE=0 APP__AUTH__JWT_SECRET="$secret" \
-    APP__AUTH__BOOTSTRAP_ADMIN__USERNAME="$admin" APP__AUTH__BOOTSTRAP_ADMIN__EMAIL="$admin@admin.example" \
-    APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD="$admin_password" RUST_LOG=warn "$OLDPWD/$BIN"
-) 2>"$work/server.log" &
-server=$!
-for _ in $(seq 1 100); do
-  port=$(sed -n 's#^listening on http://127.0.0.1:\([0-9]*\)$#\1#p' "$work/server.log")
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "${port:-}" ] || { cat "$work/server.log" >&2; echo "the service did not start" >&2; exit 1; }
-base="http://127.0.0.1:$port"
+# The last-admin rule keeps the bootstrap admin whatever the fuzzer's own admin does to itself.
+# shellcheck source=scripts/service-for-checks.sh
+. scripts/service-for-checks.sh
+start_service "$BIN" "$work" APP__STORAGE__BACKEND=sqlite APP__STORAGE__URL="sqlite://$work/users.db"
 
 token_of() {
   curl -fsS -X POST "$base/auth/login" -H 'content-type: application/json' -d "{\"username\":\"$1\",\"password\":\"$2\"}" \

@@ -111,3 +111,109 @@ async fn an_unreachable_database_gives_503_then_the_service_recovers_by_itself()
     }
     assert_eq!(app.count().await, 1, "nothing was written while it was away");
 }
+
+/// A connection of the test's own to the app's schema (its URL sets the `search_path`).
+async fn sql(app: &helpers::TestApp) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(&app.storage_url).await.expect("the test connects to its schema")
+}
+
+async fn execute(connection: &mut sqlx::PgConnection, statement: &'static str) {
+    sqlx::raw_sql(statement).execute(connection).await.expect("statement runs");
+}
+
+/// Asserts a 503 that says when to retry (1–30 s).
+fn assert_unavailable(reply: &helpers::Reply) {
+    reply.problem(503, "unavailable");
+    let retry_after: u64 = reply.header("retry-after").and_then(|v| v.parse().ok()).expect("Retry-After in seconds");
+    assert!((1..=30).contains(&retry_after), "{retry_after}");
+    assert!(!reply.text.contains("SQL") && !reply.text.contains("53100"), "no internals: {}", reply.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_that_fails_is_a_503_and_nothing_is_acknowledged() {
+    let Some(app) = helpers::spawn_app().await else { return };
+    let alice = app.create_user("alice").await;
+    let mut connection = sql(&app).await;
+    // A deferred constraint trigger fails every write of `users` at COMMIT, after the statement answered its
+    // row, as a disk that fills up at the commit would (53100 disk_full).
+    execute(
+        &mut connection,
+        "CREATE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'no space left' USING ERRCODE = '53100'; END $$; \
+         CREATE CONSTRAINT TRIGGER refuse_commit AFTER INSERT OR UPDATE ON users \
+         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_commit();",
+    )
+    .await;
+    for i in 0..5 {
+        let body = serde_json::json!({"username": format!("bob{i}"), "email": format!("bob{i}@example.com"), "password": "password1"});
+        assert_unavailable(&app.post("/users", &body).await);
+    }
+    let renamed = app.patch(&format!("/users/{}", alice["id"]), &serde_json::json!({"name": "Renamed"})).await;
+    assert_unavailable(&renamed);
+    execute(&mut connection, "DROP TRIGGER refuse_commit ON users").await;
+    assert_eq!(app.count().await, 1, "no refused sign-up was stored");
+    let alice_now = app.get(&format!("/users/{}", alice["id"])).await.json();
+    assert_eq!(alice_now["name"], serde_json::Value::Null, "the refused update left nothing");
+    let next = app.create_user("carol").await;
+    assert_eq!(next["id"].as_i64(), alice["id"].as_i64().map(|id| id + 6), "ids are never handed out twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_lock_is_a_503_with_retry_after_and_readiness_says_so() {
+    let settings = [("APP__STORAGE__STATEMENT_TIMEOUT_SECS", "1")];
+    let Some(app) = spawn_app_with(|url| url, &settings).await else { return };
+    let alice = app.create_user("alice").await;
+    let path = format!("/users/{}", alice["id"]);
+    let mut connection = sql(&app).await;
+    execute(&mut connection, "BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE").await;
+
+    assert_unavailable(&app.get(&path).await);
+    assert_unavailable(&app.patch(&path, &serde_json::json!({"age": 30})).await);
+    app.get("/health/ready").await.problem(503, "unavailable");
+
+    execute(&mut connection, "ROLLBACK").await;
+    assert_eq!(app.get("/health/ready").await.status, 200);
+    assert_eq!(app.get(&path).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_killed_by_the_database_cost_at_most_a_503_each_then_heal() {
+    let name = format!("users_api_kill_{}", std::process::id());
+    let tagged = name.clone();
+    let Some(app) = spawn_app_with(move |url| format!("{url}&application_name={tagged}"), &[]).await else {
+        return;
+    };
+    let alice = app.create_user("alice").await;
+    let path = format!("/users/{}", alice["id"]);
+    let warm: Vec<_> = (0..8).map(|_| app.get(&path)).collect();
+    for reply in futures_util::future::join_all(warm).await {
+        assert_eq!(reply.status, 200);
+    }
+    let untagged = app.storage_url.replace(&format!("&application_name={name}"), "");
+    let mut connection = {
+        use sqlx::Connection;
+        sqlx::PgConnection::connect(&untagged).await.expect("the test connects")
+    };
+    let killed: Vec<bool> =
+        sqlx::query_scalar("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1")
+            .bind(&name)
+            .fetch_all(&mut connection)
+            .await
+            .expect("terminated");
+    assert!(!killed.is_empty(), "the service's connections were found");
+    let mut unavailable = 0;
+    for _ in 0..30 {
+        let reply = app.get(&path).await;
+        match reply.status.as_u16() {
+            200 => {}
+            503 => unavailable += 1,
+            other => panic!("never {other} for a killed connection: {}", reply.text),
+        }
+    }
+    assert!(unavailable <= killed.len(), "each killed connection fails at most one request");
+    assert_eq!(app.get("/health/ready").await.status, 200);
+    for _ in 0..10 {
+        assert_eq!(app.get(&path).await.status, 200, "healed");
+    }
+}

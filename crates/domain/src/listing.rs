@@ -55,16 +55,46 @@ impl UserFilter {
 
     /// Whether `user` matches: the reference semantics every repository must reproduce.
     pub fn matches(&self, user: &User) -> bool {
-        let username_ok = self.username.as_ref().is_none_or(|u| user.username.folded() == u.to_lowercase());
-        let email_ok = self.email.as_ref().is_none_or(|e| user.email.as_str() == e.to_lowercase());
+        let username_ok = self.username.as_ref().is_none_or(|u| user.username.folded() == fold_case(u));
+        let email_ok = self.email.as_ref().is_none_or(|e| user.email.as_str() == fold_case(e));
         let role_ok = self.role.is_none_or(|r| user.role == r);
         let q_ok = self.q.as_ref().is_none_or(|q| {
-            let q = q.to_lowercase();
+            let q = fold_case(q);
             user.username.folded().contains(&q)
                 || user.email.as_str().contains(&q)
-                || user.name.as_ref().is_some_and(|n| n.as_str().to_lowercase().contains(&q))
+                || user.name.as_ref().is_some_and(|n| fold_case(n.as_str()).contains(&q))
         });
         username_ok && email_ok && role_ok && q_ok
+    }
+}
+
+/// Lower-cases `text` for case-insensitive comparison, the same way on every backend, without ever turning a
+/// non-ASCII character into ASCII: Rust's `to_lowercase` maps U+212A KELVIN SIGN to `k`, which would let `Kelvin`
+/// written with it match, or log in as, the ASCII `kelvin` that sign-up accepted. Such a character stays as it is.
+pub fn fold_case(text: &str) -> String {
+    let mut folded = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() {
+            folded.push(c.to_ascii_lowercase());
+        } else if c.to_lowercase().all(|l| !l.is_ascii()) {
+            folded.extend(c.to_lowercase());
+        } else {
+            folded.push(c);
+        }
+    }
+    folded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fold_case;
+
+    #[test]
+    fn folding_lowers_letters_but_never_maps_a_non_ascii_character_to_ascii() {
+        assert_eq!(fold_case("AliCE_1"), "alice_1");
+        assert_eq!(fold_case("ÉLODIE Straße"), "élodie straße");
+        assert_eq!(fold_case("\u{212A}ELVIN"), "\u{212A}elvin", "KELVIN SIGN stays");
+        assert_eq!(fold_case("\u{0130}STANBUL"), "\u{0130}stanbul", "its lower case holds an ASCII i");
     }
 }
 

@@ -2,6 +2,7 @@
 //! [`repository_contract_tests!`](crate::repository_contract_tests). The in-memory adapter defines the reference
 //! behaviour; the SQL adapters must give the same answers.
 
+use crate::auth::LoginName;
 use crate::ports::{
     CreateUserError, DeleteUserError, SpendOutcome, StoredRefreshToken, UpdateUserError, UserRepository,
 };
@@ -30,6 +31,7 @@ macro_rules! repository_contract_tests {
             update_refuses_a_username_or_email_of_another_user,
             the_last_admin_cannot_be_demoted_or_deleted,
             delete_removes_the_user_and_frees_its_names,
+            find_by_login_name_matches_username_or_email_case_insensitively,
             list_filters_case_insensitively,
             list_q_treats_percent_and_underscore_literally,
             list_sorts_by_every_key_both_ways_with_ties_by_id,
@@ -273,6 +275,23 @@ pub async fn delete_removes_the_user_and_frees_its_names(repository: Arc<dyn Use
     create(&repository, new_user("ALICE")).await;
 }
 
+pub async fn find_by_login_name_matches_username_or_email_case_insensitively(repository: Arc<dyn UserRepository>) {
+    let alice = create(&repository, new_user("alice")).await;
+    create(&repository, new_user("bob")).await;
+    for name in [LoginName::Username("ALICE".into()), LoginName::Email("Alice@Example.com".into())] {
+        assert_eq!(repository.find_by_login_name(&name).await.expect("read"), Some(alice.clone()), "{name:?}");
+    }
+    for name in [
+        LoginName::Username("alice@example.com".into()),
+        LoginName::Email("alice".into()),
+        LoginName::Username("\u{212A}alice".into()),
+        LoginName::Username("ali\0ce".into()),
+        LoginName::Email("nobody@example.com".into()),
+    ] {
+        assert_eq!(repository.find_by_login_name(&name).await.expect("read"), None, "{name:?}");
+    }
+}
+
 pub async fn list_filters_case_insensitively(repository: Arc<dyn UserRepository>) {
     let mut named = new_user("carol");
     named.name = Some(DisplayName::parse("Carol Ann Smith").expect("valid"));
@@ -397,6 +416,7 @@ macro_rules! auth_store_contract_tests {
     ($make:expr) => {
         $crate::auth_store_contract_tests!(@cases $make;
             a_refresh_token_is_spent_once_and_reuse_revokes_its_family,
+            a_password_change_ends_the_sessions_begun_before_it,
             concurrent_spends_of_one_token_let_exactly_one_win,
             unknown_and_expired_refresh_tokens_are_invalid,
             revoking_a_family_ends_its_tokens,
@@ -426,8 +446,24 @@ fn minutes_after(start: Timestamp, minutes: i64) -> Timestamp {
 }
 
 async fn refresh_token(storage: &Arc<dyn Storage>, user: UserId, hash: &str, family: &str, expires_at: Timestamp) {
-    let token =
-        StoredRefreshToken { token_hash: hash.to_owned(), user_id: user, family_id: family.to_owned(), expires_at };
+    refresh_token_at_version(storage, user, hash, family, expires_at, 0).await;
+}
+
+async fn refresh_token_at_version(
+    storage: &Arc<dyn Storage>,
+    user: UserId,
+    hash: &str,
+    family: &str,
+    expires_at: Timestamp,
+    token_version: i64,
+) {
+    let token = StoredRefreshToken {
+        token_hash: hash.to_owned(),
+        user_id: user,
+        family_id: family.to_owned(),
+        expires_at,
+        token_version,
+    };
     storage.insert(token).await.expect("stored");
 }
 
@@ -437,7 +473,7 @@ pub async fn a_refresh_token_is_spent_once_and_reuse_revokes_its_family(storage:
     let now = at(NOW);
     let user = storage.create(new_user("alice")).await.expect("created").id;
     refresh_token(&storage, user, "h1", "fam", minutes_after(now, 60)).await;
-    let spent = SpendOutcome::Spent { user_id: user, family_id: "fam".into() };
+    let spent = SpendOutcome::Spent { user_id: user, family_id: "fam".into(), token_version: 0 };
     assert_eq!(storage.spend("h1", now).await.expect("spend"), spent);
     // Rotation: the next token of the family works, once.
     refresh_token(&storage, user, "h2", "fam", minutes_after(now, 60)).await;
@@ -450,6 +486,33 @@ pub async fn a_refresh_token_is_spent_once_and_reuse_revokes_its_family(storage:
     // A token stored into a revoked family (a rotation racing the revocation) does not work either.
     refresh_token(&storage, user, "h4", "fam", minutes_after(now, 60)).await;
     assert_eq!(storage.spend("h4", now).await.expect("spend"), reused);
+}
+
+pub async fn a_password_change_ends_the_sessions_begun_before_it(storage: Arc<dyn Storage>) {
+    let now = at(NOW);
+    let alice = storage.create(new_user("alice")).await.expect("created");
+    let later = minutes_after(now, 60);
+    refresh_token_at_version(&storage, alice.id, "before", "fam-before", later, alice.token_version).await;
+    let patch = UserPatch { password_hash: Some(PasswordHash::new("$2b$04$new")), ..empty_patch(NOW) };
+    let changed = storage.update(alice.id, patch).await.expect("updated");
+    // A login that checked the old password stores its token only after the change: still at the old version.
+    refresh_token_at_version(&storage, alice.id, "raced", "fam-raced", later, alice.token_version).await;
+    refresh_token_at_version(&storage, alice.id, "after", "fam-after", later, changed.token_version).await;
+    for hash in ["before", "raced"] {
+        let outcome = storage.spend(hash, now).await.expect("spend");
+        assert!(matches!(outcome, SpendOutcome::Reused { .. }), "{hash}: {outcome:?}");
+    }
+    let after = storage.spend("after", now).await.expect("spend");
+    let expected =
+        SpendOutcome::Spent { user_id: alice.id, family_id: "fam-after".into(), token_version: changed.token_version };
+    assert_eq!(after, expected);
+    // A deleted user's tokens are gone with them.
+    refresh_token_at_version(&storage, alice.id, "orphan", "fam-after", later, changed.token_version).await;
+    storage.delete(alice.id).await.expect("deleted");
+    assert_eq!(storage.spend("orphan", now).await.expect("spend"), SpendOutcome::Invalid);
+    // A login that raced the delete stores its token after it: nothing is stored, and that is no error.
+    refresh_token_at_version(&storage, alice.id, "late", "fam-late", later, changed.token_version).await;
+    assert_eq!(storage.spend("late", now).await.expect("spend"), SpendOutcome::Invalid);
 }
 
 pub async fn concurrent_spends_of_one_token_let_exactly_one_win(storage: Arc<dyn Storage>) {

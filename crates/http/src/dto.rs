@@ -270,6 +270,10 @@ impl LoginBody {
     pub fn credentials(self) -> Result<(users_domain::auth::LoginName, String), ApiError> {
         use users_domain::auth::LoginName;
         let mut errors = missing(&[("password", self.password.is_none())]);
+        if self.password.as_ref().is_some_and(|p| p.contains('\0')) {
+            // No stored password has one (sign-up refuses it), and bcrypt would stop at it.
+            errors.push(FieldError::new("password", "must not contain a NUL character"));
+        }
         let name = match (self.username, self.email) {
             (Some(username), None) => Some(LoginName::Username(username)),
             (None, Some(email)) => Some(LoginName::Email(email)),

@@ -17,7 +17,14 @@ const PUBLIC: &[(&str, &str)] = &[
     ("/auth/logout", "post"),
     ("/health", "get"),
     ("/health/ready", "get"),
+    ("/metrics", "get"),
+    ("/openapi.json", "get"),
+    ("/docs", "get"),
 ];
+
+/// PUT and PATCH share a handler, so paperclip gives both its operation id; generators need one id per
+/// operation (a client generated with a duplicate id silently lacks one of them).
+const PUT_USER_OPERATION_ID: &str = "putUser";
 
 pub fn patch(mut doc: Value) -> Value {
     doc["info"] = json!({
@@ -25,6 +32,17 @@ pub fn patch(mut doc: Value) -> Value {
         "version": env!("CARGO_PKG_VERSION"),
         "description": "User management: sign-up, CRUD and listing of users. Every route is also served under /api.",
     });
+    // Relative URLs: the document is served by the service it describes, wherever that runs.
+    doc["servers"] = json!([
+        {"url": "/", "description": "This service"},
+        {"url": "/api", "description": "The same routes under the /api prefix"},
+    ]);
+    doc["tags"] = json!([
+        {"name": "Users", "description": "Sign-up, the caller, and users by id; listing for admins"},
+        {"name": "Auth", "description": "Login, token refresh and logout (these ignore the Authorization header)"},
+        {"name": "Health", "description": "Liveness and readiness probes"},
+        {"name": "Operations", "description": "Metrics, this document and Swagger UI"},
+    ]);
     if let Some(paths) = doc["paths"].as_object_mut() {
         for alias in ALIASES {
             paths.remove(*alias);
@@ -44,6 +62,13 @@ pub fn patch(mut doc: Value) -> Value {
     });
     secure_operations(&mut doc["paths"]);
     patch_listing(&mut doc["paths"]["/users"]["get"]);
+    patch_auth_errors(&mut doc["paths"]);
+    let put_user = &mut doc["paths"]["/users/{id}"]["put"];
+    if put_user.is_object() {
+        put_user["operationId"] = json!(PUT_USER_OPERATION_ID);
+        put_user["summary"] = json!("Update a user (PUT)");
+    }
+    describe_if_missing(&mut doc["paths"]["/users/me"]["get"], "The user the access token belongs to.");
     doc["paths"]["/users"]["post"]["responses"]["201"]["headers"] = json!({
         "Location": {"description": "The new user's URL", "schema": {"type": "string"}}
     });
@@ -52,6 +77,7 @@ pub fn patch(mut doc: Value) -> Value {
     doc["paths"]["/users"]["post"]["responses"]["201"]["links"] = json!({
         "GetUser": {"operationId": "getUser", "parameters": by_id},
         "UpdateUser": {"operationId": "updateUser", "parameters": by_id},
+        "PutUser": {"operationId": PUT_USER_OPERATION_ID, "parameters": by_id},
         "DeleteUser": {"operationId": "deleteUser", "parameters": by_id},
     });
     for method in ["get", "put", "patch", "delete"] {
@@ -75,6 +101,25 @@ fn secure_operations(paths: &mut Value) {
             } else if !PUBLIC.contains(&(path.as_str(), method.as_str())) {
                 operation["security"] = json!([{"bearerAuth": []}]);
             }
+        }
+    }
+}
+
+fn describe_if_missing(operation: &mut Value, description: &str) {
+    if operation.is_object() && operation.get("description").and_then(Value::as_str).unwrap_or_default().is_empty() {
+        operation["description"] = json!(description);
+    }
+}
+
+/// The `/auth` routes take no access token: their 401 is about the credentials or the refresh token they carry.
+fn patch_auth_errors(paths: &mut Value) {
+    for (path, description) in [
+        ("/auth/login", "Invalid credentials: an unknown user and a wrong password answer alike"),
+        ("/auth/refresh", "The refresh token is unknown, expired, revoked or spent (a spent one revokes its family)"),
+    ] {
+        let unauthorized = &mut paths[path]["post"]["responses"]["401"];
+        if unauthorized.is_object() {
+            unauthorized["description"] = json!(description);
         }
     }
 }
@@ -119,7 +164,7 @@ fn errors_as_problems(operation: &mut Value, statuses: &[u16]) {
             }
             "503" => {
                 response["headers"] = json!({"Retry-After": {
-                    "description": "Seconds to wait (the service's estimate), when it can tell",
+                    "description": "Seconds to wait (the service's estimate)", "required": true,
                     "schema": {"type": "integer", "minimum": 1, "maximum": 30}}});
             }
             _ => {}
@@ -141,6 +186,7 @@ fn add_plain_routes(paths: &mut Map<String, Value>) {
         "/openapi.json".into(),
         json!({"get": {
             "tags": ["Operations"], "operationId": "openapi", "summary": "This document",
+            "description": "The OpenAPI 3.0 document of every route, each canonical path once.",
             "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}}
         }}),
     );
@@ -185,20 +231,51 @@ fn patch_schemas(schemas: &mut Value) {
         schema["additionalProperties"] = json!(false);
     }
     set(&mut schemas["UserUpdate"], "current_password", json!({"writeOnly": true}));
-    for name in ["Login", "RefreshRequest"] {
-        schemas[name]["additionalProperties"] = json!(false);
-    }
+    schemas["RefreshRequest"]["additionalProperties"] = json!(false);
     // Optional in the DTOs only so that every missing one is reported at once.
     schemas["NewUser"]["required"] = json!(["username", "email", "password"]);
-    schemas["Login"]["required"] = json!(["password"]);
-    set(&mut schemas["Login"], "password", json!({"writeOnly": true}));
+    login_schemas(schemas, password);
     let user = &mut schemas["User"];
     user_field_constraints(user);
+    // Every response carries them, as null when empty (API.md §2).
+    if let Some(required) = user["required"].as_array_mut() {
+        for field in ["name", "age"] {
+            if !required.contains(&json!(field)) {
+                required.push(json!(field));
+            }
+        }
+    }
     for stamp in ["created_at", "updated_at"] {
         set(user, stamp, json!({"format": "date-time"}));
     }
     set(user, "id", json!({"minimum": 1}));
     schemas["Problem"] = problem_schema();
+}
+
+/// "Exactly one of username or email, and the password" as a schema: one object shape per login name, each
+/// closed to other fields, so a body with both names or neither matches no branch. The bounds are those of the
+/// stored values, so no login that could succeed is refused.
+fn login_schemas(schemas: &mut Value, mut password: Value) {
+    password["type"] = json!("string");
+    let description = schemas["Login"]["description"].clone();
+    let by = |name: &str, constraints: Value| {
+        json!({
+            "type": "object",
+            "required": [name, "password"],
+            "properties": {name: constraints, "password": password},
+            "additionalProperties": false,
+        })
+    };
+    schemas["LoginWithUsername"] =
+        by("username", json!({"type": "string", "minLength": USERNAME_MIN_CHARS, "maxLength": USERNAME_MAX_CHARS}));
+    schemas["LoginWithEmail"] = by("email", json!({"type": "string", "maxLength": EMAIL_MAX_CHARS}));
+    schemas["Login"] = json!({
+        "description": description,
+        "oneOf": [
+            {"$ref": "#/components/schemas/LoginWithUsername"},
+            {"$ref": "#/components/schemas/LoginWithEmail"},
+        ],
+    });
 }
 
 fn problem_schema() -> Value {
@@ -227,13 +304,25 @@ fn problem_schema() -> Value {
 fn patch_listing(operation: &mut Value) {
     let sort_values: Vec<String> =
         SortKey::ALL.iter().flat_map(|k| [k.as_str().to_owned(), format!("-{}", k.as_str())]).collect();
+    // Names for generators, which otherwise call `-id` and the like VALUE_1 … VALUE_9.
+    let sort_names: Vec<String> = SortKey::ALL
+        .iter()
+        .flat_map(|k| [k.as_str().to_uppercase(), format!("{}_DESC", k.as_str().to_uppercase())])
+        .collect();
     let mut constraints = Map::new();
     constraints.insert(
         "limit".into(),
         json!({"type": "integer", "minimum": PAGE_LIMIT_MIN, "maximum": PAGE_LIMIT_MAX, "default": PAGE_LIMIT_DEFAULT}),
     );
     constraints.insert("offset".into(), json!({"type": "integer", "format": "int64", "minimum": 0, "default": 0}));
-    constraints.insert("sort".into(), json!({"type": "string", "enum": sort_values, "default": "id"}));
+    constraints.insert(
+        "sort".into(),
+        json!({"type": "string", "enum": sort_values, "x-enum-varnames": sort_names, "default": "id"}),
+    );
+    // Filters longer than any stored value match nothing; the bound tells clients and fuzzers so.
+    constraints.insert("username".into(), json!({"type": "string", "maxLength": USERNAME_MAX_CHARS}));
+    constraints.insert("email".into(), json!({"type": "string", "maxLength": EMAIL_MAX_CHARS}));
+    constraints.insert("q".into(), json!({"type": "string", "maxLength": EMAIL_MAX_CHARS.max(NAME_MAX_CHARS)}));
     if let Some(parameters) = operation["parameters"].as_array_mut() {
         for parameter in parameters {
             let name = parameter["name"].as_str().unwrap_or_default().to_owned();

@@ -267,11 +267,18 @@ impl ResponseError for ApiError {
             }
             // The rest of the body may never come: this connection cannot carry another request.
             Self::RequestTimeout => response.head_mut().set_connection_type(ConnectionType::Close),
+            Self::Unavailable => {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(STORAGE_RETRY_AFTER_SECS));
+            }
             _ => {}
         }
         response
     }
 }
+
+/// When to retry after storage could not serve (unreachable, a timeout, a held lock, a full disk): long enough for a
+/// lock or a failover to pass, short enough that a client does not give up.
+const STORAGE_RETRY_AFTER_SECS: u64 = 5;
 
 impl From<UserServiceError> for ApiError {
     fn from(e: UserServiceError) -> Self {

@@ -8,8 +8,9 @@ mod refresh_tokens;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use users_domain::auth::LoginName;
 use users_domain::ports::{CreateUserError, DeleteUserError, RepositoryError, UpdateUserError, UserRepository};
-use users_domain::{ListQuery, NewUser, Page, Role, User, UserId, UserPatch};
+use users_domain::{fold_case, ListQuery, NewUser, Page, Role, User, UserId, UserPatch};
 
 #[derive(Default)]
 pub struct InMemoryUserRepository {
@@ -111,6 +112,15 @@ impl UserRepository for InMemoryUserRepository {
     async fn find_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, RepositoryError> {
         let state = self.read();
         Ok(ids.iter().filter_map(|id| state.users.get(id).cloned()).collect())
+    }
+
+    async fn find_by_login_name(&self, name: &LoginName) -> Result<Option<User>, RepositoryError> {
+        let state = self.read();
+        let id = match name {
+            LoginName::Username(username) => state.by_username.get(&fold_case(username)),
+            LoginName::Email(email) => state.by_email.get(&fold_case(email)),
+        };
+        Ok(id.and_then(|id| state.users.get(id)).cloned())
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {

@@ -16,14 +16,23 @@ struct Token {
     family_id: String,
     expires_at: Timestamp,
     spent: bool,
+    token_version: i64,
 }
 
 #[async_trait]
 impl RefreshTokenStore for InMemoryUserRepository {
     async fn insert(&self, token: StoredRefreshToken) -> Result<(), RepositoryError> {
         let mut state = self.refresh_tokens();
+        if !self.read().users.contains_key(&token.user_id) {
+            return Ok(()); // deleted meanwhile: their sessions ended with them
+        }
         state.families.entry(token.family_id.clone()).or_insert((token.user_id, false));
-        let stored = Token { family_id: token.family_id, expires_at: token.expires_at, spent: false };
+        let stored = Token {
+            family_id: token.family_id,
+            expires_at: token.expires_at,
+            spent: false,
+            token_version: token.token_version,
+        };
         state.tokens.insert(token.token_hash, stored);
         Ok(())
     }
@@ -37,12 +46,21 @@ impl RefreshTokenStore for InMemoryUserRepository {
         let Some((user_id, revoked)) = families.get_mut(&token.family_id) else {
             return Ok(SpendOutcome::Invalid);
         };
-        if token.spent || *revoked {
+        // Judged under the token lock with the user as stored now: a password change after this point bumps the
+        // version, which the tokens issued from this spend carry.
+        let Some(current_version) = self.read().users.get(user_id).map(|u| u.token_version) else {
+            return Ok(SpendOutcome::Invalid); // the user is gone, and their sessions with them
+        };
+        if token.spent || *revoked || token.token_version != current_version {
             *revoked = true;
             return Ok(SpendOutcome::Reused { user_id: *user_id, family_id: token.family_id.clone() });
         }
         token.spent = true;
-        Ok(SpendOutcome::Spent { user_id: *user_id, family_id: token.family_id.clone() })
+        Ok(SpendOutcome::Spent {
+            user_id: *user_id,
+            family_id: token.family_id.clone(),
+            token_version: token.token_version,
+        })
     }
 
     async fn revoke_family_of(&self, token_hash: &str, _now: Timestamp) -> Result<(), RepositoryError> {

@@ -7,12 +7,12 @@
 //! made many. A read is queued before the statement that answers it starts, so it sees every write that finished
 //! before it was asked. Connections still serve several statements at once: reads are not serialized.
 
-use crate::repository::user_columns;
 use crate::rows::UserRow;
 use sqlx::{PgConnection, Postgres};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use tokio::sync::oneshot;
 use users_domain::ports::RepositoryError;
+use users_storage_sql::user_columns;
 use users_storage_sql::{storage_error, Connections};
 
 const SELECT_ONE: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");

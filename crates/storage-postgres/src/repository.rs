@@ -6,22 +6,16 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection as _, PgConnection, Postgres};
 use std::str::FromStr;
 use std::time::Duration;
+use users_domain::auth::LoginName;
 use users_domain::ports::{
     CreateUserError, DeleteUserError, PoolStats, RepositoryError, UpdateUserError, UserRepository,
 };
 use users_domain::{ListQuery, NewUser, Page, Role, User, UserId, UserPatch};
 pub(crate) use users_storage_sql::storage_error;
 use users_storage_sql::{
-    create_error, list_rows, lower_name, nothing_deleted, nothing_updated, update_error, Connections,
+    create_error, find_by_login_name, list_rows, lower_name, nothing_deleted, nothing_updated, serves_reads,
+    update_error, user_columns, Connections,
 };
-
-/// The columns a `UserRow` reads, as a literal so every statement stays a `&'static str`.
-macro_rules! user_columns {
-    () => {
-        "id, username, email, name, age, role, password_hash, created_at, updated_at, token_version"
-    };
-}
-pub(crate) use user_columns;
 
 /// How to reach the database.
 #[derive(Debug, Clone)]
@@ -106,8 +100,10 @@ async fn update_row<'e>(
         .bind(patch.password_hash.as_ref().map(|h| h.as_str()))
         .bind(patch.updated_at.as_datetime())
         .bind(id.get())
-        .fetch_optional(executor)
+        // fetch_all: the statement's whole answer is read, so a commit that fails after the row is seen.
+        .fetch_all(executor)
         .await
+        .map(|rows| rows.into_iter().next())
 }
 
 /// Ages are 1–150: they fit a SMALLINT.
@@ -133,8 +129,11 @@ impl UserRepository for PostgresUserRepository {
             .bind(user.role.as_str())
             .bind(user.password_hash.as_str())
             .bind(user.created_at.as_datetime());
-        let row: UserRow = self.connections.run(async |c| insert.fetch_one(c).await).await.map_err(create_error)?;
-        Ok(into_user(row)?)
+        // fetch_all: the statement's whole answer is read, so a commit that fails after the row is seen.
+        let rows: Vec<UserRow> =
+            self.connections.run(async |c| insert.fetch_all(c).await).await.map_err(create_error)?;
+        let row = rows.into_iter().next().ok_or_else(|| anyhow::anyhow!("the insert returned no row"));
+        Ok(into_user(row.map_err(RepositoryError::Unexpected)?)?)
     }
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
@@ -146,6 +145,11 @@ impl UserRepository for PostgresUserRepository {
         let ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
         let rows = self.reads.read(&self.connections, &ids).await?;
         rows.into_iter().map(into_user).collect()
+    }
+
+    async fn find_by_login_name(&self, name: &LoginName) -> Result<Option<User>, RepositoryError> {
+        let row = find_by_login_name::<Postgres, UserRow>(&self.connections, name).await?;
+        row.map(into_user).transpose()
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
@@ -202,7 +206,7 @@ impl UserRepository for PostgresUserRepository {
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {
-        self.connections.check().await.map_err(storage_error)
+        serves_reads(&self.connections).await
     }
 
     async fn close(&self) {

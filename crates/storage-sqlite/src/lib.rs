@@ -2,6 +2,7 @@
 //! (an acknowledged write survives a power cut), foreign keys on, and a busy timeout so writers wait, not fail.
 //! Connections come from `users_storage_sql::Connections`, like PostgreSQL's.
 
+mod database_file;
 mod login_failures;
 mod refresh_tokens;
 mod repository;

@@ -8,7 +8,7 @@ use users_domain::Timestamp;
 #[async_trait]
 impl LoginFailureStore for SqliteUserRepository {
     async fn record(&self, key: &str, at: Timestamp) -> Result<(), RepositoryError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn().await?;
         let statement = sqlx::query("INSERT INTO login_failures (login_key, failed_at) VALUES (?, ?)")
             .bind(key)
             .bind(at.unix_micros());
@@ -28,14 +28,14 @@ impl LoginFailureStore for SqliteUserRepository {
     }
 
     async fn clear(&self, key: &str) -> Result<(), RepositoryError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn().await?;
         let statement = sqlx::query("DELETE FROM login_failures WHERE login_key = ?").bind(key);
         self.connections.run(async |c| statement.execute(c).await).await.map_err(storage_error)?;
         Ok(())
     }
 
     async fn purge_login_failures(&self, before: Timestamp) -> Result<u64, RepositoryError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn().await?;
         let statement = sqlx::query("DELETE FROM login_failures WHERE failed_at < ?").bind(before.unix_micros());
         let purged = self.connections.run(async |c| statement.execute(c).await).await.map_err(storage_error)?;
         Ok(purged.rows_affected())

@@ -1,3 +1,4 @@
+use crate::database_file::DatabaseFile;
 use crate::rows::UserRow;
 use anyhow::Context;
 use async_trait::async_trait;
@@ -8,21 +9,16 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, MutexGuard};
+use users_domain::auth::LoginName;
 use users_domain::ports::{
     CreateUserError, DeleteUserError, PoolStats, RepositoryError, UpdateUserError, UserRepository,
 };
 use users_domain::{ListQuery, NewUser, Page, Role, User, UserId, UserPatch};
 pub(crate) use users_storage_sql::storage_error;
 use users_storage_sql::{
-    create_error, list_rows, lower_name, nothing_deleted, nothing_updated, update_error, Connections,
+    create_error, find_by_login_name, list_rows, lower_name, nothing_deleted, nothing_updated, serves_reads,
+    update_error, user_columns, Connections,
 };
-
-/// The columns a `UserRow` reads, as a literal so every statement stays a `&'static str`.
-macro_rules! user_columns {
-    () => {
-        "id, username, email, name, age, role, password_hash, created_at, updated_at, token_version"
-    };
-}
 
 /// How to reach the database.
 #[derive(Debug, Clone)]
@@ -41,12 +37,20 @@ pub struct SqliteUserRepository {
     /// An in-memory database lives as long as one of its connections does: this one, held for the repository's
     /// life, keeps it when the pool closes its own (a request cancelled mid-statement closes its connection).
     _memory_keeper: Option<std::sync::Mutex<SqliteConnection>>,
+    /// The file opened (`None` in memory): checked before each write, so none goes into a removed file.
+    file: Option<DatabaseFile>,
 }
 
 impl SqliteUserRepository {
-    /// Held for the duration of one write.
-    pub(crate) async fn write_turn(&self) -> MutexGuard<'_, ()> {
-        self.writer.lock().await
+    /// Held for the duration of one write; refused when the database file is no longer the one opened.
+    pub(crate) async fn write_turn(&self) -> Result<MutexGuard<'_, ()>, RepositoryError> {
+        let turn = self.writer.lock().await;
+        self.check_file()?;
+        Ok(turn)
+    }
+
+    fn check_file(&self) -> Result<(), RepositoryError> {
+        self.file.as_ref().map_or(Ok(()), DatabaseFile::check)
     }
 }
 
@@ -59,7 +63,8 @@ pub async fn connect(config: &SqliteConfig, migrate: bool) -> anyhow::Result<Sql
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5));
-    if let Some(folder) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
+    let path = options.get_filename().to_owned();
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         if !is_memory(&config.url) {
             create_folder(folder)?;
         }
@@ -70,12 +75,27 @@ pub async fn connect(config: &SqliteConfig, migrate: bool) -> anyhow::Result<Sql
     };
     let connections =
         Connections::new(options, config.pool_size, config.acquire_timeout).context("invalid SQLite pool settings")?;
-    let repository = SqliteUserRepository { connections, writer: Arc::default(), _memory_keeper: memory_keeper };
+    let mut repository =
+        SqliteUserRepository { connections, writer: Arc::default(), _memory_keeper: memory_keeper, file: None };
     repository
         .connections
-        .check()
+        .run(async |c| {
+            // A write, rolled back, proves the file can be written: a read-only file or folder fails here, not
+            // at the first sign-up. (A write lock alone is granted on a read-only database whose WAL index exists.)
+            let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *c).await?;
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut *c).await?;
+            // An integer read from the database itself: nothing to inject.
+            let rewrite = sqlx::AssertSqlSafe(format!("PRAGMA user_version = {version}"));
+            let written = sqlx::query(rewrite).execute(&mut *c).await;
+            sqlx::query("ROLLBACK").execute(c).await?;
+            written
+        })
         .await
-        .with_context(|| format!("cannot open the SQLite database {:?}", config.url))?;
+        .with_context(|| format!("cannot open the SQLite database {:?} for writing", config.url))?;
+    if !is_memory(&config.url) {
+        let file = DatabaseFile::opened(&path).with_context(|| format!("cannot find {}", path.display()))?;
+        repository.file = Some(file);
+    }
     if migrate {
         repository.migrate().await?;
     }
@@ -97,6 +117,11 @@ impl SqliteUserRepository {
     }
 }
 
+/// The one row an `INSERT … RETURNING` wrote.
+fn written(rows: Vec<UserRow>) -> Result<UserRow, RepositoryError> {
+    rows.into_iter().next().ok_or_else(|| RepositoryError::Unexpected(anyhow::anyhow!("the insert returned no row")))
+}
+
 fn into_user(row: UserRow) -> Result<User, RepositoryError> {
     User::try_from(row).map_err(RepositoryError::Unexpected)
 }
@@ -104,7 +129,7 @@ fn into_user(row: UserRow) -> Result<User, RepositoryError> {
 #[async_trait]
 impl UserRepository for SqliteUserRepository {
     async fn create(&self, user: NewUser) -> Result<User, CreateUserError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn().await?;
         let sql = concat!(
             "INSERT INTO users (username, username_lower, email, name, name_lower, age, role, password_hash, \
              created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
@@ -121,8 +146,9 @@ impl UserRepository for SqliteUserRepository {
             .bind(user.password_hash.as_str())
             .bind(user.created_at.unix_micros())
             .bind(user.created_at.unix_micros());
-        let row: UserRow = self.connections.run(async |c| statement.fetch_one(c).await).await.map_err(create_error)?;
-        Ok(into_user(row)?)
+        let rows: Vec<UserRow> =
+            self.connections.run(async |c| statement.fetch_all(c).await).await.map_err(create_error)?;
+        Ok(into_user(written(rows)?)?)
     }
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
@@ -146,6 +172,11 @@ impl UserRepository for SqliteUserRepository {
         rows.into_iter().map(into_user).collect()
     }
 
+    async fn find_by_login_name(&self, name: &LoginName) -> Result<Option<User>, RepositoryError> {
+        let row = find_by_login_name::<Sqlite, UserRow>(&self.connections, name).await?;
+        row.map(into_user).transpose()
+    }
+
     async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
         let (total, rows) = list_rows::<Sqlite, UserRow>(&self.connections, query, user_columns!()).await?;
         let users = rows.into_iter().map(into_user).collect::<Result<_, _>>()?;
@@ -153,7 +184,7 @@ impl UserRepository for SqliteUserRepository {
     }
 
     async fn update(&self, id: UserId, patch: UserPatch) -> Result<User, UpdateUserError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn().await?;
         // One statement: SQLite runs writers one at a time, so the last-admin guard and the write are atomic.
         let sql = concat!(
             "UPDATE users SET \
@@ -182,9 +213,10 @@ impl UserRepository for SqliteUserRepository {
             .bind(patch.password_hash.as_ref().map(|h| h.as_str()))
             .bind(patch.updated_at.unix_micros())
             .bind(id.get());
-        let row: Option<UserRow> =
-            self.connections.run(async |c| statement.fetch_optional(c).await).await.map_err(update_error)?;
-        match row {
+        // fetch_all: a write's statement runs to its end, where SQLite commits; a failed commit is seen here.
+        let rows: Vec<UserRow> =
+            self.connections.run(async |c| statement.fetch_all(c).await).await.map_err(update_error)?;
+        match rows.into_iter().next() {
             Some(row) => Ok(into_user(row)?),
             // Nothing written: either there is no such user, or the guard refused the last admin's demotion.
             None => Err(nothing_updated(self.find_by_id(id).await?.is_some())),
@@ -192,7 +224,7 @@ impl UserRepository for SqliteUserRepository {
     }
 
     async fn delete(&self, id: UserId) -> Result<(), DeleteUserError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn().await?;
         let statement = sqlx::query(
             "DELETE FROM users WHERE id = ?1 AND (role <> 'admin' \
                 OR (SELECT count(*) FROM users WHERE role = 'admin') > 1)",
@@ -206,7 +238,8 @@ impl UserRepository for SqliteUserRepository {
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {
-        self.connections.check().await.map_err(storage_error)
+        self.check_file()?;
+        serves_reads(&self.connections).await
     }
 
     async fn close(&self) {

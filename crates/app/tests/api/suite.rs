@@ -16,8 +16,12 @@ mod docs;
 mod errors;
 #[path = "listing.rs"]
 mod listing;
+#[path = "login_names.rs"]
+mod login_names;
 #[path = "operations.rs"]
 mod operations;
+#[path = "races.rs"]
+mod races;
 #[path = "routing.rs"]
 mod routing;
 #[path = "trust.rs"]

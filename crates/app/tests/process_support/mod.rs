@@ -65,12 +65,17 @@ pub fn assert_fatal_naming(output: &Output, setting: &str) {
 
 /// Starts `serve` on port 0; returns the child, its port and everything it writes to stderr (kept growing).
 pub fn start(folder: &TempFolder, env: &[(&str, &str)]) -> (Child, u16, Arc<Mutex<String>>) {
-    let mut child = users_api(folder, env)
+    let child = users_api(folder, env)
         .env("APP__SERVER__PORT", "0")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawned");
+    listening(child)
+}
+
+/// A started server (stderr piped) once it says where it listens: the child, its port and its growing stderr.
+pub fn listening(mut child: Child) -> (Child, u16, Arc<Mutex<String>>) {
     let stderr = child.stderr.take().expect("stderr");
     let log = Arc::new(Mutex::new(String::new()));
     let (tx, rx) = std::sync::mpsc::channel();

@@ -1,6 +1,7 @@
 use crate::lockout::{locked_until, relevant_since, retry_after_secs};
 use crate::ports::{Clock, HashError, LoginFailureStore, PasswordHasher, RepositoryError};
 use crate::{Password, PasswordHash, UserId};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// What failed logins are counted under: a user's id (so username and email count as one name), or the
@@ -15,7 +16,7 @@ impl LoginKey {
 
     pub fn unknown_name(name: &str) -> Self {
         // A NUL cannot be stored as text everywhere; it never names a user anyway.
-        Self(format!("name:{}", name.to_lowercase().replace('\0', "\u{FFFD}")))
+        Self(format!("name:{}", crate::fold_case(name).replace('\0', "\u{FFFD}")))
     }
 
     pub fn as_str(&self) -> &str {
@@ -60,6 +61,7 @@ pub struct PasswordCheck {
     clock: Arc<dyn Clock>,
     dummy_password: Password,
     dummy_hash: PasswordHash,
+    turns: AttemptTurns,
 }
 
 impl PasswordCheck {
@@ -71,7 +73,7 @@ impl PasswordCheck {
         let dummy_password =
             Password::parse("dummy password for timing").map_err(|e| HashError::Unexpected(e.into()))?;
         let dummy_hash = hasher.hash(&dummy_password).await?;
-        Ok(Self { hasher, failures, clock, dummy_password, dummy_hash })
+        Ok(Self { hasher, failures, clock, dummy_password, dummy_hash, turns: AttemptTurns::default() })
     }
 
     /// `Locked` with the seconds to wait, if `key` is locked out now.
@@ -92,9 +94,12 @@ impl PasswordCheck {
     /// Checks `password` against `hash` (`None`: no such user) for `key`: refused while locked; a success clears
     /// the failures, a failure is recorded.
     pub async fn check(&self, key: &LoginKey, hash: Option<&PasswordHash>, password: &str) -> Result<(), CheckError> {
-        // The attempt is recorded as a failure before the (slow) check and cleared if it succeeds, and the lock is
-        // judged on the attempts recorded before this one: of any number of concurrent attempts, at most the 5
-        // that the rule allows reach the password check.
+        // Attempts for one key take turns in this process, so each is judged on the outcomes of those before it:
+        // concurrent right passwords all succeed, and of concurrent wrong ones at most the 5 that the rule allows
+        // are checked.
+        let _turn = self.turns.take(key).await;
+        // Across instances, the attempt is recorded as a failure before the (slow) check and cleared if it
+        // succeeds, and the lock is judged on the attempts recorded before this one: the same bound holds there.
         let now = self.clock.now();
         self.failures.record(key.as_str(), now).await?;
         let earlier: Vec<_> =
@@ -119,6 +124,42 @@ impl PasswordCheck {
             Ok(())
         } else {
             Err(CheckError::Wrong)
+        }
+    }
+}
+
+/// One turn at a time per login key, in this process. A key's entry lives while someone holds or awaits its turn.
+#[derive(Default)]
+struct AttemptTurns {
+    keys: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// A key's turn; the next attempt for the key starts when it is dropped.
+struct Turn<'a> {
+    turns: &'a AttemptTurns,
+    key: String,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl AttemptTurns {
+    fn keys(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<()>>>> {
+        // No code that can panic runs under this lock.
+        self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn take(&self, key: &LoginKey) -> Turn<'_> {
+        let lock = self.keys().entry(key.as_str().to_owned()).or_default().clone();
+        Turn { turns: self, key: key.as_str().to_owned(), guard: Some(lock.lock_owned().await) }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut keys = self.turns.keys();
+        // Only the map holds it now: nobody awaits this key.
+        if keys.get(&self.key).is_some_and(|lock| Arc::strong_count(lock) == 1) {
+            keys.remove(&self.key);
         }
     }
 }

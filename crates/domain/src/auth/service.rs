@@ -3,7 +3,7 @@ use crate::ports::{
     AccessClaims, AccessToken, AccessTokens, Clock, RefreshTokenCodec, RefreshTokenStore, RepositoryError,
     SpendOutcome, StoredRefreshToken, TokenError, TokenSubject, UserRepository,
 };
-use crate::{ListQuery, Timestamp, User, UserFilter};
+use crate::{Timestamp, User};
 use std::sync::Arc;
 
 /// How a client names itself at login: its username or its email, compared case-insensitively.
@@ -113,19 +113,10 @@ impl AuthService {
         }
     }
 
-    async fn find(&self, name: &LoginName) -> Result<Option<User>, AuthError> {
-        let filter = match name {
-            LoginName::Username(username) => UserFilter { username: Some(username.clone()), ..UserFilter::default() },
-            LoginName::Email(email) => UserFilter { email: Some(email.clone()), ..UserFilter::default() },
-        };
-        let page = self.users.list(&ListQuery { filter, limit: 1, ..ListQuery::default() }).await?;
-        Ok(page.users.into_iter().next())
-    }
-
     /// A login: a token pair of a new family, or the same `InvalidCredentials` whether the user exists or not.
     #[tracing::instrument(skip_all, fields(user.id))]
     pub async fn login(&self, name: &LoginName, password: &str) -> Result<TokenPair, AuthError> {
-        let user = self.find(name).await?;
+        let user = self.users.find_by_login_name(name).await?;
         let key = user.as_ref().map_or_else(|| LoginKey::unknown_name(name.as_str()), |u| LoginKey::user(u.id));
         if let Some(user) = &user {
             tracing::Span::current().record("user.id", user.id.get());
@@ -149,13 +140,22 @@ impl AuthService {
         Ok(pair)
     }
 
+    /// A pair for `user` in `family_id`, both bound to `user.token_version`: the version read together with the
+    /// password hash that was checked (login) or that the spent token carried (refresh). A password change that
+    /// commits meanwhile bumps the version, so neither token works once it has returned.
     async fn issue(&self, user: &User, family_id: String) -> Result<TokenPair, AuthError> {
         let now = self.clock.now();
         let subject = TokenSubject { user_id: user.id, role: user.role, token_version: user.token_version };
         let access = self.access_tokens.issue(&subject, now)?;
         let (refresh_token, token_hash) = self.codec.generate().map_err(AuthError::Unexpected)?;
         let expires_at = Timestamp::from_datetime(now.as_datetime() + self.refresh_ttl);
-        let stored = StoredRefreshToken { token_hash, user_id: user.id, family_id, expires_at };
+        let stored = StoredRefreshToken {
+            token_hash,
+            user_id: user.id,
+            family_id,
+            expires_at,
+            token_version: user.token_version,
+        };
         self.refresh_tokens.insert(stored).await?;
         Ok(TokenPair { access, refresh_token })
     }
@@ -166,9 +166,12 @@ impl AuthService {
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, AuthError> {
         let hash = self.codec.hash(refresh_token);
         match self.refresh_tokens.spend(&hash, self.clock.now()).await? {
-            SpendOutcome::Spent { user_id, family_id } => {
+            SpendOutcome::Spent { user_id, family_id, token_version } => {
                 tracing::Span::current().record("user.id", user_id.get());
-                let user = self.users.find_by_id(user_id).await?.ok_or(AuthError::InvalidRefreshToken)?;
+                // The role is read now; the version must still be the one the spent token carried (a password
+                // change since then ends the session here rather than through the version check later).
+                let user = self.users.find_by_id(user_id).await?;
+                let user = user.filter(|u| u.token_version == token_version).ok_or(AuthError::InvalidRefreshToken)?;
                 self.issue(&user, family_id).await
             }
             SpendOutcome::Reused { user_id, .. } => {

@@ -3,7 +3,7 @@ use crate::ports::{
     AccessClaims, AccessToken, MockAccessTokens, MockClock, MockLoginFailureStore, MockPasswordHasher,
     MockRefreshTokenCodec, MockRefreshTokenStore, MockUserRepository, SpendOutcome, TokenError,
 };
-use crate::{Email, Page, PasswordHash, Role, Timestamp, User, UserId, Username};
+use crate::{Email, PasswordHash, Role, Timestamp, User, UserId, Username};
 use std::sync::Arc;
 
 fn now() -> Timestamp {
@@ -34,10 +34,8 @@ fn hasher() -> MockPasswordHasher {
 
 fn finding(user: Option<User>) -> MockUserRepository {
     let mut users = MockUserRepository::new();
-    let listed = user.clone();
-    users.expect_list().returning(move |_| {
-        Ok(Page { users: listed.clone().into_iter().collect(), total: u64::from(listed.is_some()) })
-    });
+    let found = user.clone();
+    users.expect_find_by_login_name().returning(move |_| Ok(found.clone()));
     users.expect_find_by_id().returning(move |_| Ok(user.clone()));
     users
 }
@@ -117,7 +115,10 @@ async fn a_login_by_username_or_email_issues_a_pair_and_clears_failures() {
         let mut refresh_tokens = MockRefreshTokenStore::new();
         refresh_tokens
             .expect_insert()
-            .withf(|stored| stored.user_id.get() == 7 && stored.token_hash == "hash-of-refresh-1")
+            .withf(|stored| {
+                // Bound to the version read with the hash that was checked.
+                stored.user_id.get() == 7 && stored.token_hash == "hash-of-refresh-1" && stored.token_version == 2
+            })
             .times(1)
             .returning(|_| Ok(()));
         let auth = Ports {
@@ -198,13 +199,19 @@ fn spending(outcome: SpendOutcome) -> MockRefreshTokenStore {
     refresh_tokens
 }
 
+fn spent_at_version(token_version: i64) -> SpendOutcome {
+    SpendOutcome::Spent { user_id: UserId::new(7).expect("id"), family_id: "fam".into(), token_version }
+}
+
 #[tokio::test]
 async fn a_refresh_rotates_within_the_family() {
     let mut refresh_tokens = MockRefreshTokenStore::new();
+    refresh_tokens.expect_spend().returning(|_, _| Ok(spent_at_version(2)));
     refresh_tokens
-        .expect_spend()
-        .returning(|_, _| Ok(SpendOutcome::Spent { user_id: UserId::new(7).expect("id"), family_id: "fam".into() }));
-    refresh_tokens.expect_insert().withf(|stored| stored.family_id == "fam").times(1).returning(|_| Ok(()));
+        .expect_insert()
+        .withf(|stored| stored.family_id == "fam" && stored.token_version == 2)
+        .times(1)
+        .returning(|_| Ok(()));
     let auth = Ports {
         users: finding(Some(alice())),
         refresh_tokens,
@@ -223,7 +230,9 @@ async fn reused_unknown_or_orphaned_refresh_tokens_are_refused() {
     for (outcome, found) in [
         (SpendOutcome::Reused { user_id: user, family_id: "fam".into() }, Some(alice())),
         (SpendOutcome::Invalid, Some(alice())),
-        (SpendOutcome::Spent { user_id: user, family_id: "fam".into() }, None),
+        (spent_at_version(2), None),
+        // alice's version is 2: a token spent at version 1 began before a password change that has committed.
+        (spent_at_version(1), Some(alice())),
     ] {
         let auth = Ports {
             users: finding(found),

@@ -1,3 +1,4 @@
+use crate::auth::LoginName;
 use crate::{ListQuery, NewUser, Page, User, UserId, UserPatch};
 use async_trait::async_trait;
 
@@ -66,6 +67,10 @@ pub trait UserRepository: Send + Sync {
 
     /// The users with these ids that exist, in one round trip (a caller and the user it reads).
     async fn find_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, RepositoryError>;
+
+    /// The user a login names: the one whose username or email (as `name` says) equals it as `fold_case` folds
+    /// both, through the unique index, so a login costs the same however many users there are.
+    async fn find_by_login_name(&self, name: &LoginName) -> Result<Option<User>, RepositoryError>;
 
     /// One page of the users matching `query.filter`, sorted as `query` says, and the count of all matches.
     async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError>;

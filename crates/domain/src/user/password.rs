@@ -12,6 +12,9 @@ pub enum PasswordError {
     TooShort,
     #[error("must be at most {PASSWORD_MAX_BYTES} bytes long")]
     TooLong,
+    /// bcrypt stops at a NUL: `Secret12` and `Secret12\0anything` would hash alike.
+    #[error("must not contain a NUL character")]
+    Nul,
 }
 
 impl Password {
@@ -22,6 +25,9 @@ impl Password {
         }
         if s.len() > PASSWORD_MAX_BYTES {
             return Err(PasswordError::TooLong);
+        }
+        if s.contains('\0') {
+            return Err(PasswordError::Nul);
         }
         Ok(Self(s))
     }
@@ -70,6 +76,11 @@ mod tests {
         assert_eq!(Password::parse("x".repeat(73)), Err(PasswordError::TooLong));
         assert_eq!(Password::parse("1234567"), Err(PasswordError::TooShort));
         assert_eq!(Password::parse("ééé"), Err(PasswordError::TooShort)); // 6 bytes
+    }
+
+    #[test]
+    fn refuses_a_nul_which_bcrypt_would_stop_at() {
+        assert_eq!(Password::parse("Secret12\0Secret12"), Err(PasswordError::Nul));
     }
 
     #[test]

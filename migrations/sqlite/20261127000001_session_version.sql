@@ -1,0 +1,5 @@
+-- A refresh token carries the user's token version its session began at: a password change (which bumps the
+-- version in the same write) ends every session begun before it, even one whose login or refresh raced it.
+ALTER TABLE refresh_tokens ADD COLUMN token_version INTEGER NOT NULL DEFAULT 0;
+UPDATE refresh_tokens
+   SET token_version = COALESCE((SELECT token_version FROM users WHERE users.id = refresh_tokens.user_id), 0);
