@@ -5,7 +5,7 @@
 #   scripts/bench-signup-flood.sh        # progress on stderr, a markdown summary on stdout; about 1 min
 #
 # One instance at bcrypt cost 12 (the default), per-IP login and sign-up limits off, memory backend (so the figures
-# are hashing and HTTP, not storage). It records the latency of a login from one client IP (127.0.0.2)
+# are hashing and HTTP, not storage), started as scripts/service-for-checks.sh starts it. It records the latency of a login from one client IP (127.0.0.2)
 #   (a) alone: SIGNUP_FLOOD_LOGINS sequential logins, and
 #   (b) the same logins while SIGNUP_FLOOD_CLIENTS concurrent clients from another IP (127.0.0.1) sign up as fast as
 #       the service answers, each on a keep-alive connection of its own, retrying at once after a 503 (an
@@ -44,17 +44,17 @@ die() {
 }
 
 cleanup() {
-    local rc=$?
+    local rc=$? pid="${SERVER_PID:-${server:-}}" i
     trap - EXIT INT TERM
     set +e
-    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null
+    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null
         for ((i = 0; i < 300; i++)); do
-            kill -0 "$SERVER_PID" 2>/dev/null || break
+            kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
         done
-        kill -KILL "$SERVER_PID" 2>/dev/null
-        wait "$SERVER_PID" 2>/dev/null
+        kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
     fi
     [[ -n "$TMP" && -d "$TMP" ]] && rm -rf -- "$TMP"
     exit "$rc"
@@ -73,27 +73,12 @@ if [[ ! -x "$BIN" ]]; then
 fi
 
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/users-signup-flood.XXXXXX")"
-JWT_SECRET="$(head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-errlog="$TMP/server.log"
-(
-    cd "$TMP"
-    exec env APP__STORAGE__BACKEND=memory APP__SERVER__HOST="$HOST" APP__SERVER__PORT=0 \
-        APP__AUTH__BCRYPT_COST="$COST" APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE=0 APP__AUTH__SIGNUP_IP_LIMIT_PER_MINUTE=0 \
-        APP__AUTH__JWT_SECRET="$JWT_SECRET" APP__LOG__FORMAT=json RUST_LOG=warn \
-        "$BIN" serve
-) >"$TMP/server.out" 2>"$errlog" &
-SERVER_PID=$!
-PORT=""
-for ((i = 0; i < 600; i++)); do
-    PORT="$(sed -n 's#.*listening on http://[^ ]*:\([0-9][0-9]*\).*#\1#p' "$errlog" | head -n1)"
-    [[ -n "$PORT" ]] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || {
-        cat "$errlog" >&2
-        die "the server exited before listening"
-    }
-    sleep 0.1
-done
-[[ -n "$PORT" ]] || die "no 'listening on' line within 60 s"
+# shellcheck source=scripts/service-for-checks.sh
+. "$ROOT/scripts/service-for-checks.sh"
+start_service "$BIN" "$TMP" APP__STORAGE__BACKEND=memory APP__SERVER__HOST="$HOST" APP__AUTH__BCRYPT_COST="$COST" \
+    APP__LOG__FORMAT=json
+SERVER_PID="$server"
+PORT="${base##*:}"
 log "pid $SERVER_PID on $HOST:$PORT, bcrypt cost $COST, $(nproc) CPUs, binary $BIN"
 
 timeout 600 python3 - "$PORT" "$CLIENTS" "$LOGINS" "$WARMUP" "$COST" "$BIN" <<'PY'
