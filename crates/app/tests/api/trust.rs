@@ -63,7 +63,7 @@ async fn a_login_is_not_starved_by_many_concurrent_signups_from_another_client()
     let before_login = order.iter().take_while(|e| *e != "login").filter(|e| *e == "signup 201 Created").count();
     // First come, first served would put the login behind every queued sign-up; a fair turn puts it next.
     assert!(before_login <= 3, "the login waited behind {before_login} of {created} sign-ups: {order:?}");
-    assert!(created - before_login >= 10, "most of the flood was still waiting: {order:?}");
+    assert!(created - before_login >= created / 2, "most of the flood was still waiting: {order:?}");
 }
 
 #[tokio::test]
