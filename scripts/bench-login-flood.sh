@@ -324,7 +324,7 @@ errlog="$TMP/server.log"
     [[ -n "$url" ]] && storage_url=("APP__STORAGE__URL=$url")
     exec env APP__STORAGE__BACKEND="$BACKEND" "${storage_url[@]}" \
         APP__SERVER__HOST="$HOST" APP__SERVER__PORT=0 \
-        APP__AUTH__BCRYPT_COST="$COST" APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE=0 \
+        APP__AUTH__BCRYPT_COST="$COST" APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE=0 APP__AUTH__SIGNUP_IP_LIMIT_PER_MINUTE=0 \
         APP__AUTH__JWT_SECRET="$JWT_SECRET" APP__LOG__FORMAT=json RUST_LOG=warn \
         "$BIN" serve
 ) >"$TMP/server.out" 2>"$errlog" &

@@ -215,7 +215,7 @@ start_server() { # start_server BACKEND URL → sets SERVER_PID and PORT
             APP__SERVER__HOST="$HOST" \
             APP__SERVER__PORT=0 \
             APP__AUTH__BCRYPT_COST=4 \
-            APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE=0 \
+            APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE=0 APP__AUTH__SIGNUP_IP_LIMIT_PER_MINUTE=0 \
             APP__AUTH__JWT_SECRET="$JWT_SECRET" \
             APP__AUTH__BOOTSTRAP_ADMIN__USERNAME=benchadmin \
             APP__AUTH__BOOTSTRAP_ADMIN__EMAIL=benchadmin@example.com \

@@ -14,7 +14,7 @@ start_service() {
   secret=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
   (
     cd "$work"
-    exec env APP_ENV=test APP__SERVER__PORT=0 APP__AUTH__BCRYPT_COST=4 APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE=0 \
+    exec env APP_ENV=test APP__SERVER__PORT=0 APP__AUTH__BCRYPT_COST=4 APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE=0 APP__AUTH__SIGNUP_IP_LIMIT_PER_MINUTE=0 \
       APP__AUTH__JWT_SECRET="$secret" APP__AUTH__BOOTSTRAP_ADMIN__USERNAME="$admin" \
       APP__AUTH__BOOTSTRAP_ADMIN__EMAIL="$admin@admin.example" APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD="$admin_password" \
       RUST_LOG=warn "$@" "$bin"

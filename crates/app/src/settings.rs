@@ -61,6 +61,8 @@ pub struct ServerSettings {
     pub cors_origins: Vec<String>,
     /// Worker threads; 0 = one per core.
     pub workers: usize,
+    /// A request body idle this long → 408 and the connection closes.
+    pub body_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -108,6 +110,8 @@ pub struct AuthSettings {
     pub refresh_token_ttl_secs: u64,
     pub bcrypt_cost: u32,
     pub login_ip_limit_per_minute: u32,
+    /// Sign-ups (creates that are not an admin's) per client IP and minute; 0 = off.
+    pub signup_ip_limit_per_minute: u32,
     pub issuer: String,
     pub audience: String,
     #[serde(default)]
@@ -171,6 +175,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("server.trusted_proxies", ""),
     ("server.cors_origins", ""),
     ("server.workers", "0"),
+    ("server.body_timeout_secs", "10"),
     ("storage.pool_size", "10"),
     ("storage.acquire_timeout_secs", "5"),
     ("storage.statement_timeout_secs", "10"),
@@ -179,6 +184,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("auth.refresh_token_ttl_secs", "1209600"),
     ("auth.bcrypt_cost", "12"),
     ("auth.login_ip_limit_per_minute", "30"),
+    ("auth.signup_ip_limit_per_minute", "10"),
     ("auth.issuer", "users-api"),
     ("auth.audience", "users-api"),
 ];
@@ -318,21 +324,30 @@ pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
 /// The HS256 key: the configured secret's bytes. Under `production` a missing or weak one is fatal; otherwise a
 /// missing one is replaced by a random one and a weak one used, each with a warning (returned, to be logged).
+/// An empty or whitespace-only secret counts as missing everywhere: as a key it would let anyone sign tokens.
 pub fn jwt_secret(settings: &Settings) -> Result<(Vec<u8>, Option<&'static str>), SettingsError> {
     use secrecy::ExposeSecret;
-    let configured = settings.auth.jwt_secret.as_ref().map(|s| s.expose_secret().as_bytes().to_vec());
+    let configured = settings
+        .auth
+        .jwt_secret
+        .as_ref()
+        .map(|s| s.expose_secret())
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.as_bytes().to_vec());
     let production = settings.profile == Some(Profile::Production);
     match configured {
         Some(secret) if secret.len() >= MIN_JWT_SECRET_BYTES => Ok((secret, None)),
         Some(_) if production => {
             Err(SettingsError::new("APP__AUTH__JWT_SECRET", "must be at least 32 bytes under production"))
         }
-        None if production => Err(SettingsError::new("APP__AUTH__JWT_SECRET", "is required under production")),
+        None if production => {
+            Err(SettingsError::new("APP__AUTH__JWT_SECRET", "is required (and not empty) under production"))
+        }
         Some(secret) => Ok((secret, Some("APP__AUTH__JWT_SECRET is shorter than 32 bytes: fine for development only"))),
         None => {
             let mut random = vec![0u8; MIN_JWT_SECRET_BYTES];
             getrandom::fill(&mut random).map_err(|e| SettingsError::new("APP__AUTH__JWT_SECRET", e.to_string()))?;
-            Ok((random, Some("APP__AUTH__JWT_SECRET is not set: using a random one; tokens end at restart")))
+            Ok((random, Some("APP__AUTH__JWT_SECRET is not set (or empty): using a random one; tokens end at restart")))
         }
     }
 }
@@ -373,6 +388,15 @@ pub fn token_ttls(settings: &Settings) -> Result<(), SettingsError> {
         ));
     }
     Ok(())
+}
+
+/// How long a request body may stay idle: 1 s to an hour (0 would answer every body 408 at once).
+pub fn body_timeout(settings: &Settings) -> Result<std::time::Duration, SettingsError> {
+    const HOUR: u64 = 3600;
+    match settings.server.body_timeout_secs {
+        secs @ 1..=HOUR => Ok(std::time::Duration::from_secs(secs)),
+        _ => Err(SettingsError::new("APP__SERVER__BODY_TIMEOUT_SECS", format!("must be between 1 and {HOUR}"))),
+    }
 }
 
 /// `APP__AUTH__JWT_SECRET` → `auth.jwt_secret`; `None` for a variable that is not a setting.

@@ -8,7 +8,7 @@ use users_auth::{BcryptHasher, JwtAccessTokens, OpaqueRefreshTokens};
 use users_domain::auth::{AuthPorts, AuthService, PasswordCheck};
 use users_domain::ports::{Clock, PasswordHasher, Storage, SystemClock};
 use users_domain::{Email, NewUserRequest, Password, UserPorts, UserService, Username};
-use users_http::{AppState, LoginRateLimit, Metrics, Readiness, ServerOptions};
+use users_http::{AppState, BodyTimeout, ClientLimits, HashingQueue, Metrics, QueueLimits, Readiness, ServerOptions};
 use users_storage_memory::InMemoryUserRepository;
 use users_storage_postgres::PostgresConfig;
 use users_storage_sqlite::SqliteConfig;
@@ -125,6 +125,7 @@ pub fn check(settings: &Settings) -> Result<Checked, SettingsError> {
         .map_err(|e| SettingsError::new("APP__AUTH__BCRYPT_COST", e.to_string()))?;
     settings::jwt_secret(settings)?;
     settings::token_ttls(settings)?;
+    let body_timeout = BodyTimeout(settings::body_timeout(settings)?);
     let bootstrap_admin = bootstrap_admin(settings)?;
     let trusted_proxies = settings
         .server
@@ -133,13 +134,14 @@ pub fn check(settings: &Settings) -> Result<Checked, SettingsError> {
         .map(|cidr| cidr.parse::<ipnet::IpNet>().or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| SettingsError::new("APP__SERVER__TRUSTED_PROXIES", format!("not a CIDR list: {e}")))?;
-    Ok(Checked { bootstrap_admin, trusted_proxies })
+    Ok(Checked { bootstrap_admin, trusted_proxies, body_timeout })
 }
 
 /// What `check` derived from the settings.
 pub struct Checked {
     bootstrap_admin: Option<NewUserRequest>,
     trusted_proxies: Vec<ipnet::IpNet>,
+    body_timeout: BodyTimeout,
 }
 
 /// Binds the configured address; a failure names the setting to fix.
@@ -174,7 +176,7 @@ async fn serve_on(
     listener: TcpListener,
     storage: Arc<dyn Storage>,
 ) -> Result<Application, StartupError> {
-    let Checked { bootstrap_admin: admin, trusted_proxies } = checked;
+    let Checked { bootstrap_admin: admin, trusted_proxies, body_timeout } = checked;
     let (users, auth) = services(settings, storage.clone()).await?;
     if let Some(admin) = admin {
         // Created unless a user already has that username or email (instances starting together race on the
@@ -190,7 +192,14 @@ async fn serve_on(
         users,
         auth: auth.clone(),
         readiness: readiness.clone(),
-        login_limit: Arc::new(LoginRateLimit::new(settings.auth.login_ip_limit_per_minute, trusted_proxies)),
+        client_limits: Arc::new(ClientLimits::new(
+            trusted_proxies,
+            settings.auth.login_ip_limit_per_minute,
+            settings.auth.signup_ip_limit_per_minute,
+        )),
+        // As many turns as the hasher hashes at once, so a turn is a hash that runs now.
+        hashing: HashingQueue::new(QueueLimits::for_concurrency(BcryptHasher::concurrent_hashes())),
+        body_timeout,
         cors_origins: Arc::new(settings.server.cors_origins.clone()),
         metrics: Arc::new(Metrics::new().map_err(|e| StartupError::Other(e.into()))?),
     };

@@ -3,14 +3,145 @@
 
 use crate::settings::LogFormat;
 use std::io::IsTerminal;
+use tracing::callsite::{Callsite, Identifier};
+use tracing::field::{Field, FieldSet, Visit};
+use tracing::metadata::Kind;
+use tracing::subscriber::Interest;
+use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, EnvFilter};
 
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
-    // A second init (tests that start several apps in one process) keeps the first subscriber.
-    let _ = match format {
-        LogFormat::Pretty => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(true).try_init(),
+    let output = fmt::layer().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
+    let output = match format {
+        LogFormat::Pretty => output.boxed(),
+        LogFormat::Json => output.json().flatten_event(true).with_current_span(true).with_span_list(true).boxed(),
     };
+    // A second init (tests that start several apps in one process) keeps the first subscriber.
+    let _ = tracing_subscriber::registry().with(filter).with(ClientErrorsAsWarnings(output)).try_init();
+}
+
+/// actix-http logs a connection's end at `error` whatever ended it, the client's own malformed request (a bad
+/// header, a head too large: 400 and 431) or a client gone mid-request included. Those are the client's errors, not
+/// the service's: this layer passes them on at `warn`, so `error` stays for what an operator must act on.
+struct ClientErrorsAsWarnings<L>(L);
+
+/// Where actix-http's connection errors come from, and the start of the message of those a client caused.
+const DISPATCHER: &str = "actix_http::h1::dispatcher";
+const CLIENT_CAUSED: &[&str] = &[
+    "stream error: request parse error",
+    "stream error: I/O error",
+    "stream error: request did not complete within the specified timeout",
+    "stream error: connection shutdown timeout",
+    "stream error: handler dropped payload before reading EOF",
+];
+
+struct ClientErrorCallsite;
+static CLIENT_ERROR_CALLSITE: ClientErrorCallsite = ClientErrorCallsite;
+static CLIENT_ERROR: Metadata<'static> = Metadata::new(
+    "client error",
+    DISPATCHER,
+    Level::WARN,
+    None,
+    None,
+    None,
+    FieldSet::new(&["message"], Identifier(&CLIENT_ERROR_CALLSITE)),
+    Kind::EVENT,
+);
+
+impl Callsite for ClientErrorCallsite {
+    fn set_interest(&self, _: Interest) {}
+
+    fn metadata(&self) -> &Metadata<'_> {
+        &CLIENT_ERROR
+    }
+}
+
+/// The `message` of an event.
+#[derive(Default)]
+struct Message(String);
+
+impl Visit for Message {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
+/// The message of an actix-http error event that a client caused, else `None`.
+fn client_caused(event: &Event<'_>) -> Option<String> {
+    let metadata = event.metadata();
+    if *metadata.level() != Level::ERROR || metadata.target() != DISPATCHER {
+        return None;
+    }
+    let mut message = Message::default();
+    event.record(&mut message);
+    CLIENT_CAUSED.iter().any(|start| message.0.starts_with(start)).then_some(message.0)
+}
+
+impl<S, L> Layer<S> for ClientErrorsAsWarnings<L>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    L: Layer<S>,
+{
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let Some(message) = client_caused(event) else { return self.0.on_event(event, ctx) };
+        let message = format_args!("{message}");
+        let values = [Some(&message as &dyn tracing::Value)];
+        let values = CLIENT_ERROR.fields().value_set_all(&values);
+        self.0.on_event(&Event::new(&CLIENT_ERROR, &values), ctx);
+    }
+
+    // The rest as the wrapped layer does it.
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        self.0.on_register_dispatch(subscriber);
+    }
+
+    fn on_layer(&mut self, subscriber: &mut S) {
+        self.0.on_layer(subscriber);
+    }
+
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        self.0.register_callsite(metadata)
+    }
+
+    fn enabled(&self, metadata: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
+        self.0.enabled(metadata, ctx)
+    }
+
+    fn on_new_span(&self, attrs: &tracing::span::Attributes<'_>, id: &tracing::span::Id, ctx: Context<'_, S>) {
+        self.0.on_new_span(attrs, id, ctx);
+    }
+
+    fn on_record(&self, span: &tracing::span::Id, values: &tracing::span::Record<'_>, ctx: Context<'_, S>) {
+        self.0.on_record(span, values, ctx);
+    }
+
+    fn on_follows_from(&self, span: &tracing::span::Id, follows: &tracing::span::Id, ctx: Context<'_, S>) {
+        self.0.on_follows_from(span, follows, ctx);
+    }
+
+    fn event_enabled(&self, event: &Event<'_>, ctx: Context<'_, S>) -> bool {
+        self.0.event_enabled(event, ctx)
+    }
+
+    fn on_enter(&self, id: &tracing::span::Id, ctx: Context<'_, S>) {
+        self.0.on_enter(id, ctx);
+    }
+
+    fn on_exit(&self, id: &tracing::span::Id, ctx: Context<'_, S>) {
+        self.0.on_exit(id, ctx);
+    }
+
+    fn on_close(&self, id: tracing::span::Id, ctx: Context<'_, S>) {
+        self.0.on_close(id, ctx);
+    }
+
+    fn on_id_change(&self, old: &tracing::span::Id, new: &tracing::span::Id, ctx: Context<'_, S>) {
+        self.0.on_id_change(old, new, ctx);
+    }
 }

@@ -3,18 +3,9 @@
 mod process_support;
 
 use process_support::{
-    assert_fatal_naming, http, id_of, login, run, start, stop, terminate, users_api, wait, TempFolder,
+    assert_fatal_naming, http, id_of, login, run, start, stop, terminate, users_api, wait, TempFolder, ADMIN, MEMORY,
 };
 use std::time::Duration;
-
-const MEMORY: (&str, &str) = ("APP__STORAGE__BACKEND", "memory");
-
-/// A bootstrap admin, so a test can act as one.
-const ADMIN: [(&str, &str); 3] = [
-    ("APP__AUTH__BOOTSTRAP_ADMIN__USERNAME", "root"),
-    ("APP__AUTH__BOOTSTRAP_ADMIN__EMAIL", "root@admin.example"),
-    ("APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD", "root password"),
-];
 
 #[test]
 fn an_unknown_config_value_stops_it_naming_the_env_var() {

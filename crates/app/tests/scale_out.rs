@@ -43,6 +43,7 @@ fn cluster(n: usize) -> Cluster {
                     ("APP__STORAGE__URL", url.as_str()),
                     ("APP__AUTH__JWT_SECRET", SECRET),
                     ("APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE", "0"),
+                    ("APP__AUTH__SIGNUP_IP_LIMIT_PER_MINUTE", "0"),
                     ("APP__AUTH__BOOTSTRAP_ADMIN__USERNAME", "root"),
                     ("APP__AUTH__BOOTSTRAP_ADMIN__EMAIL", "root@admin.example"),
                     ("APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD", "root password"),

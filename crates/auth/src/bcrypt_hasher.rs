@@ -26,10 +26,16 @@ mod bcrypt_cost {
 }
 
 impl BcryptHasher {
+    /// How many hashes run at once: `cores − 1` (at least one), so hashing never takes every core. The HTTP layer
+    /// hands out as many turns, fairly between clients; this bound stays for every other caller.
+    pub fn concurrent_hashes() -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        cores.saturating_sub(1).max(1)
+    }
+
     pub fn new(cost: u32) -> Result<Self, InvalidCost> {
         if (bcrypt_cost::MIN..=bcrypt_cost::MAX).contains(&cost) {
-            let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-            Ok(Self { cost, turns: Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))) })
+            Ok(Self { cost, turns: Arc::new(Semaphore::new(Self::concurrent_hashes())) })
         } else {
             Err(InvalidCost)
         }

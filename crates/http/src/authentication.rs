@@ -42,9 +42,15 @@ fn refused() -> ApiError {
     ApiError::Unauthorized { detail: "invalid access token", token_sent: true }
 }
 
-/// The bearer token, `None` without an Authorization header, 401 for any other scheme or shape.
+/// The bearer token, `None` without an Authorization header, 401 for any other scheme or shape. Two
+/// Authorization headers are 400 before anything else (API.md §4): which one counts would be a guess, and a
+/// proxy and the service guessing differently is how one client's credentials get mixed with another's.
 fn bearer_token(req: &HttpRequest) -> Result<Option<String>, ApiError> {
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else { return Ok(None) };
+    let mut values = req.headers().get_all(header::AUTHORIZATION);
+    let Some(value) = values.next() else { return Ok(None) };
+    if values.next().is_some() {
+        return Err(ApiError::invalid("Authorization", "send one Authorization header, not several"));
+    }
     let value = value.to_str().map_err(|_| refused())?;
     match value.trim().split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {

@@ -13,10 +13,23 @@ use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw, SecuritySchem
 use paperclip::v2::schema::Apiv2Schema as ApiSchema;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
+use std::time::Duration;
 use users_domain::UserId;
 
 /// docs/api.md §5: a body over 64 KiB is 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How long a body may stay idle (no chunk arriving) before the request is answered 408 and its connection closed
+/// (API.md §1, `APP__SERVER__BODY_TIMEOUT_SECS`). Idle time, not the whole upload: a slow but steady client is
+/// fine, a stalled one does not hold its connection for ever.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub Duration);
+
+impl Default for BodyTimeout {
+    fn default() -> Self {
+        Self(Duration::from_secs(10))
+    }
+}
 
 /// Turns a deserialization failure into the field it is about and a message a client can act on.
 fn field_error<E: std::fmt::Display>(error: serde_path_to_error::Error<E>, whole: &str) -> FieldError {
@@ -62,6 +75,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
+        let idle_limit = req.app_data::<web::Data<BodyTimeout>>().map(|t| *t.get_ref()).unwrap_or_default().0;
         let mut payload = payload.take();
         Box::pin(async move {
             if !json {
@@ -71,7 +85,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                 return Err(ApiError::PayloadTooLarge);
             }
             let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
+            while let Some(chunk) =
+                tokio::time::timeout(idle_limit, payload.next()).await.map_err(|_| ApiError::RequestTimeout)?
+            {
                 let chunk = chunk.map_err(|_| ApiError::invalid("body", "the body could not be read"))?;
                 if body.len() + chunk.len() > MAX_BODY_BYTES {
                     return Err(ApiError::PayloadTooLarge);

@@ -1,9 +1,10 @@
 //! users-api's HTTP adapter (actix-web): routes, DTOs, problem+json errors, request ids, OpenAPI and Swagger UI.
 
 mod authentication;
+mod client_limits;
 mod dto;
 mod extract;
-mod login_limit;
+mod hashing_queue;
 mod metrics;
 mod middleware;
 mod openapi;
@@ -24,7 +25,9 @@ use std::time::Duration;
 use users_domain::auth::AuthService;
 use users_domain::UserService;
 
-pub use login_limit::LoginRateLimit;
+pub use client_limits::ClientLimits;
+pub use extract::BodyTimeout;
+pub use hashing_queue::{HashingQueue, QueueLimits};
 pub use metrics::Metrics;
 pub use routes::docs::asset_names as docs_asset_names;
 
@@ -50,8 +53,11 @@ pub struct AppState {
     pub users: UserService,
     pub auth: AuthService,
     pub readiness: Arc<Readiness>,
-    /// Shared by the workers: the per-IP login limit is per instance.
-    pub login_limit: Arc<LoginRateLimit>,
+    /// Shared by the workers: the client IP rule and the per-IP limits are per instance.
+    pub client_limits: Arc<ClientLimits>,
+    /// Shared by the workers: one queue for the instance's hashing.
+    pub hashing: HashingQueue,
+    pub body_timeout: BodyTimeout,
     /// Origins allowed by CORS (besides the service's own).
     pub cors_origins: Arc<Vec<String>>,
     /// Shared by the workers: one registry per instance.
@@ -94,7 +100,9 @@ pub fn build_app(
         .app_data(actix::Data::new(state.users))
         .app_data(actix::Data::new(state.auth))
         .app_data(actix::Data::from(state.readiness))
-        .app_data(actix::Data::from(state.login_limit))
+        .app_data(actix::Data::from(state.client_limits))
+        .app_data(actix::Data::new(state.hashing))
+        .app_data(actix::Data::new(state.body_timeout))
         .app_data(actix::Data::from(state.metrics))
         .service(
             web::resource("/users").route(web::post().to(users::create_user)).route(web::get().to(users::list_users)),

@@ -127,15 +127,15 @@ fn patch_auth_errors(paths: &mut Value) {
 /// The error statuses each operation can answer with (the handlers' error type declares the union).
 fn errors_of(path: &str, method: &str) -> &'static [u16] {
     match (path, method) {
-        ("/users", "post") => &[400, 401, 403, 409, 413, 415, 500, 503],
+        ("/users", "post") => &[400, 401, 403, 408, 409, 413, 415, 429, 500, 503],
         ("/users", "get") => &[400, 401, 403, 500, 503],
-        ("/users/me", "get") => &[401, 500, 503],
+        ("/users/me", "get") => &[400, 401, 500, 503],
         ("/users/{id}", "get") => &[400, 401, 403, 404, 500, 503],
-        ("/users/{id}", "put" | "patch") => &[400, 401, 403, 404, 409, 413, 415, 429, 500, 503],
+        ("/users/{id}", "put" | "patch") => &[400, 401, 403, 404, 408, 409, 413, 415, 429, 500, 503],
         ("/users/{id}", "delete") => &[400, 401, 403, 404, 409, 500, 503],
-        ("/auth/login", "post") => &[400, 401, 413, 415, 429, 500, 503],
-        ("/auth/refresh", "post") => &[400, 401, 413, 415, 500, 503],
-        ("/auth/logout", "post") => &[400, 413, 415, 500, 503],
+        ("/auth/login", "post") => &[400, 401, 408, 413, 415, 429, 500, 503],
+        ("/auth/refresh", "post") => &[400, 401, 408, 413, 415, 500, 503],
+        ("/auth/logout", "post") => &[400, 408, 413, 415, 500, 503],
         ("/health/ready", "get") => &[500, 503],
         _ => &[500],
     }
@@ -161,6 +161,11 @@ fn errors_as_problems(operation: &mut Value, statuses: &[u16]) {
             "429" => {
                 response["headers"] = json!({"Retry-After": {
                     "description": "Seconds to wait", "required": true, "schema": {"type": "integer", "minimum": 1}}});
+            }
+            "503" => {
+                response["headers"] = json!({"Retry-After": {
+                    "description": "Seconds to wait (the service's estimate)", "required": true,
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 30}}});
             }
             _ => {}
         }

@@ -3,6 +3,7 @@
 
 use crate::request_id::current_request_id;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::ConnectionType;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
@@ -39,6 +40,8 @@ impl FieldError {
     description = "Username or email taken, or the last admin",
     code = 413,
     description = "Body over 64 KiB",
+    code = 408,
+    description = "The body stalled: nothing received for the body timeout",
     code = 415,
     description = "Body not JSON",
     code = 429,
@@ -46,7 +49,7 @@ impl FieldError {
     code = 500,
     description = "Unexpected error",
     code = 503,
-    description = "Storage unavailable"
+    description = "Storage unavailable, or password hashing busy"
 )]
 pub enum ApiError {
     Validation(Vec<FieldError>),
@@ -67,9 +70,15 @@ pub enum ApiError {
     },
     PayloadTooLarge,
     UnsupportedMediaType,
+    /// The body stalled for the body timeout; the connection is closed after the answer.
+    RequestTimeout,
     Unavailable,
     /// Readiness after SIGTERM: the instance is going away (its storage may be fine).
     ShuttingDown,
+    /// The hashing queue is full for this client (API.md §5).
+    HashingBusy {
+        retry_after_secs: u64,
+    },
     Internal,
 }
 
@@ -84,6 +93,7 @@ pub enum ProblemType {
     Conflict,
     PayloadTooLarge,
     UnsupportedMediaType,
+    RequestTimeout,
     RateLimited,
     Unavailable,
     Internal,
@@ -100,6 +110,7 @@ impl ProblemType {
             Self::Conflict => "/problems/conflict",
             Self::PayloadTooLarge => "/problems/payload-too-large",
             Self::UnsupportedMediaType => "/problems/unsupported-media-type",
+            Self::RequestTimeout => "/problems/request-timeout",
             Self::RateLimited => "/problems/rate-limited",
             Self::Unavailable => "/problems/unavailable",
             Self::Internal => "/problems/internal",
@@ -116,6 +127,7 @@ impl ProblemType {
             Self::Conflict => "Conflict",
             Self::PayloadTooLarge => "Payload too large",
             Self::UnsupportedMediaType => "Unsupported media type",
+            Self::RequestTimeout => "Request timeout",
             Self::RateLimited => "Too many requests",
             Self::Unavailable => "Service unavailable",
             Self::Internal => "Internal server error",
@@ -130,6 +142,7 @@ impl ProblemType {
             403 => Self::Forbidden,
             404 => Self::NotFound,
             405 => Self::MethodNotAllowed,
+            408 => Self::RequestTimeout,
             409 => Self::Conflict,
             413 => Self::PayloadTooLarge,
             415 => Self::UnsupportedMediaType,
@@ -210,8 +223,12 @@ impl ApiError {
             Self::UnsupportedMediaType => {
                 Problem::new(kind, status, "the body must be JSON (application/json or application/*+json)")
             }
+            Self::RequestTimeout => Problem::new(kind, status, "the body stopped arriving before it was complete"),
             Self::Unavailable => Problem::new(kind, status, "storage is unavailable; try again later"),
             Self::ShuttingDown => Problem::new(kind, status, "shutting down"),
+            Self::HashingBusy { retry_after_secs } => {
+                Problem::new(kind, status, format!("too many password checks waiting; retry in {retry_after_secs} s"))
+            }
             Self::Internal => Problem::new(kind, status, "an unexpected error occurred"),
         }
     }
@@ -234,25 +251,27 @@ impl ResponseError for ApiError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unavailable | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::Unavailable | Self::ShuttingDown | Self::HashingBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut response = self.problem().into_response();
-        let headers = response.headers_mut();
         match self {
             // RFC 6750: the challenge, with `error="invalid_token"` when a token was sent and refused.
             Self::Unauthorized { token_sent, .. } => {
                 let challenge = if *token_sent { r#"Bearer error="invalid_token""# } else { "Bearer" };
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
             }
-            Self::RateLimited { retry_after_secs } => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            Self::RateLimited { retry_after_secs } | Self::HashingBusy { retry_after_secs } => {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
+            // The rest of the body may never come: this connection cannot carry another request.
+            Self::RequestTimeout => response.head_mut().set_connection_type(ConnectionType::Close),
             Self::Unavailable => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(STORAGE_RETRY_AFTER_SECS));
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(STORAGE_RETRY_AFTER_SECS));
             }
             _ => {}
         }

@@ -97,6 +97,7 @@ pub fn test_env(backend: &str, url: &str) -> HashMap<String, String> {
         ("APP__STORAGE__URL", url),
         ("APP__AUTH__BCRYPT_COST", "4"),
         ("APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE", "0"),
+        ("APP__AUTH__SIGNUP_IP_LIMIT_PER_MINUTE", "0"),
         ("APP__AUTH__JWT_SECRET", "a test secret of at least thirty-two bytes"),
         ("APP__AUTH__BOOTSTRAP_ADMIN__USERNAME", ADMIN_USERNAME),
         ("APP__AUTH__BOOTSTRAP_ADMIN__EMAIL", "root@admin.example"),

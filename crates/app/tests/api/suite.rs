@@ -24,3 +24,5 @@ mod operations;
 mod races;
 #[path = "routing.rs"]
 mod routing;
+#[path = "trust.rs"]
+mod trust;

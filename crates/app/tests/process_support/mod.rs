@@ -8,6 +8,15 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub const MEMORY: (&str, &str) = ("APP__STORAGE__BACKEND", "memory");
+
+/// A bootstrap admin (`root`, password `root password`), so a test can act as one.
+pub const ADMIN: [(&str, &str); 3] = [
+    ("APP__AUTH__BOOTSTRAP_ADMIN__USERNAME", "root"),
+    ("APP__AUTH__BOOTSTRAP_ADMIN__EMAIL", "root@admin.example"),
+    ("APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD", "root password"),
+];
+
 /// A folder of the test's own (no config/ in it), removed at the end.
 pub struct TempFolder(pub PathBuf);
 

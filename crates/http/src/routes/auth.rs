@@ -1,8 +1,9 @@
 //! The `/auth` routes of docs/api.md §3. They ignore the `Authorization` header.
 
+use crate::client_limits::WithinLoginLimit;
 use crate::dto::{LoginBody, RefreshBody, TokenResponse};
 use crate::extract::JsonBody;
-use crate::login_limit::WithinLoginLimit;
+use crate::hashing_queue::{HashClass, HashingClient};
 use crate::metrics::{LoginOutcome, Metrics};
 use crate::problem::ApiError;
 use paperclip::actix::web::{Data, Json};
@@ -18,9 +19,11 @@ pub async fn login(
     _counted: WithinLoginLimit,
     auth: Data<AuthService>,
     metrics: Data<Metrics>,
+    hashing: HashingClient,
     body: JsonBody<LoginBody>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let (name, password) = body.0.credentials()?;
+    let _turn = hashing.turn(HashClass::Login).await?;
     let outcome = auth.login(&name, &password).await;
     match &outcome {
         Ok(_) => metrics.login(LoginOutcome::Succeeded),

@@ -1,8 +1,10 @@
 //! The `/users` routes of docs/api.md §3.
 
 use crate::authentication::{Authenticated, MaybeAuthenticated, VerifiedToken};
+use crate::client_limits::ClientLimits;
 use crate::dto::{CreateUserBody, ListParams, UpdateUserBody, UserResponse};
 use crate::extract::{JsonBody, QueryParams, UserIdParam};
+use crate::hashing_queue::{HashClass, HashingClient};
 use crate::middleware::RequestPath;
 use crate::problem::ApiError;
 use crate::responses::{Created, Listed};
@@ -12,20 +14,29 @@ use crate::responses::{Created, Listed};
 use actix_web::HttpRequest;
 use paperclip::actix::web::{Data, Json};
 use paperclip::actix::{api_v2_operation, NoContent};
-use users_domain::auth::AuthService;
+use users_domain::auth::{AuthService, Caller};
 use users_domain::UserService;
 
 /// Create a user
 ///
-/// Sign-up: anyone may create a user. Only an admin's token may send `role`.
+/// Sign-up: anyone may create a user. Only an admin's token may send `role`. Sign-ups (creates that are not an
+/// admin's) are limited per client IP.
 #[api_v2_operation(tags(Users), operation_id = "createUser")]
 pub async fn create_user(
     req: HttpRequest,
     caller: MaybeAuthenticated,
     users: Data<UserService>,
+    limits: Data<ClientLimits>,
+    hashing: HashingClient,
     body: Result<JsonBody<CreateUserBody>, ApiError>,
 ) -> Result<Created<UserResponse>, ApiError> {
-    let user = users.create(caller.0.as_ref(), body?.0.into_request()?).await?;
+    let caller = caller.0;
+    if !caller.as_ref().is_some_and(Caller::is_admin) {
+        limits.check_signup(&req)?;
+    }
+    let request = body?.0.into_request()?;
+    let _turn = hashing.turn(HashClass::Other).await?;
+    let user = users.create(caller.as_ref(), request).await?;
     let location = format!("{}/users/{}", RequestPath::of(&req).prefix(), user.id);
     Ok(Created { body: user.into(), location })
 }
@@ -84,11 +95,18 @@ pub async fn get_user(
 pub async fn update_user(
     caller: Authenticated,
     users: Data<UserService>,
+    hashing: HashingClient,
     id: Result<UserIdParam, ApiError>,
     body: Result<JsonBody<UpdateUserBody>, ApiError>,
 ) -> Result<Json<UserResponse>, ApiError> {
     let id = id?.0;
     let changes = body?.0.into_changes()?;
+    // Only a password change hashes.
+    let _turn = if changes.password.is_some() || changes.current_password.is_some() {
+        hashing.turn(HashClass::Other).await?
+    } else {
+        None
+    };
     Ok(Json(users.update(&caller.0, id, changes).await?.into()))
 }
 
