@@ -15,6 +15,6 @@ pub mod testing;
 pub use listing::{fold_case, ListQuery, Page, SortDirection, SortKey, UserFilter};
 pub use service::{NewUserRequest, UserChanges, UserPorts, UserService, UserServiceError};
 pub use user::{
-    Age, AgeError, DisplayName, DisplayNameError, Email, EmailError, NewUser, Password, PasswordError, PasswordHash,
-    Role, RoleError, Timestamp, User, UserId, UserIdError, UserPatch, Username, UsernameError,
+    Age, AgeError, DisplayName, DisplayNameError, Email, EmailError, NewUser, Password, PasswordAttempt, PasswordError,
+    PasswordHash, Role, RoleError, Timestamp, User, UserId, UserIdError, UserPatch, Username, UsernameError,
 };

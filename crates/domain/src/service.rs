@@ -6,7 +6,10 @@ use crate::ports::{
     AccessClaims, Clock, CreateUserError, DeleteUserError, HashError, PasswordHasher, RefreshTokenStore,
     RepositoryError, UpdateUserError, UserRepository,
 };
-use crate::{Age, DisplayName, Email, ListQuery, NewUser, Page, Password, Role, User, UserId, UserPatch, Username};
+use crate::{
+    Age, DisplayName, Email, ListQuery, NewUser, Page, Password, PasswordAttempt, Role, User, UserId, UserPatch,
+    Username,
+};
 use std::sync::Arc;
 
 /// Everything a use case can fail with that a caller handles; the rest is `Unavailable` or `Unexpected`.
@@ -58,7 +61,7 @@ pub struct UserChanges {
     pub role: Option<Role>,
     pub password: Option<Password>,
     /// Required when the caller changes their own password; checked under the lockout rule.
-    pub current_password: Option<String>,
+    pub current_password: Option<PasswordAttempt>,
 }
 
 /// The ports the user use cases need.
@@ -154,7 +157,7 @@ impl UserService {
             return Err(UserServiceError::Forbidden("only an admin may set a role"));
         }
         if own_password_change {
-            let current = changes.current_password.as_deref().unwrap_or_default();
+            let current = changes.current_password.as_ref().map_or("", PasswordAttempt::expose);
             self.passwords.check(&LoginKey::user(id), Some(&actor.user.password_hash), current).await.map_err(|e| {
                 match e {
                     CheckError::Wrong => UserServiceError::WrongCurrentPassword,

@@ -2,9 +2,12 @@
 //! domain's own `parse` functions, so every rule is written once (in the domain) and every broken one is reported.
 
 use crate::problem::{ApiError, FieldError};
+use crate::secret_field::SecretField;
 use paperclip::actix::Apiv2Schema;
 use serde::{Deserialize, Deserializer, Serialize};
-use users_domain::{Age, DisplayName, Email, NewUserRequest, Password, Role, User, UserChanges, Username};
+use users_domain::{
+    Age, DisplayName, Email, NewUserRequest, Password, PasswordAttempt, Role, User, UserChanges, Username,
+};
 
 /// A role as JSON spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Apiv2Schema)]
@@ -87,9 +90,6 @@ mod rules {
     pub fn age(v: &i64, _: &()) -> garde::Result {
         check(Age::parse(*v))
     }
-    pub fn any_password(_: &str, _: &()) -> garde::Result {
-        Ok(())
-    }
 }
 
 /// Runs garde and lists every broken rule by field.
@@ -123,8 +123,8 @@ pub struct CreateUserBody {
     pub email: Option<String>,
     /// 8–72 bytes; write-only.
     #[serde(default, deserialize_with = "present")]
-    #[garde(inner(custom(|v: &String, c| rules::password(v, c))))]
-    pub password: Option<String>,
+    #[garde(inner(custom(|v: &SecretField, c| rules::password(v.expose(), c))))]
+    pub password: Option<SecretField>,
     #[garde(inner(custom(|v: &String, c| rules::name(v, c))))]
     pub name: Option<String>,
     #[garde(inner(custom(|v: &i64, c| rules::age(v, c))))]
@@ -157,7 +157,7 @@ impl CreateUserBody {
             name: checked(self.name.as_deref().map(DisplayName::parse).transpose())?,
             age: checked(self.age.map(Age::parse).transpose())?,
             role: self.role.map(Role::from),
-            password: checked(Password::parse(password))?,
+            password: checked(Password::parse(password.into_exposed()))?,
         })
     }
 }
@@ -200,12 +200,12 @@ pub struct UpdateUserBody {
     pub role: Option<RoleDto>,
     /// The new password, 8–72 bytes.
     #[serde(default, deserialize_with = "present")]
-    #[garde(inner(custom(|v: &String, c| rules::password(v, c))))]
-    pub password: Option<String>,
+    #[garde(inner(custom(|v: &SecretField, c| rules::password(v.expose(), c))))]
+    pub password: Option<SecretField>,
     /// Required when changing one's own password.
     #[serde(default, deserialize_with = "present")]
-    #[garde(inner(custom(|v: &String, c| rules::any_password(v, c))))]
-    pub current_password: Option<String>,
+    #[garde(skip)]
+    pub current_password: Option<SecretField>,
 }
 
 impl UpdateUserBody {
@@ -220,8 +220,8 @@ impl UpdateUserBody {
             name: checked(self.name.map(|n| n.as_deref().map(DisplayName::parse).transpose()).transpose())?,
             age: checked(self.age.map(|a| a.map(Age::parse).transpose()).transpose())?,
             role: self.role.map(Role::from),
-            password: checked(self.password.map(Password::parse).transpose())?,
-            current_password: self.current_password,
+            password: checked(self.password.map(|p| Password::parse(p.into_exposed())).transpose())?,
+            current_password: self.current_password.map(|p| PasswordAttempt::new(p.into_exposed())),
         })
     }
 }
@@ -262,15 +262,15 @@ pub struct LoginBody {
     #[serde(default, deserialize_with = "present")]
     pub email: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    pub password: Option<String>,
+    pub password: Option<SecretField>,
 }
 
 impl LoginBody {
     /// The login name and password, or every problem with them at once.
-    pub fn credentials(self) -> Result<(users_domain::auth::LoginName, String), ApiError> {
+    pub fn credentials(self) -> Result<(users_domain::auth::LoginName, PasswordAttempt), ApiError> {
         use users_domain::auth::LoginName;
         let mut errors = missing(&[("password", self.password.is_none())]);
-        if self.password.as_ref().is_some_and(|p| p.contains('\0')) {
+        if self.password.as_ref().is_some_and(|p| p.expose().contains('\0')) {
             // No password can have one (sign-up and updates refuse it): say so rather than check a hash.
             errors.push(FieldError::new("password", "must not contain a NUL character"));
         }
@@ -288,7 +288,9 @@ impl LoginBody {
             }
         };
         match (name, self.password) {
-            (Some(name), Some(password)) if errors.is_empty() => Ok((name, password)),
+            (Some(name), Some(password)) if errors.is_empty() => {
+                Ok((name, PasswordAttempt::new(password.into_exposed())))
+            }
             _ => Err(ApiError::Validation(errors)),
         }
     }
@@ -299,7 +301,7 @@ impl LoginBody {
 #[serde(deny_unknown_fields)]
 #[openapi(rename = "RefreshRequest")]
 pub struct RefreshBody {
-    pub refresh_token: String,
+    pub refresh_token: SecretField,
 }
 
 /// A token pair.
@@ -307,22 +309,22 @@ pub struct RefreshBody {
 #[openapi(rename = "Tokens")]
 pub struct TokenResponse {
     /// A JWT for `Authorization: Bearer …`.
-    pub access_token: String,
+    pub access_token: SecretField,
     /// Always `Bearer`.
     pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: u64,
     /// Opaque; single use (each refresh returns a new one).
-    pub refresh_token: String,
+    pub refresh_token: SecretField,
 }
 
 impl From<users_domain::auth::TokenPair> for TokenResponse {
     fn from(pair: users_domain::auth::TokenPair) -> Self {
         Self {
-            access_token: pair.access.token,
+            access_token: SecretField::new(pair.access.token),
             token_type: "Bearer".to_owned(),
             expires_in: pair.access.expires_in_secs,
-            refresh_token: pair.refresh_token,
+            refresh_token: SecretField::new(pair.refresh_token.expose()),
         }
     }
 }

@@ -13,6 +13,7 @@ mod problem;
 mod request_id;
 mod responses;
 mod routes;
+mod secret_field;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};

@@ -8,7 +8,7 @@ mod service;
 
 pub use caller::Caller;
 pub use credentials::{CheckError, LoginKey, PasswordCheck};
-pub use service::{AuthError, AuthPorts, AuthService, LoginName, TokenPair};
+pub use service::{AuthError, AuthPorts, AuthService, LoginName, RefreshToken, TokenPair};
 
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@ use crate::ports::{
     AccessClaims, AccessToken, AccessTokens, Clock, RefreshTokenCodec, RefreshTokenStore, RepositoryError,
     SpendOutcome, StoredRefreshToken, TokenError, TokenSubject, UserRepository,
 };
-use crate::{Timestamp, User};
+use crate::{PasswordAttempt, Timestamp, User};
 use std::sync::Arc;
 
 /// How a client names itself at login: its username or its email, compared case-insensitively.
@@ -25,7 +25,24 @@ impl LoginName {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenPair {
     pub access: AccessToken,
-    pub refresh_token: String,
+    pub refresh_token: RefreshToken,
+}
+
+/// An opaque refresh token as handed to its client (stored only hashed). Its `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshToken(String);
+
+impl RefreshToken {
+    /// The token itself, for the response that hands it out.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefreshToken(<redacted>)")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,13 +132,13 @@ impl AuthService {
 
     /// A login: a token pair of a new family, or the same `InvalidCredentials` whether the user exists or not.
     #[tracing::instrument(skip_all, fields(user.id))]
-    pub async fn login(&self, name: &LoginName, password: &str) -> Result<TokenPair, AuthError> {
+    pub async fn login(&self, name: &LoginName, password: &PasswordAttempt) -> Result<TokenPair, AuthError> {
         let user = self.users.find_by_login_name(name).await?;
         let key = user.as_ref().map_or_else(|| LoginKey::unknown_name(name.as_str()), |u| LoginKey::user(u.id));
         if let Some(user) = &user {
             tracing::Span::current().record("user.id", user.id.get());
         }
-        match self.passwords.check(&key, user.as_ref().map(|u| &u.password_hash), password).await {
+        match self.passwords.check(&key, user.as_ref().map(|u| &u.password_hash), password.expose()).await {
             Ok(()) => {}
             Err(CheckError::Locked { retry_after_secs }) => {
                 tracing::info!(user.id = user.as_ref().map(|u| u.id.get()), "login refused: locked out");
@@ -157,7 +174,7 @@ impl AuthService {
             token_version: user.token_version,
         };
         self.refresh_tokens.insert(stored).await?;
-        Ok(TokenPair { access, refresh_token })
+        Ok(TokenPair { access, refresh_token: RefreshToken(refresh_token) })
     }
 
     /// Rotation: the token is spent and a new pair of the same family returned. A spent or revoked token is reuse:

@@ -3,7 +3,7 @@ use crate::ports::{
     AccessClaims, AccessToken, MockAccessTokens, MockClock, MockLoginFailureStore, MockPasswordHasher,
     MockRefreshTokenCodec, MockRefreshTokenStore, MockUserRepository, SpendOutcome, TokenError,
 };
-use crate::{Email, PasswordHash, Role, Timestamp, User, UserId, Username};
+use crate::{Email, PasswordAttempt, PasswordHash, Role, Timestamp, User, UserId, Username};
 use std::sync::Arc;
 
 fn now() -> Timestamp {
@@ -129,9 +129,9 @@ async fn a_login_by_username_or_email_issues_a_pair_and_clears_failures() {
         }
         .service()
         .await;
-        let pair = auth.login(&name, "right password").await.expect("logged in");
+        let pair = auth.login(&name, &attempt("right password")).await.expect("logged in");
         assert_eq!(pair.access.token, "access-for-7-v2");
-        assert_eq!(pair.refresh_token, "refresh-1");
+        assert_eq!(pair.refresh_token.expose(), "refresh-1");
     }
 }
 
@@ -145,7 +145,8 @@ async fn a_wrong_password_and_an_unknown_name_fail_alike_and_are_counted() {
     }
     .service()
     .await;
-    let error = wrong.login(&LoginName::Username("alice".into()), "wrong password").await.expect_err("refused");
+    let error =
+        wrong.login(&LoginName::Username("alice".into()), &attempt("wrong password")).await.expect_err("refused");
     assert!(matches!(error, AuthError::InvalidCredentials));
     let unknown = Ports {
         users: finding(None),
@@ -155,8 +156,10 @@ async fn a_wrong_password_and_an_unknown_name_fail_alike_and_are_counted() {
     }
     .service()
     .await;
-    let error =
-        unknown.login(&LoginName::Email("Nobody@Example.com".into()), "right password").await.expect_err("refused");
+    let error = unknown
+        .login(&LoginName::Email("Nobody@Example.com".into()), &attempt("right password"))
+        .await
+        .expect_err("refused");
     assert!(matches!(error, AuthError::InvalidCredentials));
 }
 
@@ -172,7 +175,7 @@ async fn a_password_over_72_bytes_never_matches() {
     }
     .service()
     .await;
-    let error = auth.login(&LoginName::Username("alice".into()), &"x".repeat(73)).await.expect_err("refused");
+    let error = auth.login(&LoginName::Username("alice".into()), &attempt("x".repeat(73))).await.expect_err("refused");
     assert!(matches!(error, AuthError::InvalidCredentials));
 }
 
@@ -186,7 +189,7 @@ async fn a_locked_name_is_refused_even_with_the_right_password() {
     }
     .service()
     .await;
-    let error = auth.login(&LoginName::Username("alice".into()), "right password").await.expect_err("locked");
+    let error = auth.login(&LoginName::Username("alice".into()), &attempt("right password")).await.expect_err("locked");
     assert!(matches!(error, AuthError::Locked { retry_after_secs: 840 }), "{error:?}");
 }
 
@@ -275,4 +278,8 @@ async fn authentication_follows_the_stored_user() {
     assert!(matches!(deleted, Err(AuthError::InvalidToken)), "the user is gone");
     let garbage = service(finding(Some(alice())), 2).await.authenticate("garbage").await;
     assert!(matches!(garbage, Err(AuthError::InvalidToken)));
+}
+
+fn attempt(password: impl Into<String>) -> PasswordAttempt {
+    PasswordAttempt::new(password)
 }

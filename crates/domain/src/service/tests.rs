@@ -2,7 +2,7 @@ use super::*;
 use crate::ports::{
     AccessClaims, MockClock, MockLoginFailureStore, MockPasswordHasher, MockRefreshTokenStore, MockUserRepository,
 };
-use crate::{PasswordHash, Timestamp};
+use crate::{PasswordAttempt, PasswordHash, Timestamp};
 use mockall::predicate::eq;
 
 /// A port error and the use-case error it must become.
@@ -323,7 +323,7 @@ async fn delete_maps_not_found_and_last_admin() {
 fn new_password(current: Option<&str>) -> UserChanges {
     UserChanges {
         password: Some(Password::parse("brand new password").expect("valid")),
-        current_password: current.map(str::to_owned),
+        current_password: current.map(PasswordAttempt::new),
         ..Default::default()
     }
 }

@@ -13,7 +13,7 @@ pub use age::{Age, AgeError};
 pub use display_name::{DisplayName, DisplayNameError};
 pub use email::{Email, EmailError};
 pub use id::{UserId, UserIdError};
-pub use password::{Password, PasswordError, PasswordHash};
+pub use password::{Password, PasswordAttempt, PasswordError, PasswordHash};
 pub use role::{Role, RoleError};
 pub use timestamp::Timestamp;
 pub use username::{Username, UsernameError};

@@ -45,6 +45,28 @@ impl fmt::Debug for Password {
     }
 }
 
+/// A password as a client sent it to be checked (a login, a `current_password`), not stored: any text, so a
+/// malformed one simply does not match. Its `Debug` never prints it, and it is not `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordAttempt(String);
+
+impl PasswordAttempt {
+    pub fn new(attempt: impl Into<String>) -> Self {
+        Self(attempt.into())
+    }
+
+    /// The secret itself, for the password check alone.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordAttempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordAttempt(<redacted>)")
+    }
+}
+
 /// A password hash as the hasher made it (a bcrypt string). Never returned, never logged.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PasswordHash(String);
@@ -89,5 +111,6 @@ mod tests {
         let password = Password::parse("hunter2hunter2").expect("valid");
         assert!(!format!("{password:?}").contains("hunter2"));
         assert!(!format!("{:?}", PasswordHash::new("$2b$04$abc")).contains("abc"));
+        assert!(!format!("{:?}", PasswordAttempt::new("hunter2hunter2")).contains("hunter2"));
     }
 }

@@ -43,7 +43,7 @@ pub async fn refresh(
     metrics: Data<Metrics>,
     body: JsonBody<RefreshBody>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let refreshed = auth.refresh(&body.0.refresh_token).await;
+    let refreshed = auth.refresh(body.0.refresh_token.expose()).await;
     if let Err(AuthError::RefreshTokenReused) = refreshed {
         metrics.refresh_token_reused();
     }
@@ -55,6 +55,6 @@ pub async fn refresh(
 /// Revokes the refresh token's family. Idempotent: an unknown, spent or revoked token is 204 too.
 #[api_v2_operation(tags(Auth), operation_id = "logout")]
 pub async fn logout(auth: Data<AuthService>, body: JsonBody<RefreshBody>) -> Result<NoContent, ApiError> {
-    auth.logout(&body.0.refresh_token).await?;
+    auth.logout(body.0.refresh_token.expose()).await?;
     Ok(NoContent)
 }
