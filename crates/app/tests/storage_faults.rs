@@ -214,3 +214,90 @@ async fn connections_killed_by_the_database_cost_at_most_a_503_each_then_heal() 
         assert_eq!(app.get(&path).await.status, 200, "healed");
     }
 }
+
+/// Forwards connections to `upstream`, counting the Execute messages clients send: one per statement run (sqlx
+/// uses the extended protocol). Needs an unencrypted connection (`sslmode=disable`) to read them.
+struct CountingProxy {
+    port: u16,
+    executes: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CountingProxy {
+    async fn start(upstream: String) -> Self {
+        use std::sync::atomic::AtomicUsize;
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy binds");
+        let port = listener.local_addr().expect("address").port();
+        let executes = Arc::new(AtomicUsize::new(0));
+        let counter = executes.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (upstream, counter) = (upstream.clone(), counter.clone());
+                tokio::spawn(async move {
+                    let Ok(server) = TcpStream::connect(upstream).await else { return };
+                    let (mut client_read, mut client_write) = client.into_split();
+                    let (mut server_read, mut server_write) = server.into_split();
+                    let answers = tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+                    });
+                    let _ = count_executes(&mut client_read, &mut server_write, &counter).await;
+                    answers.abort();
+                });
+            }
+        });
+        Self { port, executes }
+    }
+
+    fn executes(&self) -> usize {
+        self.executes.load(Ordering::SeqCst)
+    }
+}
+
+/// Copies a client's messages to the server, counting Execute ('E') messages. The first message (startup) has no
+/// type byte; every later one is a type byte and a length that counts itself.
+async fn count_executes(
+    client: &mut tokio::net::tcp::OwnedReadHalf,
+    server: &mut tokio::net::tcp::OwnedWriteHalf,
+    counter: &std::sync::atomic::AtomicUsize,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut length = [0u8; 4];
+    client.read_exact(&mut length).await?;
+    let mut startup = vec![0u8; (u32::from_be_bytes(length) as usize).saturating_sub(4)];
+    client.read_exact(&mut startup).await?;
+    server.write_all(&length).await?;
+    server.write_all(&startup).await?;
+    loop {
+        let kind = client.read_u8().await?;
+        client.read_exact(&mut length).await?;
+        let mut body = vec![0u8; (u32::from_be_bytes(length) as usize).saturating_sub(4)];
+        client.read_exact(&mut body).await?;
+        if kind == b'E' {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+        server.write_all(&[kind]).await?;
+        server.write_all(&length).await?;
+        server.write_all(&body).await?;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(no_test_database, ignore = "needs TEST_DATABASE_URL")]
+async fn login_costs_five_statements_on_postgresql() {
+    let database_url = users_storage_postgres::test_support::test_database_url();
+    let upstream = authority(&database_url);
+    let proxy = CountingProxy::start(upstream.clone()).await;
+    let proxied = format!("127.0.0.1:{}", proxy.port);
+    let route = |url: String| format!("{}&sslmode=disable", url.replacen(&upstream, &proxied, 1));
+    let Some(app) = spawn_app_with(route, &[]).await else { return };
+    app.create_user("alice").await;
+    let login = serde_json::json!({"username": "alice", "password": "password1"});
+    // The first login prepares the statements and warms the pool; the second is the steady state.
+    assert_eq!(app.anonymous().post("/auth/login", &login).await.status, 200);
+    let before = proxy.executes();
+    assert_eq!(app.anonymous().post("/auth/login", &login).await.status, 200);
+    assert_eq!(
+        proxy.executes() - before,
+        5,
+        "find the user, record the attempt, read failures, clear, store the token"
+    );
+}
