@@ -9,6 +9,7 @@ use crate::{
     user_columns, Connections,
 };
 use async_trait::async_trait;
+use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, Type};
 use users_domain::auth::LoginName;
 use users_domain::ports::{
@@ -73,9 +74,15 @@ impl<D: Dialect> SqlStore<D> {
 /// An impl block over every dialect, with the bounds sqlx needs to run this module's statements on the dialect's
 /// database (`Database` states none of them itself); written here once rather than on each block.
 macro_rules! for_every_dialect {
-    ($(#[$attribute:meta])* impl $port:ident { $($body:tt)* }) => {
-        $(#[$attribute])*
-        impl<D: Dialect> $port for SqlStore<D>
+    (impl SqlStore { $($body:tt)* }) => {
+        for_every_dialect!(@block [] [] $($body)*);
+    };
+    ($(#[$attribute:meta])* impl $port:ident for SqlStore { $($body:tt)* }) => {
+        for_every_dialect!(@block [$(#[$attribute])*] [$port for] $($body)*);
+    };
+    (@block [$($attribute:tt)*] [$($port:tt)*] $($body:tt)*) => {
+        $($attribute)*
+        impl<D: Dialect> $($port)* SqlStore<D>
         where
             for<'c> &'c mut <D::Database as Database>::Connection: Executor<'c, Database = D::Database>,
             <D::Database as Database>::Arguments: IntoArguments<D::Database>,
@@ -131,8 +138,24 @@ const DELETE_USER: &str = "DELETE FROM users WHERE id = $1 AND (role <> 'admin' 
 const USER_EXISTS: &str = "SELECT id FROM users WHERE id = $1";
 
 for_every_dialect! {
+    impl SqlStore {
+        /// A write of one statement: in this instance's write turn, on a connection of its own; the rows it
+        /// changed.
+        async fn write_one(
+            &self,
+            statement: Query<'_, D::Database, <D::Database as Database>::Arguments>,
+            step: &'static str,
+        ) -> Result<u64, RepositoryError> {
+            let _turn = self.dialect.write_turn().await?;
+            let written = self.connections.run(async |c| statement.execute(c).await.step(step)).await;
+            Ok(D::rows_affected(&written.map_err(storage_error)?))
+        }
+    }
+}
+
+for_every_dialect! {
     #[async_trait]
-    impl UserRepository {
+    impl UserRepository for SqlStore {
         async fn create(&self, user: NewUser) -> Result<User, CreateUserError> {
             let _turn = self.dialect.write_turn().await?;
             let insert = sqlx::query_as(INSERT_USER)
@@ -251,7 +274,7 @@ for_every_dialect! {
     /// token queue on its row (PostgreSQL's row lock, SQLite's single writer) and re-check `spent_at IS NULL`, so
     /// exactly one changes it.
     #[async_trait]
-    impl RefreshTokenStore {
+    impl RefreshTokenStore for SqlStore {
         async fn insert(&self, token: StoredRefreshToken) -> Result<(), RepositoryError> {
             let _turn = self.dialect.write_turn().await?;
             let family = sqlx::query(
@@ -328,27 +351,21 @@ for_every_dialect! {
         }
 
         async fn revoke_family_of(&self, token_hash: &str, now: Timestamp) -> Result<(), RepositoryError> {
-            let _turn = self.dialect.write_turn().await?;
             let revoke = sqlx::query(
                 "UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, $2) \
                  WHERE id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)",
             )
             .bind(token_hash.to_owned())
             .bind(D::Time::from_timestamp(now));
-            let revoked = self.connections.run(async |c| revoke.execute(c).await.step("revoke a token's family"));
-            revoked.await.map_err(storage_error)?;
-            Ok(())
+            self.write_one(revoke, "revoke a token's family").await.map(drop)
         }
 
         async fn revoke_user(&self, user: UserId, now: Timestamp) -> Result<(), RepositoryError> {
-            let _turn = self.dialect.write_turn().await?;
             let revoke =
                 sqlx::query("UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, $2) WHERE user_id = $1")
                     .bind(user.get())
                     .bind(D::Time::from_timestamp(now));
-            let revoked = self.connections.run(async |c| revoke.execute(c).await.step("revoke a user's families"));
-            revoked.await.map_err(storage_error)?;
-            Ok(())
+            self.write_one(revoke, "revoke a user's families").await.map(drop)
         }
 
         async fn purge_refresh_tokens(&self, now: Timestamp) -> Result<u64, RepositoryError> {
@@ -374,15 +391,12 @@ for_every_dialect! {
 for_every_dialect! {
     /// Failed logins: shared by every instance on the database, so the lockout counts them together.
     #[async_trait]
-    impl LoginFailureStore {
+    impl LoginFailureStore for SqlStore {
         async fn record(&self, key: &str, at: Timestamp) -> Result<(), RepositoryError> {
-            let _turn = self.dialect.write_turn().await?;
             let insert = sqlx::query("INSERT INTO login_failures (login_key, failed_at) VALUES ($1, $2)")
                 .bind(key.to_owned())
                 .bind(D::Time::from_timestamp(at));
-            let recorded = self.connections.run(async |c| insert.execute(c).await.step("record a failed login"));
-            recorded.await.map_err(storage_error)?;
-            Ok(())
+            self.write_one(insert, "record a failed login").await.map(drop)
         }
 
         async fn since(&self, key: &str, since: Timestamp) -> Result<Vec<Timestamp>, RepositoryError> {
@@ -400,26 +414,21 @@ for_every_dialect! {
         }
 
         async fn clear(&self, key: &str) -> Result<(), RepositoryError> {
-            let _turn = self.dialect.write_turn().await?;
             let delete = sqlx::query("DELETE FROM login_failures WHERE login_key = $1").bind(key.to_owned());
-            let cleared = self.connections.run(async |c| delete.execute(c).await.step("clear the failed logins"));
-            cleared.await.map_err(storage_error)?;
-            Ok(())
+            self.write_one(delete, "clear the failed logins").await.map(drop)
         }
 
         async fn purge_login_failures(&self, before: Timestamp) -> Result<u64, RepositoryError> {
-            let _turn = self.dialect.write_turn().await?;
             let delete =
                 sqlx::query("DELETE FROM login_failures WHERE failed_at < $1").bind(D::Time::from_timestamp(before));
-            let purged = self.connections.run(async |c| delete.execute(c).await.step("purge old failed logins"));
-            Ok(D::rows_affected(&purged.await.map_err(storage_error)?))
+            self.write_one(delete, "purge old failed logins").await
         }
     }
 }
 
 for_every_dialect! {
     #[async_trait]
-    impl StorageOperations {
+    impl StorageOperations for SqlStore {
         async fn ping(&self) -> Result<(), RepositoryError> {
             self.dialect.check_ready()?;
             serves_reads(&self.connections).await
