@@ -88,6 +88,11 @@ impl Dialect for PostgresDialect {
         Ok(())
     }
 
+    const STORE_REFRESH_TOKEN: &'static [&'static str] =
+        &["WITH family AS (INSERT INTO refresh_families (id, user_id) VALUES ($2, $3) ON CONFLICT (id) DO NOTHING) \
+         INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, token_version) \
+         VALUES ($1, $2, $3, $4, $5)"];
+
     fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {
         result.rows_affected()
     }

@@ -47,6 +47,12 @@ pub trait Dialect: Send + Sync + 'static {
     /// What readiness checks besides a read of the users table.
     fn check_ready(&self) -> Result<(), RepositoryError>;
 
+    /// The statements that store a refresh token and, when it is new, its family; each is given the same
+    /// parameters (`$1` token hash, `$2` family id, `$3` user id, `$4` expiry, `$5` token version). PostgreSQL
+    /// does both in one statement (a data-modifying `WITH`, one round trip per login); SQLite needs two, run in
+    /// one transaction.
+    const STORE_REFRESH_TOKEN: &'static [&'static str];
+
     /// How many rows a statement changed (each driver says it in a type of its own).
     fn rows_affected(result: &<Self::Database as Database>::QueryResult) -> u64;
 }
@@ -277,29 +283,28 @@ for_every_dialect! {
     impl RefreshTokenStore for SqlStore {
         async fn insert(&self, token: StoredRefreshToken) -> Result<(), RepositoryError> {
             let _turn = self.dialect.write_turn().await?;
-            let family = sqlx::query(
-                "INSERT INTO refresh_families (id, user_id) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(token.family_id.clone())
-            .bind(token.user_id.get());
-            let stored = sqlx::query(
-                "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, token_version) \
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(token.token_hash)
-            .bind(token.family_id)
-            .bind(token.user_id.get())
-            .bind(D::Time::from_timestamp(token.expires_at))
-            .bind(token.token_version);
-            let inserted = self
-                .connections
-                .transaction(async |c| {
-                    family.execute(&mut *c).await.step("store the refresh token's family")?;
-                    stored.execute(c).await.step("store the refresh token")?;
-                    Ok(())
+            let statements: Vec<_> = D::STORE_REFRESH_TOKEN
+                .iter()
+                .map(|sql| {
+                    sqlx::query(*sql)
+                        .bind(token.token_hash.clone())
+                        .bind(token.family_id.clone())
+                        .bind(token.user_id.get())
+                        .bind(D::Time::from_timestamp(token.expires_at))
+                        .bind(token.token_version)
                 })
-                .await;
-            unless_user_gone(inserted)
+                .collect();
+            let store = async |c: &mut <D::Database as Database>::Connection| {
+                for statement in statements {
+                    statement.execute(&mut *c).await.step("store the refresh token")?;
+                }
+                Ok(())
+            };
+            let stored = match D::STORE_REFRESH_TOKEN.len() {
+                1 => self.connections.run(store).await,
+                _ => self.connections.transaction(store).await,
+            };
+            unless_user_gone(stored)
         }
 
         async fn spend(&self, token_hash: &str, now: Timestamp) -> Result<SpendOutcome, RepositoryError> {

@@ -145,6 +145,13 @@ impl Dialect for SqliteDialect {
         self.file.as_ref().map_or(Ok(()), DatabaseFile::check)
     }
 
+    /// The family first (the token refers to it); SQLite has no data-modifying `WITH`.
+    const STORE_REFRESH_TOKEN: &'static [&'static str] = &[
+        "INSERT INTO refresh_families (id, user_id) VALUES ($2, $3) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, token_version) \
+         VALUES ($1, $2, $3, $4, $5)",
+    ];
+
     fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
         result.rows_affected()
     }
