@@ -9,7 +9,7 @@ use users_domain::auth::{AuthPorts, AuthService, PasswordCheck};
 use users_domain::ports::{Clock, PasswordHasher, Storage, SystemClock};
 use users_domain::{Email, NewUserRequest, Password, UserPorts, UserService, Username};
 use users_http::{AppState, BodyTimeout, ClientLimits, HashingQueue, Metrics, QueueLimits, Readiness, ServerOptions};
-use users_storage_memory::InMemoryUserRepository;
+use users_storage_memory::InMemoryStore;
 use users_storage_postgres::PostgresConfig;
 use users_storage_sqlite::SqliteConfig;
 
@@ -40,7 +40,7 @@ pub async fn storage(settings: &Settings, migrate: bool) -> Result<Arc<dyn Stora
     let unreachable = |e: anyhow::Error| SettingsError::new("APP__STORAGE__URL", format!("{e:#}"));
     let acquire_timeout = Duration::from_secs(storage.acquire_timeout_secs);
     match storage.backend {
-        Backend::Memory => Ok(Arc::new(InMemoryUserRepository::new())),
+        Backend::Memory => Ok(Arc::new(InMemoryStore::new())),
         Backend::Sqlite => {
             let config = SqliteConfig { url: storage.url.clone(), pool_size: storage.pool_size, acquire_timeout };
             Ok(Arc::new(users_storage_sqlite::connect(&config, migrate).await.map_err(unreachable)?))
@@ -192,6 +192,7 @@ async fn serve_on(
         users,
         auth: auth.clone(),
         readiness: readiness.clone(),
+        storage: storage.clone(),
         client_limits: Arc::new(ClientLimits::new(
             trusted_proxies,
             settings.auth.login_ip_limit_per_minute,

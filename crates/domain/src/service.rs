@@ -248,16 +248,6 @@ impl UserService {
             created_at: self.clock.now(),
         })
     }
-
-    /// The storage pool's connections, for metrics.
-    pub fn storage_pool_stats(&self) -> Option<crate::ports::PoolStats> {
-        self.repository.pool_stats()
-    }
-
-    /// Whether storage answers, for readiness.
-    pub async fn storage_ready(&self) -> Result<(), UserServiceError> {
-        Ok(self.repository.ping().await?)
-    }
 }
 
 impl From<RepositoryError> for UserServiceError {

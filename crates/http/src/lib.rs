@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use users_domain::auth::AuthService;
+use users_domain::ports::StorageOperations;
 use users_domain::UserService;
 
 pub use client_limits::ClientLimits;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub users: UserService,
     pub auth: AuthService,
     pub readiness: Arc<Readiness>,
+    /// The store's readiness probe, pool statistics and shutdown (`/health/ready`, `/metrics`).
+    pub storage: Arc<dyn StorageOperations>,
     /// Shared by the workers: the client IP rule and the per-IP limits are per instance.
     pub client_limits: Arc<ClientLimits>,
     /// Shared by the workers: one queue for the instance's hashing.
@@ -101,6 +104,7 @@ pub fn build_app(
         .app_data(actix::Data::new(state.users))
         .app_data(actix::Data::new(state.auth))
         .app_data(actix::Data::from(state.readiness))
+        .app_data(actix::Data::new(state.storage))
         .app_data(actix::Data::from(state.client_limits))
         .app_data(actix::Data::new(state.hashing))
         .app_data(actix::Data::new(state.body_timeout))

@@ -7,7 +7,8 @@ use actix_web::{web, HttpResponse};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
-use users_domain::UserService;
+use std::sync::Arc;
+use users_domain::ports::StorageOperations;
 
 pub struct Metrics {
     registry: Registry,
@@ -74,8 +75,8 @@ impl Metrics {
         self.refresh_token_reuse.inc();
     }
 
-    fn render(&self, users: &UserService) -> Result<String, prometheus::Error> {
-        if let Some(stats) = users.storage_pool_stats() {
+    fn render(&self, storage: &dyn StorageOperations) -> Result<String, prometheus::Error> {
+        if let Some(stats) = storage.pool_stats() {
             self.pool_connections.with_label_values(&["in_use"]).set(i64::from(stats.in_use));
             self.pool_connections.with_label_values(&["idle"]).set(i64::from(stats.idle));
         }
@@ -86,8 +87,11 @@ impl Metrics {
 }
 
 /// `GET /metrics`.
-pub async fn serve_metrics(metrics: web::Data<Metrics>, users: web::Data<UserService>) -> HttpResponse {
-    match metrics.render(&users) {
+pub async fn serve_metrics(
+    metrics: web::Data<Metrics>,
+    storage: web::Data<Arc<dyn StorageOperations>>,
+) -> HttpResponse {
+    match metrics.render(storage.as_ref().as_ref()) {
         Ok(text) => HttpResponse::Ok().insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4")).body(text),
         Err(e) => {
             tracing::error!(error = %e, "cannot render metrics");

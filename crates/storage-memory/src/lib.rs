@@ -9,11 +9,13 @@ use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use users_domain::auth::LoginName;
-use users_domain::ports::{CreateUserError, DeleteUserError, RepositoryError, UpdateUserError, UserRepository};
+use users_domain::ports::{
+    CreateUserError, DeleteUserError, PoolStats, RepositoryError, StorageOperations, UpdateUserError, UserRepository,
+};
 use users_domain::{fold_case, ListQuery, NewUser, Page, Role, User, UserId, UserPatch};
 
 #[derive(Default)]
-pub struct InMemoryUserRepository {
+pub struct InMemoryStore {
     state: RwLock<State>,
     refresh_tokens: Mutex<refresh_tokens::RefreshTokens>,
     login_failures: Mutex<login_failures::LoginFailures>,
@@ -29,7 +31,7 @@ struct State {
     by_email: HashMap<String, UserId>,
 }
 
-impl InMemoryUserRepository {
+impl InMemoryStore {
     pub fn new() -> Self {
         Self::default()
     }
@@ -77,7 +79,7 @@ impl State {
 }
 
 #[async_trait]
-impl UserRepository for InMemoryUserRepository {
+impl UserRepository for InMemoryStore {
     async fn create(&self, new_user: NewUser) -> Result<User, CreateUserError> {
         let mut state = self.write();
         let id = UserId::new(state.last_id + 1).map_err(|e| RepositoryError::Unexpected(e.into()))?;
@@ -162,8 +164,18 @@ impl UserRepository for InMemoryUserRepository {
         state.users.remove(&id);
         Ok(())
     }
+}
 
+/// Nothing to run: always ready, nothing to close, no pool.
+#[async_trait]
+impl StorageOperations for InMemoryStore {
     async fn ping(&self) -> Result<(), RepositoryError> {
         Ok(())
+    }
+
+    async fn close(&self) {}
+
+    fn pool_stats(&self) -> Option<PoolStats> {
+        None
     }
 }

@@ -1,6 +1,6 @@
 //! Failed logins in memory.
 
-use crate::InMemoryUserRepository;
+use crate::InMemoryStore;
 use async_trait::async_trait;
 use users_domain::ports::{LoginFailureStore, RepositoryError};
 use users_domain::Timestamp;
@@ -8,7 +8,7 @@ use users_domain::Timestamp;
 pub(crate) type LoginFailures = std::collections::HashMap<String, Vec<Timestamp>>;
 
 #[async_trait]
-impl LoginFailureStore for InMemoryUserRepository {
+impl LoginFailureStore for InMemoryStore {
     async fn record(&self, key: &str, at: Timestamp) -> Result<(), RepositoryError> {
         let mut failures = self.login_failures();
         let times = failures.entry(key.to_owned()).or_default();

@@ -1,6 +1,6 @@
 //! Refresh tokens in memory: one lock, so spending is atomic.
 
-use crate::InMemoryUserRepository;
+use crate::InMemoryStore;
 use async_trait::async_trait;
 use users_domain::ports::{RefreshTokenStore, RepositoryError, SpendOutcome, StoredRefreshToken};
 use users_domain::{Timestamp, UserId};
@@ -20,7 +20,7 @@ struct Token {
 }
 
 #[async_trait]
-impl RefreshTokenStore for InMemoryUserRepository {
+impl RefreshTokenStore for InMemoryStore {
     async fn insert(&self, token: StoredRefreshToken) -> Result<(), RepositoryError> {
         let mut state = self.refresh_tokens();
         if !self.read().users.contains_key(&token.user_id) {

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 use users_domain::testing::Storage;
-use users_storage_memory::InMemoryUserRepository;
+use users_storage_memory::InMemoryStore;
 
 async fn fresh_storage() -> Option<(Arc<dyn Storage>, ())> {
-    Some((Arc::new(InMemoryUserRepository::new()), ()))
+    Some((Arc::new(InMemoryStore::new()), ()))
 }
 
 users_domain::auth_store_contract_tests!(fresh_storage());

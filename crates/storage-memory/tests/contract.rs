@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 use users_domain::ports::UserRepository;
-use users_storage_memory::InMemoryUserRepository;
+use users_storage_memory::InMemoryStore;
 
 async fn fresh_repository() -> Option<(Arc<dyn UserRepository>, ())> {
-    Some((Arc::new(InMemoryUserRepository::new()), ()))
+    Some((Arc::new(InMemoryStore::new()), ()))
 }
 
 users_domain::repository_contract_tests!(fresh_repository());

@@ -7,13 +7,15 @@
 //! made many. A read is queued before the statement that answers it starts, so it sees every write that finished
 //! before it was asked. Connections still serve several statements at once: reads are not serialized.
 
-use crate::rows::UserRow;
 use sqlx::{PgConnection, Postgres};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use time::OffsetDateTime;
 use tokio::sync::oneshot;
 use users_domain::ports::RepositoryError;
 use users_storage_sql::user_columns;
-use users_storage_sql::{storage_error, Connections};
+use users_storage_sql::{storage_error, Connections, Failed, StatementContext as _};
+
+type UserRow = users_storage_sql::UserRow<OffsetDateTime>;
 
 const SELECT_ONE: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
 const SELECT_MANY: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ANY($1)");
@@ -106,8 +108,10 @@ impl ReadBatches {
                 }
             }
             Err(error) => {
-                let message = error.to_string();
-                let unavailable = matches!(storage_error(error), RepositoryError::Unavailable(_));
+                let (unavailable, message) = match storage_error(error) {
+                    RepositoryError::Unavailable(cause) => (true, format!("{cause:#}")),
+                    RepositoryError::Unexpected(cause) => (false, format!("{cause:#}")),
+                };
                 for read in batch {
                     let _ = read.reply.send(Err(BatchFailed { unavailable, message: message.clone() }));
                 }
@@ -148,9 +152,10 @@ impl Drop for WaitingServer<'_> {
 }
 
 /// One id is the plain primary-key lookup (PostgreSQL spends less on it than on `ANY` of one element).
-async fn select(connection: &mut PgConnection, ids: &[i64]) -> Result<Vec<UserRow>, sqlx::Error> {
-    match ids {
+async fn select(connection: &mut PgConnection, ids: &[i64]) -> Result<Vec<UserRow>, Failed> {
+    let rows = match ids {
         [id] => sqlx::query_as(SELECT_ONE).bind(id).fetch_all(connection).await,
         _ => sqlx::query_as(SELECT_MANY).bind(ids).fetch_all(connection).await,
-    }
+    };
+    rows.step("read users by id")
 }

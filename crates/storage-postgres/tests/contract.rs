@@ -6,9 +6,9 @@ use std::time::Duration;
 use users_domain::ports::UserRepository;
 use users_domain::testing::Storage;
 use users_storage_postgres::test_support::TestSchema;
-use users_storage_postgres::{connect, PostgresConfig, PostgresUserRepository};
+use users_storage_postgres::{connect, PostgresConfig, PostgresStore};
 
-async fn fresh_storage() -> Option<(Arc<PostgresUserRepository>, TestSchema)> {
+async fn fresh_storage() -> Option<(Arc<PostgresStore>, TestSchema)> {
     let schema = TestSchema::create().await;
     let config = PostgresConfig {
         url: schema.url.clone(),
@@ -49,7 +49,7 @@ mod shared_reads {
     use users_domain::testing::new_user;
     use users_domain::UserId;
 
-    async fn seeded(count: usize) -> (Arc<PostgresUserRepository>, TestSchema, Vec<UserId>) {
+    async fn seeded(count: usize) -> (Arc<PostgresStore>, TestSchema, Vec<UserId>) {
         let (storage, schema) = fresh_storage().await.expect("PostgreSQL storage");
         let mut ids = Vec::new();
         for i in 0..count {

@@ -8,6 +8,7 @@
 //! then rolls back whatever it held. One that sat idle is pinged before its next use, and replaced if the ping
 //! fails, so a connection broken while the database was away is not handed out again.
 
+use crate::errors::{Failed, StatementContext as _, StatementError};
 use deadpool::managed::{self, Metrics, PoolError, RecycleResult};
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::{Acquire, ConnectOptions, Connection as _, Database};
@@ -77,11 +78,11 @@ impl<DB: Database> Connections<DB> {
 
     /// Runs statements on one connection. After a refusal by the server the connection is made clean again (an
     /// open transaction rolled back) before the error is returned, and kept.
-    pub async fn run<T>(
+    pub async fn run<T, E: StatementError>(
         &self,
-        statements: impl AsyncFnOnce(&mut DB::Connection) -> Result<T, sqlx::Error>,
-    ) -> Result<T, sqlx::Error> {
-        let mut connection = self.get().await?;
+        statements: impl AsyncFnOnce(&mut DB::Connection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut connection = self.get().await.map_err(E::no_connection)?;
         match statements(&mut connection).await {
             Ok(value) => {
                 connection.settle();
@@ -89,12 +90,26 @@ impl<DB: Database> Connections<DB> {
             }
             Err(error) => {
                 // sqlx queued the ROLLBACK of a dropped transaction; the ping sends it and waits for the server.
-                if matches!(error, sqlx::Error::Database(_)) && connection.ping().await.is_ok() {
+                if error.refused_by_server() && connection.ping().await.is_ok() {
                     connection.settle();
                 }
                 Err(error)
             }
         }
+    }
+
+    /// Runs statements in one transaction on one connection: all of them take effect, or none.
+    pub async fn transaction<T>(
+        &self,
+        statements: impl AsyncFnOnce(&mut DB::Connection) -> Result<T, Failed>,
+    ) -> Result<T, Failed> {
+        self.run(async |c| {
+            let mut transaction = c.begin().await.step("begin a transaction")?;
+            let value = statements(&mut transaction).await?;
+            transaction.commit().await.step("commit the transaction")?;
+            Ok(value)
+        })
+        .await
     }
 
     /// A connection answers: at start-up (a database that cannot be reached or opened fails it there, not at the

@@ -1,9 +1,14 @@
-//! What both SQL adapters share: the connection pool (`connections`), the mapping of database errors, and the
-//! listing's SQL, written once: the schemas name their columns alike, and the statement text below is valid on
-//! SQLite and PostgreSQL. Values are lower-cased in Rust with the domain's `fold_case` (as the stored `*_lower`
+//! The SQL store, written once for PostgreSQL and SQLite: every statement, the row mapping and the storage ports'
+//! implementations (`store`), the connection pool (`connections`) and the mapping of database errors (`errors`).
+//! The schemas name their columns alike, and each statement's text is valid on both databases (`$N`
+//! placeholders, which sqlx binds positionally on SQLite too). What really differs is a [`Dialect`], implemented
+//! in each adapter crate. Values are lower-cased in Rust with the domain's `fold_case` (as the stored `*_lower`
 //! columns are), so both backends compare the same way.
 
 mod connections;
+mod errors;
+mod rows;
+mod store;
 
 /// The columns a user row reads, in both schemas, as a literal so every statement stays a `&'static str`.
 #[macro_export]
@@ -14,112 +19,23 @@ macro_rules! user_columns {
 }
 
 pub use connections::{Connection, Connections, Options};
+pub use errors::{storage_error, Failed, StatementContext, StatementError};
+pub use rows::{TimeColumn, UserRow};
+pub use store::{Dialect, SqlStore};
+
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
 use users_domain::auth::LoginName;
-use users_domain::ports::{CreateUserError, DeleteUserError, RepositoryError, UpdateUserError};
+use users_domain::ports::{DeleteUserError, RepositoryError, UpdateUserError};
 use users_domain::{fold_case, DisplayName, ListQuery, SortDirection, SortKey};
 
-/// A failed statement as the domain sees it: storage that does not answer is `Unavailable` (503, worth a retry);
-/// anything else is unexpected.
-pub fn storage_error(error: sqlx::Error) -> RepositoryError {
-    match error {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::WorkerCrashed => RepositoryError::Unavailable(error.into()),
-        sqlx::Error::Database(ref e) if e.code().is_some_and(|c| cannot_serve_now(&c)) => {
-            RepositoryError::Unavailable(error.into())
-        }
-        other => RepositoryError::Unexpected(other.into()),
-    }
-}
-
-/// Whether a database error code says the storage cannot serve the statement now, though a later retry may
-/// succeed (503 with Retry-After, never a 500 or a 2xx). PostgreSQL's codes are five-character SQLSTATEs;
-/// SQLite's are its extended result codes, in decimal (at most four digits).
-fn cannot_serve_now(code: &str) -> bool {
-    if code.len() == 5 {
-        // 08xxx connection exceptions; 53xxx insufficient resources (53100 disk full); 57014 statement timeout;
-        // 57P01 admin shutdown; 57P03 cannot connect now; 55P03 lock wait timed out; 58030 I/O error; 25006 a
-        // read-only transaction (a standby); 40001 and 40P01 serialization failure and deadlock.
-        // 57P0x operator intervention (shutdown, crash, idle-session timeout); 25P03 idle-in-transaction timeout;
-        // 40003 statement completion unknown.
-        return code.starts_with("08")
-            || code.starts_with("53")
-            || code.starts_with("57P")
-            || ["57014", "55P03", "58030", "25006", "25P03", "40001", "40003", "40P01"].contains(&code);
-    }
-    const BUSY: i32 = 5;
-    const LOCKED: i32 = 6;
-    const NOMEM: i32 = 7;
-    const READONLY: i32 = 8;
-    const IOERR: i32 = 10;
-    const FULL: i32 = 13;
-    const CANTOPEN: i32 = 14;
-    const PROTOCOL: i32 = 15;
-    const NOTADB: i32 = 26; // the file at the path was replaced by something else
-    let transient = [BUSY, LOCKED, NOMEM, READONLY, IOERR, FULL, CANTOPEN, PROTOCOL, NOTADB];
-    code.parse::<i32>().is_ok_and(|extended| transient.contains(&(extended & 0xff)))
-}
-
-/// A session's token stored for a user deleted meanwhile (a login racing the delete): the foreign key refuses
-/// it, and that is no error: the user's sessions ended with them, so there is nothing to store.
-pub fn unless_user_gone(stored: Result<(), sqlx::Error>) -> Result<(), RepositoryError> {
-    match stored {
-        Err(e) if e.as_database_error().is_some_and(|d| d.is_foreign_key_violation()) => Ok(()),
-        other => other.map_err(storage_error),
-    }
-}
-
-/// Which unique index a violation hit.
-enum Taken {
-    Username,
-    Email,
-}
-
-/// PostgreSQL names the violated index (`users_username_lower_key`, `users_email_key`: the migrations' names).
-/// SQLite names no constraint; its message names the indexed column (`UNIQUE constraint failed:
-/// users.username_lower`), the only place it says which.
-fn taken(error: &sqlx::Error) -> Option<Taken> {
-    let violation = error.as_database_error().filter(|e| e.is_unique_violation())?;
-    let named = violation.constraint().unwrap_or_else(|| violation.message());
-    if named.contains("username_lower") {
-        Some(Taken::Username)
-    } else if named.contains("email") {
-        Some(Taken::Email)
-    } else {
-        None
-    }
-}
-
-/// An insert's failure: a taken username or email, or a storage error.
-pub fn create_error(error: sqlx::Error) -> CreateUserError {
-    match taken(&error) {
-        Some(Taken::Username) => CreateUserError::UsernameTaken,
-        Some(Taken::Email) => CreateUserError::EmailTaken,
-        None => storage_error(error).into(),
-    }
-}
-
-/// An update's failure: a taken username or email, or a storage error.
-pub fn update_error(error: sqlx::Error) -> UpdateUserError {
-    match taken(&error) {
-        Some(Taken::Username) => UpdateUserError::UsernameTaken,
-        Some(Taken::Email) => UpdateUserError::EmailTaken,
-        None => storage_error(error).into(),
-    }
-}
-
 /// `%`, `_` and `\` in `q` match themselves (the statements say `ESCAPE '\'`).
-pub fn like_pattern(q: &str) -> String {
+fn like_pattern(q: &str) -> String {
     let escaped = fold_case(q).replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     format!("%{escaped}%")
 }
 
 /// ` WHERE …` for the query's filters, binding every value.
-pub fn push_filter<DB: Database>(builder: &mut QueryBuilder<DB>, query: &ListQuery)
+fn push_filter<DB: Database>(builder: &mut QueryBuilder<DB>, query: &ListQuery)
 where
     for<'t> String: Encode<'t, DB> + Type<DB>,
 {
@@ -168,12 +84,12 @@ where
 }
 
 /// The `name_lower` column's value for a name (the listing's filters compare lower-cased values).
-pub fn lower_name(name: Option<&DisplayName>) -> Option<String> {
+fn lower_name(name: Option<&DisplayName>) -> Option<String> {
     name.map(|n| fold_case(n.as_str()))
 }
 
 /// The listing's page over `columns` and the count of all its matches: two statements on one connection.
-pub async fn list_rows<DB, Row>(
+async fn list_rows<DB, Row>(
     connections: &Connections<DB>,
     query: &ListQuery,
     columns: &str,
@@ -192,8 +108,8 @@ where
     };
     let (total, rows): (i64, Vec<Row>) = connections
         .run(async |c| {
-            let total = count.build_query_scalar().fetch_one(&mut *c).await?;
-            Ok((total, page.build_query_as().fetch_all(c).await?))
+            let total = count.build_query_scalar().fetch_one(&mut *c).await.step("count the listed users")?;
+            Ok((total, page.build_query_as().fetch_all(c).await.step("read the listed users")?))
         })
         .await
         .map_err(storage_error)?;
@@ -203,7 +119,7 @@ where
 /// The user a login names, by the unique index of its username or email (`$1` is a placeholder on both
 /// backends). `None` when no user can have the name: one with a NUL (sign-up refuses it; PostgreSQL cannot
 /// even compare it).
-pub async fn find_by_login_name<DB, Row>(
+async fn find_by_login_name<DB, Row>(
     connections: &Connections<DB>,
     name: &LoginName,
 ) -> Result<Option<Row>, RepositoryError>
@@ -224,7 +140,8 @@ where
         return Ok(None);
     }
     let statement = sqlx::query_as(sql).bind(fold_case(value));
-    connections.run(async |c| statement.fetch_optional(c).await).await.map_err(storage_error)
+    let found = connections.run(async |c| statement.fetch_optional(c).await.step("find the user by login name"));
+    found.await.map_err(storage_error)
 }
 
 /// How long readiness waits for its probe statement.
@@ -232,7 +149,7 @@ const READINESS_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Readiness: a read of the users table answers within two seconds. A ping alone would still answer while a lock
 /// held on the table, or a stalled database, keeps every request waiting.
-pub async fn serves_reads<DB>(connections: &Connections<DB>) -> Result<(), RepositoryError>
+async fn serves_reads<DB>(connections: &Connections<DB>) -> Result<(), RepositoryError>
 where
     DB: Database,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -240,11 +157,11 @@ where
 {
     // Only the statement is timed: waiting for a connection of a busy, healthy pool is bounded by the acquire
     // timeout and does not make the instance unready. A probe cut short closes its connection.
-    let mut connection = connections.get().await.map_err(storage_error)?;
+    let mut connection = connections.get().await.step("get a database connection").map_err(storage_error)?;
     let probe = sqlx::query("SELECT id FROM users LIMIT 1").execute(&mut *connection);
     match tokio::time::timeout(READINESS_WITHIN, probe).await {
         Ok(answered) => {
-            answered.map_err(storage_error)?;
+            answered.step("read the users table").map_err(storage_error)?;
             connection.settle();
             Ok(())
         }
@@ -253,7 +170,7 @@ where
 }
 
 /// An update whose guarded statement wrote nothing: the user is there (so the guard kept the last admin) or not.
-pub fn nothing_updated(user_exists: bool) -> UpdateUserError {
+fn nothing_updated(user_exists: bool) -> UpdateUserError {
     if user_exists {
         UpdateUserError::LastAdmin
     } else {
@@ -262,7 +179,7 @@ pub fn nothing_updated(user_exists: bool) -> UpdateUserError {
 }
 
 /// The same for a delete.
-pub fn nothing_deleted(user_exists: bool) -> DeleteUserError {
+fn nothing_deleted(user_exists: bool) -> DeleteUserError {
     if user_exists {
         DeleteUserError::LastAdmin
     } else {
@@ -271,7 +188,7 @@ pub fn nothing_deleted(user_exists: bool) -> DeleteUserError {
 }
 
 /// ` ORDER BY …`: the sort key in its direction, ties by id ascending.
-pub fn order_by(query: &ListQuery) -> &'static str {
+fn order_by(query: &ListQuery) -> &'static str {
     use SortDirection::{Ascending as Asc, Descending as Desc};
     match (query.sort, query.direction) {
         (SortKey::Id, Asc) => " ORDER BY id ASC",
@@ -290,17 +207,6 @@ pub fn order_by(query: &ListQuery) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn storage_that_cannot_serve_now_is_told_from_a_failed_statement() {
-        for code in ["57014", "55P03", "53100", "08006", "57P05", "5", "517", "13", "778", "8", "26"] {
-            assert!(cannot_serve_now(code), "{code}");
-        }
-        // A unique or check violation, a syntax error: the request or the code is at fault.
-        for code in ["23505", "23514", "42601", "2067", "19", "1"] {
-            assert!(!cannot_serve_now(code), "{code}");
-        }
-    }
 
     #[test]
     fn like_patterns_escape_wildcards_and_lower_case() {

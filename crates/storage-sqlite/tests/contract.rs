@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use users_domain::ports::UserRepository;
 use users_domain::testing::Storage;
-use users_storage_sqlite::{connect, SqliteConfig, SqliteUserRepository};
+use users_storage_sqlite::{connect, SqliteConfig, SqliteStore};
 
 /// Removes the test's database folder when the test ends.
 struct TempFolder(PathBuf);
@@ -17,7 +17,7 @@ impl Drop for TempFolder {
     }
 }
 
-async fn fresh_storage() -> Option<(Arc<SqliteUserRepository>, TempFolder)> {
+async fn fresh_storage() -> Option<(Arc<SqliteStore>, TempFolder)> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let name = format!("users-api-contract-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));

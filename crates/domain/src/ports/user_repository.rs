@@ -2,13 +2,6 @@ use crate::auth::LoginName;
 use crate::{ListQuery, NewUser, Page, User, UserId, UserPatch};
 use async_trait::async_trait;
 
-/// Connections of a storage pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolStats {
-    pub in_use: u32,
-    pub idle: u32,
-}
-
 /// Failures of any repository operation that a caller cannot fix by changing its request.
 #[derive(Debug, thiserror::Error)]
 pub enum RepositoryError {
@@ -53,7 +46,7 @@ pub enum DeleteUserError {
     Repository(#[from] RepositoryError),
 }
 
-/// Where users are kept. The contract every adapter meets (checked by `testing::repository_contract`):
+/// Where users are kept (persistence only: running the storage is `StorageOperations`). The contract every adapter meets (checked by `testing::repository_contract`):
 /// usernames and emails compare case-insensitively, ids are never reused, timestamps come back exactly as given.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
@@ -82,15 +75,4 @@ pub trait UserRepository: Send + Sync {
 
     /// MUST return `NotFound` if there is no such user and `LastAdmin` if it is the only admin (atomically).
     async fn delete(&self, id: UserId) -> Result<(), DeleteUserError>;
-
-    /// Whether the storage answers: for readiness checks.
-    async fn ping(&self) -> Result<(), RepositoryError>;
-
-    /// Closes connections at shutdown; the repository is not used afterwards.
-    async fn close(&self) {}
-
-    /// The connection pool's state, for metrics; `None` without a pool.
-    fn pool_stats(&self) -> Option<PoolStats> {
-        None
-    }
 }

@@ -5,7 +5,9 @@ use crate::problem::ApiError;
 use crate::Readiness;
 use paperclip::actix::api_v2_operation;
 use paperclip::actix::web::{Data, Json};
-use users_domain::UserService;
+use std::sync::Arc;
+use users_domain::ports::StorageOperations;
+use users_domain::UserServiceError;
 
 fn ok() -> Json<HealthStatus> {
     Json(HealthStatus { status: "ok".to_owned() })
@@ -23,10 +25,14 @@ pub async fn health() -> Result<Json<HealthStatus>, ApiError> {
 ///
 /// 200 when storage answers; 503 when it does not, or while the service shuts down.
 #[api_v2_operation(tags(Health), operation_id = "ready")]
-pub async fn ready(users: Data<UserService>, readiness: Data<Readiness>) -> Result<Json<HealthStatus>, ApiError> {
+pub async fn ready(
+    storage: Data<Arc<dyn StorageOperations>>,
+    readiness: Data<Readiness>,
+) -> Result<Json<HealthStatus>, ApiError> {
     if readiness.is_shutting_down() {
         return Err(ApiError::ShuttingDown);
     }
-    users.storage_ready().await?;
+    // Mapped as any use case maps storage that does not answer: 503, the cause logged.
+    storage.ping().await.map_err(UserServiceError::from)?;
     Ok(ok())
 }

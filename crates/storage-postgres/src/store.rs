@@ -1,0 +1,99 @@
+use crate::read_batches::ReadBatches;
+use anyhow::Context;
+use async_trait::async_trait;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{PgConnection, Postgres};
+use std::str::FromStr;
+use std::time::Duration;
+use time::OffsetDateTime;
+use users_domain::ports::RepositoryError;
+use users_storage_sql::{Connections, Dialect, SqlStore, UserRow};
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct PostgresConfig {
+    /// `postgres://user@host:port/db` (libpq's `options` parameter is honoured, e.g. a `search_path`).
+    pub url: String,
+    pub pool_size: u32,
+    pub acquire_timeout: Duration,
+    pub statement_timeout: Duration,
+}
+
+/// The store of every storage port in PostgreSQL.
+pub type PostgresStore = SqlStore<PostgresDialect>;
+
+/// What PostgreSQL does its own way: `TIMESTAMPTZ` columns, admin rows locked before a demotion or delete, and
+/// primary-key reads batched.
+#[derive(Default)]
+pub struct PostgresDialect {
+    reads: ReadBatches,
+}
+
+/// Connects (failing if the database does not answer within the acquire timeout) and migrates.
+pub async fn connect(config: &PostgresConfig, migrate: bool) -> anyhow::Result<PostgresStore> {
+    check_certificate_files(&config.url)?;
+    let options = PgConnectOptions::from_str(&config.url)
+        .context("invalid PostgreSQL URL")?
+        .options([("statement_timeout", format!("{}ms", config.statement_timeout.as_millis()))]);
+    let connections = Connections::new(options, config.pool_size, config.acquire_timeout)
+        .context("invalid PostgreSQL pool settings")?;
+    connections.check().await.context("cannot reach PostgreSQL")?;
+    if migrate {
+        // sqlx holds an advisory lock meanwhile, so instances starting together apply them once.
+        let migrated = connections.migrate(&sqlx::migrate!("../../migrations/postgres")).await;
+        migrated.context("cannot apply the migrations")?;
+    }
+    Ok(SqlStore::new(connections, PostgresDialect::default()))
+}
+
+/// The certificate files a URL names for TLS (`sslrootcert`, `sslcert`, `sslkey`) must be readable: checked here
+/// so that a wrong path is reported with its parameter, rather than as a bare I/O error of the first connection.
+fn check_certificate_files(url: &str) -> anyhow::Result<()> {
+    let Some((_, query)) = url.split_once('?') else { return Ok(()) };
+    for (name, path) in form_urlencoded::parse(query.as_bytes()) {
+        if matches!(name.as_ref(), "sslrootcert" | "sslcert" | "sslkey") {
+            std::fs::File::open(path.as_ref()).with_context(|| format!("cannot read {name}={path}"))?;
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Dialect for PostgresDialect {
+    type Database = Postgres;
+    type Time = OffsetDateTime;
+    /// Writers need no turn: row locks and the guarded statements order them.
+    type WriteTurn = ();
+
+    async fn write_turn(&self) -> Result<(), RepositoryError> {
+        Ok(())
+    }
+
+    /// Locks every admin row until the transaction ends: changes that could remove an admin run one at a time,
+    /// so the "one admin must remain" guard that follows sees the others' committed result.
+    async fn lock_admins(&self, transaction: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT id FROM users WHERE role = 'admin' FOR UPDATE").fetch_all(transaction).await?;
+        Ok(())
+    }
+
+    async fn find_rows(
+        &self,
+        connections: &Connections<Postgres>,
+        ids: &[i64],
+    ) -> Result<Vec<UserRow<OffsetDateTime>>, RepositoryError> {
+        self.reads.read(connections, ids).await
+    }
+
+    fn check_ready(&self) -> Result<(), RepositoryError> {
+        Ok(())
+    }
+
+    const STORE_REFRESH_TOKEN: &'static [&'static str] =
+        &["WITH family AS (INSERT INTO refresh_families (id, user_id) VALUES ($2, $3) ON CONFLICT (id) DO NOTHING) \
+         INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, token_version) \
+         VALUES ($1, $2, $3, $4, $5)"];
+
+    fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {
+        result.rows_affected()
+    }
+}

@@ -1,0 +1,450 @@
+//! `SqlStore`: the storage ports (users, refresh tokens, login failures, operations) over either SQL database,
+//! each statement written once. A port call of several statements runs them in one transaction; every
+//! statement names its step, so a failure's log line says which one failed.
+
+use crate::errors::{create_error, unless_user_gone, update_error, StatementContext as _};
+use crate::rows::{age_column, TimeColumn, UserRow};
+use crate::{
+    find_by_login_name, list_rows, lower_name, nothing_deleted, nothing_updated, serves_reads, storage_error,
+    user_columns, Connections,
+};
+use async_trait::async_trait;
+use sqlx::query::Query;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, Type};
+use users_domain::auth::LoginName;
+use users_domain::ports::{
+    CreateUserError, DeleteUserError, LoginFailureStore, PoolStats, RefreshTokenStore, RepositoryError, SpendOutcome,
+    StorageOperations, StoredRefreshToken, UpdateUserError, UserRepository,
+};
+use users_domain::{ListQuery, NewUser, Page, Role, Timestamp, User, UserId, UserPatch};
+
+/// What differs between the SQL databases, and nothing else: the database and how it stores a timestamp, how
+/// writers take turns, how changes that could remove the last admin are serialized, how users are read by
+/// primary key, and what readiness checks besides a read.
+#[async_trait]
+pub trait Dialect: Send + Sync + 'static {
+    type Database: Database;
+    /// A timestamp column's type.
+    type Time: TimeColumn;
+    /// Held while one write runs.
+    type WriteTurn: Send;
+
+    /// Waits for this instance's turn to write (bounded); `Unavailable` when the storage cannot take writes now.
+    async fn write_turn(&self) -> Result<Self::WriteTurn, RepositoryError>;
+
+    /// First in the transaction of a change that could remove an admin (a demotion, a delete), where the
+    /// database does not already run such changes one at a time: the guard that keeps one admin then sees the
+    /// others' committed result.
+    async fn lock_admins(&self, transaction: &mut <Self::Database as Database>::Connection) -> Result<(), sqlx::Error>;
+
+    /// The rows of the users with these ids that exist, in no particular order.
+    async fn find_rows(
+        &self,
+        connections: &Connections<Self::Database>,
+        ids: &[i64],
+    ) -> Result<Vec<UserRow<Self::Time>>, RepositoryError>;
+
+    /// What readiness checks besides a read of the users table.
+    fn check_ready(&self) -> Result<(), RepositoryError>;
+
+    /// The statements that store a refresh token and, when it is new, its family; each is given the same
+    /// parameters (`$1` token hash, `$2` family id, `$3` user id, `$4` expiry, `$5` token version). PostgreSQL
+    /// does both in one statement (a data-modifying `WITH`, one round trip per login); SQLite needs two, run in
+    /// one transaction.
+    const STORE_REFRESH_TOKEN: &'static [&'static str];
+
+    /// How many rows a statement changed (each driver says it in a type of its own).
+    fn rows_affected(result: &<Self::Database as Database>::QueryResult) -> u64;
+}
+
+/// The store of users, refresh tokens and login failures in a SQL database: every storage port.
+pub struct SqlStore<D: Dialect> {
+    connections: Connections<D::Database>,
+    dialect: D,
+}
+
+impl<D: Dialect> SqlStore<D> {
+    pub fn new(connections: Connections<D::Database>, dialect: D) -> Self {
+        Self { connections, dialect }
+    }
+
+    pub fn connections(&self) -> &Connections<D::Database> {
+        &self.connections
+    }
+
+    pub fn dialect(&self) -> &D {
+        &self.dialect
+    }
+}
+
+/// An impl block over every dialect, with the bounds sqlx needs to run this module's statements on the dialect's
+/// database (`Database` states none of them itself); written here once rather than on each block.
+macro_rules! for_every_dialect {
+    (impl SqlStore { $($body:tt)* }) => {
+        for_every_dialect!(@block [] [] $($body)*);
+    };
+    ($(#[$attribute:meta])* impl $port:ident for SqlStore { $($body:tt)* }) => {
+        for_every_dialect!(@block [$(#[$attribute])*] [$port for] $($body)*);
+    };
+    (@block [$($attribute:tt)*] [$($port:tt)*] $($body:tt)*) => {
+        $($attribute)*
+        impl<D: Dialect> $($port)* SqlStore<D>
+        where
+            for<'c> &'c mut <D::Database as Database>::Connection: Executor<'c, Database = D::Database>,
+            <D::Database as Database>::Arguments: IntoArguments<D::Database>,
+            usize: ColumnIndex<<D::Database as Database>::Row>,
+            for<'r> UserRow<D::Time>: FromRow<'r, <D::Database as Database>::Row>,
+            for<'q> String: Encode<'q, D::Database> + Decode<'q, D::Database> + Type<D::Database>,
+            for<'q> i64: Encode<'q, D::Database> + Decode<'q, D::Database> + Type<D::Database>,
+            for<'q> D::Time: Encode<'q, D::Database> + Decode<'q, D::Database> + Type<D::Database>,
+            for<'q> i16: Encode<'q, D::Database> + Type<D::Database>,
+            for<'q> bool: Encode<'q, D::Database> + Type<D::Database>,
+            for<'q> Option<String>: Encode<'q, D::Database> + Type<D::Database>,
+            for<'q> Option<i16>: Encode<'q, D::Database> + Type<D::Database>,
+        {
+            $($body)*
+        }
+    };
+}
+
+fn into_user<Time: TimeColumn>(row: UserRow<Time>) -> Result<User, RepositoryError> {
+    User::try_from(row).map_err(RepositoryError::Unexpected)
+}
+
+fn user_id(id: i64) -> Result<UserId, RepositoryError> {
+    UserId::new(id).map_err(|e| RepositoryError::Unexpected(e.into()))
+}
+
+const INSERT_USER: &str = concat!(
+    "INSERT INTO users (username, username_lower, email, name, name_lower, age, role, password_hash, \
+     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING ",
+    user_columns!()
+);
+
+/// The patch's fields, each kept when `NULL` (the name and age with a flag, as `NULL` is a value they can be
+/// set to); a new password hash ends the sessions begun before it (`token_version`). The guard refuses a write
+/// that would leave no admin.
+const UPDATE_USER: &str = concat!(
+    "UPDATE users SET \
+        username = COALESCE($1, username), username_lower = COALESCE($2, username_lower), \
+        email = COALESCE($3, email), \
+        name = CASE WHEN $4 THEN $5 ELSE name END, name_lower = CASE WHEN $4 THEN $6 ELSE name_lower END, \
+        age = CASE WHEN $7 THEN $8 ELSE age END, \
+        role = COALESCE($9, role), password_hash = COALESCE($10, password_hash), updated_at = $11, \
+        token_version = token_version + (CASE WHEN CAST($10 AS TEXT) IS NULL THEN 0 ELSE 1 END) \
+     WHERE id = $12 AND (COALESCE($9, role) = 'admin' OR role <> 'admin' \
+        OR (SELECT count(*) FROM users WHERE role = 'admin') > 1) \
+     RETURNING ",
+    user_columns!()
+);
+
+const DELETE_USER: &str = "DELETE FROM users WHERE id = $1 AND (role <> 'admin' \
+    OR (SELECT count(*) FROM users WHERE role = 'admin') > 1)";
+
+const USER_EXISTS: &str = "SELECT id FROM users WHERE id = $1";
+
+for_every_dialect! {
+    impl SqlStore {
+        /// A write of one statement: in this instance's write turn, on a connection of its own; the rows it
+        /// changed.
+        async fn write_one(
+            &self,
+            statement: Query<'_, D::Database, <D::Database as Database>::Arguments>,
+            step: &'static str,
+        ) -> Result<u64, RepositoryError> {
+            let _turn = self.dialect.write_turn().await?;
+            let written = self.connections.run(async |c| statement.execute(c).await.step(step)).await;
+            Ok(D::rows_affected(&written.map_err(storage_error)?))
+        }
+    }
+}
+
+for_every_dialect! {
+    #[async_trait]
+    impl UserRepository for SqlStore {
+        async fn create(&self, user: NewUser) -> Result<User, CreateUserError> {
+            let _turn = self.dialect.write_turn().await?;
+            let insert = sqlx::query_as(INSERT_USER)
+                .bind(user.username.as_str().to_owned())
+                .bind(user.username.folded())
+                .bind(user.email.as_str().to_owned())
+                .bind(user.name.as_ref().map(|n| n.as_str().to_owned()))
+                .bind(lower_name(user.name.as_ref()))
+                .bind(user.age.map(age_column))
+                .bind(user.role.as_str().to_owned())
+                .bind(user.password_hash.as_str().to_owned())
+                .bind(D::Time::from_timestamp(user.created_at));
+            // fetch_all: the statement's whole answer is read, so a commit that fails after the row is seen.
+            let rows: Vec<UserRow<D::Time>> = self
+                .connections
+                .run(async |c| insert.fetch_all(c).await.step("insert the user"))
+                .await
+                .map_err(create_error)?;
+            let row = rows.into_iter().next().ok_or_else(|| anyhow::anyhow!("the insert returned no row"));
+            Ok(into_user(row.map_err(RepositoryError::Unexpected)?)?)
+        }
+
+        async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
+            let rows = self.dialect.find_rows(&self.connections, &[id.get()]).await?;
+            rows.into_iter().next().map(into_user).transpose()
+        }
+
+        async fn find_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, RepositoryError> {
+            let ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
+            let rows = self.dialect.find_rows(&self.connections, &ids).await?;
+            rows.into_iter().map(into_user).collect()
+        }
+
+        async fn find_by_login_name(&self, name: &LoginName) -> Result<Option<User>, RepositoryError> {
+            let row = find_by_login_name::<D::Database, UserRow<D::Time>>(&self.connections, name).await?;
+            row.map(into_user).transpose()
+        }
+
+        async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
+            let (total, rows) =
+                list_rows::<D::Database, UserRow<D::Time>>(&self.connections, query, user_columns!()).await?;
+            let users = rows.into_iter().map(into_user).collect::<Result<_, _>>()?;
+            Ok(Page { users, total })
+        }
+
+        async fn update(&self, id: UserId, patch: UserPatch) -> Result<User, UpdateUserError> {
+            let _turn = self.dialect.write_turn().await?;
+            let name = patch.name.as_ref();
+            let update = sqlx::query_as(UPDATE_USER)
+                .bind(patch.username.as_ref().map(|u| u.as_str().to_owned()))
+                .bind(patch.username.as_ref().map(|u| u.folded()))
+                .bind(patch.email.as_ref().map(|e| e.as_str().to_owned()))
+                .bind(name.is_some())
+                .bind(name.and_then(|n| n.as_ref().map(|n| n.as_str().to_owned())))
+                .bind(name.and_then(|n| lower_name(n.as_ref())))
+                .bind(patch.age.is_some())
+                .bind(patch.age.flatten().map(age_column))
+                .bind(patch.role.map(|r| r.as_str().to_owned()))
+                .bind(patch.password_hash.as_ref().map(|h| h.as_str().to_owned()))
+                .bind(D::Time::from_timestamp(patch.updated_at))
+                .bind(id.get());
+            let exists = sqlx::query_scalar(USER_EXISTS).bind(id.get());
+            let demotion = patch.role == Some(Role::User);
+            // The row written, or (nothing written) whether the user exists.
+            let updated: Result<UserRow<D::Time>, bool> = self
+                .connections
+                .transaction(async |c| {
+                    if demotion {
+                        self.dialect.lock_admins(c).await.step("lock the admins")?;
+                    }
+                    // fetch_all: the statement's whole answer is read, so a failure after the row is seen.
+                    let rows: Vec<UserRow<D::Time>> = update.fetch_all(&mut *c).await.step("update the user")?;
+                    if let Some(row) = rows.into_iter().next() {
+                        return Ok(Ok(row));
+                    }
+                    // Nothing written: either there is no such user, or the guard kept the last admin.
+                    let found: Option<i64> = exists.fetch_optional(c).await.step("look for the user")?;
+                    Ok(Err(found.is_some()))
+                })
+                .await
+                .map_err(update_error)?;
+            match updated {
+                Ok(row) => Ok(into_user(row)?),
+                Err(user_exists) => Err(nothing_updated(user_exists)),
+            }
+        }
+
+        async fn delete(&self, id: UserId) -> Result<(), DeleteUserError> {
+            let _turn = self.dialect.write_turn().await?;
+            let delete = sqlx::query(DELETE_USER).bind(id.get());
+            let exists = sqlx::query_scalar(USER_EXISTS).bind(id.get());
+            // `None` once deleted; otherwise whether the user exists.
+            let user_exists: Option<bool> = self
+                .connections
+                .transaction(async |c| {
+                    self.dialect.lock_admins(c).await.step("lock the admins")?;
+                    let deleted = delete.execute(&mut *c).await.step("delete the user")?;
+                    if D::rows_affected(&deleted) == 1 {
+                        return Ok(None);
+                    }
+                    let found: Option<i64> = exists.fetch_optional(c).await.step("look for the user")?;
+                    Ok(Some(found.is_some()))
+                })
+                .await
+                .map_err(storage_error)?;
+            match user_exists {
+                None => Ok(()),
+                Some(user_exists) => Err(nothing_deleted(user_exists)),
+            }
+        }
+    }
+}
+
+for_every_dialect! {
+    /// Spending is one conditional `UPDATE` in a transaction with its reuse handling: concurrent spends of a
+    /// token queue on its row (PostgreSQL's row lock, SQLite's single writer) and re-check `spent_at IS NULL`, so
+    /// exactly one changes it.
+    #[async_trait]
+    impl RefreshTokenStore for SqlStore {
+        async fn insert(&self, token: StoredRefreshToken) -> Result<(), RepositoryError> {
+            let _turn = self.dialect.write_turn().await?;
+            let statements: Vec<_> = D::STORE_REFRESH_TOKEN
+                .iter()
+                .map(|sql| {
+                    sqlx::query(*sql)
+                        .bind(token.token_hash.clone())
+                        .bind(token.family_id.clone())
+                        .bind(token.user_id.get())
+                        .bind(D::Time::from_timestamp(token.expires_at))
+                        .bind(token.token_version)
+                })
+                .collect();
+            let store = async |c: &mut <D::Database as Database>::Connection| {
+                for statement in statements {
+                    statement.execute(&mut *c).await.step("store the refresh token")?;
+                }
+                Ok(())
+            };
+            let stored = match D::STORE_REFRESH_TOKEN.len() {
+                1 => self.connections.run(store).await,
+                _ => self.connections.transaction(store).await,
+            };
+            unless_user_gone(stored)
+        }
+
+        async fn spend(&self, token_hash: &str, now: Timestamp) -> Result<SpendOutcome, RepositoryError> {
+            let _turn = self.dialect.write_turn().await?;
+            let spend = sqlx::query_as(
+                "UPDATE refresh_tokens SET spent_at = $2 \
+                 WHERE token_hash = $1 AND spent_at IS NULL AND expires_at > $2 \
+                   AND family_id IN (SELECT id FROM refresh_families WHERE revoked_at IS NULL) \
+                   AND token_version = (SELECT u.token_version FROM users u WHERE u.id = refresh_tokens.user_id) \
+                 RETURNING family_id, user_id, token_version",
+            )
+            .bind(token_hash.to_owned())
+            .bind(D::Time::from_timestamp(now));
+            let known = sqlx::query_as(
+                "SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = $1 AND expires_at > $2",
+            )
+            .bind(token_hash.to_owned())
+            .bind(D::Time::from_timestamp(now));
+            // Spent already, its family revoked, or begun before a password change: reuse. Revoke the family
+            // (again).
+            let revoke =
+                sqlx::query("UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2");
+            let (spent, reused): (Vec<(String, i64, i64)>, Option<(String, i64)>) = self
+                .connections
+                .transaction(async |c| {
+                    // fetch_all: a write's statement runs to its end, so a failure to store it is seen here.
+                    let spent: Vec<(String, i64, i64)> =
+                        spend.fetch_all(&mut *c).await.step("spend the refresh token")?;
+                    if !spent.is_empty() {
+                        return Ok((spent, None));
+                    }
+                    let reused: Option<(String, i64)> =
+                        known.fetch_optional(&mut *c).await.step("look for the refresh token")?;
+                    if let Some((family_id, _)) = &reused {
+                        let revoke = revoke.bind(D::Time::from_timestamp(now)).bind(family_id.clone());
+                        revoke.execute(c).await.step("revoke the reused token's family")?;
+                    }
+                    Ok((spent, reused))
+                })
+                .await
+                .map_err(storage_error)?;
+            if let Some((family_id, user, token_version)) = spent.into_iter().next() {
+                return Ok(SpendOutcome::Spent { user_id: user_id(user)?, family_id, token_version });
+            }
+            match reused {
+                Some((family_id, user)) => Ok(SpendOutcome::Reused { user_id: user_id(user)?, family_id }),
+                None => Ok(SpendOutcome::Invalid),
+            }
+        }
+
+        async fn revoke_family_of(&self, token_hash: &str, now: Timestamp) -> Result<(), RepositoryError> {
+            let revoke = sqlx::query(
+                "UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, $2) \
+                 WHERE id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)",
+            )
+            .bind(token_hash.to_owned())
+            .bind(D::Time::from_timestamp(now));
+            self.write_one(revoke, "revoke a token's family").await.map(drop)
+        }
+
+        async fn revoke_user(&self, user: UserId, now: Timestamp) -> Result<(), RepositoryError> {
+            let revoke =
+                sqlx::query("UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, $2) WHERE user_id = $1")
+                    .bind(user.get())
+                    .bind(D::Time::from_timestamp(now));
+            self.write_one(revoke, "revoke a user's families").await.map(drop)
+        }
+
+        async fn purge_refresh_tokens(&self, now: Timestamp) -> Result<u64, RepositoryError> {
+            let _turn = self.dialect.write_turn().await?;
+            let expired =
+                sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= $1").bind(D::Time::from_timestamp(now));
+            let empty_families = sqlx::query(
+                "DELETE FROM refresh_families \
+                 WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = refresh_families.id)",
+            );
+            self.connections
+                .transaction(async |c| {
+                    let purged = expired.execute(&mut *c).await.step("purge expired refresh tokens")?;
+                    empty_families.execute(c).await.step("purge empty refresh token families")?;
+                    Ok(D::rows_affected(&purged))
+                })
+                .await
+                .map_err(storage_error)
+        }
+    }
+}
+
+for_every_dialect! {
+    /// Failed logins: shared by every instance on the database, so the lockout counts them together.
+    #[async_trait]
+    impl LoginFailureStore for SqlStore {
+        async fn record(&self, key: &str, at: Timestamp) -> Result<(), RepositoryError> {
+            let insert = sqlx::query("INSERT INTO login_failures (login_key, failed_at) VALUES ($1, $2)")
+                .bind(key.to_owned())
+                .bind(D::Time::from_timestamp(at));
+            self.write_one(insert, "record a failed login").await.map(drop)
+        }
+
+        async fn since(&self, key: &str, since: Timestamp) -> Result<Vec<Timestamp>, RepositoryError> {
+            let select = sqlx::query_scalar(
+                "SELECT failed_at FROM login_failures WHERE login_key = $1 AND failed_at >= $2 ORDER BY failed_at",
+            )
+            .bind(key.to_owned())
+            .bind(D::Time::from_timestamp(since));
+            let times: Vec<D::Time> = self
+                .connections
+                .run(async |c| select.fetch_all(c).await.step("read the failed logins"))
+                .await
+                .map_err(storage_error)?;
+            Ok(times.into_iter().filter_map(TimeColumn::into_timestamp).collect())
+        }
+
+        async fn clear(&self, key: &str) -> Result<(), RepositoryError> {
+            let delete = sqlx::query("DELETE FROM login_failures WHERE login_key = $1").bind(key.to_owned());
+            self.write_one(delete, "clear the failed logins").await.map(drop)
+        }
+
+        async fn purge_login_failures(&self, before: Timestamp) -> Result<u64, RepositoryError> {
+            let delete =
+                sqlx::query("DELETE FROM login_failures WHERE failed_at < $1").bind(D::Time::from_timestamp(before));
+            self.write_one(delete, "purge old failed logins").await
+        }
+    }
+}
+
+for_every_dialect! {
+    #[async_trait]
+    impl StorageOperations for SqlStore {
+        async fn ping(&self) -> Result<(), RepositoryError> {
+            self.dialect.check_ready()?;
+            serves_reads(&self.connections).await
+        }
+
+        async fn close(&self) {
+            self.connections.close().await;
+        }
+
+        fn pool_stats(&self) -> Option<PoolStats> {
+            Some(self.connections.stats())
+        }
+    }
+}
