@@ -1,4 +1,4 @@
-// The PostgreSQL tests of this crate (tests/api_postgres.rs, storage_faults.rs, scale_out.rs, one process test)
+// The PostgreSQL tests of this crate (storage_faults.rs, scale_out.rs, config_process.rs, one process test)
 // are built `#[ignore]`d when TEST_DATABASE_URL is unset (`cfg(no_test_database)`), so cargo counts them as ignored
 // rather than passed; setting or changing the variable rebuilds them.
 fn main() {

@@ -1,7 +1,10 @@
 //! PostgreSQL going away while the service runs, through a TCP proxy this test owns (the machine's PostgreSQL
 //! stays up for the other tests). Ignored when TEST_DATABASE_URL is not set (see build.rs).
 
-const BACKEND: &str = "postgres";
+/// These tests run on PostgreSQL alone (the shared helpers ask which backend).
+fn backend() -> &'static str {
+    "postgres"
+}
 
 #[allow(dead_code)]
 #[path = "api/helpers.rs"]

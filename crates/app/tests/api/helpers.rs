@@ -108,11 +108,11 @@ pub fn test_env(backend: &str, url: &str) -> HashMap<String, String> {
     .collect()
 }
 
-/// A fresh, empty storage for `crate::BACKEND` (PostgreSQL: a schema of its own in `TEST_DATABASE_URL`).
+/// A fresh, empty storage for `crate::backend()` (PostgreSQL: a schema of its own in `TEST_DATABASE_URL`).
 async fn fresh_storage() -> (String, StorageGuard) {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    match crate::BACKEND {
+    match crate::backend() {
         "memory" => (String::new(), StorageGuard::None),
         "sqlite" => {
             let name = format!("users-api-http-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
@@ -127,8 +127,8 @@ async fn fresh_storage() -> (String, StorageGuard) {
     }
 }
 
-/// The whole service in-process on a random port, on `crate::BACKEND`. (Always `Some`: PostgreSQL tests without
-/// `TEST_DATABASE_URL` are not built, see api_postgres.rs; the `Option` keeps the suite's `let Some(app)` form.)
+/// The whole service in-process on a random port, on `crate::backend()`. (Always `Some`: on PostgreSQL without
+/// `TEST_DATABASE_URL` it fails, naming the variable; the `Option` keeps the suite's `let Some(app)` form.)
 pub async fn spawn_app() -> Option<TestApp> {
     spawn_app_with(|url| url, &[]).await
 }
@@ -136,7 +136,7 @@ pub async fn spawn_app() -> Option<TestApp> {
 /// A second instance on the same storage as `first` (SQL backends only: memory is not shared), as instances
 /// behind a load balancer run.
 pub async fn spawn_second_instance(first: &TestApp) -> Option<TestApp> {
-    if crate::BACKEND == "memory" {
+    if crate::backend() == "memory" {
         return None;
     }
     let url = first.storage_url.clone();
@@ -147,7 +147,7 @@ pub async fn spawn_second_instance(first: &TestApp) -> Option<TestApp> {
 pub async fn spawn_app_with(route: impl FnOnce(String) -> String, extra: &[(&str, &str)]) -> Option<TestApp> {
     let (url, guard) = fresh_storage().await;
     let storage_url = route(url);
-    let mut env = test_env(crate::BACKEND, &storage_url);
+    let mut env = test_env(crate::backend(), &storage_url);
     env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let (_, settings) = settings::load_from(env).expect("test settings");
     let storage = startup::storage(&settings, true).await.expect("storage ready");

@@ -46,7 +46,7 @@ async fn metrics_count_requests_by_route_template_logins_and_reuse() {
     assert_eq!(delta("logins_total", &[("outcome", "failed")]), 2.0);
     assert_eq!(delta("refresh_token_reuse_total", &[]), 1.0);
     assert!(!after.contains(&format!("route=\"{path}\"")) && !after.contains("/nope/"), "no raw paths as labels");
-    if crate::BACKEND != "memory" {
+    if crate::backend() != "memory" {
         assert!(after.contains("storage_pool_connections{state=\"idle\"}"), "{after}");
         assert!(after.contains("storage_pool_connections{state=\"in_use\"}"), "{after}");
     }

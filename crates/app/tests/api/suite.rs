@@ -1,5 +1,4 @@
-// The black-box HTTP suite, included by one test target per backend (api_memory.rs, api_sqlite.rs,
-// api_postgres.rs), each of which sets `BACKEND` first.
+// The black-box HTTP suite, included by tests/api.rs, which defines `backend()`: the backend picked for this run.
 
 #[path = "helpers.rs"]
 mod helpers;
