@@ -43,7 +43,7 @@ fn refused() -> ApiError {
 }
 
 /// The bearer token, `None` without an Authorization header, 401 for any other scheme or shape. Two
-/// Authorization headers are 400 before anything else (API.md §4): which one counts would be a guess, and a
+/// Authorization headers are 400 before anything else (docs/api.md §4): which one counts would be a guess, and a
 /// proxy and the service guessing differently is how one client's credentials get mixed with another's.
 fn bearer_token(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let mut values = req.headers().get_all(header::AUTHORIZATION);

@@ -1,4 +1,4 @@
-//! Per-client protections of API.md §4, per instance and in memory: who the client is (its IP), and how often it
+//! Per-client protections of docs/api.md §4, per instance and in memory: who the client is (its IP), and how often it
 //! may log in and sign up (429 with `Retry-After` over `APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE` and
 //! `APP__AUTH__SIGNUP_IP_LIMIT_PER_MINUTE`).
 

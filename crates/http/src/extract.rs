@@ -20,7 +20,7 @@ use users_domain::UserId;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// How long a body may stay idle (no chunk arriving) before the request is answered 408 and its connection closed
-/// (API.md §1, `APP__SERVER__BODY_TIMEOUT_SECS`). Idle time, not the whole upload: a slow but steady client is
+/// (docs/api.md §1, `APP__SERVER__BODY_TIMEOUT_SECS`). Idle time, not the whole upload: a slow but steady client is
 /// fine, a stalled one does not hold its connection for ever.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyTimeout(pub Duration);

@@ -1,4 +1,4 @@
-//! Fair turns at password hashing (API.md §4, §5). bcrypt is the service's one expensive operation, and the cores
+//! Fair turns at password hashing (docs/api.md §4, §5). bcrypt is the service's one expensive operation, and the cores
 //! can run only so many hashes at once; a request that hashes (a login, a sign-up or create, a password change)
 //! first takes a turn here. Turns go round-robin between clients (client IPs as §4 decides them), logins before
 //! everything else, so a client that sends a hundred sign-ups waits behind its own requests, not in front of

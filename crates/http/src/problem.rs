@@ -75,7 +75,7 @@ pub enum ApiError {
     Unavailable,
     /// Readiness after SIGTERM: the instance is going away (its storage may be fine).
     ShuttingDown,
-    /// The hashing queue is full for this client (API.md §5).
+    /// The hashing queue is full for this client (docs/api.md §5).
     HashingBusy {
         retry_after_secs: u64,
     },
