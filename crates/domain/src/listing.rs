@@ -62,7 +62,7 @@ impl UserFilter {
             let q = fold_case(q);
             user.username.folded().contains(&q)
                 || user.email.as_str().contains(&q)
-                || user.name.as_ref().is_some_and(|n| fold_case(n.as_str()).contains(&q))
+                || user.name.as_ref().is_some_and(|n| n.folded().contains(&q))
         });
         username_ok && email_ok && role_ok && q_ok
     }

@@ -6,7 +6,8 @@ use crate::secret_field::SecretField;
 use paperclip::actix::Apiv2Schema;
 use serde::{Deserialize, Deserializer, Serialize};
 use users_domain::{
-    Age, DisplayName, Email, NewUserRequest, Password, PasswordAttempt, Role, User, UserChanges, Username,
+    Age, DisplayName, Email, NewUserRequest, Password, PasswordAttempt, PasswordError, Role, User, UserChanges,
+    Username,
 };
 
 /// A role as JSON spells it.
@@ -272,7 +273,7 @@ impl LoginBody {
         let mut errors = missing(&[("password", self.password.is_none())]);
         if self.password.as_ref().is_some_and(|p| p.expose().contains('\0')) {
             // No password can have one (sign-up and updates refuse it): say so rather than check a hash.
-            errors.push(FieldError::new("password", "must not contain a NUL character"));
+            errors.push(FieldError::new("password", PasswordError::Nul.to_string()));
         }
         let name = match (self.username, self.email) {
             (Some(username), None) => Some(LoginName::Username(username)),

@@ -84,10 +84,6 @@ impl Dialect for PostgresDialect {
         self.reads.read(connections, ids).await
     }
 
-    fn check_ready(&self) -> Result<(), RepositoryError> {
-        Ok(())
-    }
-
     const STORE_REFRESH_TOKEN: &'static [&'static str] =
         &["WITH family AS (INSERT INTO refresh_families (id, user_id) VALUES ($2, $3) ON CONFLICT (id) DO NOTHING) \
          INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, token_version) \

@@ -75,11 +75,11 @@ pub fn storage_error(failed: Failed) -> RepositoryError {
 /// SQLite's are its extended result codes, in decimal (at most four digits).
 fn cannot_serve_now(code: &str) -> bool {
     if code.len() == 5 {
-        // 08xxx connection exceptions; 53xxx insufficient resources (53100 disk full); 57014 statement timeout;
-        // 57P01 admin shutdown; 57P03 cannot connect now; 55P03 lock wait timed out; 58030 I/O error; 25006 a
-        // read-only transaction (a standby); 40001 and 40P01 serialization failure and deadlock.
-        // 57P0x operator intervention (shutdown, crash, idle-session timeout); 25P03 idle-in-transaction timeout;
-        // 40003 statement completion unknown.
+        // 08xxx connection exceptions; 53xxx insufficient resources (53100 disk full); 57Pxx operator
+        // intervention (shutdown, crash, cannot connect now, idle-session timeout); 57014 statement timeout; 55P03
+        // lock wait timed out; 58030 I/O error; 25006 a read-only transaction (a standby); 25P03
+        // idle-in-transaction timeout; 40001, 40003 and 40P01 serialization failure, statement completion
+        // unknown and deadlock.
         return code.starts_with("08")
             || code.starts_with("53")
             || code.starts_with("57P")

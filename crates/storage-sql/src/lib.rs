@@ -26,7 +26,7 @@ pub use store::{Dialect, SqlStore};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
 use users_domain::auth::LoginName;
 use users_domain::ports::{DeleteUserError, RepositoryError, UpdateUserError};
-use users_domain::{fold_case, DisplayName, ListQuery, SortDirection, SortKey};
+use users_domain::{fold_case, ListQuery, SortDirection, SortKey};
 
 /// `%`, `_` and `\` in `q` match themselves (the statements say `ESCAPE '\'`).
 fn like_pattern(q: &str) -> String {
@@ -81,11 +81,6 @@ where
     page.push(" LIMIT ").push_bind(i64::from(query.limit));
     page.push(" OFFSET ").push_bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
     Some((count, page))
-}
-
-/// The `name_lower` column's value for a name (the listing's filters compare lower-cased values).
-fn lower_name(name: Option<&DisplayName>) -> Option<String> {
-    name.map(|n| fold_case(n.as_str()))
 }
 
 /// The listing's page over `columns` and the count of all its matches: two statements on one connection.

@@ -5,8 +5,8 @@
 use crate::errors::{create_error, unless_user_gone, update_error, StatementContext as _};
 use crate::rows::{age_column, TimeColumn, UserRow};
 use crate::{
-    find_by_login_name, list_rows, lower_name, nothing_deleted, nothing_updated, serves_reads, storage_error,
-    user_columns, Connections,
+    find_by_login_name, list_rows, nothing_deleted, nothing_updated, serves_reads, storage_error, user_columns,
+    Connections,
 };
 use async_trait::async_trait;
 use sqlx::query::Query;
@@ -16,7 +16,7 @@ use users_domain::ports::{
     CreateUserError, DeleteUserError, LoginFailureStore, PoolStats, RefreshTokenStore, RepositoryError, SpendOutcome,
     StorageOperations, StoredRefreshToken, UpdateUserError, UserRepository,
 };
-use users_domain::{ListQuery, NewUser, Page, Role, Timestamp, User, UserId, UserPatch};
+use users_domain::{DisplayName, ListQuery, NewUser, Page, Role, Timestamp, User, UserId, UserPatch};
 
 /// What differs between the SQL databases, and nothing else: the database and how it stores a timestamp, how
 /// writers take turns, how changes that could remove the last admin are serialized, how users are read by
@@ -44,8 +44,10 @@ pub trait Dialect: Send + Sync + 'static {
         ids: &[i64],
     ) -> Result<Vec<UserRow<Self::Time>>, RepositoryError>;
 
-    /// What readiness checks besides a read of the users table.
-    fn check_ready(&self) -> Result<(), RepositoryError>;
+    /// What readiness checks besides a read of the users table: nothing, unless the dialect says.
+    fn check_ready(&self) -> Result<(), RepositoryError> {
+        Ok(())
+    }
 
     /// The statements that store a refresh token and, when it is new, its family; each is given the same
     /// parameters (`$1` token hash, `$2` family id, `$3` user id, `$4` expiry, `$5` token version). PostgreSQL
@@ -70,10 +72,6 @@ impl<D: Dialect> SqlStore<D> {
 
     pub fn connections(&self) -> &Connections<D::Database> {
         &self.connections
-    }
-
-    pub fn dialect(&self) -> &D {
-        &self.dialect
     }
 }
 
@@ -169,7 +167,7 @@ for_every_dialect! {
                 .bind(user.username.folded())
                 .bind(user.email.as_str().to_owned())
                 .bind(user.name.as_ref().map(|n| n.as_str().to_owned()))
-                .bind(lower_name(user.name.as_ref()))
+                .bind(user.name.as_ref().map(DisplayName::folded))
                 .bind(user.age.map(age_column))
                 .bind(user.role.as_str().to_owned())
                 .bind(user.password_hash.as_str().to_owned())
@@ -216,7 +214,7 @@ for_every_dialect! {
                 .bind(patch.email.as_ref().map(|e| e.as_str().to_owned()))
                 .bind(name.is_some())
                 .bind(name.and_then(|n| n.as_ref().map(|n| n.as_str().to_owned())))
-                .bind(name.and_then(|n| lower_name(n.as_ref())))
+                .bind(name.and_then(|n| n.as_ref().map(DisplayName::folded)))
                 .bind(patch.age.is_some())
                 .bind(patch.age.flatten().map(age_column))
                 .bind(patch.role.map(|r| r.as_str().to_owned()))

@@ -3,7 +3,6 @@ use anyhow::Context;
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection as _, QueryBuilder, Sqlite};
-use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,15 +49,14 @@ pub async fn connect(config: &SqliteConfig, migrate: bool) -> anyhow::Result<Sql
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5));
     let path = options.get_filename().to_owned();
-    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        if !is_memory(&config.url) {
-            create_folder(folder)?;
-        }
+    let in_memory = is_memory(&config.url);
+    if let Some(folder) = path.parent().filter(|p| !in_memory && !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).with_context(|| format!("cannot create the folder {}", folder.display()))?;
     }
     // The file is created here, once. The pool's connections never create it: one opened after the file was
     // removed fails (503) instead of starting an empty database at the path.
     let first = options.connect().await.with_context(|| format!("cannot open the SQLite database {:?}", config.url))?;
-    let (memory_keeper, pool_options) = match is_memory(&config.url) {
+    let (memory_keeper, pool_options) = match in_memory {
         true => (Some(std::sync::Mutex::new(first)), options),
         false => {
             let _ = first.close().await;
@@ -82,7 +80,7 @@ pub async fn connect(config: &SqliteConfig, migrate: bool) -> anyhow::Result<Sql
         })
         .await
         .with_context(|| format!("cannot open the SQLite database {:?} for writing", config.url))?;
-    let file = match is_memory(&config.url) {
+    let file = match in_memory {
         true => None,
         false => Some(DatabaseFile::opened(&path).with_context(|| format!("cannot find {}", path.display()))?),
     };
@@ -101,10 +99,6 @@ pub async fn connect(config: &SqliteConfig, migrate: bool) -> anyhow::Result<Sql
 
 fn is_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
-}
-
-fn create_folder(folder: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(folder).with_context(|| format!("cannot create the folder {}", folder.display()))
 }
 
 #[async_trait]

@@ -34,6 +34,11 @@ impl DisplayName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Lower-cased as every backend compares names (`fold_case`): what `q` matches and `name_lower` stores.
+    pub fn folded(&self) -> String {
+        crate::fold_case(&self.0)
+    }
 }
 
 impl fmt::Display for DisplayName {
