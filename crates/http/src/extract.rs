@@ -25,12 +25,6 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone, Copy)]
 pub struct BodyTimeout(pub Duration);
 
-impl Default for BodyTimeout {
-    fn default() -> Self {
-        Self(Duration::from_secs(10))
-    }
-}
-
 /// Turns a deserialization failure into the field it is about and a message a client can act on.
 fn field_error<E: std::fmt::Display>(error: serde_path_to_error::Error<E>, whole: &str) -> FieldError {
     let path = error.path().to_string();
@@ -75,9 +69,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
-        let idle_limit = req.app_data::<web::Data<BodyTimeout>>().map(|t| *t.get_ref()).unwrap_or_default().0;
+        // Registered by `build_app` with the configured value; the setting's one default lives in the settings.
+        let idle_limit = req.app_data::<web::Data<BodyTimeout>>().map(|t| t.get_ref().0);
         let mut payload = payload.take();
         Box::pin(async move {
+            let idle_limit = idle_limit.ok_or(ApiError::Internal)?;
             if !json {
                 return Err(ApiError::UnsupportedMediaType);
             }

@@ -9,6 +9,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use std::fmt;
 use users_domain::auth::AuthError;
+use users_domain::ports::RepositoryError;
 use users_domain::UserServiceError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -305,14 +306,31 @@ impl From<UserServiceError> for ApiError {
             UserServiceError::LastAdmin => {
                 Self::Conflict { detail: "the last admin cannot be deleted or demoted", errors: Vec::new() }
             }
-            UserServiceError::Unavailable(cause) => {
-                tracing::warn!(error = format!("{cause:#}"), "storage unavailable");
-                Self::Unavailable
-            }
-            UserServiceError::Unexpected(cause) => {
-                tracing::error!(error = format!("{cause:#}"), "unexpected error");
-                Self::Internal
-            }
+            UserServiceError::Unavailable(cause) => Self::unavailable(&cause),
+            UserServiceError::Unexpected(cause) => Self::internal(&cause),
+        }
+    }
+}
+
+impl ApiError {
+    /// Storage could not serve: a 503; the cause goes to the log, never to the client.
+    fn unavailable(cause: &impl fmt::Display) -> Self {
+        tracing::warn!(error = format!("{cause:#}"), "storage unavailable");
+        Self::Unavailable
+    }
+
+    /// Anything unexpected: a bare 500; the whole cause chain goes to the log.
+    fn internal(cause: &impl fmt::Display) -> Self {
+        tracing::error!(error = format!("{cause:#}"), "unexpected error");
+        Self::Internal
+    }
+}
+
+impl From<RepositoryError> for ApiError {
+    fn from(e: RepositoryError) -> Self {
+        match e {
+            RepositoryError::Unavailable(cause) => Self::unavailable(&cause),
+            RepositoryError::Unexpected(cause) => Self::internal(&cause),
         }
     }
 }
@@ -326,14 +344,8 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidRefreshToken | AuthError::RefreshTokenReused => {
                 Self::Unauthorized { detail: "invalid refresh token", token_sent: false }
             }
-            AuthError::Unavailable(cause) => {
-                tracing::warn!(error = format!("{cause:#}"), "storage unavailable");
-                Self::Unavailable
-            }
-            AuthError::Unexpected(cause) => {
-                tracing::error!(error = format!("{cause:#}"), "unexpected error");
-                Self::Internal
-            }
+            AuthError::Unavailable(cause) => Self::unavailable(&cause),
+            AuthError::Unexpected(cause) => Self::internal(&cause),
         }
     }
 }

@@ -7,7 +7,6 @@ use paperclip::actix::api_v2_operation;
 use paperclip::actix::web::{Data, Json};
 use std::sync::Arc;
 use users_domain::ports::StorageOperations;
-use users_domain::UserServiceError;
 
 fn ok() -> Json<HealthStatus> {
     Json(HealthStatus { status: "ok".to_owned() })
@@ -32,7 +31,6 @@ pub async fn ready(
     if readiness.is_shutting_down() {
         return Err(ApiError::ShuttingDown);
     }
-    // Mapped as any use case maps storage that does not answer: 503, the cause logged.
-    storage.ping().await.map_err(UserServiceError::from)?;
+    storage.ping().await?;
     Ok(ok())
 }
