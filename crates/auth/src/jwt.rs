@@ -1,11 +1,14 @@
-//! Access tokens: HS256 JWTs signed with the configured secret's bytes. Validation is strict: the algorithm is
-//! pinned, `exp`, `iss`, `aud` and `sub` are required and checked, `nbf` is checked when present, and the leeway is
-//! a few seconds.
+//! Access tokens: JWTs signed with the configured secret's bytes (HS256) or with Ed25519 key files (EdDSA, see
+//! signing_keys.rs). Validation is strict: the algorithm is pinned, `exp`, `iss`, `aud` and `sub` are required and
+//! checked, `nbf` is checked when present, and the leeway is a few seconds.
 
-use anyhow::Context;
-use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use crate::signing_keys::{SigningKeys, TokenKeys};
+use jsonwebtoken::Validation;
 use serde::{Deserialize, Serialize};
-use users_domain::ports::{AccessClaims, AccessToken, AccessTokens, TokenError, TokenSubject};
+use std::sync::Arc;
+use users_domain::ports::{
+    AccessClaims, AccessToken, AccessTokens, TokenError, TokenSubject, VerificationKey, VerificationKeys,
+};
 use users_domain::{Timestamp, UserId};
 
 /// Clock skew tolerated between instances.
@@ -26,8 +29,7 @@ struct Claims {
 }
 
 pub struct JwtAccessTokens {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    keys: TokenKeys,
     validation: Validation,
     issuer: String,
     audience: String,
@@ -37,22 +39,24 @@ pub struct JwtAccessTokens {
 impl JwtAccessTokens {
     /// `secret` is used as-is (its bytes) as the HS256 key.
     pub fn new(secret: &[u8], issuer: &str, audience: &str, ttl_secs: u64) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.algorithms = vec![Algorithm::HS256];
+        Self::with_keys(TokenKeys::secret(secret), issuer, audience, ttl_secs)
+    }
+
+    /// EdDSA: signed with the newest published key of `keys`, verified with the key each token names.
+    pub fn signed_with(keys: Arc<SigningKeys>, issuer: &str, audience: &str, ttl_secs: u64) -> Self {
+        Self::with_keys(TokenKeys::Ed25519(keys), issuer, audience, ttl_secs)
+    }
+
+    fn with_keys(keys: TokenKeys, issuer: &str, audience: &str, ttl_secs: u64) -> Self {
+        let mut validation = Validation::new(keys.algorithm());
+        validation.algorithms = vec![keys.algorithm()];
         validation.leeway = LEEWAY_SECS;
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            validation,
-            issuer: issuer.to_owned(),
-            audience: audience.to_owned(),
-            ttl_secs,
-        }
+        Self { keys, validation, issuer: issuer.to_owned(), audience: audience.to_owned(), ttl_secs }
     }
 }
 
@@ -70,14 +74,20 @@ impl AccessTokens for JwtAccessTokens {
             jti: uuid::Uuid::new_v4().to_string(),
             ver: subject.token_version,
         };
-        let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).context("cannot sign a token")?;
+        let token = self.keys.sign(&claims, now.as_datetime())?;
         Ok(AccessToken { token, expires_in_secs: self.ttl_secs })
     }
 
     fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let data = decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| TokenError::Invalid)?;
+        let data = self.keys.decode::<Claims>(token, &self.validation)?;
         let user_id = UserId::parse(&data.claims.sub).map_err(|_| TokenError::Invalid)?;
         Ok(AccessClaims { user_id, token_version: data.claims.ver })
+    }
+}
+
+impl VerificationKeys for JwtAccessTokens {
+    fn published(&self) -> Option<Vec<VerificationKey>> {
+        self.keys.published()
     }
 }
 
@@ -86,6 +96,7 @@ mod tests {
     use super::*;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
+    use jsonwebtoken::{Algorithm, EncodingKey};
     use serde_json::{json, Value};
     use users_domain::Role;
 

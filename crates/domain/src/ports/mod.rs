@@ -7,6 +7,7 @@ mod operations;
 mod password_hasher;
 mod refresh_tokens;
 mod user_repository;
+mod verification_keys;
 
 pub use access_tokens::{AccessClaims, AccessToken, AccessTokens, TokenError, TokenSubject};
 pub use login_failures::LoginFailureStore;
@@ -16,6 +17,7 @@ pub use refresh_tokens::{RefreshTokenCodec, RefreshTokenStore, SpendOutcome, Sto
 pub use clock::{Clock, SystemClock};
 pub use password_hasher::{HashError, PasswordHasher};
 pub use user_repository::{CreateUserError, DeleteUserError, RepositoryError, UpdateUserError, UserRepository};
+pub use verification_keys::{VerificationKey, VerificationKeys};
 
 /// Every storage port at once: each backend implements them all on one value (a store).
 pub trait Storage: UserRepository + RefreshTokenStore + LoginFailureStore + StorageOperations {}
@@ -35,3 +37,5 @@ pub use password_hasher::MockPasswordHasher;
 pub use refresh_tokens::{MockRefreshTokenCodec, MockRefreshTokenStore};
 #[cfg(any(test, feature = "mocks"))]
 pub use user_repository::MockUserRepository;
+#[cfg(any(test, feature = "mocks"))]
+pub use verification_keys::MockVerificationKeys;
