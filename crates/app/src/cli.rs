@@ -47,4 +47,15 @@ pub enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Write a new Ed25519 signing key for EdDSA access tokens (docs/api.md §8) and exit.
+    ///
+    /// The key is an unencrypted PKCS#8 PEM file named by the current UTC time (e.g. 20261127T101500Z.pem),
+    /// readable by its owner only; the folder is created if missing. Prints the file and the key's id (kid).
+    /// Rotation: generate a key in APP__AUTH__SIGNING__KEYS_DIR, send SIGHUP (or restart); it is published at once
+    /// and signs after APP__AUTH__SIGNING__PUBLISH_DELAY_SECS; remove the old file after the access-token TTL.
+    GenerateKey {
+        /// The keys folder (APP__AUTH__SIGNING__KEYS_DIR).
+        #[arg(long)]
+        dir: std::path::PathBuf,
+    },
 }

@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Command::Serve => run(serve(settings)),
         Command::Migrate => run(migrate(settings)),
         Command::CreateAdmin { username, email } => run(create_admin::run(settings, username, email)),
+        Command::GenerateKey { dir } => generate_key(&dir),
     }
 }
 
@@ -48,6 +49,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.clone() };
     eprintln!("listening on http://{host}:{}", app.port);
     tracing::info!(host = %settings.server.host, port = app.port, backend = ?settings.storage.backend, "serving");
+    // Installed before the server answers, so a SIGHUP never finds the default action (exit) in place.
+    let hangups = hangups()?;
+    actix_web::rt::spawn(reload_keys_on_hangup(hangups, app.signing_keys.clone()));
     let handle = app.server.handle();
     let readiness = app.readiness.clone();
     actix_web::rt::spawn(async move {
@@ -97,6 +101,59 @@ async fn wait_for_shutdown_signal() {
     {
         let _ = ctrl_c.await;
     }
+}
+
+/// Keys are named by the second: a key written in the same second as another waits for the next one.
+fn generate_key(dir: &std::path::Path) -> ExitCode {
+    let mut attempts = 0;
+    loop {
+        match users_auth::generate_key_file(dir, users_domain::Timestamp::now().as_datetime()) {
+            Ok((file, key_id)) => {
+                println!("{} (kid {key_id})", file.display());
+                return ExitCode::SUCCESS;
+            }
+            Err(users_auth::GenerateKeyError::Exists { .. }) if attempts < 3 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            Err(e) => return fatal(e),
+        }
+    }
+}
+
+#[cfg(unix)]
+type Hangups = tokio::signal::unix::Signal;
+#[cfg(not(unix))]
+type Hangups = ();
+
+fn hangups() -> anyhow::Result<Hangups> {
+    #[cfg(unix)]
+    {
+        use anyhow::Context;
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("cannot handle SIGHUP")
+    }
+    #[cfg(not(unix))]
+    Ok(())
+}
+
+/// SIGHUP re-reads the signing keys (docs/api.md §8); a folder that no longer loads keeps the keys in use.
+async fn reload_keys_on_hangup(hangups: Hangups, keys: Option<std::sync::Arc<users_auth::SigningKeys>>) {
+    #[cfg(unix)]
+    {
+        let mut hangups = hangups;
+        while hangups.recv().await.is_some() {
+            let Some(keys) = &keys else {
+                tracing::info!("SIGHUP: nothing to reload (tokens are signed with APP__AUTH__JWT_SECRET)");
+                continue;
+            };
+            match keys.reload() {
+                Ok(loaded) => startup::log_keys_loaded(keys, &loaded),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: the signing keys were not reloaded; the keys in use stay"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (hangups, keys);
 }
 
 /// Every ten minutes, expired refresh tokens and login failures too old to matter are removed.

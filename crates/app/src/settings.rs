@@ -116,6 +116,19 @@ pub struct AuthSettings {
     pub audience: String,
     #[serde(default)]
     pub bootstrap_admin: BootstrapAdminSettings,
+    pub signing: SigningSettings,
+}
+
+/// How access tokens are signed (docs/api.md §8).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningSettings {
+    /// `HS256` (with the JWT secret) or `EdDSA` (with the key files of `keys_dir`).
+    pub algorithm: String,
+    #[serde(default)]
+    pub keys_dir: Option<String>,
+    /// How long a new key is published before it signs: at least the time verifiers cache the key set.
+    pub publish_delay_secs: u64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -187,6 +200,8 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("auth.signup_ip_limit_per_minute", "10"),
     ("auth.issuer", "users-api"),
     ("auth.audience", "users-api"),
+    ("auth.signing.algorithm", "HS256"),
+    ("auth.signing.publish_delay_secs", "300"),
 ];
 
 /// Settings that have no default but may be given.
@@ -197,6 +212,7 @@ const OPTIONAL: &[&str] = &[
     "auth.bootstrap_admin.username",
     "auth.bootstrap_admin.email",
     "auth.bootstrap_admin.password",
+    "auth.signing.keys_dir",
     "log.format",
 ];
 
@@ -396,6 +412,44 @@ pub fn body_timeout(settings: &Settings) -> Result<std::time::Duration, Settings
     match settings.server.body_timeout_secs {
         secs @ 1..=HOUR => Ok(std::time::Duration::from_secs(secs)),
         _ => Err(SettingsError::new("APP__SERVER__BODY_TIMEOUT_SECS", format!("must be between 1 and {HOUR}"))),
+    }
+}
+
+/// How access tokens are signed, as the settings say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signing {
+    /// With the JWT secret.
+    Hs256,
+    /// With the Ed25519 key files of `keys_dir`; a new one signs once published for `publish_delay`.
+    EdDsa { keys_dir: PathBuf, publish_delay: std::time::Duration },
+}
+
+/// The longest publish delay accepted: a week (a longer one is almost certainly a unit mistake).
+const MAX_PUBLISH_DELAY_SECS: u64 = 7 * 24 * 3600;
+
+/// `APP__AUTH__SIGNING__*` (docs/api.md §8): the algorithm (`HS256` or `EdDSA`, any case), and under EdDSA the keys
+/// folder (required) and the publish delay (0 to a week). Under HS256 the folder is not read.
+pub fn signing(settings: &Settings) -> Result<Signing, SettingsError> {
+    let signing = &settings.auth.signing;
+    if signing.publish_delay_secs > MAX_PUBLISH_DELAY_SECS {
+        return Err(SettingsError::new(
+            "APP__AUTH__SIGNING__PUBLISH_DELAY_SECS",
+            format!("must be between 0 and {MAX_PUBLISH_DELAY_SECS}"),
+        ));
+    }
+    match signing.algorithm.to_ascii_lowercase().as_str() {
+        "hs256" => Ok(Signing::Hs256),
+        "eddsa" => {
+            let keys_dir = signing.keys_dir.as_deref().filter(|dir| !dir.trim().is_empty()).ok_or_else(|| {
+                SettingsError::new(
+                    "APP__AUTH__SIGNING__KEYS_DIR",
+                    "is required with APP__AUTH__SIGNING__ALGORITHM=EdDSA (create a key with `users-api generate-key --dir DIR`)",
+                )
+            })?;
+            let publish_delay = std::time::Duration::from_secs(signing.publish_delay_secs);
+            Ok(Signing::EdDsa { keys_dir: PathBuf::from(keys_dir), publish_delay })
+        }
+        other => Err(SettingsError::new("APP__AUTH__SIGNING__ALGORITHM", format!("must be HS256 or EdDSA, not {other:?}"))),
     }
 }
 

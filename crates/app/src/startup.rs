@@ -4,11 +4,13 @@ use crate::settings::{self, Backend, Settings, SettingsError};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
-use users_auth::{BcryptHasher, JwtAccessTokens, OpaqueRefreshTokens};
+use users_auth::{BcryptHasher, JwtAccessTokens, KeysLoaded, OpaqueRefreshTokens, SigningKeys};
 use users_domain::auth::{AuthPorts, AuthService, PasswordCheck};
-use users_domain::ports::{Clock, PasswordHasher, Storage, SystemClock};
+use users_domain::ports::{Clock, PasswordHasher, Storage, SystemClock, VerificationKeys};
 use users_domain::{Email, NewUserRequest, Password, UserPorts, UserService, Username};
-use users_http::{AppState, BodyTimeout, ClientLimits, HashingQueue, Metrics, QueueLimits, Readiness, ServerOptions};
+use users_http::{
+    AppState, BodyTimeout, ClientLimits, HashingQueue, Metrics, PublishedKeys, QueueLimits, Readiness, ServerOptions,
+};
 use users_storage_memory::InMemoryStore;
 use users_storage_postgres::PostgresConfig;
 use users_storage_sqlite::SqliteConfig;
@@ -20,6 +22,8 @@ pub struct Application {
     pub readiness: Arc<Readiness>,
     pub storage: Arc<dyn Storage>,
     pub auth: AuthService,
+    /// Under EdDSA, the signing keys, for SIGHUP to reload.
+    pub signing_keys: Option<Arc<SigningKeys>>,
 }
 
 /// Why the service could not start; `setting` names the env var to fix.
@@ -57,11 +61,14 @@ pub async fn storage(settings: &Settings, migrate: bool) -> Result<Arc<dyn Stora
     }
 }
 
-/// The use cases over `storage`, as the settings configure them.
+/// The use cases over `storage`, as the settings configure them, and the public keys of access tokens.
+/// `signing_keys`: the EdDSA keys `check` loaded; without them tokens are signed with the JWT secret (commands that
+/// issue no token pass `None`).
 pub async fn services(
     settings: &Settings,
     storage: Arc<dyn Storage>,
-) -> Result<(UserService, AuthService), StartupError> {
+    signing_keys: Option<Arc<SigningKeys>>,
+) -> Result<(UserService, AuthService, Arc<dyn VerificationKeys>), StartupError> {
     let hasher: Arc<dyn PasswordHasher> = Arc::new(
         BcryptHasher::new(settings.auth.bcrypt_cost)
             .map_err(|e| SettingsError::new("APP__AUTH__BCRYPT_COST", e.to_string()))?,
@@ -83,24 +90,46 @@ pub async fn services(
         refresh_tokens: storage.clone(),
     });
     let auth_settings = &settings.auth;
-    let access_tokens = JwtAccessTokens::new(
-        &secret,
-        &auth_settings.issuer,
-        &auth_settings.audience,
-        auth_settings.access_token_ttl_secs,
-    );
+    let (issuer, audience, ttl) = (&auth_settings.issuer, &auth_settings.audience, auth_settings.access_token_ttl_secs);
+    let access_tokens = Arc::new(match signing_keys {
+        Some(keys) => JwtAccessTokens::signed_with(keys, issuer, audience, ttl),
+        None => JwtAccessTokens::new(&secret, issuer, audience, ttl),
+    });
     let auth = AuthService::new(
         AuthPorts {
             users: storage.clone(),
             refresh_tokens: storage,
             codec: Arc::new(OpaqueRefreshTokens),
-            access_tokens: Arc::new(access_tokens),
+            access_tokens: access_tokens.clone(),
             passwords,
             clock,
         },
         Duration::from_secs(auth_settings.refresh_token_ttl_secs),
     );
-    Ok((users, auth))
+    Ok((users, auth, access_tokens))
+}
+
+/// Under EdDSA (docs/api.md §8), the keys of `APP__AUTH__SIGNING__KEYS_DIR` and what loading them found; a missing
+/// or empty folder or a file that is not an Ed25519 key is fatal, naming the setting.
+pub fn signing_keys(settings: &Settings) -> Result<Option<(Arc<SigningKeys>, KeysLoaded)>, SettingsError> {
+    match settings::signing(settings)? {
+        settings::Signing::Hs256 => Ok(None),
+        settings::Signing::EdDsa { keys_dir, publish_delay } => {
+            let (keys, loaded) = SigningKeys::load(&keys_dir, publish_delay)
+                .map_err(|e| SettingsError::new("APP__AUTH__SIGNING__KEYS_DIR", e.to_string()))?;
+            Ok(Some((Arc::new(keys), loaded)))
+        }
+    }
+}
+
+/// Logs what a (re)load of the signing keys found: its warnings, the number of keys and the one signing now (key ids
+/// are public; nothing else of a key is ever logged).
+pub fn log_keys_loaded(keys: &SigningKeys, loaded: &KeysLoaded) {
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    let signing = keys.signing_key_id(users_domain::Timestamp::now().as_datetime());
+    tracing::info!(keys = loaded.key_ids.len(), signing_kid = signing.as_deref(), "EdDSA signing keys loaded");
 }
 
 /// The bootstrap admin of docs/api.md §1, checked against §2's rules: a fatal error naming the setting otherwise.
@@ -125,6 +154,7 @@ pub fn check(settings: &Settings) -> Result<Checked, SettingsError> {
         .map_err(|e| SettingsError::new("APP__AUTH__BCRYPT_COST", e.to_string()))?;
     settings::jwt_secret(settings)?;
     settings::token_ttls(settings)?;
+    let signing_keys = signing_keys(settings)?;
     let body_timeout = BodyTimeout(settings::body_timeout(settings)?);
     let bootstrap_admin = bootstrap_admin(settings)?;
     let trusted_proxies = settings
@@ -134,7 +164,7 @@ pub fn check(settings: &Settings) -> Result<Checked, SettingsError> {
         .map(|cidr| cidr.parse::<ipnet::IpNet>().or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| SettingsError::new("APP__SERVER__TRUSTED_PROXIES", format!("not a CIDR list: {e}")))?;
-    Ok(Checked { bootstrap_admin, trusted_proxies, body_timeout })
+    Ok(Checked { bootstrap_admin, trusted_proxies, body_timeout, signing_keys })
 }
 
 /// What `check` derived from the settings.
@@ -142,6 +172,7 @@ pub struct Checked {
     bootstrap_admin: Option<NewUserRequest>,
     trusted_proxies: Vec<ipnet::IpNet>,
     body_timeout: BodyTimeout,
+    signing_keys: Option<(Arc<SigningKeys>, KeysLoaded)>,
 }
 
 /// Binds the configured address; a failure names the setting to fix.
@@ -176,8 +207,12 @@ async fn serve_on(
     listener: TcpListener,
     storage: Arc<dyn Storage>,
 ) -> Result<Application, StartupError> {
-    let Checked { bootstrap_admin: admin, trusted_proxies, body_timeout } = checked;
-    let (users, auth) = services(settings, storage.clone()).await?;
+    let Checked { bootstrap_admin: admin, trusted_proxies, body_timeout, signing_keys } = checked;
+    if let Some((keys, loaded)) = &signing_keys {
+        log_keys_loaded(keys, loaded);
+    }
+    let signing_keys = signing_keys.map(|(keys, _)| keys);
+    let (users, auth, verification_keys) = services(settings, storage.clone(), signing_keys.clone()).await?;
     if let Some(admin) = admin {
         // Created unless a user already has that username or email (instances starting together race on the
         // unique indexes: one creates it).
@@ -203,6 +238,11 @@ async fn serve_on(
         body_timeout,
         cors_origins: Arc::new(settings.server.cors_origins.clone()),
         metrics: Arc::new(Metrics::new().map_err(|e| StartupError::Other(e.into()))?),
+        // Verifiers may cache the key set no longer than a new key waits before it signs.
+        published_keys: PublishedKeys {
+            keys: verification_keys,
+            max_age: Duration::from_secs(settings.auth.signing.publish_delay_secs),
+        },
     };
     let options = ServerOptions {
         workers: (settings.server.workers > 0).then_some(settings.server.workers),
@@ -210,5 +250,5 @@ async fn serve_on(
     };
     let server = users_http::serve(listener, state, options)
         .map_err(|source| StartupError::Listen { address: format!("port {port}"), source })?;
-    Ok(Application { port, server, readiness, storage, auth })
+    Ok(Application { port, server, readiness, storage, auth, signing_keys })
 }

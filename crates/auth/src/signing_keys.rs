@@ -42,6 +42,9 @@ pub enum KeyDirError {
 pub enum GenerateKeyError {
     #[error("cannot create the keys folder {dir}: {source}")]
     Folder { dir: PathBuf, source: std::io::Error },
+    /// A key was written in the same second: its name is taken (keys are never overwritten).
+    #[error("{file} exists already")]
+    Exists { file: PathBuf },
     #[error("cannot write {file}: {source}")]
     Write { file: PathBuf, source: std::io::Error },
     #[error("cannot generate an Ed25519 key")]
@@ -222,7 +225,10 @@ pub fn generate_key_file(dir: &Path, now: OffsetDateTime) -> Result<(PathBuf, St
         .map_err(|_| GenerateKeyError::Generate)?;
     let pair = Ed25519KeyPair::from_pkcs8(document.as_ref()).map_err(|_| GenerateKeyError::Generate)?;
     let public_key: [u8; 32] = pair.public_key().as_ref().try_into().map_err(|_| GenerateKeyError::Generate)?;
-    let write = |source| GenerateKeyError::Write { file: file.clone(), source };
+    let write = |source: std::io::Error| match source.kind() {
+        std::io::ErrorKind::AlreadyExists => GenerateKeyError::Exists { file: file.clone() },
+        _ => GenerateKeyError::Write { file: file.clone(), source },
+    };
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -344,7 +350,7 @@ mod tests {
         assert_eq!(loaded.key_ids, vec![key_id.clone()]);
         assert_eq!(keys.published()[0].key_id, key_id);
         let again = generate_key_file(&folder.0.join("nested"), at("2026-11-27T10:15:00Z"));
-        assert!(matches!(again, Err(GenerateKeyError::Write { .. })), "never overwritten");
+        assert!(matches!(again, Err(GenerateKeyError::Exists { .. })), "never overwritten");
     }
 
     #[test]

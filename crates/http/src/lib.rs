@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use users_domain::auth::AuthService;
-use users_domain::ports::StorageOperations;
+use users_domain::ports::{StorageOperations, VerificationKeys};
 use users_domain::UserService;
 
 pub use client_limits::ClientLimits;
@@ -66,6 +66,15 @@ pub struct AppState {
     pub cors_origins: Arc<Vec<String>>,
     /// Shared by the workers: one registry per instance.
     pub metrics: Arc<Metrics>,
+    /// What `/.well-known/jwks.json` serves.
+    pub published_keys: PublishedKeys,
+}
+
+/// The public keys of access tokens (docs/api.md §8), and how long clients may cache them.
+#[derive(Clone)]
+pub struct PublishedKeys {
+    pub keys: Arc<dyn VerificationKeys>,
+    pub max_age: Duration,
 }
 
 /// How the server runs.
@@ -98,7 +107,7 @@ pub fn build_app(
         InitError = (),
     >,
 > {
-    use routes::{auth, docs, health, users};
+    use routes::{auth, docs, health, jwks, users};
     App::new()
         .wrap_api()
         .app_data(actix::Data::new(state.users))
@@ -109,6 +118,7 @@ pub fn build_app(
         .app_data(actix::Data::new(state.hashing))
         .app_data(actix::Data::new(state.body_timeout))
         .app_data(actix::Data::from(state.metrics))
+        .app_data(actix::Data::new(state.published_keys))
         .service(
             web::resource("/users").route(web::post().to(users::create_user)).route(web::get().to(users::list_users)),
         )
@@ -129,6 +139,7 @@ pub fn build_app(
         .service(web::resource("/auth/logout").route(web::post().to(auth::logout)))
         .service(web::resource("/health").route(web::get().to(health::health)))
         .service(web::resource("/health/ready").route(web::get().to(health::ready)))
+        .service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks::jwks)))
         .with_raw_json_spec_v3(|app, spec| app.app_data(actix::Data::new(openapi::patch(spec))))
         .build()
         // Resources, so another method gets 405 with Allow rather than 404.

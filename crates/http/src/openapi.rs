@@ -20,6 +20,7 @@ const PUBLIC: &[(&str, &str)] = &[
     ("/metrics", "get"),
     ("/openapi.json", "get"),
     ("/docs", "get"),
+    ("/.well-known/jwks.json", "get"),
 ];
 
 /// PUT and PATCH share a handler, so paperclip gives both its operation id; generators need one id per
@@ -69,6 +70,10 @@ pub fn patch(mut doc: Value) -> Value {
         put_user["summary"] = json!("Update a user (PUT)");
     }
     describe_if_missing(&mut doc["paths"]["/users/me"]["get"], "The user the access token belongs to.");
+    doc["paths"]["/.well-known/jwks.json"]["get"]["responses"]["200"]["headers"] = json!({
+        "Cache-Control": {"description": "`public, max-age=N`: N is the publish delay of a new key",
+                          "schema": {"type": "string"}}
+    });
     doc["paths"]["/users"]["post"]["responses"]["201"]["headers"] = json!({
         "Location": {"description": "The new user's URL", "schema": {"type": "string"}}
     });
@@ -137,6 +142,7 @@ fn errors_of(path: &str, method: &str) -> &'static [u16] {
         ("/auth/refresh", "post") => &[400, 401, 408, 413, 415, 500, 503],
         ("/auth/logout", "post") => &[400, 408, 413, 415, 500, 503],
         ("/health/ready", "get") => &[500, 503],
+        ("/.well-known/jwks.json", "get") => &[404, 500],
         _ => &[500],
     }
 }

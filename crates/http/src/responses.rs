@@ -82,3 +82,38 @@ impl<T: ApiSchema> OperationModifier for Listed<T> {
         web::Json::<Vec<T>>::update_definitions(map);
     }
 }
+
+/// 200 with a body clients and proxies may cache for `max_age` (`Cache-Control: public, max-age=…`).
+pub struct Cached<T> {
+    pub body: T,
+    pub max_age: std::time::Duration,
+}
+
+impl<T: Serialize> Responder for Cached<T> {
+    type Body = BoxBody;
+
+    fn respond_to(self, _: &HttpRequest) -> HttpResponse {
+        let cache_control = format!("public, max-age={}", self.max_age.as_secs());
+        HttpResponse::Ok().insert_header((header::CACHE_CONTROL, cache_control)).json(self.body)
+    }
+}
+
+impl<T: ApiSchema> ApiSchema for Cached<T> {
+    fn name() -> Option<String> {
+        T::name()
+    }
+
+    fn raw_schema() -> DefaultSchemaRaw {
+        T::raw_schema()
+    }
+}
+
+impl<T: ApiSchema> OperationModifier for Cached<T> {
+    fn update_response(op: &mut DefaultOperationRaw) {
+        web::Json::<T>::update_response(op);
+    }
+
+    fn update_definitions(map: &mut BTreeMap<String, DefaultSchemaRaw>) {
+        web::Json::<T>::update_definitions(map);
+    }
+}

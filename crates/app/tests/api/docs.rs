@@ -32,6 +32,7 @@ async fn the_document_lists_each_canonical_route_once() {
     let mut paths: Vec<&String> = doc["paths"].as_object().expect("paths").keys().collect();
     paths.sort();
     assert_eq!(paths, [
+            "/.well-known/jwks.json",
             "/auth/login",
             "/auth/logout",
             "/auth/refresh",
