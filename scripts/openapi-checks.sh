@@ -47,10 +47,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== the service (memory backend) on a free port"
+echo "== the service (memory backend, EdDSA tokens, so the JWKS route answers) on a free port"
 # shellcheck source=scripts/service-for-checks.sh
 . scripts/service-for-checks.sh
-start_service "$BIN" "$work" APP__STORAGE__BACKEND=memory
+"$BIN" generate-key --dir "$work/keys" >/dev/null
+start_service "$BIN" "$work" APP__STORAGE__BACKEND=memory APP__AUTH__SIGNING__ALGORITHM=EdDSA \
+  APP__AUTH__SIGNING__KEYS_DIR="$work/keys"
 curl -fsS --max-time 10 -o "$work/openapi.json" "$base/openapi.json"
 
 echo "== openapi-spec-validator"

@@ -6,6 +6,7 @@ Run by scripts/openapi-checks.sh, with the generated package `users_api_client` 
 USERS_API_BASE, USERS_API_DOCUMENT, USERS_API_ADMIN, USERS_API_ADMIN_PASSWORD in the environment.
 """
 
+import base64
 import importlib
 import json
 import os
@@ -183,6 +184,16 @@ class Smoke:
         expect_status(reply, 204, "logout")
         reply = self.call("refresh", client=self.anonymous, body=RefreshRequest(refresh_token=renewed.refresh_token))
         expect_status(reply, 401, "refresh after logout")
+
+        # The service runs with EdDSA tokens: the key set names the key of every token it issued.
+        reply = self.call("jwks", client=self.anonymous)
+        expect_status(reply, 200, "jwks")
+        expect(reply.headers.get("cache-control", "").startswith("public, max-age="), "jwks: cacheable")
+        keys = json.loads(reply.content)["keys"]
+        expect(all(k["kty"] == "OKP" and k["crv"] == "Ed25519" and "d" not in k for k in keys), "jwks: public Ed25519 keys")
+        header = json.loads(base64.urlsafe_b64decode(renewed.access_token.split(".")[0] + "=="))
+        expect(header["alg"] == "EdDSA", "jwks: tokens are EdDSA")
+        expect(header["kid"] in [k["kid"] for k in keys], "jwks: the token's kid is served")
 
         reply = self.call("metrics", client=self.anonymous)
         expect_status(reply, 200, "metrics")
