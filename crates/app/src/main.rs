@@ -148,7 +148,9 @@ async fn reload_keys_on_hangup(hangups: Hangups, keys: Option<std::sync::Arc<use
             };
             match keys.reload() {
                 Ok(loaded) => startup::log_keys_loaded(keys, &loaded),
-                Err(e) => tracing::error!(error = %e, "SIGHUP: the signing keys were not reloaded; the keys in use stay"),
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: the signing keys were not reloaded; the keys in use stay")
+                }
             }
         }
     }

@@ -449,7 +449,9 @@ pub fn signing(settings: &Settings) -> Result<Signing, SettingsError> {
             let publish_delay = std::time::Duration::from_secs(signing.publish_delay_secs);
             Ok(Signing::EdDsa { keys_dir: PathBuf::from(keys_dir), publish_delay })
         }
-        other => Err(SettingsError::new("APP__AUTH__SIGNING__ALGORITHM", format!("must be HS256 or EdDSA, not {other:?}"))),
+        other => {
+            Err(SettingsError::new("APP__AUTH__SIGNING__ALGORITHM", format!("must be HS256 or EdDSA, not {other:?}")))
+        }
     }
 }
 

@@ -51,7 +51,10 @@ fn generate_key_writes_a_pem_file_named_by_the_utc_time_readable_by_its_owner_on
     let folder = TempFolder::new("generate-key");
     let file = generate_key(&folder, "keys");
     let name = file.file_name().and_then(|n| n.to_str()).expect("name").to_owned();
-    assert!(name.len() == "20261127T101500Z.pem".len() && name.ends_with("Z.pem") && name.as_bytes()[8] == b'T', "{name}");
+    assert!(
+        name.len() == "20261127T101500Z.pem".len() && name.ends_with("Z.pem") && name.as_bytes()[8] == b'T',
+        "{name}"
+    );
     let pem = std::fs::read_to_string(&file).expect("the file it names");
     assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "PKCS#8 PEM");
     #[cfg(unix)]
