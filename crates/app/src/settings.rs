@@ -689,4 +689,35 @@ mod tests {
         let error = storage_of(&[("APP__STORAGE__BACKEND", "mongodb")]).expect_err("unknown backend");
         assert_eq!(error.setting, "APP__STORAGE__BACKEND");
     }
+
+    fn signing_of(vars: &[(&str, &str)]) -> Result<Signing, SettingsError> {
+        signing(&load_env(vars)?)
+    }
+
+    #[test]
+    fn tokens_are_hs256_unless_eddsa_is_asked_for_with_a_keys_folder() {
+        assert_eq!(signing_of(&[]).expect("loads"), Signing::Hs256);
+        let ignored = [("APP__AUTH__SIGNING__KEYS_DIR", "/nowhere")];
+        assert_eq!(signing_of(&ignored).expect("loads"), Signing::Hs256, "the folder is not read under HS256");
+        let eddsa = [("APP__AUTH__SIGNING__ALGORITHM", "eddsa"), ("APP__AUTH__SIGNING__KEYS_DIR", "/run/keys")];
+        let expected =
+            Signing::EdDsa { keys_dir: PathBuf::from("/run/keys"), publish_delay: std::time::Duration::from_secs(300) };
+        assert_eq!(signing_of(&eddsa).expect("loads"), expected);
+    }
+
+    #[test]
+    fn a_bad_signing_setting_is_fatal_naming_it() {
+        let cases: [(&[(&str, &str)], &str); 4] = [
+            (&[("APP__AUTH__SIGNING__ALGORITHM", "EdDSA")], "APP__AUTH__SIGNING__KEYS_DIR"),
+            (
+                &[("APP__AUTH__SIGNING__ALGORITHM", "EdDSA"), ("APP__AUTH__SIGNING__KEYS_DIR", " ")],
+                "APP__AUTH__SIGNING__KEYS_DIR",
+            ),
+            (&[("APP__AUTH__SIGNING__ALGORITHM", "RS256")], "APP__AUTH__SIGNING__ALGORITHM"),
+            (&[("APP__AUTH__SIGNING__PUBLISH_DELAY_SECS", "604801")], "APP__AUTH__SIGNING__PUBLISH_DELAY_SECS"),
+        ];
+        for (vars, setting) in cases {
+            assert_eq!(signing_of(vars).expect_err("fatal").setting, setting, "{vars:?}");
+        }
+    }
 }

@@ -309,10 +309,10 @@ mod tests {
     use super::*;
 
     /// A folder of the test's own, removed when dropped.
-    struct Folder(PathBuf);
+    pub(super) struct Folder(pub(super) PathBuf);
 
     impl Folder {
-        fn new(name: &str) -> Self {
+        pub(super) fn new(name: &str) -> Self {
             let dir = std::env::temp_dir().join(format!("users-auth-keys-{name}-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).expect("folder");
@@ -429,27 +429,12 @@ mod tests {
 
 #[cfg(test)]
 mod token_tests {
+    use super::tests::Folder;
     use super::*;
     use crate::JwtAccessTokens;
     use serde_json::{json, Value};
     use users_domain::ports::{AccessTokens, TokenSubject, VerificationKeys};
     use users_domain::{Role, Timestamp, UserId};
-
-    struct Folder(PathBuf);
-
-    impl Folder {
-        fn new(name: &str) -> Self {
-            let dir = std::env::temp_dir().join(format!("users-auth-tokens-{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            Self(dir)
-        }
-    }
-
-    impl Drop for Folder {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 
     fn subject() -> TokenSubject {
         TokenSubject { user_id: UserId::new(7).expect("id"), role: Role::User, token_version: 1 }
@@ -483,7 +468,7 @@ mod token_tests {
 
     #[test]
     fn an_eddsa_token_names_its_key_and_verifies_with_the_published_public_key() {
-        let folder = Folder::new("issue");
+        let folder = Folder::new("token-issue");
         let (private_key, key_id) = key_in(&folder);
         let (tokens, _) = tokens_of(&folder);
         let issued = tokens.issue(&subject(), Timestamp::now()).expect("issued");
@@ -506,10 +491,10 @@ mod token_tests {
 
     #[test]
     fn an_unknown_kid_another_algorithm_or_a_key_of_the_token_s_own_is_refused() {
-        let folder = Folder::new("refused");
+        let folder = Folder::new("token-refused");
         let (private_key, key_id) = key_in(&folder);
         let (tokens, _) = tokens_of(&folder);
-        let stranger = Folder::new("stranger");
+        let stranger = Folder::new("token-stranger");
         let (stranger_key, stranger_id) = key_in(&stranger);
         let mut jku = header(&key_id);
         jku.jku = Some("https://evil.example/jwks.json".to_owned());
@@ -543,7 +528,7 @@ mod token_tests {
 
     #[test]
     fn after_a_reload_a_new_key_is_published_at_once_signs_after_the_delay_and_older_tokens_still_verify() {
-        let folder = Folder::new("reload");
+        let folder = Folder::new("token-reload");
         let (_, old_id) = key_in(&folder);
         let (tokens, keys) = tokens_of(&folder);
         let before = tokens.issue(&subject(), Timestamp::now()).expect("issued");
