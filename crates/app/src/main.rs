@@ -44,14 +44,14 @@ fn run(command: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCo
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     telemetry::init(settings.log.format);
     let app = startup::build(&settings).await?;
+    // Installed before the listening line, so a SIGHUP never finds the default action (exit) in place.
+    let hangups = hangups()?;
+    actix_web::rt::spawn(reload_keys_on_hangup(hangups, app.signing_keys.clone()));
     // Always on stderr, whatever the log level and format: scripts wait for this line.
     let host = &settings.server.host;
     let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.clone() };
     eprintln!("listening on http://{host}:{}", app.port);
     tracing::info!(host = %settings.server.host, port = app.port, backend = ?settings.storage.backend, "serving");
-    // Installed before the server answers, so a SIGHUP never finds the default action (exit) in place.
-    let hangups = hangups()?;
-    actix_web::rt::spawn(reload_keys_on_hangup(hangups, app.signing_keys.clone()));
     let handle = app.server.handle();
     let readiness = app.readiness.clone();
     actix_web::rt::spawn(async move {

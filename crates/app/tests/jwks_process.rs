@@ -139,3 +139,18 @@ fn a_rotation_by_sighup_publishes_the_new_key_at_once_signs_after_the_delay_and_
         assert!(!log.contains(&body) && !log.contains("PRIVATE KEY"), "no private key in the log");
     }
 }
+
+#[test]
+fn under_hs256_a_sighup_is_logged_and_the_service_keeps_serving() {
+    let folder = TempFolder::new("hs256-sighup");
+    let (child, port, log) = start(&folder, &[MEMORY]);
+    hang_up(&child);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !log.lock().expect("lock").contains("nothing to reload") {
+        assert!(Instant::now() < deadline, "the SIGHUP is logged");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(http(port, "GET", "/health", "", None).0, 200, "still serving");
+    assert_eq!(http(port, "GET", "/.well-known/jwks.json", "", None).0, 404, "no key set under HS256");
+    stop(child);
+}
