@@ -133,3 +133,17 @@ async fn under_eddsa_an_unknown_kid_another_algorithm_or_a_key_of_the_token_s_ow
         assert_eq!(reply.status, 401, "{what}: {}", reply.text);
     }
 }
+
+#[tokio::test]
+async fn the_key_set_may_be_cached_as_long_as_a_new_key_waits_before_it_signs() {
+    let keys = KeysFolder::new();
+    keys.generate();
+    let settings = [
+        ("APP__AUTH__SIGNING__ALGORITHM", "EdDSA"),
+        ("APP__AUTH__SIGNING__KEYS_DIR", keys.path()),
+        ("APP__AUTH__SIGNING__PUBLISH_DELAY_SECS", "60"),
+    ];
+    let app = spawn_app_with(|url| url, &settings).await.expect("app");
+    let reply = app.anonymous().get("/.well-known/jwks.json").await;
+    assert_eq!(reply.header("cache-control").as_deref(), Some("public, max-age=60"));
+}
