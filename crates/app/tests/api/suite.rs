@@ -25,3 +25,5 @@ mod races;
 mod routing;
 #[path = "trust.rs"]
 mod trust;
+#[path = "lifecycle.rs"]
+mod lifecycle;
