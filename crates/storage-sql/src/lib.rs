@@ -36,10 +36,10 @@ fn like_pattern(q: &str) -> String {
 }
 
 /// ` WHERE …` for the query's filters, binding every value (times as the schema stores them, `Time`).
-fn push_filter<DB: Database, Time: TimeColumn>(builder: &mut QueryBuilder<DB>, query: &ListQuery)
+fn push_filter<DB: Database, Time>(builder: &mut QueryBuilder<DB>, query: &ListQuery)
 where
     for<'t> String: Encode<'t, DB> + Type<DB>,
-    for<'t> Time: Encode<'t, DB> + Type<DB>,
+    for<'t> Time: TimeColumn + Encode<'t, DB> + Type<DB>,
 {
     let filter = &query.filter;
     builder.push(" WHERE 1 = 1");
@@ -78,14 +78,14 @@ where
 
 /// The listing's two statements over `columns`: the count of all matches, and the page. `None` when the filter
 /// cannot match anything (a NUL, which PostgreSQL cannot even compare): the page is then empty, with no statement.
-fn list_statements<DB: Database, Time: TimeColumn>(
+fn list_statements<DB: Database, Time>(
     query: &ListQuery,
     columns: &str,
 ) -> Option<(QueryBuilder<DB>, QueryBuilder<DB>)>
 where
     for<'t> String: Encode<'t, DB> + Type<DB>,
     for<'t> i64: Encode<'t, DB> + Type<DB>,
-    for<'t> Time: Encode<'t, DB> + Type<DB>,
+    for<'t> Time: TimeColumn + Encode<'t, DB> + Type<DB>,
 {
     if !query.filter.can_match() {
         return None;
@@ -101,7 +101,7 @@ where
 }
 
 /// The listing's page over `columns` and the count of all its matches: two statements on one connection.
-async fn list_rows<DB, Row, Time: TimeColumn>(
+async fn list_rows<DB, Row, Time>(
     connections: &Connections<DB>,
     query: &ListQuery,
     columns: &str,
@@ -109,7 +109,7 @@ async fn list_rows<DB, Row, Time: TimeColumn>(
 where
     DB: Database,
     for<'t> String: Encode<'t, DB> + Type<DB>,
-    for<'t> Time: Encode<'t, DB> + Type<DB>,
+    for<'t> Time: TimeColumn + Encode<'t, DB> + Type<DB>,
     for<'t> i64: Encode<'t, DB> + Decode<'t, DB> + Type<DB>,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'r> Row: FromRow<'r, DB::Row> + Send + Unpin,
