@@ -78,10 +78,7 @@ where
 
 /// The listing's two statements over `columns`: the count of all matches, and the page. `None` when the filter
 /// cannot match anything (a NUL, which PostgreSQL cannot even compare): the page is then empty, with no statement.
-fn list_statements<DB: Database, Time>(
-    query: &ListQuery,
-    columns: &str,
-) -> Option<(QueryBuilder<DB>, QueryBuilder<DB>)>
+fn list_statements<DB: Database, Time>(query: &ListQuery, columns: &str) -> Option<(QueryBuilder<DB>, QueryBuilder<DB>)>
 where
     for<'t> String: Encode<'t, DB> + Type<DB>,
     for<'t> i64: Encode<'t, DB> + Type<DB>,
