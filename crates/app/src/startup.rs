@@ -1,14 +1,16 @@
 //! Wiring: the adapters the settings name, put together behind the domain's ports, served over HTTP.
 
-use crate::settings::{self, Backend, Settings, SettingsError};
+use crate::settings::{self, Backend, MailConfig, MailTransport, Settings, SettingsError};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
-use users_auth::{BcryptHasher, JwtAccessTokens, OpaqueRefreshTokens};
+use users_auth::{BcryptHasher, HibpRangeApi, JwtAccessTokens, OpaqueRefreshTokens, HIBP_TIMEOUT};
 use users_domain::auth::{AuthPorts, AuthService, PasswordCheck};
-use users_domain::ports::{Clock, PasswordHasher, Storage, SystemClock};
-use users_domain::{Email, NewUserRequest, Password, UserPorts, UserService, Username};
+use users_domain::password_policy::PasswordPolicy;
+use users_domain::ports::{BreachedPasswords, Clock, Mailer, PasswordHasher, Storage, SystemClock};
+use users_domain::{Email, NewUserRequest, Password, UserPorts, UserService, UserServiceError, Username};
 use users_http::{AppState, BodyTimeout, ClientLimits, HashingQueue, Metrics, QueueLimits, Readiness, ServerOptions};
+use users_mail::{FileMailer, SmtpConfigError, SmtpMailer};
 use users_storage_memory::InMemoryStore;
 use users_storage_postgres::PostgresConfig;
 use users_storage_sqlite::SqliteConfig;
@@ -20,6 +22,8 @@ pub struct Application {
     pub readiness: Arc<Readiness>,
     pub storage: Arc<dyn Storage>,
     pub auth: AuthService,
+    /// The transport the settings name (`None` with `APP__MAIL__TRANSPORT=none`); nothing sends mail yet.
+    pub mailer: Option<Arc<dyn Mailer>>,
 }
 
 /// Why the service could not start; `setting` names the env var to fix.
@@ -75,12 +79,14 @@ pub async fn services(
         .await
         .map_err(|e| StartupError::Other(e.into()))?;
     let passwords = Arc::new(passwords);
+    let policy = password_policy(settings)?;
     let users = UserService::new(UserPorts {
         repository: storage.clone(),
         hasher,
         clock: clock.clone(),
         passwords: passwords.clone(),
         refresh_tokens: storage.clone(),
+        policy: Arc::new(policy),
     });
     let auth_settings = &settings.auth;
     let access_tokens = JwtAccessTokens::new(
@@ -101,6 +107,35 @@ pub async fn services(
         Duration::from_secs(auth_settings.refresh_token_ttl_secs),
     );
     Ok((users, auth))
+}
+
+/// The password policy of docs/api.md §7, with the breached-password check when it is on.
+fn password_policy(settings: &Settings) -> Result<PasswordPolicy, StartupError> {
+    let policy = settings::password_policy(settings)?;
+    let breached: Option<Arc<dyn BreachedPasswords>> = match &policy.hibp_url {
+        Some(url) => Some(Arc::new(HibpRangeApi::new(url, HIBP_TIMEOUT).map_err(StartupError::Other)?)),
+        None => None,
+    };
+    Ok(PasswordPolicy::new(policy.min_length, breached))
+}
+
+/// The mailer the checked mail settings name: `None` for `none`. The file transport creates its folder.
+pub fn mailer(config: &MailConfig) -> Result<Option<Arc<dyn Mailer>>, SettingsError> {
+    match &config.transport {
+        MailTransport::None => Ok(None),
+        MailTransport::File { dir, sender } => {
+            let mailer = FileMailer::new(dir.clone(), sender.clone())
+                .map_err(|e| SettingsError::new("APP__MAIL__DIR", format!("cannot create {}: {e}", dir.display())))?;
+            Ok(Some(Arc::new(mailer)))
+        }
+        MailTransport::Smtp { url, ca_pem, timeout, sender } => {
+            let mailer = SmtpMailer::new(url, ca_pem.as_deref(), *timeout, sender.clone()).map_err(|e| match e {
+                SmtpConfigError::CaFile => SettingsError::new("APP__MAIL__SMTP_CA_FILE", e.to_string()),
+                SmtpConfigError::Tls(_) => SettingsError::new("APP__MAIL__SMTP_URL", e.to_string()),
+            })?;
+            Ok(Some(Arc::new(mailer)))
+        }
+    }
 }
 
 /// The bootstrap admin of docs/api.md §1, checked against §2's rules: a fatal error naming the setting otherwise.
@@ -125,6 +160,12 @@ pub fn check(settings: &Settings) -> Result<Checked, SettingsError> {
         .map_err(|e| SettingsError::new("APP__AUTH__BCRYPT_COST", e.to_string()))?;
     settings::jwt_secret(settings)?;
     settings::token_ttls(settings)?;
+    settings::password_policy(settings)?;
+    let mail = settings::mail_config(settings)?;
+    if matches!(mail.transport, MailTransport::Smtp { .. }) {
+        // Builds nothing that lasts: it checks the CA file and the TLS set-up.
+        mailer(&mail)?;
+    }
     let body_timeout = BodyTimeout(settings::body_timeout(settings)?);
     let bootstrap_admin = bootstrap_admin(settings)?;
     let trusted_proxies = settings
@@ -134,7 +175,7 @@ pub fn check(settings: &Settings) -> Result<Checked, SettingsError> {
         .map(|cidr| cidr.parse::<ipnet::IpNet>().or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| SettingsError::new("APP__SERVER__TRUSTED_PROXIES", format!("not a CIDR list: {e}")))?;
-    Ok(Checked { bootstrap_admin, trusted_proxies, body_timeout })
+    Ok(Checked { bootstrap_admin, trusted_proxies, body_timeout, mail })
 }
 
 /// What `check` derived from the settings.
@@ -142,6 +183,7 @@ pub struct Checked {
     bootstrap_admin: Option<NewUserRequest>,
     trusted_proxies: Vec<ipnet::IpNet>,
     body_timeout: BodyTimeout,
+    mail: MailConfig,
 }
 
 /// Binds the configured address; a failure names the setting to fix.
@@ -176,12 +218,20 @@ async fn serve_on(
     listener: TcpListener,
     storage: Arc<dyn Storage>,
 ) -> Result<Application, StartupError> {
-    let Checked { bootstrap_admin: admin, trusted_proxies, body_timeout } = checked;
+    let Checked { bootstrap_admin: admin, trusted_proxies, body_timeout, mail } = checked;
+    let mailer = mailer(&mail)?;
     let (users, auth) = services(settings, storage.clone()).await?;
     if let Some(admin) = admin {
         // Created unless a user already has that username or email (instances starting together race on the
         // unique indexes: one creates it).
-        users.ensure_admin(admin).await.map_err(|e| StartupError::Other(e.into()))?;
+        users.ensure_admin(admin).await.map_err(|e| match e {
+            // A bootstrap admin that breaks the policy is a configuration error (docs/api.md §1).
+            UserServiceError::WeakPassword(violation) => StartupError::Settings(SettingsError::new(
+                "APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD",
+                violation.to_string(),
+            )),
+            other => StartupError::Other(other.into()),
+        })?;
     }
     let port = listener
         .local_addr()
@@ -210,5 +260,5 @@ async fn serve_on(
     };
     let server = users_http::serve(listener, state, options)
         .map_err(|source| StartupError::Listen { address: format!("port {port}"), source })?;
-    Ok(Application { port, server, readiness, storage, auth })
+    Ok(Application { port, server, readiness, storage, auth, mailer })
 }

@@ -25,3 +25,5 @@ mod races;
 mod routing;
 #[path = "trust.rs"]
 mod trust;
+#[path = "password_policy.rs"]
+mod password_policy;

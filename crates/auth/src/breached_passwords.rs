@@ -1,0 +1,146 @@
+//! The breached-password check of docs/api.md §7 against a Have I Been Pwned range API, with k-anonymity: only the
+//! first 5 hex digits of the password's SHA-1 leave the service; the answer lists every known suffix under that
+//! prefix, and the comparison happens here.
+
+use anyhow::{anyhow, Context};
+use async_trait::async_trait;
+use sha1::{Digest, Sha1};
+use std::sync::Arc;
+use std::time::Duration;
+use users_domain::ports::{BreachCheckError, BreachedPasswords};
+use users_domain::Password;
+
+/// The public range API.
+pub const HIBP_DEFAULT_URL: &str = "https://api.pwnedpasswords.com/range/";
+
+/// How long the check waits for a whole answer before letting the password through (docs/api.md §7).
+pub const HIBP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A range API at `base_url` (the prefix is appended to it).
+pub struct HibpRangeApi {
+    client: reqwest::Client,
+    base_url: reqwest::Url,
+}
+
+/// The base URL is not an absolute http(s) URL.
+#[derive(Debug, thiserror::Error)]
+#[error("must be an http:// or https:// URL, e.g. {HIBP_DEFAULT_URL}")]
+pub struct HibpUrlError;
+
+impl HibpRangeApi {
+    /// Checks the URL only (for start-up's settings check).
+    pub fn parse_url(base_url: &str) -> Result<reqwest::Url, HibpUrlError> {
+        let mut url = reqwest::Url::parse(base_url).map_err(|_| HibpUrlError)?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || url.query().is_some() {
+            return Err(HibpUrlError);
+        }
+        // The prefix goes after a slash, given or not.
+        if !url.path().ends_with('/') {
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
+        }
+        Ok(url)
+    }
+
+    /// `timeout` bounds the whole request (connect, answer, body); HTTPS trusts the system's roots.
+    pub fn new(base_url: &str, timeout: Duration) -> anyhow::Result<Self> {
+        let base_url = Self::parse_url(base_url)?;
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(tls_config()?)
+            .timeout(timeout)
+            .user_agent(concat!("users-api/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(Self { client, base_url })
+    }
+}
+
+/// rustls with aws-lc-rs, trusting the system's roots.
+fn tls_config() -> anyhow::Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(native.certs);
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS versions")?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// The password's SHA-1 in upper-case hex, split after 5 digits.
+fn prefix_and_suffix(password: &Password) -> (String, String) {
+    let digest = Sha1::digest(password.expose().as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02X}")).collect();
+    let (prefix, suffix) = hex.split_at(5);
+    (prefix.to_owned(), suffix.to_owned())
+}
+
+/// Whether `body` (lines of `SUFFIX:COUNT`) lists `suffix` with a count above 0 (padding lines have 0).
+fn lists(body: &str, suffix: &str) -> Result<bool, BreachCheckError> {
+    for line in body.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (listed, count) =
+            line.split_once(':').ok_or_else(|| BreachCheckError::Unexpected(anyhow!("an answer line without ':'")))?;
+        if listed.eq_ignore_ascii_case(suffix) {
+            let count: u64 = count
+                .trim()
+                .parse()
+                .map_err(|_| BreachCheckError::Unexpected(anyhow!("a count that is not a number")))?;
+            return Ok(count > 0);
+        }
+    }
+    Ok(false)
+}
+
+#[async_trait]
+impl BreachedPasswords for HibpRangeApi {
+    async fn is_breached(&self, password: &Password) -> Result<bool, BreachCheckError> {
+        let (prefix, suffix) = prefix_and_suffix(password);
+        let url = self.base_url.join(&prefix).map_err(|e| BreachCheckError::Unexpected(e.into()))?;
+        // Errors lose their URL: it carries the hash's prefix.
+        let unavailable = |e: reqwest::Error| BreachCheckError::Unavailable(e.without_url().into());
+        let response = self.client.get(url).header("Add-Padding", "true").send().await.map_err(unavailable)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(BreachCheckError::Unavailable(anyhow!("the range API answered {status}")));
+        }
+        let body = response.text().await.map_err(unavailable)?;
+        lists(&body, &suffix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prefix_is_the_first_five_upper_case_hex_digits_of_the_sha1() {
+        // SHA-1("password") = 5BAA61E4C9B93F3F0682250B6CF8331B7EE68FD8
+        let password = Password::parse("password").expect("valid");
+        assert_eq!(
+            prefix_and_suffix(&password),
+            ("5BAA6".to_owned(), "1E4C9B93F3F0682250B6CF8331B7EE68FD8".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_suffix_counts_only_when_listed_with_a_count_above_zero() {
+        let body = "0018A45C4D1DEF81644B54AB7F969B88D65:1\r\n1E4C9B93F3F0682250B6CF8331B7EE68FD8:9545824\r\n";
+        assert!(lists(body, "1E4C9B93F3F0682250B6CF8331B7EE68FD8").expect("parsed"));
+        assert!(lists(&body.to_lowercase(), "1E4C9B93F3F0682250B6CF8331B7EE68FD8").expect("case-insensitive"));
+        assert!(!lists(body, "1E4C9B93F3F0682250B6CF8331B7EE68FD9").expect("parsed"));
+        assert!(!lists("1E4C9B93F3F0682250B6CF8331B7EE68FD8:0\r\n", "1E4C9B93F3F0682250B6CF8331B7EE68FD8")
+            .expect("padding"));
+        assert!(lists("<html>", "1E4C9B93F3F0682250B6CF8331B7EE68FD8").is_err());
+    }
+
+    #[test]
+    fn the_base_url_must_be_http_and_gets_its_trailing_slash() {
+        let url = HibpRangeApi::parse_url("http://127.0.0.1:9/range").expect("valid");
+        assert_eq!(url.join("5BAA6").expect("joined").as_str(), "http://127.0.0.1:9/range/5BAA6");
+        assert_eq!(HibpRangeApi::parse_url(HIBP_DEFAULT_URL).expect("valid").as_str(), HIBP_DEFAULT_URL);
+        for bad in ["ftp://x/range/", "not a url", "https://x/range/?a=b", "/range/"] {
+            assert!(HibpRangeApi::parse_url(bad).is_err(), "{bad}");
+        }
+    }
+}
