@@ -4,6 +4,11 @@
 
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use sha1::{Digest, Sha1};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,10 +21,12 @@ pub const HIBP_DEFAULT_URL: &str = "https://api.pwnedpasswords.com/range/";
 /// How long the check waits for a whole answer before letting the password through (docs/api.md §7).
 pub const HIBP_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// A range API at `base_url` (the prefix is appended to it).
+/// A range API at `base_url` (the prefix is appended to it). hyper with rustls (aws-lc-rs) rather than reqwest:
+/// reqwest's rustls build would need a process-wide default provider for every other client in the workspace.
 pub struct HibpRangeApi {
-    client: reqwest::Client,
-    base_url: reqwest::Url,
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    base_url: url::Url,
+    timeout: Duration,
 }
 
 /// The base URL is not an absolute http(s) URL.
@@ -29,8 +36,8 @@ pub struct HibpUrlError;
 
 impl HibpRangeApi {
     /// Checks the URL only (for start-up's settings check).
-    pub fn parse_url(base_url: &str) -> Result<reqwest::Url, HibpUrlError> {
-        let mut url = reqwest::Url::parse(base_url).map_err(|_| HibpUrlError)?;
+    pub fn parse_url(base_url: &str) -> Result<url::Url, HibpUrlError> {
+        let mut url = url::Url::parse(base_url).map_err(|_| HibpUrlError)?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || url.query().is_some() {
             return Err(HibpUrlError);
         }
@@ -45,13 +52,13 @@ impl HibpRangeApi {
     /// `timeout` bounds the whole request (connect, answer, body); HTTPS trusts the system's roots.
     pub fn new(base_url: &str, timeout: Duration) -> anyhow::Result<Self> {
         let base_url = Self::parse_url(base_url)?;
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls(tls_config()?)
-            .timeout(timeout)
-            .user_agent(concat!("users-api/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("cannot build the HTTP client")?;
-        Ok(Self { client, base_url })
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config()?)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = Client::builder(TokioExecutor::new()).build(https);
+        Ok(Self { client, base_url, timeout })
     }
 }
 
@@ -97,14 +104,29 @@ impl BreachedPasswords for HibpRangeApi {
     async fn is_breached(&self, password: &Password) -> Result<bool, BreachCheckError> {
         let (prefix, suffix) = prefix_and_suffix(password);
         let url = self.base_url.join(&prefix).map_err(|e| BreachCheckError::Unexpected(e.into()))?;
-        // Errors lose their URL: it carries the hash's prefix.
-        let unavailable = |e: reqwest::Error| BreachCheckError::Unavailable(e.without_url().into());
-        let response = self.client.get(url).header("Add-Padding", "true").send().await.map_err(unavailable)?;
-        let status = response.status();
+        let request = hyper::Request::get(url.as_str())
+            .header("add-padding", "true")
+            .header(hyper::header::USER_AGENT, concat!("users-api/", env!("CARGO_PKG_VERSION")))
+            .body(Empty::new())
+            .map_err(|e| BreachCheckError::Unexpected(e.into()))?;
+        // The whole exchange within the deadline. No error carries the URL: it holds the hash's prefix.
+        let exchange = async {
+            let response = self.client.request(request).await.context("no answer from the range API")?;
+            let status = response.status();
+            let body = response.into_body().collect().await.context("the range API's answer broke off")?.to_bytes();
+            anyhow::Ok((status, body))
+        };
+        let (status, body) = tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| {
+                BreachCheckError::Unavailable(anyhow!("no answer from the range API within {:?}", self.timeout))
+            })?
+            .map_err(BreachCheckError::Unavailable)?;
         if !status.is_success() {
             return Err(BreachCheckError::Unavailable(anyhow!("the range API answered {status}")));
         }
-        let body = response.text().await.map_err(unavailable)?;
+        let body = String::from_utf8(body.to_vec())
+            .map_err(|_| BreachCheckError::Unexpected(anyhow!("an answer that is not UTF-8")))?;
         lists(&body, &suffix)
     }
 }
