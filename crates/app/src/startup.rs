@@ -262,3 +262,40 @@ async fn serve_on(
         .map_err(|source| StartupError::Listen { address: format!("port {port}"), source })?;
     Ok(Application { port, server, readiness, storage, auth, mailer })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use users_domain::ports::{MailKind, MailMessage, MailSubject};
+
+    #[tokio::test]
+    async fn the_file_transport_is_built_from_the_settings_and_writes_a_mail() {
+        let dir = std::env::temp_dir().join(format!("users-api-startup-mail-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let env = [
+            ("APP__MAIL__TRANSPORT", "file"),
+            ("APP__MAIL__FROM", "Users API <no-reply@example.com>"),
+            ("APP__MAIL__DIR", dir.to_str().expect("UTF-8")),
+            ("APP__MAIL__LINK_BASE", "https://app.example.com/account"),
+        ];
+        let (_, settings) =
+            settings::load_from(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()).expect("loads");
+        let mailer = mailer(&settings::mail_config(&settings).expect("valid")).expect("built").expect("not none");
+        let message = MailMessage {
+            to: Email::parse("alice@example.com").expect("valid"),
+            subject: MailSubject::parse("Hello").expect("valid"),
+            text_body: "Hello.\n".to_owned(),
+            kind: MailKind::EmailVerification,
+        };
+        mailer.send(&message).await.expect("written");
+        let files: Vec<_> = std::fs::read_dir(&dir).expect("created").collect();
+        assert_eq!(files.len(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+        let none = settings::load_from(Default::default()).expect("loads").1;
+        assert!(mailer_of(&none).is_none(), "transport none: no mailer");
+    }
+
+    fn mailer_of(settings: &Settings) -> Option<Arc<dyn Mailer>> {
+        mailer(&settings::mail_config(settings).expect("valid")).expect("built")
+    }
+}
