@@ -9,9 +9,10 @@ cd "$(dirname "$0")/.."
 
 storage="users-storage-sql users-storage-sqlite users-storage-postgres users-storage-memory"
 declare -A banned=(
-  [users-domain]="actix-web sqlx bcrypt jsonwebtoken paperclip users-http users-auth $storage"
+  [users-domain]="actix-web sqlx bcrypt jsonwebtoken paperclip lettre hyper users-http users-auth users-mail $storage"
   [users-http]="sqlx $storage"
   [users-auth]="sqlx actix-web users-http $storage"
+  [users-mail]="sqlx actix-web bcrypt jsonwebtoken paperclip users-http users-auth $storage"
   [users-storage-memory]="actix-web sqlx bcrypt jsonwebtoken paperclip users-http users-auth"
   [users-storage-sql]="actix-web bcrypt jsonwebtoken paperclip users-http users-auth"
   [users-storage-sqlite]="actix-web bcrypt jsonwebtoken paperclip users-http users-auth users-storage-postgres"
