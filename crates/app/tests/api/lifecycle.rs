@@ -9,9 +9,9 @@ async fn login(app: &TestApp, username: &str, password: &str) -> Reply {
     app.anonymous().post("/auth/login", &json!({"username": username, "password": password})).await
 }
 
-/// Logs `username` in with `password1`: the token pair.
+/// Logs `username` in with `orbit-tulip-1`: the token pair.
 async fn logged_in(app: &TestApp, username: &str) -> Value {
-    let reply = login(app, username, "password1").await;
+    let reply = login(app, username, "orbit-tulip-1").await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     reply.json()
 }
@@ -73,7 +73,7 @@ async fn only_an_admin_sets_status_disabled_until_or_email_verified_even_unchang
         .await
         .invalid_fields(&["disabled_until"]);
     for body in [json!({"status": "active"}), json!({"email_verified": false})] {
-        let mut sign_up = json!({"username": "bob", "email": "bob@example.com", "password": "password1"});
+        let mut sign_up = json!({"username": "bob", "email": "bob@example.com", "password": "orbit-tulip-1"});
         sign_up.as_object_mut().expect("object").extend(body.as_object().expect("object").clone());
         app.anonymous().post("/users", &sign_up).await.problem(403, "forbidden");
         own.post("/users", &sign_up).await.problem(403, "forbidden");
@@ -81,13 +81,13 @@ async fn only_an_admin_sets_status_disabled_until_or_email_verified_even_unchang
     // An admin may, at creation too.
     let until = from_now(3600);
     let carol = app
-        .create(json!({"username": "carol", "email": "carol@example.com", "password": "password1",
+        .create(json!({"username": "carol", "email": "carol@example.com", "password": "orbit-tulip-1",
                        "status": "disabled", "disabled_until": until, "email_verified": true}))
         .await;
     assert_eq!(carol["status"], "disabled");
     assert_eq!(carol["disabled_until"], until);
     assert_eq!(carol["email_verified"], true);
-    login(&app, "carol", "password1").await.problem(403, "account-disabled");
+    login(&app, "carol", "orbit-tulip-1").await.problem(403, "account-disabled");
 }
 
 #[tokio::test]
@@ -121,10 +121,10 @@ async fn disabling_ends_every_session_and_a_login_is_refused_after_the_password(
     me.problem(401, "unauthorized");
     refresh(&app, &pair).await.problem(401, "unauthorized");
     refresh(&app, &other_session).await.problem(401, "unauthorized");
-    let refused = login(&app, "alice", "password1").await;
+    let refused = login(&app, "alice", "orbit-tulip-1").await;
     refused.problem(403, "account-disabled");
     let by_email =
-        app.anonymous().post("/auth/login", &json!({"email": "alice@example.com", "password": "password1"})).await;
+        app.anonymous().post("/auth/login", &json!({"email": "alice@example.com", "password": "orbit-tulip-1"})).await;
     by_email.problem(403, "account-disabled");
     login(&app, "alice", "wrong password").await.problem(401, "unauthorized");
     // Re-enabled: logins work again; the sessions ended by the disable stay ended.
@@ -144,12 +144,12 @@ async fn a_refused_login_of_a_disabled_account_neither_counts_nor_clears_failure
     set(&app, &alice, json!({"status": "disabled"})).await;
     let before = app.get(&path(&alice)).await.json()["last_login_at"].clone();
     for _ in 0..3 {
-        login(&app, "alice", "password1").await.problem(403, "account-disabled");
+        login(&app, "alice", "orbit-tulip-1").await.problem(403, "account-disabled");
     }
     assert_eq!(app.get(&path(&alice)).await.json()["last_login_at"], before, "a 403 sets no last_login_at");
     // The fifth failure locks: the 403s did not clear the four before.
     login(&app, "alice", "wrong password").await.problem(401, "unauthorized");
-    let locked = login(&app, "alice", "password1").await;
+    let locked = login(&app, "alice", "orbit-tulip-1").await;
     locked.problem(429, "rate-limited");
     assert!(locked.header("retry-after").is_some());
 }
@@ -161,7 +161,7 @@ async fn a_ban_with_an_end_lifts_itself() {
     let until = from_now(2);
     let banned = set(&app, &alice, json!({"status": "disabled", "disabled_until": until})).await;
     assert_eq!((banned["status"].as_str(), banned["disabled_until"].as_str()), (Some("disabled"), Some(until.as_str())));
-    login(&app, "alice", "password1").await.problem(403, "account-disabled");
+    login(&app, "alice", "orbit-tulip-1").await.problem(403, "account-disabled");
     let disabled = app.get("/users?status=disabled").await;
     assert_eq!(disabled.header("x-total-count").as_deref(), Some("1"));
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -179,7 +179,7 @@ async fn the_last_active_admin_cannot_be_disabled_deleted_or_demoted() {
     let root = app.get("/users/me").await.json();
     app.patch(&path(&root), &json!({"status": "disabled"})).await.problem(409, "conflict");
     let second = app
-        .create(json!({"username": "second", "email": "second@example.com", "password": "password1", "role": "admin",
+        .create(json!({"username": "second", "email": "second@example.com", "password": "orbit-tulip-1", "role": "admin",
                        "status": "disabled"}))
         .await;
     // A disabled admin does not count.
@@ -248,14 +248,14 @@ async fn an_admin_clears_a_lockout() {
     for _ in 0..5 {
         login(&app, "alice", "wrong password").await.problem(401, "unauthorized");
     }
-    login(&app, "alice", "password1").await.problem(429, "rate-limited");
+    login(&app, "alice", "orbit-tulip-1").await.problem(429, "rate-limited");
     let unlock = format!("{}/lockout", path(&alice));
     app.with_token(&bobs_token).delete(&unlock).await.problem(403, "forbidden");
     app.with_token(&bobs_token).delete(&format!("{}/lockout", path(&bob))).await.problem(403, "forbidden");
     app.anonymous().delete(&unlock).await.problem(401, "unauthorized");
     app.delete("/users/999999/lockout").await.problem(404, "not-found");
     app.delete("/users/abc/lockout").await.invalid_fields(&["id"]);
-    login(&app, "alice", "password1").await.problem(429, "rate-limited");
+    login(&app, "alice", "orbit-tulip-1").await.problem(429, "rate-limited");
     let cleared = app.delete(&unlock).await;
     assert_eq!(cleared.status, 204, "{}", cleared.text);
     assert!(cleared.text.is_empty());
@@ -267,7 +267,7 @@ async fn an_admin_clears_a_lockout() {
         let body = json!({"email": "alice@example.com", "password": "wrong password"});
         app.anonymous().post("/auth/login", &body).await.problem(401, "unauthorized");
     }
-    login(&app, "alice", "password1").await.problem(429, "rate-limited");
+    login(&app, "alice", "orbit-tulip-1").await.problem(429, "rate-limited");
     assert_eq!(app.delete(&unlock).await.status, 204);
     logged_in(&app, "alice").await;
 }
@@ -282,7 +282,7 @@ async fn a_login_racing_a_disable_yields_no_token_that_works_after_it() {
             let app = app.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(3 * i)).await;
-                login(&app, "alice", "password1").await
+                login(&app, "alice", "orbit-tulip-1").await
             })
         })
         .collect();
@@ -311,7 +311,7 @@ async fn logins_refused_because_disabled_are_counted() {
     let Some(app) = spawn_app().await else { return };
     let alice = app.create_user("alice").await;
     set(&app, &alice, json!({"status": "disabled"})).await;
-    login(&app, "alice", "password1").await.problem(403, "account-disabled");
+    login(&app, "alice", "orbit-tulip-1").await.problem(403, "account-disabled");
     let metrics = app.get("/metrics").await.text;
     assert!(metrics.lines().any(|l| l == r#"logins_total{outcome="disabled"} 1"#), "{metrics}");
 }
