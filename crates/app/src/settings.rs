@@ -114,6 +114,8 @@ pub struct AuthSettings {
     pub signup_ip_limit_per_minute: u32,
     pub issuer: String,
     pub audience: String,
+    /// Whether `GET /users/export?include_hashes=true` may hand out password hashes.
+    pub export_hashes: bool,
     #[serde(default)]
     pub bootstrap_admin: BootstrapAdminSettings,
 }
@@ -187,6 +189,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("auth.signup_ip_limit_per_minute", "10"),
     ("auth.issuer", "users-api"),
     ("auth.audience", "users-api"),
+    ("auth.export_hashes", "false"),
 ];
 
 /// Settings that have no default but may be given.

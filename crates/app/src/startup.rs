@@ -7,6 +7,7 @@ use std::time::Duration;
 use users_auth::{BcryptHasher, JwtAccessTokens, OpaqueRefreshTokens};
 use users_domain::auth::{AuthPorts, AuthService, PasswordCheck};
 use users_domain::ports::{Clock, PasswordHasher, Storage, SystemClock};
+use users_domain::transfer::{TransferPorts, TransferService};
 use users_domain::{Email, NewUserRequest, Password, UserPorts, UserService, Username};
 use users_http::{AppState, BodyTimeout, ClientLimits, HashingQueue, Metrics, QueueLimits, Readiness, ServerOptions};
 use users_storage_memory::InMemoryStore;
@@ -61,7 +62,7 @@ pub async fn storage(settings: &Settings, migrate: bool) -> Result<Arc<dyn Stora
 pub async fn services(
     settings: &Settings,
     storage: Arc<dyn Storage>,
-) -> Result<(UserService, AuthService), StartupError> {
+) -> Result<(UserService, AuthService, TransferService), StartupError> {
     let hasher: Arc<dyn PasswordHasher> = Arc::new(
         BcryptHasher::new(settings.auth.bcrypt_cost)
             .map_err(|e| SettingsError::new("APP__AUTH__BCRYPT_COST", e.to_string()))?,
@@ -75,6 +76,10 @@ pub async fn services(
         .await
         .map_err(|e| StartupError::Other(e.into()))?;
     let passwords = Arc::new(passwords);
+    let transfer = TransferService::new(
+        TransferPorts { transfer: storage.clone(), hasher: hasher.clone(), clock: clock.clone() },
+        settings.auth.export_hashes,
+    );
     let users = UserService::new(UserPorts {
         repository: storage.clone(),
         hasher,
@@ -100,7 +105,7 @@ pub async fn services(
         },
         Duration::from_secs(auth_settings.refresh_token_ttl_secs),
     );
-    Ok((users, auth))
+    Ok((users, auth, transfer))
 }
 
 /// The bootstrap admin of docs/api.md §1, checked against §2's rules: a fatal error naming the setting otherwise.
@@ -177,7 +182,7 @@ async fn serve_on(
     storage: Arc<dyn Storage>,
 ) -> Result<Application, StartupError> {
     let Checked { bootstrap_admin: admin, trusted_proxies, body_timeout } = checked;
-    let (users, auth) = services(settings, storage.clone()).await?;
+    let (users, auth, transfer) = services(settings, storage.clone()).await?;
     if let Some(admin) = admin {
         // Created unless a user already has that username or email (instances starting together race on the
         // unique indexes: one creates it).
@@ -191,6 +196,7 @@ async fn serve_on(
     let state = AppState {
         users,
         auth: auth.clone(),
+        transfer,
         readiness: readiness.clone(),
         storage: storage.clone(),
         client_limits: Arc::new(ClientLimits::new(

@@ -7,6 +7,7 @@ pub mod listing;
 pub mod lockout;
 pub mod ports;
 mod service;
+pub mod transfer;
 mod user;
 
 #[cfg(feature = "contract-tests")]

@@ -25,3 +25,5 @@ mod races;
 mod routing;
 #[path = "trust.rs"]
 mod trust;
+#[path = "transfer.rs"]
+mod transfer;

@@ -7,6 +7,7 @@ mod operations;
 mod password_hasher;
 mod refresh_tokens;
 mod user_repository;
+mod user_transfer;
 
 pub use access_tokens::{AccessClaims, AccessToken, AccessTokens, TokenError, TokenSubject};
 pub use login_failures::LoginFailureStore;
@@ -14,12 +15,13 @@ pub use operations::{PoolStats, StorageOperations};
 pub use refresh_tokens::{RefreshTokenCodec, RefreshTokenStore, SpendOutcome, StoredRefreshToken};
 
 pub use clock::{Clock, SystemClock};
-pub use password_hasher::{HashError, PasswordHasher};
+pub use password_hasher::{HashError, PasswordHasher, UnsupportedHash};
 pub use user_repository::{CreateUserError, DeleteUserError, RepositoryError, UpdateUserError, UserRepository};
+pub use user_transfer::{ImportedUser, StoredImport, UserTransfer};
 
 /// Every storage port at once: each backend implements them all on one value (a store).
-pub trait Storage: UserRepository + RefreshTokenStore + LoginFailureStore + StorageOperations {}
-impl<T: UserRepository + RefreshTokenStore + LoginFailureStore + StorageOperations> Storage for T {}
+pub trait Storage: UserRepository + RefreshTokenStore + LoginFailureStore + StorageOperations + UserTransfer {}
+impl<T: UserRepository + RefreshTokenStore + LoginFailureStore + StorageOperations + UserTransfer> Storage for T {}
 
 #[cfg(any(test, feature = "mocks"))]
 pub use access_tokens::MockAccessTokens;
@@ -35,3 +37,5 @@ pub use password_hasher::MockPasswordHasher;
 pub use refresh_tokens::{MockRefreshTokenCodec, MockRefreshTokenStore};
 #[cfg(any(test, feature = "mocks"))]
 pub use user_repository::MockUserRepository;
+#[cfg(any(test, feature = "mocks"))]
+pub use user_transfer::MockUserTransfer;

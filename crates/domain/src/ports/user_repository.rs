@@ -1,5 +1,5 @@
 use crate::auth::LoginName;
-use crate::{ListQuery, NewUser, Page, User, UserId, UserPatch};
+use crate::{ListQuery, NewUser, Page, PasswordHash, User, UserId, UserPatch};
 use async_trait::async_trait;
 
 /// Failures of any repository operation that a caller cannot fix by changing its request.
@@ -75,4 +75,14 @@ pub trait UserRepository: Send + Sync {
 
     /// MUST return `NotFound` if there is no such user and `LastAdmin` if it is the only admin (atomically).
     async fn delete(&self, id: UserId) -> Result<(), DeleteUserError>;
+
+    /// Replaces the password hash by `new` only while it is still `current` (a rehash at login: a password change
+    /// that committed meanwhile wins). Neither the token version nor `updated_at` moves: the password is the same.
+    /// `true` when replaced.
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        current: &PasswordHash,
+        new: &PasswordHash,
+    ) -> Result<bool, RepositoryError>;
 }
