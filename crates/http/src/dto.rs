@@ -92,7 +92,7 @@ mod rules {
     pub fn age(v: &i64, _: &()) -> garde::Result {
         check(Age::parse(*v))
     }
-    pub fn timestamp(v: &String, _: &()) -> garde::Result {
+    pub fn timestamp(v: &str, _: &()) -> garde::Result {
         users_domain::Timestamp::parse_rfc3339(v)
             .map(drop)
             .ok_or_else(|| garde::Error::new("not an RFC 3339 timestamp (e.g. 2026-01-02T03:04:05.123456Z)"))
@@ -357,10 +357,10 @@ pub struct ImportLineBody {
     #[garde(skip)]
     pub role: Option<RoleDto>,
     #[serde(default, deserialize_with = "present")]
-    #[garde(inner(custom(rules::timestamp)))]
+    #[garde(inner(custom(|v: &String, c| rules::timestamp(v, c))))]
     pub created_at: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[garde(inner(custom(rules::timestamp)))]
+    #[garde(inner(custom(|v: &String, c| rules::timestamp(v, c))))]
     pub updated_at: Option<String>,
     #[serde(default, deserialize_with = "present")]
     #[garde(inner(custom(|v: &SecretField, c| rules::password(v.expose(), c))))]

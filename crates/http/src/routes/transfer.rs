@@ -114,6 +114,7 @@ pub async fn import_users(
         import,
         hashing,
         pending: BytesMut::new(),
+        scanned: 0,
         received: 0,
         next_line: 1,
         body_ended: false,
@@ -139,6 +140,8 @@ struct ImportRun {
     import: Import,
     hashing: HashingClient,
     pending: BytesMut,
+    /// How much of `pending` holds no newline (searched already).
+    scanned: usize,
     received: usize,
     next_line: u64,
     body_ended: bool,
@@ -156,7 +159,10 @@ impl ImportRun {
     /// The next line of the body, or `None` at its end. Blank lines carry no user and get no result.
     async fn next_line(&mut self) -> Result<Option<Line>, &'static str> {
         loop {
-            if let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+            // Only the bytes not searched yet: a long line arriving in many chunks is scanned once.
+            let from = self.scanned;
+            if let Some(end) = self.pending[from..].iter().position(|b| *b == b'\n').map(|at| from + at) {
+                self.scanned = 0;
                 let text = self.pending.split_to(end + 1).freeze();
                 let number = self.next_line;
                 self.next_line += 1;
@@ -166,12 +172,14 @@ impl ImportRun {
                 }
                 return Ok(Some(Line { number, text }));
             }
+            self.scanned = self.pending.len();
             if self.body_ended {
                 if self.pending.iter().all(u8::is_ascii_whitespace) {
                     return Ok(None);
                 }
                 // The last line, without its newline.
                 let text = std::mem::take(&mut self.pending).freeze();
+                self.scanned = 0;
                 let number = self.next_line;
                 self.next_line += 1;
                 return Ok(Some(Line { number, text }));
