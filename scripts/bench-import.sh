@@ -23,7 +23,7 @@ case $backend in
   *) echo "usage: $0 sqlite|postgres" >&2; exit 2 ;;
 esac
 port=18089
-APP_ENV=production APP__LOG__FORMAT=json RUST_LOG=warn APP__SERVER__PORT=$port APP__STORAGE__URL=$url \
+APP_ENV=production APP__LOG__FORMAT=json APP__SERVER__PORT=$port APP__STORAGE__URL=$url \
   APP__AUTH__JWT_SECRET=bench-import-secret-of-at-least-32-bytes APP__AUTH__BCRYPT_COST=4 \
   APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE=0 APP__AUTH__EXPORT_HASHES=true \
   APP__AUTH__BOOTSTRAP_ADMIN__USERNAME=bench APP__AUTH__BOOTSTRAP_ADMIN__EMAIL=bench@example.com \

@@ -138,8 +138,8 @@ fn errors_of(path: &str, method: &str) -> &'static [u16] {
         ("/auth/refresh", "post") => &[400, 401, 408, 413, 415, 500, 503],
         ("/auth/logout", "post") => &[400, 408, 413, 415, 500, 503],
         ("/health/ready", "get") => &[500, 503],
-        ("/users/import", "post") => &[401, 403, 413, 415, 500],
-        ("/users/export", "get") => &[400, 401, 403, 500],
+        ("/users/import", "post") => &[401, 403, 413, 415, 500, 503],
+        ("/users/export", "get") => &[400, 401, 403, 500, 503],
         _ => &[500],
     }
 }
