@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Import and export benchmark (docs/api.md §9; standalone: it does not use scripts/lib/bench.sh yet).
-# Starts the release binary on SQLite or PostgreSQL, imports N users with bcrypt hashes in one NDJSON request,
+# Starts the release binary on SQLite or PostgreSQL, imports N users with bcrypt hashes as NDJSON (in requests of
+# 40,000 lines: 100,000 lines are over one request's 10 MiB),
 # exports them, and prints both durations and the service's peak RSS (VmHWM) over the run.
 #   scripts/bench-import.sh sqlite              (default N=100000)
 #   TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres scripts/bench-import.sh postgres
@@ -29,21 +30,29 @@ APP_ENV=production APP__LOG__FORMAT=json APP__SERVER__PORT=$port APP__STORAGE__U
   APP__AUTH__BOOTSTRAP_ADMIN__USERNAME=bench APP__AUTH__BOOTSTRAP_ADMIN__EMAIL=bench@example.com \
   APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD=bench-password "$bin" serve >"$work/log" 2>&1 &
 pid=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 300); do curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null && break; sleep 0.1; done
+curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null || { echo "the service did not start:" >&2; cat "$work/log" >&2; exit 1; }
 token=$(curl -fs "http://127.0.0.1:$port/auth/login" -H 'Content-Type: application/json' \
   -d '{"username":"bench","password":"bench-password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 # One real bcrypt hash (cost 10, of "bench password") for every user: the import stores hashes as they are.
 hash='$2b$10$4K1cnDDlZXUpEBPcjgJCSuYqlc4QLD/K3k8XdL1YXSWs4Mj6RO1mS'
-python3 - "$n" "$hash" >"$work/users.ndjson" <<'PY'
+# Compact lines; 100,000 of them are over the 10 MiB a request may carry, so they go in files of 40,000 lines
+# (about 5 MiB each), imported one after another.
+python3 - "$n" "$hash" "$work" <<'PY'
 import json, sys
-n, h = int(sys.argv[1]), sys.argv[2]
-for i in range(n):
-    print(json.dumps({"username": f"user{i:07d}", "email": f"user{i:07d}@example.com", "name": f"User {i}", "password_hash": h}))
+n, h, work = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+for part in range(0, n, 40000):
+    with open(f"{work}/users-{part // 40000:03d}.ndjson", "w") as out:
+        for i in range(part, min(n, part + 40000)):
+            line = {"username": f"user{i:07d}", "email": f"user{i:07d}@example.com", "name": f"User {i}", "password_hash": h}
+            out.write(json.dumps(line, separators=(",", ":")) + "\n")
 PY
-echo "file: $(du -h "$work/users.ndjson" | cut -f1), $n users"
+echo "files: $(du -ch "$work"/users-*.ndjson | tail -1 | cut -f1), $n users"
 start=$(date +%s.%N)
-curl -fsS "http://127.0.0.1:$port/users/import" -H "Authorization: Bearer $token" \
-  -H 'Content-Type: application/x-ndjson' --data-binary "@$work/users.ndjson" >"$work/results.ndjson"
+for file in "$work"/users-*.ndjson; do
+  curl -fsS "http://127.0.0.1:$port/users/import" -H "Authorization: Bearer $token" \
+    -H 'Content-Type: application/x-ndjson' --data-binary "@$file" >>"$work/results.ndjson"
+done
 import_s=$(echo "$(date +%s.%N) - $start" | bc)
 created=$(grep -c '"status":"created"' "$work/results.ndjson" || true)
 start=$(date +%s.%N)
