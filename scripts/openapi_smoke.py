@@ -230,6 +230,36 @@ class Smoke:
         expect_status(reply, 401, "getMe with a deleted user's token")
 
 
+def admin_headers(smoke, what):
+    tokens = smoke.login(LoginWithUsername(username=ADMIN, password=ADMIN_PASSWORD), what)
+    return {"Authorization": f"Bearer {tokens.access_token}"}
+
+
+def import_users_directly(smoke):
+    """POST /users/import: NDJSON in and out, which generated clients do not speak."""
+    suffix = secrets.token_hex(4)
+    line = {"id": 7, "username": f"imported_{suffix}", "email": f"imported-{suffix}@example.com", "password_hash": None}
+    headers = {**admin_headers(smoke, "login (admin, import)"), "Content-Type": "application/x-ndjson"}
+    reply = httpx.post(f"{BASE}/users/import", content=json.dumps(line) + "\n", headers=headers)
+    expect_status(reply, 200, "importUsers")
+    results = [json.loads(result) for result in reply.text.splitlines()]
+    expect(len(results) == 1 and results[0]["status"] == "created", f"importUsers: one user created: {results}")
+    expect(results[0]["line"] == 1 and results[0]["source_id"] == 7, "importUsers: the line and its source_id")
+
+
+def export_users_directly(smoke):
+    """GET /users/export: NDJSON, one user per line."""
+    reply = httpx.get(f"{BASE}/users/export", params={"role": "admin"}, headers=admin_headers(smoke, "login (admin, export)"))
+    expect_status(reply, 200, "exportUsers")
+    users = [json.loads(user) for user in reply.text.splitlines()]
+    expect(any(user["username"] == ADMIN for user in users), "exportUsers: the admin is among the admins")
+    expect(all("password_hash" not in user for user in users), "exportUsers: no hashes unless asked")
+
+
+DIRECT_CALLS["importUsers"] = import_users_directly
+DIRECT_CALLS["exportUsers"] = export_users_directly
+
+
 def main():
     documented = document_operations()
     generated = generated_operations()

@@ -117,6 +117,8 @@ pub struct AuthSettings {
     pub signup_ip_limit_per_minute: u32,
     pub issuer: String,
     pub audience: String,
+    /// Whether `GET /users/export?include_hashes=true` may hand out password hashes.
+    pub export_hashes: bool,
     #[serde(default)]
     pub bootstrap_admin: BootstrapAdminSettings,
     /// docs/api.md §7: the password policy's shortest password, in characters.
@@ -236,6 +238,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("mail.max_attempts", "5"),
     ("auth.breached_password_check", "off"),
     ("auth.hibp_url", users_auth::HIBP_DEFAULT_URL),
+    ("auth.export_hashes", "false"),
 ];
 
 /// Settings that have no default but may be given.

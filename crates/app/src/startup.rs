@@ -10,6 +10,7 @@ use users_auth::{
 use users_domain::auth::{AuthPorts, AuthService, PasswordCheck};
 use users_domain::password_policy::PasswordPolicy;
 use users_domain::ports::{BreachedPasswords, Clock, Mailer, PasswordHasher, Storage, SystemClock, VerificationKeys};
+use users_domain::transfer::{TransferPorts, TransferService};
 use users_domain::{Email, NewUserRequest, Password, UserPorts, UserService, UserServiceError, Username};
 use users_http::{
     AppState, BodyTimeout, ClientLimits, HashingQueue, Metrics, PublishedKeys, QueueLimits, Readiness, ServerOptions,
@@ -74,7 +75,7 @@ pub async fn services(
     settings: &Settings,
     storage: Arc<dyn Storage>,
     signing_keys: Option<Arc<SigningKeys>>,
-) -> Result<(UserService, AuthService, Arc<dyn VerificationKeys>), StartupError> {
+) -> Result<(UserService, AuthService, Arc<dyn VerificationKeys>, TransferService), StartupError> {
     let hasher: Arc<dyn PasswordHasher> = Arc::new(
         BcryptHasher::new(settings.auth.bcrypt_cost)
             .map_err(|e| SettingsError::new("APP__AUTH__BCRYPT_COST", e.to_string()))?,
@@ -89,6 +90,10 @@ pub async fn services(
         .map_err(|e| StartupError::Other(e.into()))?;
     let passwords = Arc::new(passwords);
     let policy = password_policy(settings)?;
+    let transfer = TransferService::new(
+        TransferPorts { transfer: storage.clone(), hasher: hasher.clone(), clock: clock.clone() },
+        settings.auth.export_hashes,
+    );
     let users = UserService::new(UserPorts {
         repository: storage.clone(),
         hasher,
@@ -114,7 +119,7 @@ pub async fn services(
         },
         Duration::from_secs(auth_settings.refresh_token_ttl_secs),
     );
-    Ok((users, auth, access_tokens))
+    Ok((users, auth, access_tokens, transfer))
 }
 
 /// Under EdDSA (docs/api.md §8), the keys of `APP__AUTH__SIGNING__KEYS_DIR` and what loading them found; a missing
@@ -259,7 +264,7 @@ async fn serve_on(
         log_keys_loaded(keys, loaded);
     }
     let signing_keys = signing_keys.map(|(keys, _)| keys);
-    let (users, auth, verification_keys) = services(settings, storage.clone(), signing_keys.clone()).await?;
+    let (users, auth, verification_keys, transfer) = services(settings, storage.clone(), signing_keys.clone()).await?;
     if let Some(admin) = admin {
         // Created unless a user already has that username or email (instances starting together race on the
         // unique indexes: one creates it).
@@ -280,6 +285,7 @@ async fn serve_on(
     let state = AppState {
         users,
         auth: auth.clone(),
+        transfer,
         readiness: readiness.clone(),
         storage: storage.clone(),
         client_limits: Arc::new(ClientLimits::new(

@@ -307,3 +307,47 @@ async fn login_costs_six_statements_on_postgresql() {
         "find the user, record the attempt, read failures, clear, record last_login_at, store the token"
     );
 }
+
+/// docs/api.md §9: an import's lines are reported `created` only once their batch has committed; when a batch's
+/// commit fails, its lines and every later one are `failed`, and the batches before it stay.
+#[cfg_attr(no_test_database, ignore = "needs TEST_DATABASE_URL")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_whose_batch_cannot_commit_reports_it_and_the_rest_failed() {
+    let app = helpers::spawn_app().await.expect("service starts");
+    let mut connection = sql(&app).await;
+    // The commit of any transaction that inserted a "doomed" user fails, as a disk that fills up then would.
+    execute(
+        &mut connection,
+        "CREATE FUNCTION refuse_doomed() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN IF NEW.username LIKE 'doomed%' THEN \
+              RAISE EXCEPTION 'no space left' USING ERRCODE = '53100'; END IF; RETURN NULL; END $$; \
+         CREATE CONSTRAINT TRIGGER refuse_doomed AFTER INSERT ON users \
+         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_doomed();",
+    )
+    .await;
+    // 1200 lines: the first batch (500) commits; the second holds a doomed user; the third is never tried.
+    let body: String = (1..=1200)
+        .map(|n| {
+            let name = if n == 700 { "doomed".to_owned() } else { format!("user{n}") };
+            format!(
+                "{}\n",
+                serde_json::json!({"username": name, "email": format!("{name}@example.com"), "password_hash": null})
+            )
+        })
+        .collect();
+    let reply =
+        app.send(reqwest::Method::POST, "/users/import", Some(("application/x-ndjson", body.into_bytes())), &[]).await;
+    assert_eq!(reply.status, 200);
+    let results: Vec<serde_json::Value> =
+        reply.text.lines().map(|l| serde_json::from_str(l).expect("a result line")).collect();
+    assert_eq!(results.len(), 1200, "one result per line, even after the failure");
+    for (index, result) in results.iter().enumerate() {
+        let expected = if index < 500 { "created" } else { "failed" };
+        assert_eq!(result["status"], expected, "line {}: {result}", index + 1);
+        assert_eq!(result["line"], index + 1);
+    }
+    assert_eq!(results[900]["errors"][0]["field"], "line");
+    assert!(!reply.text.contains("53100") && !reply.text.contains("SQL"), "no internals");
+    execute(&mut connection, "DROP TRIGGER refuse_doomed ON users").await;
+    assert_eq!(app.count().await, 500, "exactly the lines reported created are stored");
+}

@@ -1,13 +1,14 @@
+use crate::imported_hashes::{self, HashFormat};
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 use users_domain::limits::PASSWORD_MAX_BYTES;
-use users_domain::ports::{HashError, PasswordHasher};
+use users_domain::ports::{HashError, PasswordHasher, UnsupportedHash};
 use users_domain::{Password, PasswordHash};
 
-/// bcrypt at a configured cost, run on tokio's blocking pool so a hash never stalls the async workers, and at most
+/// bcrypt at a configured cost (verifying, besides, the hashes an import may bring), run on tokio's blocking pool so a hash never stalls the async workers, and at most
 /// `cores − 1` hashes at once (at least one), so a login flood queues for its turn instead of taking every core
 /// from the other requests.
 #[derive(Debug, Clone)]
@@ -70,11 +71,28 @@ impl PasswordHasher for BcryptHasher {
         Ok(PasswordHash::new(hash.context("bcrypt could not hash")?))
     }
 
+    /// bcrypt, and the formats an import may bring, each with its own algorithm.
     async fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HashError> {
         let secret = password.clone();
         let hash = hash.as_str().to_owned();
-        let verified = off_the_workers(&self.turns, move || bcrypt::verify(secret.expose(), &hash)).await?;
-        Ok(verified.context("unusable bcrypt hash")?)
+        let format =
+            imported_hashes::recognize(&hash, bcrypt_cost::MAX).map_err(|e| HashError::Unexpected(e.into()))?;
+        let verified = off_the_workers(&self.turns, move || match format {
+            HashFormat::Bcrypt { .. } => bcrypt::verify(secret.expose(), &hash).context("unusable bcrypt hash"),
+            phc => imported_hashes::verify_phc(phc, secret.expose(), &hash),
+        })
+        .await?;
+        Ok(verified?)
+    }
+
+    fn recognize(&self, hash: &str) -> Result<PasswordHash, UnsupportedHash> {
+        let max_bcrypt_cost = self.cost.max(imported_hashes::MAX_IMPORTED_BCRYPT_COST);
+        imported_hashes::recognize(hash, max_bcrypt_cost).map(|_| PasswordHash::new(hash))
+    }
+
+    /// Anything but bcrypt at the configured cost.
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool {
+        !matches!(imported_hashes::recognize(hash.as_str(), bcrypt_cost::MAX), Ok(HashFormat::Bcrypt { cost }) if cost == self.cost)
     }
 }
 
@@ -101,6 +119,22 @@ mod tests {
         let long = "x".repeat(71) + "a";
         let hash = hasher.hash(&password(&long)).await.expect("hashed");
         assert!(!hasher.verify(&password(&("x".repeat(71) + "b")), &hash).await.expect("verified"));
+    }
+
+    #[tokio::test]
+    async fn imported_hashes_verify_and_ask_for_a_rehash_unless_bcrypt_at_the_configured_cost() {
+        use crate::imported_hashes::tests::{ARGON2ID, PBKDF2};
+        let hasher = BcryptHasher::new(4).expect("valid cost");
+        let other_cost = PasswordHash::new(bcrypt::hash("correct horse", 5).expect("hashed"));
+        for hash in [ARGON2ID, PBKDF2, other_cost.as_str()] {
+            let hash = hasher.recognize(hash).expect("recognized");
+            assert!(hasher.verify(&password("correct horse"), &hash).await.expect("verified"));
+            assert!(!hasher.verify(&password("correct horsE"), &hash).await.expect("verified"));
+            assert!(hasher.needs_rehash(&hash));
+        }
+        let current = hasher.hash(&password("correct horse")).await.expect("hashed");
+        assert!(!hasher.needs_rehash(&current));
+        assert!(hasher.recognize("md5:abc").is_err());
     }
 
     #[test]

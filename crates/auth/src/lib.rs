@@ -1,9 +1,11 @@
-//! Credential adapters of users-api: bcrypt behind the `PasswordHasher` port, HS256 or EdDSA JWTs behind
-//! `AccessTokens` (and their public keys behind `VerificationKeys`), opaque random refresh tokens behind
-//! `RefreshTokenCodec`, a Have I Been Pwned range API behind `BreachedPasswords`.
+//! Credential adapters of users-api: bcrypt behind the `PasswordHasher` port (which also verifies the argon2id and
+//! PBKDF2 hashes an import may bring), HS256 or EdDSA JWTs behind `AccessTokens` (and their public keys behind
+//! `VerificationKeys`), opaque random refresh tokens behind `RefreshTokenCodec`, a Have I Been Pwned range API behind
+//! `BreachedPasswords`.
 
 mod bcrypt_hasher;
 mod breached_passwords;
+mod imported_hashes;
 mod jwt;
 mod refresh_codec;
 mod signing_keys;

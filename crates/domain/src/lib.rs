@@ -8,6 +8,7 @@ pub mod lockout;
 pub mod password_policy;
 pub mod ports;
 mod service;
+pub mod transfer;
 mod user;
 
 #[cfg(feature = "contract-tests")]

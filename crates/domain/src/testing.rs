@@ -560,6 +560,9 @@ macro_rules! auth_store_contract_tests {
             login_failures_are_kept_per_key_in_order,
             clearing_and_purging_login_failures,
             forgetting_a_login_failure_keeps_the_others,
+            an_import_batch_stores_its_users_and_reports_taken_names_per_user,
+            an_export_reads_keyset_pages_by_id_with_the_filters,
+            a_password_hash_is_replaced_only_while_unchanged,
         );
     };
     (@cases $attrs:tt $make:expr; $($case:ident),+ $(,)?) => {
@@ -742,4 +745,77 @@ pub async fn forgetting_a_login_failure_keeps_the_others(storage: Arc<dyn Storag
     assert_eq!(storage.since("user:1", minutes_after(now, -60)).await.expect("read"), vec![earlier]);
     assert_eq!(storage.since("user:2", minutes_after(now, -60)).await.expect("read"), vec![now], "other keys kept");
     storage.forget("user:3", now).await.expect("forgetting nothing is no error");
+}
+
+// Users in bulk (import, export) and the rehash at login.
+
+pub async fn an_import_batch_stores_its_users_and_reports_taken_names_per_user(storage: Arc<dyn Storage>) {
+    use crate::ports::{ImportedUser, StoredImport};
+    storage.create(new_user("taken")).await.expect("created");
+    let imported =
+        |user: NewUser, updated_at: &str| ImportedUser { user, updated_at: at(updated_at), last_login_at: None };
+    let full = NewUser {
+        name: Some(DisplayName::parse("Ann Example").expect("valid")),
+        age: Some(Age::parse(41).expect("valid")),
+        role: Role::Admin,
+        password_hash: PasswordHash::new("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g"),
+        created_at: at("2020-05-06T07:08:09.123456Z"),
+        status: AccountStatus::Disabled { until: None },
+        email_verified: true,
+        ..new_user("ann")
+    };
+    let last_login = at("2021-02-03T04:05:06.000007Z");
+    let batch = vec![
+        ImportedUser { last_login_at: Some(last_login), ..imported(full.clone(), "2021-01-01T00:00:00.654321Z") },
+        imported(new_user("TAKEN"), NOW),
+        imported(with_email(new_user("bob"), "Taken@Example.com"), NOW),
+        imported(new_user("cid"), NOW),
+    ];
+    let outcomes = storage.import_users(batch).await.expect("imported");
+    assert_eq!(outcomes.len(), 4);
+    assert_eq!(&outcomes[1..3], &[StoredImport::UsernameTaken, StoredImport::EmailTaken]);
+    let (StoredImport::Created(ann), StoredImport::Created(cid)) = (outcomes[0], outcomes[3]) else {
+        panic!("both created: {outcomes:?}");
+    };
+    assert!(ann < cid, "ids in the batch's order");
+    let stored = storage.find_by_id(ann).await.expect("read").expect("stored");
+    assert_eq!((stored.username.as_str(), stored.name, stored.age), ("ann", full.name, full.age));
+    assert_eq!((stored.role, &stored.password_hash), (Role::Admin, &full.password_hash));
+    assert_eq!((stored.created_at, stored.updated_at), (full.created_at, at("2021-01-01T00:00:00.654321Z")));
+    assert_eq!((stored.status, stored.email_verified, stored.last_login_at), (full.status, true, Some(last_login)));
+    assert!(storage.find_by_login_name(&LoginName::Username("bob".into())).await.expect("read").is_none());
+    assert!(storage.import_users(Vec::new()).await.expect("nothing to do").is_empty());
+}
+
+pub async fn an_export_reads_keyset_pages_by_id_with_the_filters(storage: Arc<dyn Storage>) {
+    let mut ids = Vec::new();
+    for name in ["ann", "bob", "cid", "dan", "eve"] {
+        let user = if name == "bob" || name == "eve" { admin(name) } else { new_user(name) };
+        ids.push(storage.create(user).await.expect("created").id);
+    }
+    storage.delete(ids[2], at(NOW)).await.expect("deleted");
+    let names = |users: Vec<User>| users.iter().map(|u| u.username.as_str().to_owned()).collect::<Vec<_>>();
+    let all = UserFilter::default();
+    assert_eq!(names(storage.export_users(&all, None, 2).await.expect("read")), ["ann", "bob"]);
+    assert_eq!(names(storage.export_users(&all, Some(ids[1]), 2).await.expect("read")), ["dan", "eve"]);
+    assert!(storage.export_users(&all, Some(ids[4]), 2).await.expect("read").is_empty());
+    let admins = UserFilter { role: Some(Role::Admin), ..UserFilter::default() };
+    assert_eq!(names(storage.export_users(&admins, Some(ids[1]), 10).await.expect("read")), ["eve"]);
+    let q = UserFilter { q: Some("N".into()), ..UserFilter::default() };
+    assert_eq!(names(storage.export_users(&q, None, 10).await.expect("read")), ["ann", "dan"]);
+}
+
+pub async fn a_password_hash_is_replaced_only_while_unchanged(storage: Arc<dyn Storage>) {
+    let user = storage.create(new_user("ann")).await.expect("created");
+    let old = user.password_hash.clone();
+    let rehashed = PasswordHash::new("$2b$04$rehashed");
+    assert!(storage.replace_password_hash(user.id, &old, &rehashed).await.expect("written"));
+    // A second rehash from the same old hash (a password change won meanwhile, say) changes nothing.
+    assert!(!storage.replace_password_hash(user.id, &old, &PasswordHash::new("late")).await.expect("written"));
+    let stored = storage.find_by_id(user.id).await.expect("read").expect("there");
+    assert_eq!(stored.password_hash, rehashed);
+    // The password is the same: sessions and updated_at stay.
+    assert_eq!((stored.token_version, stored.updated_at), (user.token_version, user.updated_at));
+    let missing = UserId::new(999_999).expect("id");
+    assert!(!storage.replace_password_hash(missing, &old, &rehashed).await.expect("written"));
 }

@@ -5,9 +5,10 @@ use crate::problem::{ApiError, FieldError};
 use crate::secret_field::SecretField;
 use paperclip::actix::Apiv2Schema;
 use serde::{Deserialize, Deserializer, Serialize};
+use users_domain::transfer::{ImportCandidate, ImportedPassword};
 use users_domain::{
-    AccountStatus, Age, DisplayName, Email, NewUserRequest, Password, PasswordAttempt, PasswordError, Role, Timestamp,
-    User, UserChanges, UserStatus, Username,
+    AccountStatus, Age, DisplayName, Email, NewUserRequest, Password, PasswordAttempt, PasswordError, Role,
+    StatusFilter, Timestamp, User, UserChanges, UserFilter, UserStatus, Username,
 };
 
 /// A role as JSON spells it.
@@ -154,6 +155,11 @@ mod rules {
     }
     pub fn age(v: &i64, _: &()) -> garde::Result {
         check(Age::parse(*v))
+    }
+    pub fn timestamp(v: &str, _: &()) -> garde::Result {
+        users_domain::Timestamp::parse_rfc3339(v)
+            .map(drop)
+            .ok_or_else(|| garde::Error::new("not an RFC 3339 timestamp (e.g. 2026-01-02T03:04:05.123456Z)"))
     }
 }
 
@@ -427,4 +433,178 @@ impl From<users_domain::auth::TokenPair> for TokenResponse {
             refresh_token: SecretField::new(pair.refresh_token.expose()),
         }
     }
+}
+
+// Import and export (docs/api.md §9): one user per NDJSON line.
+
+/// One line of `POST /users/import`: the fields an export writes (its `id` is reported back as `source_id`, never
+/// kept), with either `password` or `password_hash` (`null`: no usable password).
+#[derive(Debug, Deserialize, garde::Validate)]
+#[serde(deny_unknown_fields)]
+pub struct ImportLineBody {
+    #[serde(default, deserialize_with = "present")]
+    #[garde(inner(custom(|v: &String, c| rules::username(v, c))))]
+    pub username: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[garde(inner(custom(|v: &String, c| rules::email(v, c))))]
+    pub email: Option<String>,
+    #[garde(inner(custom(|v: &String, c| rules::name(v, c))))]
+    pub name: Option<String>,
+    #[garde(inner(custom(|v: &i64, c| rules::age(v, c))))]
+    pub age: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
+    #[garde(skip)]
+    pub role: Option<RoleDto>,
+    #[serde(default, deserialize_with = "present")]
+    #[garde(inner(custom(|v: &String, c| rules::timestamp(v, c))))]
+    pub created_at: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[garde(inner(custom(|v: &String, c| rules::timestamp(v, c))))]
+    pub updated_at: Option<String>,
+    /// `active` by default; with `disabled`, `disabled_until` may give the ban's end.
+    #[serde(default, deserialize_with = "present")]
+    #[garde(skip)]
+    pub status: Option<StatusDto>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[garde(skip)]
+    pub disabled_until: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[garde(skip)]
+    pub email_verified: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[garde(inner(inner(custom(|v: &String, c| rules::timestamp(v, c)))))]
+    pub last_login_at: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[garde(inner(custom(|v: &SecretField, c| rules::password(v.expose(), c))))]
+    pub password: Option<SecretField>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[garde(skip)]
+    pub password_hash: Option<Option<SecretField>>,
+    /// The user's id where it came from: reported back as `source_id` (read from the raw line, so even a line
+    /// that fails here names it).
+    #[allow(dead_code)]
+    #[serde(default)]
+    #[garde(skip)]
+    pub id: Option<serde_json::Value>,
+}
+
+impl ImportLineBody {
+    /// The line as the domain takes it, or every problem with it at once.
+    pub fn into_candidate(self) -> Result<ImportCandidate, Vec<FieldError>> {
+        let mut errors = missing(&[("username", self.username.is_none()), ("email", self.email.is_none())]);
+        match (&self.password, &self.password_hash) {
+            (Some(_), Some(_)) => {
+                errors.push(FieldError::new("password", "send password or password_hash, not both"));
+                errors.push(FieldError::new("password_hash", "send password or password_hash, not both"));
+            }
+            (None, None) => {
+                errors.push(FieldError::new("password", "send password or password_hash (null for none)"));
+                errors.push(FieldError::new("password_hash", "send password or password_hash (null for none)"));
+            }
+            _ => {}
+        }
+        if let Err(ApiError::Validation(broken)) = validate(&self) {
+            errors.extend(broken);
+        }
+        let until = self.disabled_until.as_ref().map(Option::as_deref);
+        let status = requested_status(self.status, until, Timestamp::now()).map_err(|e| errors.push(e)).ok().flatten();
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let parsed = || -> Result<ImportCandidate, ApiError> {
+            let (Some(username), Some(email)) = (self.username, self.email) else {
+                return Err(ApiError::Internal);
+            };
+            let password = match (self.password, self.password_hash) {
+                (Some(password), None) => ImportedPassword::Plain(checked(Password::parse(password.into_exposed()))?),
+                (None, Some(Some(hash))) => ImportedPassword::Hash(hash.into_exposed()),
+                (None, Some(None)) => ImportedPassword::Unusable,
+                _ => return Err(ApiError::Internal),
+            };
+            let timestamp = |t: Option<String>| t.map(|t| Timestamp::parse_rfc3339(&t).ok_or(ApiError::Internal));
+            Ok(ImportCandidate {
+                username: checked(Username::parse(username))?,
+                email: checked(Email::parse(email))?,
+                name: checked(self.name.as_deref().map(DisplayName::parse).transpose())?,
+                age: checked(self.age.map(Age::parse).transpose())?,
+                role: self.role.map_or(Role::User, Role::from),
+                created_at: timestamp(self.created_at).transpose()?,
+                updated_at: timestamp(self.updated_at).transpose()?,
+                status: status.unwrap_or(AccountStatus::Active),
+                email_verified: self.email_verified.unwrap_or(false),
+                last_login_at: timestamp(self.last_login_at.flatten()).transpose()?,
+                password,
+            })
+        };
+        parsed().map_err(|_| vec![FieldError::new("line", "could not be read")])
+    }
+}
+
+/// `GET /users/export` query parameters: the listing's filters (no paging, no sort: by id), and whether to include
+/// password hashes.
+#[derive(Debug, Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportParams {
+    /// Exact username, case-insensitive.
+    pub username: Option<String>,
+    /// Exact email, case-insensitive.
+    pub email: Option<String>,
+    /// `user` or `admin`.
+    pub role: Option<RoleDto>,
+    /// Case-insensitive substring of username, email or name.
+    pub q: Option<String>,
+    /// `active` or `disabled` (a ban whose end has passed counts as active).
+    pub status: Option<StatusDto>,
+    /// Include each user's password hash (needs `APP__AUTH__EXPORT_HASHES=true`; else 403).
+    pub include_hashes: Option<bool>,
+}
+
+impl ExportParams {
+    pub fn filter(&self) -> UserFilter {
+        UserFilter {
+            username: self.username.clone(),
+            email: self.email.clone(),
+            role: self.role.map(Into::into),
+            q: self.q.clone(),
+            status: self.status.map(|status| StatusFilter { status: status.into(), at: Timestamp::now() }),
+        }
+    }
+}
+
+/// One line of an export: the user as responses show it, and its password hash when asked for (`null`: no
+/// usable password).
+#[derive(Serialize)]
+pub struct ExportLine {
+    #[serde(flatten)]
+    pub user: UserResponse,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<Option<String>>,
+}
+
+impl ExportLine {
+    pub fn new(user: User, include_hash: bool) -> Self {
+        let password_hash = include_hash
+            .then(|| Some(user.password_hash.as_str().to_owned()).filter(|_| user.password_hash.is_usable()));
+        Self { user: user.into(), password_hash }
+    }
+}
+
+/// One result line of an import.
+#[derive(Debug, Serialize)]
+pub struct ImportResultLine {
+    pub line: u64,
+    pub status: ImportStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportStatus {
+    Created,
+    Failed,
 }

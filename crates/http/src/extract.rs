@@ -26,7 +26,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct BodyTimeout(pub Duration);
 
 /// Turns a deserialization failure into the field it is about and a message a client can act on.
-fn field_error<E: std::fmt::Display>(error: serde_path_to_error::Error<E>, whole: &str) -> FieldError {
+pub fn field_error<E: std::fmt::Display>(error: serde_path_to_error::Error<E>, whole: &str) -> FieldError {
     let path = error.path().to_string();
     let message = error.inner().to_string();
     // serde names missing, unknown and duplicate fields only in its message: `missing field `email``.

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use users_domain::auth::AuthService;
 use users_domain::ports::{StorageOperations, VerificationKeys};
+use users_domain::transfer::TransferService;
 use users_domain::UserService;
 
 pub use client_limits::ClientLimits;
@@ -54,6 +55,8 @@ impl Readiness {
 pub struct AppState {
     pub users: UserService,
     pub auth: AuthService,
+    /// Import and export in bulk.
+    pub transfer: TransferService,
     pub readiness: Arc<Readiness>,
     /// The store's readiness probe, pool statistics and shutdown (`/health/ready`, `/metrics`).
     pub storage: Arc<dyn StorageOperations>,
@@ -107,11 +110,12 @@ pub fn build_app(
         InitError = (),
     >,
 > {
-    use routes::{auth, docs, health, jwks, users};
+    use routes::{auth, docs, health, jwks, transfer, users};
     App::new()
         .wrap_api()
         .app_data(actix::Data::new(state.users))
         .app_data(actix::Data::new(state.auth))
+        .app_data(actix::Data::new(state.transfer))
         .app_data(actix::Data::from(state.readiness))
         .app_data(actix::Data::new(state.storage))
         .app_data(actix::Data::from(state.client_limits))
@@ -127,6 +131,8 @@ pub fn build_app(
         .service(web::resource("/users/me").route(web::get().to(users::get_me)))
         .service(web::resource("/users/signup").route(web::post().to(users::create_user)))
         .service(web::resource("/users/login").route(web::post().to(auth::login)))
+        .service(web::resource("/users/import").route(web::post().to(transfer::import_users)))
+        .service(web::resource("/users/export").route(web::get().to(transfer::export_users)))
         .service(
             web::resource("/users/{id}")
                 .route(web::get().to(users::get_user))

@@ -84,6 +84,7 @@ pub fn patch(mut doc: Value) -> Value {
             parameter["schema"] = json!({"type": "integer", "format": "int64", "minimum": 1});
         }
     }
+    patch_transfer(&mut doc);
     doc["paths"]["/users"]["post"]["responses"]["201"]["headers"] = json!({
         "Location": {"description": "The new user's URL", "schema": {"type": "string"}}
     });
@@ -154,6 +155,8 @@ fn errors_of(path: &str, method: &str) -> &'static [u16] {
         ("/auth/logout", "post") => &[400, 408, 413, 415, 500, 503],
         ("/health/ready", "get") => &[500, 503],
         ("/.well-known/jwks.json", "get") => &[404, 500],
+        ("/users/import", "post") => &[401, 403, 413, 415, 500, 503],
+        ("/users/export", "get") => &[400, 401, 403, 500, 503],
         _ => &[500],
     }
 }
@@ -374,4 +377,70 @@ fn patch_listing(operation: &mut Value) {
         "X-Total-Count": {"description": "All matches, ignoring limit and offset", "schema": {"type": "integer"}},
         "Link": {"description": "RFC 8288 links: first, prev, next, last", "schema": {"type": "string"}}
     });
+}
+
+/// The NDJSON routes (docs/api.md §9): paperclip knows only JSON bodies, so their lines are described here.
+fn patch_transfer(doc: &mut Value) {
+    const NDJSON: &str = "application/x-ndjson";
+    let schemas = &mut doc["components"]["schemas"];
+    let mut line = schemas["User"].clone();
+    if line.is_object() {
+        line["description"] = json!("One user of an export, as responses show users; `password_hash` only with include_hashes=true (null: no usable password).");
+        line["properties"]["password_hash"] = json!({"type": "string", "nullable": true});
+        schemas["ExportedUser"] = line;
+    }
+    let mut import_line = schemas["NewUser"].clone();
+    if import_line.is_object() {
+        import_line["description"] = json!("One line of an import: a user, with either password or password_hash (bcrypt, argon2id PHC or PBKDF2-SHA256 PHC; null for no usable password). `id` comes back as source_id.");
+        for (field, schema) in [
+            ("role", json!({"type": "string", "enum": ["user", "admin"]})),
+            ("created_at", json!({"type": "string", "format": "date-time"})),
+            ("updated_at", json!({"type": "string", "format": "date-time"})),
+            ("password_hash", json!({"type": "string", "nullable": true})),
+            ("id", json!({"description": "The user's id where it came from: reported back as source_id"})),
+        ] {
+            import_line["properties"][field] = schema;
+        }
+        import_line["required"] = json!(["username", "email"]);
+        schemas["ImportLine"] = import_line;
+    }
+    schemas["ImportResult"] = json!({
+        "type": "object",
+        "description": "The outcome of one import line, in the order of the lines; written once its batch has committed.",
+        "required": ["line", "status"],
+        "properties": {
+            "line": {"type": "integer", "minimum": 1, "description": "The line's number in the file"},
+            "status": {"type": "string", "enum": ["created", "failed"]},
+            "id": {"type": "integer", "format": "int64", "minimum": 1, "description": "The created user's id"},
+            "source_id": {"description": "The line's own id, when it had one"},
+            "errors": {"type": "array", "items": {
+                "type": "object", "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}
+        }
+    });
+    let import = &mut doc["paths"]["/users/import"]["post"];
+    if import.is_object() {
+        import["requestBody"] = json!({"required": true, "content": {NDJSON: {
+            "schema": {"$ref": "#/components/schemas/ImportLine"}}},
+            "description": "One user per line (NDJSON), at most 10 MiB"});
+        import["responses"]["200"] = json!({"description": "One result per line (NDJSON), in order",
+            "content": {NDJSON: {"schema": {"$ref": "#/components/schemas/ImportResult"}}}});
+    }
+    let export = &mut doc["paths"]["/users/export"]["get"];
+    if export.is_object() {
+        export["responses"]["200"] = json!({"description": "One user per line (NDJSON), by id",
+            "content": {NDJSON: {"schema": {"$ref": "#/components/schemas/ExportedUser"}}}});
+        if let Some(parameters) = export["parameters"].as_array_mut() {
+            for parameter in parameters.iter_mut() {
+                match parameter["name"].as_str() {
+                    Some("username") => {
+                        parameter["schema"] = json!({"type": "string", "maxLength": USERNAME_MAX_CHARS})
+                    }
+                    Some("email") => parameter["schema"] = json!({"type": "string", "maxLength": EMAIL_MAX_CHARS}),
+                    Some("include_hashes") => parameter["schema"] = json!({"type": "boolean", "default": false}),
+                    _ => {}
+                }
+            }
+        }
+    }
 }

@@ -40,11 +40,11 @@ impl FieldError {
     code = 409,
     description = "Username or email taken, or the last admin",
     code = 413,
-    description = "Body over 64 KiB",
+    description = "Body over 64 KiB (an import's over 10 MiB)",
     code = 408,
     description = "The body stalled: nothing received for the body timeout",
     code = 415,
-    description = "Body not JSON",
+    description = "Body not JSON (an import's not NDJSON)",
     code = 429,
     description = "Too many attempts",
     code = 500,
@@ -73,6 +73,10 @@ pub enum ApiError {
     },
     PayloadTooLarge,
     UnsupportedMediaType,
+    /// An import's body over 10 MiB.
+    ImportTooLarge,
+    /// An import's body that is not NDJSON.
+    NotNdjson,
     /// The body stalled for the body timeout; the connection is closed after the answer.
     RequestTimeout,
     Unavailable,
@@ -234,6 +238,8 @@ impl ApiError {
                 Problem::new(kind, status, "the body must be JSON (application/json or application/*+json)")
             }
             Self::RequestTimeout => Problem::new(kind, status, "the body stopped arriving before it was complete"),
+            Self::ImportTooLarge => Problem::new(kind, status, "an import's body is at most 10 MiB"),
+            Self::NotNdjson => Problem::new(kind, status, "an import's body must be application/x-ndjson"),
             Self::Unavailable => Problem::new(kind, status, "storage is unavailable; try again later"),
             Self::ShuttingDown => Problem::new(kind, status, "shutting down"),
             Self::HashingBusy { retry_after_secs } => {
@@ -259,8 +265,8 @@ impl ResponseError for ApiError {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UserNotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge | Self::ImportTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType | Self::NotNdjson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable | Self::ShuttingDown | Self::HashingBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,

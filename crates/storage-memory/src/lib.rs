@@ -10,9 +10,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use users_domain::auth::LoginName;
 use users_domain::ports::{
-    CreateUserError, DeleteUserError, PoolStats, RepositoryError, StorageOperations, UpdateUserError, UserRepository,
+    CreateUserError, DeleteUserError, ImportedUser, PoolStats, RepositoryError, StorageOperations, StoredImport,
+    UpdateUserError, UserRepository, UserTransfer,
 };
-use users_domain::{fold_case, ListQuery, NewUser, Page, Timestamp, User, UserId, UserPatch};
+use users_domain::{fold_case, ListQuery, NewUser, Page, PasswordHash, Timestamp, User, UserFilter, UserId, UserPatch};
 
 #[derive(Default)]
 pub struct InMemoryStore {
@@ -67,6 +68,41 @@ impl State {
         self.users.values().filter(|u| u.is_active_admin_at(now)).count()
     }
 
+    /// Stores a new user under the next id, unless its username or email is taken.
+    fn insert(
+        &mut self,
+        new_user: NewUser,
+        updated_at: Timestamp,
+        last_login_at: Option<Timestamp>,
+    ) -> Result<User, CreateUserError> {
+        let id = UserId::new(self.last_id + 1).map_err(|e| RepositoryError::Unexpected(e.into()))?;
+        let user = User {
+            id,
+            username: new_user.username,
+            email: new_user.email,
+            name: new_user.name,
+            age: new_user.age,
+            role: new_user.role,
+            password_hash: new_user.password_hash,
+            created_at: new_user.created_at,
+            updated_at,
+            token_version: 0,
+            status: new_user.status,
+            email_verified: new_user.email_verified,
+            last_login_at,
+        };
+        if self.owner_of_username(&user).is_some() {
+            return Err(CreateUserError::UsernameTaken);
+        }
+        if self.owner_of_email(&user).is_some() {
+            return Err(CreateUserError::EmailTaken);
+        }
+        self.last_id = id.get();
+        self.index(&user);
+        self.users.insert(id, user.clone());
+        Ok(user)
+    }
+
     fn index(&mut self, user: &User) {
         self.by_username.insert(user.username.folded(), user.id);
         self.by_email.insert(user.email.as_str().to_owned(), user.id);
@@ -81,33 +117,8 @@ impl State {
 #[async_trait]
 impl UserRepository for InMemoryStore {
     async fn create(&self, new_user: NewUser) -> Result<User, CreateUserError> {
-        let mut state = self.write();
-        let id = UserId::new(state.last_id + 1).map_err(|e| RepositoryError::Unexpected(e.into()))?;
-        let user = User {
-            id,
-            username: new_user.username,
-            email: new_user.email,
-            name: new_user.name,
-            age: new_user.age,
-            role: new_user.role,
-            password_hash: new_user.password_hash,
-            created_at: new_user.created_at,
-            updated_at: new_user.created_at,
-            token_version: 0,
-            status: new_user.status,
-            email_verified: new_user.email_verified,
-            last_login_at: None,
-        };
-        if state.owner_of_username(&user).is_some() {
-            return Err(CreateUserError::UsernameTaken);
-        }
-        if state.owner_of_email(&user).is_some() {
-            return Err(CreateUserError::EmailTaken);
-        }
-        state.last_id = id.get();
-        state.index(&user);
-        state.users.insert(id, user.clone());
-        Ok(user)
+        let updated_at = new_user.created_at;
+        self.write().insert(new_user, updated_at, None)
     }
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
@@ -158,6 +169,22 @@ impl UserRepository for InMemoryStore {
         Ok(updated)
     }
 
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        current: &PasswordHash,
+        new: &PasswordHash,
+    ) -> Result<bool, RepositoryError> {
+        let mut state = self.write();
+        match state.users.get_mut(&id) {
+            Some(user) if user.password_hash == *current => {
+                user.password_hash = new.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn delete(&self, id: UserId, now: Timestamp) -> Result<(), DeleteUserError> {
         let mut state = self.write();
         let user = state.users.get(&id).cloned().ok_or(DeleteUserError::NotFound)?;
@@ -178,6 +205,36 @@ impl UserRepository for InMemoryStore {
             }
             None => Ok(false),
         }
+    }
+}
+
+/// A batch under one write lock: all of it lands at once, as a transaction would.
+#[async_trait]
+impl UserTransfer for InMemoryStore {
+    async fn import_users(&self, users: Vec<ImportedUser>) -> Result<Vec<StoredImport>, RepositoryError> {
+        let mut state = self.write();
+        let mut outcomes = Vec::with_capacity(users.len());
+        for imported in users {
+            outcomes.push(match state.insert(imported.user, imported.updated_at, imported.last_login_at) {
+                Ok(user) => StoredImport::Created(user.id),
+                Err(CreateUserError::UsernameTaken) => StoredImport::UsernameTaken,
+                Err(CreateUserError::EmailTaken) => StoredImport::EmailTaken,
+                Err(CreateUserError::Repository(e)) => return Err(e),
+            });
+        }
+        Ok(outcomes)
+    }
+
+    async fn export_users(
+        &self,
+        filter: &UserFilter,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<User>, RepositoryError> {
+        let state = self.read();
+        let from = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        let users = state.users.range((from, std::ops::Bound::Unbounded)).map(|(_, user)| user);
+        Ok(users.filter(|user| filter.matches(user)).take(limit as usize).cloned().collect())
     }
 }
 

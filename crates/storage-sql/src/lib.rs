@@ -9,6 +9,7 @@ mod connections;
 mod errors;
 mod rows;
 mod store;
+mod transfer;
 
 /// The columns a user row reads, in both schemas, as a literal so every statement stays a `&'static str`.
 #[macro_export]

@@ -16,7 +16,9 @@ use users_domain::ports::{
     CreateUserError, DeleteUserError, LoginFailureStore, PoolStats, RefreshTokenStore, RepositoryError, SpendOutcome,
     StorageOperations, StoredRefreshToken, UpdateUserError, UserRepository,
 };
-use users_domain::{AccountStatus, DisplayName, ListQuery, NewUser, Page, Role, Timestamp, User, UserId, UserPatch};
+use users_domain::{
+    AccountStatus, DisplayName, ListQuery, NewUser, Page, PasswordHash, Role, Timestamp, User, UserId, UserPatch,
+};
 
 /// What differs between the SQL databases, and nothing else: the database and how it stores a timestamp, how
 /// writers take turns, how changes that could remove the last admin are serialized, how users are read by
@@ -61,8 +63,8 @@ pub trait Dialect: Send + Sync + 'static {
 
 /// The store of users, refresh tokens and login failures in a SQL database: every storage port.
 pub struct SqlStore<D: Dialect> {
-    connections: Connections<D::Database>,
-    dialect: D,
+    pub(crate) connections: Connections<D::Database>,
+    pub(crate) dialect: D,
 }
 
 impl<D: Dialect> SqlStore<D> {
@@ -107,7 +109,9 @@ macro_rules! for_every_dialect {
     };
 }
 
-fn into_user<Time: TimeColumn>(row: UserRow<Time>) -> Result<User, RepositoryError> {
+pub(crate) use for_every_dialect;
+
+pub(crate) fn into_user<Time: TimeColumn>(row: UserRow<Time>) -> Result<User, RepositoryError> {
     User::try_from(row).map_err(RepositoryError::Unexpected)
 }
 
@@ -287,6 +291,19 @@ for_every_dialect! {
                 Ok(row) => Ok(into_user(row)?),
                 Err(user_exists) => Err(nothing_updated(user_exists)),
             }
+        }
+
+        async fn replace_password_hash(
+            &self,
+            id: UserId,
+            current: &PasswordHash,
+            new: &PasswordHash,
+        ) -> Result<bool, RepositoryError> {
+            let replace = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
+                .bind(new.as_str().to_owned())
+                .bind(id.get())
+                .bind(current.as_str().to_owned());
+            Ok(self.write_one(replace, "replace the password hash").await? == 1)
         }
 
         async fn delete(&self, id: UserId, now: Timestamp) -> Result<(), DeleteUserError> {

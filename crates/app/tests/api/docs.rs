@@ -42,10 +42,23 @@ async fn the_document_lists_each_canonical_route_once() {
             "/metrics",
             "/openapi.json",
             "/users",
+            "/users/export",
+            "/users/import",
             "/users/me",
             "/users/{id}",
             "/users/{id}/lockout"
         ]);
+    // The NDJSON routes say so, on both sides (docs/api.md §9).
+    let schema_of = |content: &Value| -> Value {
+        let reference = content["application/x-ndjson"]["schema"]["$ref"].as_str().expect("an NDJSON schema");
+        doc["components"]["schemas"][reference.trim_start_matches("#/components/schemas/")].clone()
+    };
+    let import = &doc["paths"]["/users/import"]["post"];
+    assert!(schema_of(&import["requestBody"]["content"])["properties"]["password_hash"].is_object());
+    assert!(schema_of(&import["responses"]["200"]["content"])["properties"]["source_id"].is_object());
+    assert!(import["responses"]["415"].is_object() && import["responses"]["413"].is_object());
+    let export = &doc["paths"]["/users/export"]["get"];
+    assert!(schema_of(&export["responses"]["200"]["content"])["properties"]["password_hash"].is_object());
     let users = &doc["paths"]["/users"];
     assert!(users["get"].is_object() && users["post"].is_object());
     let user = &doc["paths"]["/users/{id}"];

@@ -131,6 +131,8 @@ impl PasswordCheck {
         if let Some(until) = locked_until(&earlier, now) {
             return Err(CheckError::Locked { retry_after_secs: retry_after_secs(until, now) });
         }
+        // An account without a usable password (imported so) fails as a wrong password does, at the same cost.
+        let hash = hash.filter(|h| h.is_usable());
         let verified = match (Password::parse(password), hash) {
             (Ok(password), Some(hash)) => self.hasher.verify(&password, hash).await?,
             (Ok(password), None) => {
@@ -152,6 +154,18 @@ impl PasswordCheck {
         }
         self.failures.clear(key.as_str()).await?;
         Ok(())
+    }
+}
+
+impl PasswordCheck {
+    /// A fresh hash of `password` when `hash` (which it just matched) is of another algorithm or cost than the
+    /// configured one; `None` when it is current.
+    pub async fn upgraded(&self, hash: &PasswordHash, password: &str) -> Result<Option<PasswordHash>, HashError> {
+        if !self.hasher.needs_rehash(hash) {
+            return Ok(None);
+        }
+        let password = Password::parse(password).map_err(|e| HashError::Unexpected(e.into()))?;
+        Ok(Some(self.hasher.hash(&password).await?))
     }
 }
 

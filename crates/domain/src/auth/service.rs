@@ -168,10 +168,30 @@ impl AuthService {
             tracing::info!(user.id = user.id.get(), "login failed: the user changed during the check");
             return Err(AuthError::InvalidCredentials);
         }
+        self.upgrade_hash(&user, password).await;
         let family_id = new_family_id(&*self.codec)?;
         let pair = self.issue(&user, family_id).await?;
         tracing::info!(user.id = user.id.get(), actor.id = user.id.get(), "login succeeded");
         Ok(pair)
+    }
+
+    /// Replaces an imported hash (another algorithm, or bcrypt at another cost) by one at the configured cost,
+    /// now that the password is known to match. Conditional on the hash checked, so a password change that
+    /// committed meanwhile wins. A failure is logged and the login still succeeds: the old hash still works.
+    async fn upgrade_hash(&self, user: &User, password: &PasswordAttempt) {
+        let upgraded = match self.passwords.upgraded(&user.password_hash, password.expose()).await {
+            Ok(Some(upgraded)) => upgraded,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(user.id = user.id.get(), error = %error, "could not rehash the password");
+                return;
+            }
+        };
+        match self.users.replace_password_hash(user.id, &user.password_hash, &upgraded).await {
+            Ok(true) => tracing::info!(user.id = user.id.get(), "password rehashed at the configured cost"),
+            Ok(false) => {}
+            Err(error) => tracing::warn!(user.id = user.id.get(), error = %error, "could not store the rehash"),
+        }
     }
 
     /// A pair for `user` in `family_id`, both bound to `user.token_version`: the version read together with the

@@ -31,7 +31,15 @@ fn alice() -> User {
 fn hasher() -> MockPasswordHasher {
     let mut hasher = MockPasswordHasher::new();
     hasher.expect_hash().returning(|p| Ok(PasswordHash::new(format!("hashed:{}", p.expose()))));
-    hasher.expect_verify().returning(|p, h| Ok(h.as_str() == format!("hashed:{}", p.expose())));
+    // `old:` stands for an imported hash (another algorithm or cost): it verifies, and asks for a rehash.
+    hasher.expect_verify().returning(|p, h| {
+        // Like bcrypt, the mock cannot read a hash it did not make.
+        if !h.as_str().contains(':') {
+            return Err(crate::ports::HashError::Unexpected(anyhow::anyhow!("not a hash")));
+        }
+        Ok(h.as_str() == format!("hashed:{}", p.expose()) || h.as_str() == format!("old:{}", p.expose()))
+    });
+    hasher.expect_needs_rehash().returning(|h| h.as_str().starts_with("old:"));
     hasher
 }
 
@@ -137,6 +145,63 @@ async fn a_login_by_username_or_email_issues_a_pair_and_clears_failures() {
         assert_eq!(pair.access.token, "access-for-7-v2");
         assert_eq!(pair.refresh_token.expose(), "refresh-1");
     }
+}
+
+#[tokio::test]
+async fn an_imported_hash_is_replaced_after_the_first_successful_login_only_while_unchanged() {
+    let imported = User { password_hash: PasswordHash::new("old:right password"), ..alice() };
+    let mut users = finding(Some(imported));
+    users
+        .expect_replace_password_hash()
+        .withf(|id, current, new| {
+            id.get() == 7 && current.as_str() == "old:right password" && new.as_str() == "hashed:right password"
+        })
+        .times(1)
+        .returning(|_, _, _| Ok(true));
+    let auth = Ports {
+        users,
+        refresh_tokens: storing_refresh_tokens(),
+        failures: failures_with(0, "user:7", Some("user:7")),
+        access_tokens: tokens(),
+    }
+    .service()
+    .await;
+    auth.login(&LoginName::Username("alice".into()), &attempt("right password")).await.expect("logged in");
+}
+
+#[tokio::test]
+async fn a_rehash_that_lost_to_a_password_change_or_failed_still_logs_in() {
+    for outcome in [Ok(false), Err(())] {
+        let imported = User { password_hash: PasswordHash::new("old:right password"), ..alice() };
+        let mut users = finding(Some(imported));
+        users.expect_replace_password_hash().times(1).returning(move |_, _, _| {
+            outcome.map_err(|()| crate::ports::RepositoryError::Unavailable(anyhow::anyhow!("down")))
+        });
+        let auth = Ports {
+            users,
+            refresh_tokens: storing_refresh_tokens(),
+            failures: failures_with(0, "user:7", Some("user:7")),
+            access_tokens: tokens(),
+        }
+        .service()
+        .await;
+        auth.login(&LoginName::Username("alice".into()), &attempt("right password")).await.expect("logged in");
+    }
+}
+
+#[tokio::test]
+async fn an_account_without_a_usable_password_fails_as_a_wrong_password() {
+    let no_password = User { password_hash: PasswordHash::unusable(), ..alice() };
+    let auth = Ports {
+        users: finding(Some(no_password)),
+        refresh_tokens: MockRefreshTokenStore::new(),
+        failures: failures_with(0, "user:7", None),
+        access_tokens: MockAccessTokens::new(),
+    }
+    .service()
+    .await;
+    let refused = auth.login(&LoginName::Username("alice".into()), &attempt("right password")).await;
+    assert!(matches!(refused, Err(AuthError::InvalidCredentials)), "{refused:?}");
 }
 
 #[tokio::test]

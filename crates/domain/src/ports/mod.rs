@@ -9,6 +9,7 @@ mod operations;
 mod password_hasher;
 mod refresh_tokens;
 mod user_repository;
+mod user_transfer;
 mod verification_keys;
 
 pub use access_tokens::{AccessClaims, AccessToken, AccessTokens, TokenError, TokenSubject};
@@ -19,13 +20,14 @@ pub use operations::{PoolStats, StorageOperations};
 pub use refresh_tokens::{RefreshTokenCodec, RefreshTokenStore, SpendOutcome, StoredRefreshToken};
 
 pub use clock::{Clock, SystemClock};
-pub use password_hasher::{HashError, PasswordHasher};
+pub use password_hasher::{HashError, PasswordHasher, UnsupportedHash};
 pub use user_repository::{CreateUserError, DeleteUserError, RepositoryError, UpdateUserError, UserRepository};
+pub use user_transfer::{ImportedUser, StoredImport, UserTransfer};
 pub use verification_keys::{VerificationKey, VerificationKeys};
 
 /// Every storage port at once: each backend implements them all on one value (a store).
-pub trait Storage: UserRepository + RefreshTokenStore + LoginFailureStore + StorageOperations {}
-impl<T: UserRepository + RefreshTokenStore + LoginFailureStore + StorageOperations> Storage for T {}
+pub trait Storage: UserRepository + RefreshTokenStore + LoginFailureStore + StorageOperations + UserTransfer {}
+impl<T: UserRepository + RefreshTokenStore + LoginFailureStore + StorageOperations + UserTransfer> Storage for T {}
 
 #[cfg(any(test, feature = "mocks"))]
 pub use access_tokens::MockAccessTokens;
@@ -45,5 +47,7 @@ pub use password_hasher::MockPasswordHasher;
 pub use refresh_tokens::{MockRefreshTokenCodec, MockRefreshTokenStore};
 #[cfg(any(test, feature = "mocks"))]
 pub use user_repository::MockUserRepository;
+#[cfg(any(test, feature = "mocks"))]
+pub use user_transfer::MockUserTransfer;
 #[cfg(any(test, feature = "mocks"))]
 pub use verification_keys::MockVerificationKeys;

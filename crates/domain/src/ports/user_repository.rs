@@ -1,5 +1,5 @@
 use crate::auth::LoginName;
-use crate::{ListQuery, NewUser, Page, Timestamp, User, UserId, UserPatch};
+use crate::{ListQuery, NewUser, Page, PasswordHash, Timestamp, User, UserId, UserPatch};
 use async_trait::async_trait;
 
 /// Failures of any repository operation that a caller cannot fix by changing its request.
@@ -82,4 +82,14 @@ pub trait UserRepository: Send + Sync {
     /// still `token_version`; returns whether it did. `false`: a password change, disable or delete committed
     /// since the login read the user, so the login must not begin a session.
     async fn record_login(&self, id: UserId, token_version: i64, at: Timestamp) -> Result<bool, RepositoryError>;
+
+    /// Replaces the password hash by `new` only while it is still `current` (a rehash at login: a password change
+    /// that committed meanwhile wins). Neither the token version nor `updated_at` moves: the password is the same.
+    /// `true` when replaced.
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        current: &PasswordHash,
+        new: &PasswordHash,
+    ) -> Result<bool, RepositoryError>;
 }

@@ -67,13 +67,27 @@ impl fmt::Debug for PasswordAttempt {
     }
 }
 
-/// A password hash as the hasher made it (a bcrypt string). Never returned, never logged.
+/// A password hash as the hasher made it (a bcrypt string), or as an import brought it (a format the hasher
+/// recognizes). Never returned, never logged.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PasswordHash(String);
+
+/// What an account without a usable password stores (an import's `password_hash: null`): no hasher makes or
+/// accepts it, as `!` in /etc/shadow.
+const UNUSABLE_HASH: &str = "!";
 
 impl PasswordHash {
     pub fn new(hash: impl Into<String>) -> Self {
         Self(hash.into())
+    }
+
+    /// No password matches it: a login fails as with a wrong password (and costs the same).
+    pub fn unusable() -> Self {
+        Self(UNUSABLE_HASH.to_owned())
+    }
+
+    pub fn is_usable(&self) -> bool {
+        self.0 != UNUSABLE_HASH
     }
 
     pub fn as_str(&self) -> &str {
