@@ -245,6 +245,9 @@ pub struct ListParams {
     pub q: Option<String>,
     /// `id` (default), `username`, `email`, `created_at`, `updated_at`; a leading `-` sorts descending.
     pub sort: Option<String>,
+    /// The id of a user of this listing: the page that follows it, at the same cost at any depth. Not with
+    /// `offset`.
+    pub starting_after: Option<i64>,
 }
 
 #[derive(Debug, Serialize, Apiv2Schema)]

@@ -306,6 +306,9 @@ impl From<UserServiceError> for ApiError {
             UserServiceError::LastAdmin => {
                 Self::Conflict { detail: "the last admin cannot be deleted or demoted", errors: Vec::new() }
             }
+            UserServiceError::StartingAfterNotListed => {
+                Self::invalid("starting_after", "must be the id of a user that this listing's filters match")
+            }
             UserServiceError::Unavailable(cause) => Self::unavailable(&cause),
             UserServiceError::Unexpected(cause) => Self::internal(&cause),
         }

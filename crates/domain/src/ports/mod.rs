@@ -15,7 +15,9 @@ pub use refresh_tokens::{RefreshTokenCodec, RefreshTokenStore, SpendOutcome, Sto
 
 pub use clock::{Clock, SystemClock};
 pub use password_hasher::{HashError, PasswordHasher};
-pub use user_repository::{CreateUserError, DeleteUserError, RepositoryError, UpdateUserError, UserRepository};
+pub use user_repository::{
+    CreateUserError, DeleteUserError, ListUsersError, RepositoryError, UpdateUserError, UserRepository,
+};
 
 /// Every storage port at once: each backend implements them all on one value (a store).
 pub trait Storage: UserRepository + RefreshTokenStore + LoginFailureStore + StorageOperations {}
