@@ -114,6 +114,7 @@ seed_sqlite() { # seed_sqlite FILE SIZE
     local file="$1" size="$2"
     sqlite3 "$file" "
         PRAGMA busy_timeout = 30000;
+        PRAGMA cache_size = -400000;
         BEGIN;
         WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < $size)
         INSERT INTO users (username, username_lower, email, name, name_lower, age, role, password_hash, created_at,
