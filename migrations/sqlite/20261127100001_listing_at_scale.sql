@@ -53,10 +53,3 @@ WHEN OLD.username_lower IS NOT NEW.username_lower OR OLD.email IS NOT NEW.email
     INSERT INTO users_search (rowid, username_lower, email, name_lower)
     VALUES (NEW.id, NEW.username_lower, NEW.email, NEW.name_lower);
 END;
-
--- What ANALYZE would find about `role`: two values, each held by a large share of the users. Without it SQLite takes
--- any equality for selective, so a listing filtered by role and sorted by another key would read every user of that
--- role through the role index and sort them, instead of walking the sort key's index and skipping the others. (A
--- later ANALYZE replaces it with the measured figures, which say the same.)
-ANALYZE sqlite_schema;
-INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('users', 'users_role_idx', '1000000 500000 1');

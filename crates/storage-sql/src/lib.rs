@@ -67,7 +67,12 @@ where
         builder.push(" AND email = ").push_bind(fold_case(email));
     }
     if let Some(role) = filter.role {
-        builder.push(" AND role = ").push_bind(role.as_str().to_owned());
+        // Sorted by another key than id, the role is checked on the rows that key's index walks, not looked up:
+        // each role is held by a large share of the users, and SQLite (which has no statistics) would otherwise
+        // read every user of the role through the role index and sort them all. Sorted by id, the `(role, id)`
+        // index serves both.
+        let column = if query.sort == SortKey::Id { " AND role = " } else { " AND role || '' = " };
+        builder.push(column).push_bind(role.as_str().to_owned());
     }
     if let Some(q) = &filter.q {
         let pattern = like_pattern(q);
