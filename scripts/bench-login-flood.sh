@@ -66,87 +66,22 @@ DB="${FLOOD_DB:-users_flood_$$}"
 HOST=127.0.0.1
 PASSWORD="password1"
 
-SERVER_PID=""
-CHILD_PIDS=()
 DB_CREATED=0
-TMP=""
 
-exec 3>&2
-log() { printf '[flood %s] %s\n' "$(date +%H:%M:%S)" "$*" >&3; }
-die() {
-    log "FATAL: $*"
-    exit 1
-}
-
-# --- cleanup ------------------------------------------------------------------------------------------------------
-
-stop_server() { # SIGTERM, a bounded wait for the graceful shutdown, SIGKILL only if it hangs; sets STOP_RC
-    STOP_RC=""
-    [[ -n "$SERVER_PID" ]] || return 0
-    local pid="$SERVER_PID" i
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 400; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            log "server $pid still running 40 s after SIGTERM: SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    fi
-    set +e
-    wait "$pid" 2>/dev/null
-    STOP_RC=$?
-    set -e
-    SERVER_PID=""
-}
-
-cleanup() {
-    local rc=$? pid
-    trap - EXIT INT TERM
-    set +e
-    for pid in "${CHILD_PIDS[@]}"; do
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -TERM "$pid" 2>/dev/null
-            wait "$pid" 2>/dev/null
-        fi
-    done
-    stop_server
+# shellcheck source=lib/bench.sh
+source "$ROOT/scripts/lib/bench.sh"
+bench_init flood
+bench_extra_cleanup() {
     if [[ "$DB_CREATED" == 1 ]]; then
         psql_admin -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null 2>&1 &&
             log "dropped database $DB" || log "could not drop database $DB"
     fi
-    [[ -n "$TMP" && -d "$TMP" ]] && rm -rf -- "$TMP"
-    exit "$rc"
 }
-trap cleanup EXIT
 trap 'log "failed (exit $?) at line $LINENO: $BASH_COMMAND"' ERR
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Starts a time-bounded command in the background (its pid in CHILD_PIDS, so the EXIT trap can stop it).
-start_bounded() { # start_bounded LIMIT CMD... → sets LAST_PID
-    local limit="$1"
-    shift
-    timeout -k 5 "$limit" "$@" &
-    LAST_PID=$!
-    CHILD_PIDS+=("$LAST_PID")
-}
-bounded() { # bounded LIMIT CMD... : run in the foreground of the script, but interruptible
-    start_bounded "$@"
-    local rc=0
-    wait "$LAST_PID" || rc=$?
-    return "$rc"
-}
-
-psql_admin() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres "$@"; }
 
 # --- preflight ----------------------------------------------------------------------------------------------------
 
-for tool in curl wrk timeout awk; do
-    command -v "$tool" >/dev/null || die "$tool is not installed (wrk: apt-get install -y wrk)"
-done
+need_tools curl wrk timeout awk
 case "$BACKEND" in
 postgres) command -v psql >/dev/null || die "psql is not installed" ;;
 memory) ;;
@@ -154,42 +89,10 @@ memory) ;;
 esac
 [[ "$DB" =~ ^[a-z_][a-z0-9_]*$ ]] || die "FLOOD_DB must be a plain lower-case identifier"
 
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/users-flood.XXXXXX")"
+build_release "${FLOOD_SKIP_BUILD:-0}"
 
-if [[ "${FLOOD_SKIP_BUILD:-0}" == 1 && -x "$BIN" ]]; then
-    log "reusing $BIN"
-else
-    log "cargo build --release -p users-api (reuses what is built already)"
-    (cd "$ROOT" && bounded 1800 cargo build --release -p users-api) >&2 || die "release build failed"
-fi
-[[ -x "$BIN" ]] || die "no binary at $BIN"
-
-# --- CPU accounting -----------------------------------------------------------------------------------------------
-# cpu_mark stores a snapshot; cpu_since MARK sets CPU_USED = "service/postgres/host busy" in cores over the window
-# (1.00 = one core busy throughout). The host figure includes other tenants of this shared machine.
-
-CLK_TCK="$(getconf CLK_TCK)"
-NCPU="$(nproc)"
-cpu_mark() {
-    local srv=0 pg host
-    if [[ -n "$SERVER_PID" && -r "/proc/$SERVER_PID/stat" ]]; then
-        srv="$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")"
-    fi
-    # (a process may exit between the glob and cat: cat then fails, which must not end the script)
-    pg="$({ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk '$2 == "(postgres)" {s += $14 + $15 + $16 + $17} END {print s + 0}')"
-    host="$(awk '$1 == "cpu" {print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6}' /proc/stat)"
-    CPU_MARK="$srv $pg $host"
-}
-cpu_since() {
-    local before="$1"
-    cpu_mark
-    CPU_USED="$(awk -v ncpu="$NCPU" -v a="$before" -v b="$CPU_MARK" 'BEGIN {
-        split(a, x, " "); split(b, y, " ")
-        ticks = (y[3] - x[3]) / ncpu
-        if (ticks <= 0) { print "?"; exit }
-        printf "%.2f/%.2f/%.2f", (y[1] - x[1]) / ticks, (y[2] - x[2]) / ticks, ((y[3] - x[3]) - (y[4] - x[4])) / ticks
-    }')"
-}
+# CPU accounting: the library's cpu_mark / cpu_since ("service/client/postgres/host-busy" cores; the host figure
+# includes other tenants of this shared machine).
 
 # --- wrk scripts --------------------------------------------------------------------------------------------------
 
@@ -249,8 +152,6 @@ end
 LUA
 } >"$TMP/login.lua"
 
-field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
-
 # wrk in the background: start_wrk NAME THREADS CONNS SECS TIMEOUT SCRIPT [ARGS...] → LAST_PID; finish_wrk NAME
 # → RESULT (the BENCH_RESULT line); the raw output goes to stderr.
 start_wrk() {
@@ -275,7 +176,7 @@ run_wrk() { # run_wrk NAME THREADS CONNS SECS TIMEOUT SCRIPT [ARGS...] → RESUL
     finish_wrk "$1" "$LAST_PID"
     cpu_since "$mark"
     RESULT="$RESULT cpu=$CPU_USED"
-    log "$1: $(field rps "$RESULT") req/s, p99 $(field p99_ms "$RESULT") ms; service/postgres/host-busy cores $CPU_USED"
+    log "$1: $(field rps "$RESULT") req/s, p99 $(field p99_ms "$RESULT") ms; service/client/postgres/host-busy cores $CPU_USED"
 }
 
 metric() { # metric NAME_WITH_LABELS → value from /metrics (0 if absent)
@@ -292,7 +193,7 @@ cpu_mark
 idle_mark="$CPU_MARK"
 sleep 3
 cpu_since "$idle_mark"
-IDLE_BUSY="$(cut -d/ -f3 <<<"$CPU_USED")"
+IDLE_BUSY="$(cut -d/ -f4 <<<"$CPU_USED")"
 log "host busy before the run (others): $IDLE_BUSY of $NCPU cores"
 
 url=""
@@ -317,31 +218,11 @@ if [[ "$BACKEND" == postgres ]]; then
     fi
 fi
 
-errlog="$TMP/server.log"
-(
-    cd "$ROOT"
-    storage_url=()
-    [[ -n "$url" ]] && storage_url=("APP__STORAGE__URL=$url")
-    exec env APP__STORAGE__BACKEND="$BACKEND" "${storage_url[@]}" \
-        APP__SERVER__HOST="$HOST" APP__SERVER__PORT=0 \
-        APP__AUTH__BCRYPT_COST="$COST" APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE=0 APP__AUTH__SIGNUP_IP_LIMIT_PER_MINUTE=0 \
-        APP__AUTH__JWT_SECRET="$JWT_SECRET" APP__LOG__FORMAT=json RUST_LOG=warn \
-        "$BIN" serve
-) >"$TMP/server.out" 2>"$errlog" &
-SERVER_PID=$!
-PORT=""
-for ((i = 0; i < 600; i++)); do
-    PORT="$(sed -n 's#.*listening on http://[^ ]*:\([0-9][0-9]*\).*#\1#p' "$errlog" | head -n1)"
-    [[ -n "$PORT" ]] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || {
-        cat "$errlog" >&2
-        die "the server exited before listening"
-    }
-    sleep 0.1
-done
-[[ -n "$PORT" ]] || die "no 'listening on' line within 60 s"
-ready="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$HOST:$PORT/health/ready" || true)"
-[[ "$ready" == 200 ]] || die "/health/ready answered $ready"
+storage_url=()
+[[ -n "$url" ]] && storage_url=("APP__STORAGE__URL=$url")
+start_server "$BACKEND" APP__STORAGE__BACKEND="$BACKEND" "${storage_url[@]}" APP__AUTH__BCRYPT_COST="$COST" \
+    APP__AUTH__JWT_SECRET="$JWT_SECRET"
+errlog="$TMP/$BACKEND.server.log"
 log "$BACKEND: pid $SERVER_PID on $HOST:$PORT, bcrypt cost $COST, per-IP login limit off"
 
 signup() { # signup NAME → 201 or die
@@ -444,7 +325,7 @@ else
     SERVER_LOGINS="?"
     log "no logins_total{outcome=\"succeeded\"} in /metrics"
 fi
-log "(b) service/postgres/host-busy cores: $FLOOD_CPU"
+log "(b) service/client/postgres/host-busy cores: $FLOOD_CPU"
 
 SOLO=""
 if [[ "$FLOOD_ALONE" == 1 ]]; then
@@ -489,7 +370,7 @@ echo "GET: wrk -t$GET_THREADS -c$GET_CONNECTIONS -d${DURATION}s (a user reading 
 echo "flood: wrk -t$LOGIN_THREADS -c$LOGIN_CONNECTIONS -d${DURATION}s --timeout 30s, valid passwords, $LOGIN_USERS users round-robin, started with the GET run."
 echo "Host busy before the run (other tenants): $IDLE_BUSY of $NCPU cores."
 echo
-echo "| GET /users/{id} | req/s | p50 | p99 | max | non-2xx | socket errors c/r/w/t | service/postgres/host-busy cores |"
+echo "| GET /users/{id} | req/s | p50 | p99 | max | non-2xx | socket errors c/r/w/t | service/client/postgres/host-busy cores |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"
 printf '| (a) alone | %.0f | %s ms | %s ms | %s ms | %s | %s | %s |\n' "$(field rps "$ALONE")" "$(field p50_ms "$ALONE")" \
     "$(field p99_ms "$ALONE")" "$(field max_ms "$ALONE")" "$(field non2xx "$ALONE")" "$(errs "$ALONE")" "$(field cpu "$ALONE")"

@@ -33,52 +33,18 @@ LOGINS="${SIGNUP_FLOOD_LOGINS:-10}"
 WARMUP="${SIGNUP_FLOOD_WARMUP:-3}"
 HOST=127.0.0.1
 
-SERVER_PID=""
-TMP=""
+# shellcheck source=lib/bench.sh
+source "$ROOT/scripts/lib/bench.sh"
+bench_init signup-flood
 
-exec 3>&2
-log() { printf '[signup-flood %s] %s\n' "$(date +%H:%M:%S)" "$*" >&3; }
-die() {
-    log "FATAL: $*"
-    exit 1
-}
-
-cleanup() {
-    local rc=$? pid="${SERVER_PID:-${server:-}}" i
-    trap - EXIT INT TERM
-    set +e
-    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null
-        for ((i = 0; i < 300; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    fi
-    [[ -n "$TMP" && -d "$TMP" ]] && rm -rf -- "$TMP"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-for tool in curl python3 timeout; do
-    command -v "$tool" >/dev/null || die "$tool is not installed"
-done
+need_tools curl python3 timeout
 if [[ ! -x "$BIN" ]]; then
     [[ -z "${SIGNUP_FLOOD_BIN:-}" ]] || die "no binary at $BIN"
-    log "cargo build --release -p users-api (reuses what is built already)"
-    (cd "$ROOT" && timeout 1800 cargo build --release -p users-api) >&2 || die "release build failed"
+    build_release 0
 fi
 
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/users-signup-flood.XXXXXX")"
-# shellcheck source=scripts/service-for-checks.sh
-. "$ROOT/scripts/service-for-checks.sh"
-start_service "$BIN" "$TMP" APP__STORAGE__BACKEND=memory APP__SERVER__HOST="$HOST" APP__AUTH__BCRYPT_COST="$COST" \
-    APP__LOG__FORMAT=json
-SERVER_PID="$server"
-PORT="${base##*:}"
+start_server signup-flood APP__STORAGE__BACKEND=memory APP__AUTH__BCRYPT_COST="$COST" \
+    APP__AUTH__JWT_SECRET="$(head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 log "pid $SERVER_PID on $HOST:$PORT, bcrypt cost $COST, $(nproc) CPUs, binary $BIN"
 
 timeout 600 python3 - "$PORT" "$CLIENTS" "$LOGINS" "$WARMUP" "$COST" "$BIN" <<'PY'

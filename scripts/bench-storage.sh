@@ -44,96 +44,24 @@ BENCH_DB="${BENCH_DB:-users_bench_$$}"
 HOST=127.0.0.1
 TARGET_RATIO=60
 
-SERVER_PID=""
-CHILD_PID=""
 DB_CREATED=0
-TMP=""
 
-# Progress goes to fd 3, a copy of stderr, so it still shows when a trap fires inside a redirected command.
-exec 3>&2
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&3; }
-die() {
-    log "FATAL: $*"
-    exit 1
-}
-
-# --- cleanup ------------------------------------------------------------------------------------------------------
-
-stop_server() {
-    # SIGTERM, then wait for the graceful shutdown (bounded); SIGKILL only if it hangs. Sets STOP_RC.
-    STOP_RC=""
-    [[ -n "$SERVER_PID" ]] || return 0
-    local pid="$SERVER_PID" i
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 400; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            log "server $pid still running 40 s after SIGTERM: SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    fi
-    set +e
-    wait "$pid" 2>/dev/null
-    STOP_RC=$?
-    set -e
-    SERVER_PID=""
-}
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    set +e
-    if [[ -n "$CHILD_PID" ]] && kill -0 "$CHILD_PID" 2>/dev/null; then
-        kill -TERM "$CHILD_PID" 2>/dev/null
-        wait "$CHILD_PID" 2>/dev/null
-    fi
-    stop_server
+# shellcheck source=lib/bench.sh
+source "$ROOT/scripts/lib/bench.sh"
+bench_init bench
+bench_extra_cleanup() {
     if [[ "$DB_CREATED" == 1 ]]; then
         psql_admin -c "DROP DATABASE IF EXISTS \"$BENCH_DB\" WITH (FORCE)" >/dev/null 2>&1 &&
             log "dropped database $BENCH_DB" || log "could not drop database $BENCH_DB"
     fi
-    [[ -n "$TMP" && -d "$TMP" ]] && rm -rf -- "$TMP"
-    exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Runs a command in the background and waits for it, so a signal to this script is handled at once (the EXIT
-# trap then stops it); `timeout` bounds it in any case.
-bounded() {
-    local limit="$1"
-    shift
-    timeout -k 5 "$limit" "$@" &
-    CHILD_PID=$!
-    local rc=0
-    wait "$CHILD_PID" || rc=$?
-    CHILD_PID=""
-    return "$rc"
-}
-
-psql_admin() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres "$@"; }
-psql_bench() { psql -X -q -tA -v ON_ERROR_STOP=1 -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d "$BENCH_DB" "$@"; }
+psql_bench() { psql_in "$BENCH_DB" "$@"; }
 
 # --- preflight ----------------------------------------------------------------------------------------------------
 
-for tool in curl wrk psql pgbench timeout awk; do
-    command -v "$tool" >/dev/null || die "$tool is not installed (wrk: apt-get install -y wrk)"
-done
+need_tools curl wrk psql pgbench timeout awk
 [[ "$BENCH_DB" =~ ^[a-z_][a-z0-9_]*$ ]] || die "BENCH_DB must be a plain lower-case identifier"
-
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/users-bench.XXXXXX")"
-
-if [[ "${BENCH_SKIP_BUILD:-0}" == 1 && -x "$BIN" ]]; then
-    log "reusing $BIN"
-else
-    log "cargo build --release -p users-api (reuses what is built already)"
-    (cd "$ROOT" && bounded 1800 cargo build --release -p users-api) >&2 || die "release build failed"
-fi
-[[ -x "$BIN" ]] || die "no binary at $BIN"
+build_release "${BENCH_SKIP_BUILD:-0}"
 
 # --- wrk scripts --------------------------------------------------------------------------------------------------
 
@@ -196,51 +124,16 @@ LUA
 
 # --- helpers --------------------------------------------------------------------------------------------------------
 
-field() { # field NAME LINE → the value of NAME=value in a BENCH_RESULT line
-    sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"
-}
-
-start_server() { # start_server BACKEND URL → sets SERVER_PID and PORT
-    local backend="$1" url="$2" errlog="$TMP/$1.server.log" i
+start_server_for() { # start_server_for BACKEND URL → sets SERVER_PID and PORT (the library's start_server)
+    local backend="$1" url="$2"
     local -a storage_url=()
     [[ -n "$url" ]] && storage_url=("APP__STORAGE__URL=$url") # none for memory
-    : >"$errlog"
-    # Port 0: the kernel picks a free port and the service prints the bound one (docs/api.md §1), so no race with
-    # anything else on this shared host. Started from the repository root, like an operator would, so config/
-    # applies below the env vars.
-    (
-        cd "$ROOT"
-        exec env APP__STORAGE__BACKEND="$backend" \
-            "${storage_url[@]}" \
-            APP__SERVER__HOST="$HOST" \
-            APP__SERVER__PORT=0 \
-            APP__AUTH__BCRYPT_COST=4 \
-            APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE=0 APP__AUTH__SIGNUP_IP_LIMIT_PER_MINUTE=0 \
-            APP__AUTH__JWT_SECRET="$JWT_SECRET" \
-            APP__AUTH__BOOTSTRAP_ADMIN__USERNAME=benchadmin \
-            APP__AUTH__BOOTSTRAP_ADMIN__EMAIL=benchadmin@example.com \
-            APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD=password1 \
-            APP__LOG__FORMAT=json \
-            APP__STORAGE__POOL_SIZE="$POOL_SIZE" \
-            RUST_LOG=warn \
-            "$BIN" serve
-    ) >"$TMP/$backend.server.out" 2>"$errlog" &
-    SERVER_PID=$!
-    PORT=""
-    for ((i = 0; i < 600; i++)); do
-        PORT="$(sed -n 's#.*listening on http://[^ ]*:\([0-9][0-9]*\).*#\1#p' "$errlog" | head -n1)"
-        [[ -n "$PORT" ]] && break
-        kill -0 "$SERVER_PID" 2>/dev/null || {
-            cat "$errlog" >&2
-            die "$backend: the server exited before listening"
-        }
-        sleep 0.1
-    done
-    [[ -n "$PORT" ]] || die "$backend: no 'listening on' line within 60 s"
-    local ready
-    ready="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$HOST:$PORT/health/ready" || true)"
-    [[ "$ready" == 200 ]] || die "$backend: /health/ready answered $ready"
-    log "$backend: pid $SERVER_PID listening on $HOST:$PORT"
+    start_server "$backend" APP__STORAGE__BACKEND="$backend" "${storage_url[@]}" APP__AUTH__BCRYPT_COST=4 \
+        APP__AUTH__JWT_SECRET="$JWT_SECRET" \
+        APP__AUTH__BOOTSTRAP_ADMIN__USERNAME=benchadmin \
+        APP__AUTH__BOOTSTRAP_ADMIN__EMAIL=benchadmin@example.com \
+        APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD=password1 \
+        APP__STORAGE__POOL_SIZE="$POOL_SIZE"
 }
 
 seed_users() { # seed_users BACKEND → sets ID_MIN, ID_MAX; every POST must be a 201
@@ -298,38 +191,7 @@ choose_get_target() { # → sets GET_FIRST, GET_LAST, TOKEN, GET_MODE
     esac
 }
 
-# CPU accounting around a measurement, so a noisy shared host shows in the figures: the service, this script's
-# children (wrk or pgbench), every postgres process (reaped backends count through the postmaster), and the
-# whole host. `cpu_mark` stores a snapshot in CPU_MARK; `cpu_since MARK` sets CPU_USED to the cores each used
-# since (1.00 = one core busy throughout). Both run in this shell (never in $(…)): `times` must see its children.
-CLK_TCK="$(getconf CLK_TCK)"
-NCPU="$(nproc)"
-cpu_mark() {
-    local srv=0 kids pg host
-    if [[ -n "$SERVER_PID" && -r "/proc/$SERVER_PID/stat" ]]; then
-        srv="$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")"
-    fi
-    times >"$TMP/times" # second line: user and system time of this shell's waited-for children
-    kids="$(awk -v hz="$CLK_TCK" 'NR == 2 {
-        t = 0
-        for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); t += p[1] * 60 + p[2] }
-        printf "%.0f", t * hz }' "$TMP/times")"
-    pg="$({ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk '$2 == "(postgres)" {s += $14 + $15 + $16 + $17} END {print s + 0}')"
-    host="$(awk '$1 == "cpu" {print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6}' /proc/stat)"
-    CPU_MARK="$srv $kids $pg $host"
-}
-cpu_since() { # "service/client/postgres/host-busy", e.g. 0.95/0.60/0.30/1.98
-    local before="$1"
-    cpu_mark
-    CPU_USED="$(awk -v ncpu="$NCPU" -v a="$before" -v b="$CPU_MARK" 'BEGIN {
-        split(a, x, " "); split(b, y, " ")
-        ticks = (y[4] - x[4]) / ncpu # wall time, in ticks
-        if (ticks <= 0) { print "?"; exit }
-        printf "%.2f/%.2f/%.2f/%.2f", (y[1] - x[1]) / ticks, (y[2] - x[2]) / ticks, (y[3] - x[3]) / ticks,
-            ((y[4] - x[4]) - (y[5] - x[5])) / ticks
-    }')"
-}
-
+# CPU accounting (the library's cpu_mark / cpu_since): "service/client/postgres/host-busy" cores.
 run_wrk() { # run_wrk NAME SCRIPT [ARGS...] → sets RESULT (the BENCH_RESULT line); raw output to stderr
     local name="$1" script="$2" secs="$3"
     shift 3
@@ -415,7 +277,7 @@ for backend in $BACKENDS; do
     *) die "unknown backend $backend" ;;
     esac
 
-    start_server "$backend" "$url"
+    start_server_for "$backend" "$url"
     seed_users "$backend"
     choose_get_target "$backend"
 

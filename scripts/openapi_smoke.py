@@ -175,6 +175,10 @@ class Smoke:
         reply = self.call("listUsers", client=admin, sort=ListUsersSort.ID_DESC)
         ids = [u.id for u in reply.parsed]
         expect(ids == sorted(ids, reverse=True) and created.id in ids, "listUsers: sorted by id, descending")
+        # A page after a user (the generated client's name for starting_after).
+        reply = self.call("listUsers", client=admin, sort=ListUsersSort.ID_DESC, starting_after=ids[0])
+        expect_status(reply, 200, "listUsers after a user")
+        expect([u.id for u in reply.parsed][: len(ids) - 1] == ids[1:], "listUsers: the users after the first, in order")
 
         reply = self.call("refresh", client=self.anonymous, body=RefreshRequest(refresh_token=tokens.refresh_token))
         expect_status(reply, 200, "refresh")

@@ -53,95 +53,40 @@ ADMIN_PASSWORD="admin-password-1"
 SERVER_PIDS=()
 SERVER_PORTS=()
 STOP_RCS=()
-CHILD_PID=""
 DB_CREATED=0
-TMP=""
 
-exec 3>&2
-log() { printf '[soak %s] %s\n' "$(date +%H:%M:%S)" "$*" >&3; }
-die() {
-    log "FATAL: $*"
-    exit 2
-}
-
-# --- cleanup ------------------------------------------------------------------------------------------------------
-
-stop_servers() { # SIGTERM to each, a bounded wait for the graceful shutdown, SIGKILL only if one hangs; STOP_RCS
-    local pid i rc
-    STOP_RCS=()
-    for pid in "${SERVER_PIDS[@]}"; do
-        kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${SERVER_PIDS[@]}"; do
-        for ((i = 0; i < 400; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            log "server $pid still running 40 s after SIGTERM: SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-        set +e
-        wait "$pid" 2>/dev/null
-        rc=$?
-        set -e
-        STOP_RCS+=("$rc")
-    done
-    SERVER_PIDS=()
-}
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM ERR
-    set +e
-    if [[ -n "$CHILD_PID" ]] && kill -0 "$CHILD_PID" 2>/dev/null; then
-        kill -TERM "$CHILD_PID" 2>/dev/null
-        wait "$CHILD_PID" 2>/dev/null
-    fi
+# shellcheck source=lib/bench.sh
+source "$ROOT/scripts/lib/bench.sh"
+BENCH_DIE_STATUS=2
+bench_init soak
+bench_extra_cleanup() {
     stop_servers
     if [[ "$DB_CREATED" == 1 ]]; then
         psql_admin -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null 2>&1 &&
             log "dropped database $DB" || log "could not drop database $DB"
     fi
-    [[ -n "$TMP" && -d "$TMP" ]] && rm -rf -- "$TMP"
-    exit "$rc"
 }
-trap cleanup EXIT
 trap 'log "failed (exit $?) at line $LINENO: $BASH_COMMAND"' ERR
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
-bounded() { # bounded LIMIT CMD... : in the background and waited for, so a signal is handled at once
-    local limit="$1"
-    shift
-    timeout -k 5 "$limit" "$@" &
-    CHILD_PID=$!
-    local rc=0
-    wait "$CHILD_PID" || rc=$?
-    CHILD_PID=""
-    return "$rc"
+stop_servers() { # the library's stop_pid for each instance, its exit status in STOP_RCS
+    local pid
+    STOP_RCS=()
+    for pid in "${SERVER_PIDS[@]}"; do
+        stop_pid "$pid"
+        STOP_RCS+=("$STOP_RC")
+    done
+    SERVER_PIDS=()
 }
 
-psql_admin() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres "$@"; }
-psql_db() { psql -X -q -tA -v ON_ERROR_STOP=1 -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d "$DB" "$@"; }
+psql_db() { psql_in "$DB" "$@"; }
 
 # --- preflight ----------------------------------------------------------------------------------------------------
 
-for tool in curl psql python3 timeout awk; do
-    command -v "$tool" >/dev/null || die "$tool is not installed"
-done
+need_tools curl psql python3 timeout awk
 [[ "$DB" =~ ^[a-z_][a-z0-9_]*$ ]] || die "SOAK_DB must be a plain lower-case identifier"
 [[ "$MIX" =~ ^[0-9]+,[0-9]+,[0-9]+,[0-9]+,[0-9]+$ ]] || die "SOAK_MIX must be five comma-separated weights"
 
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/users-soak.XXXXXX")"
-
-if [[ "${SOAK_SKIP_BUILD:-0}" == 1 && -x "$BIN" ]]; then
-    log "reusing $BIN"
-else
-    log "cargo build --release -p users-api (reuses what is built already)"
-    (cd "$ROOT" && bounded 1800 cargo build --release -p users-api) >&2 || die "release build failed"
-fi
-[[ -x "$BIN" ]] || die "no binary at $BIN"
+build_release "${SOAK_SKIP_BUILD:-0}"
 
 # --- the client ---------------------------------------------------------------------------------------------------
 
@@ -542,7 +487,6 @@ PY
 # --- the run ------------------------------------------------------------------------------------------------------
 
 JWT_SECRET="$(head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-NCPU="$(nproc)"
 host_busy() { # host busy cores over $1 seconds (includes every tenant of this machine)
     local a b
     a="$(awk '$1 == "cpu" {print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6}' /proc/stat)"
@@ -563,38 +507,18 @@ log "created database $DB"
 
 # Both instances at the same moment (they race to apply the migrations and to create the bootstrap admin).
 for inst in A B; do
-    (
-        cd "$ROOT"
-        exec env APP__STORAGE__BACKEND=postgres APP__STORAGE__URL="$URL" \
-            APP__SERVER__HOST="$HOST" APP__SERVER__PORT=0 \
-            APP__AUTH__BCRYPT_COST=4 APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE=0 APP__AUTH__SIGNUP_IP_LIMIT_PER_MINUTE=0 \
-            APP__AUTH__JWT_SECRET="$JWT_SECRET" \
-            APP__AUTH__BOOTSTRAP_ADMIN__USERNAME="$ADMIN_USER" \
-            APP__AUTH__BOOTSTRAP_ADMIN__EMAIL="$ADMIN_USER@example.com" \
-            APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD="$ADMIN_PASSWORD" \
-            APP__LOG__FORMAT=json RUST_LOG=warn \
-            "$BIN" serve
-    ) >"$TMP/$inst.out" 2>"$TMP/$inst.log" &
-    SERVER_PIDS+=("$!")
+    launch_server "$inst" APP__STORAGE__BACKEND=postgres APP__STORAGE__URL="$URL" APP__AUTH__BCRYPT_COST=4 \
+        APP__AUTH__JWT_SECRET="$JWT_SECRET" \
+        APP__AUTH__BOOTSTRAP_ADMIN__USERNAME="$ADMIN_USER" \
+        APP__AUTH__BOOTSTRAP_ADMIN__EMAIL="$ADMIN_USER@example.com" \
+        APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD="$ADMIN_PASSWORD"
+    SERVER_PIDS+=("$SERVER_PID")
 done
+SERVER_PID=""
 INSTANCES=(A B)
 for idx in 0 1; do
-    inst="${INSTANCES[$idx]}"
-    port=""
-    for ((i = 0; i < 600; i++)); do
-        port="$(sed -n 's#.*listening on http://[^ ]*:\([0-9][0-9]*\).*#\1#p' "$TMP/$inst.log" | head -n1)"
-        [[ -n "$port" ]] && break
-        kill -0 "${SERVER_PIDS[$idx]}" 2>/dev/null || {
-            cat "$TMP/$inst.log" >&2
-            die "instance $inst exited before listening"
-        }
-        sleep 0.1
-    done
-    [[ -n "$port" ]] || die "instance $inst: no 'listening on' line within 60 s"
-    ready="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$HOST:$port/health/ready" || true)"
-    [[ "$ready" == 200 ]] || die "instance $inst: /health/ready answered $ready"
-    SERVER_PORTS+=("$port")
-    log "instance $inst: pid ${SERVER_PIDS[$idx]} on $HOST:$port"
+    await_server "${INSTANCES[$idx]}" "${SERVER_PIDS[$idx]}"
+    SERVER_PORTS+=("$PORT")
 done
 
 prefix="s$RANDOM"
@@ -621,11 +545,11 @@ done
 stop_servers
 warn_lines=0
 for inst in A B; do
-    n="$(grep -c -E '"level":"(WARN|ERROR)"' "$TMP/$inst.log" || true)"
+    n="$(grep -c -E '"level":"(WARN|ERROR)"' "$TMP/$inst.server.log" || true)"
     warn_lines=$((warn_lines + ${n:-0}))
     if [[ "${n:-0}" -gt 0 ]]; then
         log "instance $inst: $n warn/error lines; distinct messages:"
-        sed -n 's/.*"level":"\(WARN\|ERROR\)".*"message":"\([^"]*\)".*/\1 \2/p' "$TMP/$inst.log" |
+        sed -n 's/.*"level":"\(WARN\|ERROR\)".*"message":"\([^"]*\)".*/\1 \2/p' "$TMP/$inst.server.log" |
             sort | uniq -c | sort -rn | head -n 10 >&2
     fi
 done

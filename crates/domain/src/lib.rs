@@ -14,7 +14,7 @@ mod user;
 #[cfg(feature = "contract-tests")]
 pub mod testing;
 
-pub use listing::{fold_case, ListQuery, Page, SortDirection, SortKey, StatusFilter, UserFilter};
+pub use listing::{fold_case, Counter, ListQuery, Page, SortDirection, SortKey, StatusFilter, UserFilter};
 pub use service::{NewUserRequest, UserChanges, UserPorts, UserService, UserServiceError};
 pub use user::{
     AccountStatus, AccountStatusError, Age, AgeError, DisplayName, DisplayNameError, Email, EmailError, NewUser,

@@ -1,7 +1,7 @@
 //! What a listing asks for (filters, sort, page) and what it returns.
 
 use crate::limits::{PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, PAGE_LIMIT_MIN};
-use crate::{Role, Timestamp, User, UserStatus};
+use crate::{Role, Timestamp, User, UserId, UserStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SortKey {
@@ -61,6 +61,24 @@ impl UserFilter {
         [&self.username, &self.email, &self.q].into_iter().flatten().all(|value| !value.contains('\0'))
     }
 
+    /// The kept counter that holds this filter's total, when there is one: for no filter, a role, and `active`
+    /// (with or without a role). Every other form is counted over its matches; `disabled` over the disabled
+    /// users' own index. (The destructuring is exhaustive on purpose: a new filter field must decide here whether
+    /// a counter covers it.)
+    pub fn counter(&self) -> Option<Counter> {
+        match self {
+            Self { username: None, email: None, q: None, role, status: None } => {
+                Some(role.map_or(Counter::All, Counter::Role))
+            }
+            Self { username: None, email: None, q: None, role, status: Some(status) }
+                if status.status == UserStatus::Active =>
+            {
+                Some(Counter::Active { role: *role, at: status.at })
+            }
+            Self { .. } => None,
+        }
+    }
+
     /// Whether `user` matches: the reference semantics every repository must reproduce.
     pub fn matches(&self, user: &User) -> bool {
         let username_ok = self.username.as_ref().is_none_or(|u| user.username.folded() == fold_case(u));
@@ -75,6 +93,19 @@ impl UserFilter {
         let status_ok = self.status.is_none_or(|s| user.status.at(s.at).kind() == s.status);
         username_ok && email_ok && role_ok && q_ok && status_ok
     }
+}
+
+/// A count of users that every backend keeps up to date with each write, so a listing's total needs no scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    All,
+    Role(Role),
+    /// The users (of the role) active at `at`: the kept count less those disabled then, who are few and have an
+    /// index of their own, so this costs O(disabled users).
+    Active {
+        role: Option<Role>,
+        at: Timestamp,
+    },
 }
 
 /// Lower-cases `text` for case-insensitive comparison, the same way on every backend: Rust's `to_lowercase`
@@ -117,7 +148,12 @@ pub struct ListQuery {
     pub direction: SortDirection,
     /// 1–100.
     pub limit: u32,
+    /// Matches to skip; O(offset) on every backend. Ignored when `starting_after` is given (the HTTP layer
+    /// refuses the two together).
     pub offset: u64,
+    /// The page that follows this user in the query's order (Stripe's convention): a keyset page, costing the
+    /// same at any depth. The user must exist and match the filter.
+    pub starting_after: Option<UserId>,
 }
 
 impl Default for ListQuery {
@@ -128,6 +164,7 @@ impl Default for ListQuery {
             direction: SortDirection::Ascending,
             limit: PAGE_LIMIT_DEFAULT,
             offset: 0,
+            starting_after: None,
         }
     }
 }
@@ -159,4 +196,17 @@ impl ListQuery {
 pub struct Page {
     pub users: Vec<User>,
     pub total: u64,
+    /// More matches follow this page in the query's order (a `next` link is due).
+    pub has_more: bool,
+}
+
+impl Page {
+    /// The page of `limit` out of `fetched` (up to `limit + 1` rows in order, the extra one only saying that more
+    /// follow).
+    pub fn from_fetched(mut fetched: Vec<User>, limit: u32, total: u64) -> Self {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let has_more = fetched.len() > limit;
+        fetched.truncate(limit);
+        Self { users: fetched, total, has_more }
+    }
 }

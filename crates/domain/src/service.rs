@@ -4,8 +4,8 @@
 use crate::auth::{Caller, CheckError, LoginKey, LoginName, PasswordCheck};
 use crate::password_policy::{PasswordPolicy, PolicyViolation};
 use crate::ports::{
-    AccessClaims, Clock, CreateUserError, DeleteUserError, HashError, PasswordHasher, RefreshTokenStore,
-    RepositoryError, UpdateUserError, UserRepository,
+    AccessClaims, Clock, CreateUserError, DeleteUserError, HashError, ListUsersError, PasswordHasher,
+    RefreshTokenStore, RepositoryError, UpdateUserError, UserRepository,
 };
 use crate::{
     AccountStatus, Age, DisplayName, Email, ListQuery, NewUser, Page, Password, PasswordAttempt, Role, User, UserId,
@@ -38,6 +38,9 @@ pub enum UserServiceError {
     EmailTaken,
     #[error("the last active admin must stay")]
     LastAdmin,
+    /// A listing's `starting_after` is no user, or one its filters do not match.
+    #[error("starting_after is not a user of this listing")]
+    StartingAfterNotListed,
     #[error("storage unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error(transparent)]
@@ -351,6 +354,15 @@ impl From<UpdateUserError> for UserServiceError {
             UpdateUserError::EmailTaken => Self::EmailTaken,
             UpdateUserError::LastAdmin => Self::LastAdmin,
             UpdateUserError::Repository(e) => e.into(),
+        }
+    }
+}
+
+impl From<ListUsersError> for UserServiceError {
+    fn from(e: ListUsersError) -> Self {
+        match e {
+            ListUsersError::StartingAfterNotListed => Self::StartingAfterNotListed,
+            ListUsersError::Repository(e) => e.into(),
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::auth::LoginName;
 use crate::ports::{
-    CreateUserError, DeleteUserError, SpendOutcome, StoredRefreshToken, UpdateUserError, UserRepository,
+    CreateUserError, DeleteUserError, ListUsersError, SpendOutcome, StoredRefreshToken, UpdateUserError, UserRepository,
 };
 use crate::{
     AccountStatus, Age, DisplayName, Email, ListQuery, NewUser, PasswordHash, Role, SortDirection, SortKey,
@@ -42,6 +42,11 @@ macro_rules! repository_contract_tests {
             the_last_active_admin_cannot_be_disabled_demoted_or_deleted,
             record_login_moves_only_last_login_at_and_only_at_the_read_version,
             list_filters_by_status_judging_bans_at_the_filter_time,
+            list_pages_after_a_user_in_every_order,
+            list_after_a_user_the_listing_does_not_hold_is_refused,
+            list_totals_follow_creates_deletes_and_role_changes,
+            list_totals_stay_exact_under_concurrent_role_changes_and_deletes,
+            list_q_matches_the_reference_folding_over_tricky_names,
         );
     };
     (@cases $attrs:tt $make:expr; $($case:ident),+ $(,)?) => {
@@ -542,6 +547,224 @@ pub async fn list_filters_by_status_judging_bans_at_the_filter_time(repository: 
         ..ListQuery::default()
     };
     assert_eq!(list(&repository, both).await, (vec!["timed".into()], 1));
+}
+
+/// Every user of `query`'s listing, walked page by page with `starting_after` (limit 2).
+async fn walk_after(repository: &Arc<dyn UserRepository>, query: &ListQuery) -> Vec<UserId> {
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page_query = ListQuery { limit: 2, starting_after: after, ..query.clone() };
+        let page = repository.list(&page_query).await.expect("listed");
+        seen.extend(page.users.iter().map(|u| u.id));
+        match (page.has_more, page.users.last()) {
+            (true, Some(last)) => after = Some(last.id),
+            _ => break,
+        }
+        assert!(seen.len() <= 100, "the walk ends");
+    }
+    seen
+}
+
+/// Users with ties on every timestamp and names that sort apart from their ids.
+async fn users_with_ties(repository: &Arc<dyn UserRepository>) {
+    let times = ["2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z"];
+    for (i, name) in ["delta", "Alpha", "charlie", "bravo", "echo", "Foxtrot", "golf"].into_iter().enumerate() {
+        let mut user = new_user(name);
+        user.created_at = at(times[i % times.len()]);
+        user.role = if i % 3 == 0 { Role::Admin } else { Role::User };
+        create(repository, user).await;
+    }
+}
+
+pub async fn list_pages_after_a_user_in_every_order(repository: Arc<dyn UserRepository>) {
+    users_with_ties(&repository).await;
+    let filters = [
+        UserFilter::default(),
+        UserFilter { role: Some(Role::User), ..UserFilter::default() },
+        UserFilter { q: Some("O@EX".into()), ..UserFilter::default() },
+    ];
+    for filter in filters {
+        for sort in SortKey::ALL {
+            for direction in [SortDirection::Ascending, SortDirection::Descending] {
+                let query = ListQuery { filter: filter.clone(), sort, direction, limit: 100, ..ListQuery::default() };
+                let all: Vec<UserId> =
+                    repository.list(&query).await.expect("listed").users.iter().map(|u| u.id).collect();
+                assert!(!all.is_empty());
+                assert_eq!(walk_after(&repository, &query).await, all, "{sort:?} {direction:?} {filter:?}");
+                // The total counts every match, wherever the page starts.
+                let after_first = ListQuery { starting_after: Some(all[0]), limit: 1, ..query.clone() };
+                let page = repository.list(&after_first).await.expect("listed");
+                assert_eq!(page.total, all.len() as u64);
+                assert_eq!(page.users.first().map(|u| u.id), all.get(1).copied());
+                assert_eq!(page.has_more, all.len() > 2);
+                // After the last one: an empty page, and nothing more.
+                let after_last = ListQuery { starting_after: all.last().copied(), ..query.clone() };
+                let page = repository.list(&after_last).await.expect("listed");
+                assert!(page.users.is_empty() && !page.has_more);
+            }
+        }
+    }
+}
+
+pub async fn list_after_a_user_the_listing_does_not_hold_is_refused(repository: Arc<dyn UserRepository>) {
+    let alice = create(&repository, new_user("alice")).await;
+    let root = create(&repository, admin("root")).await;
+    let gone = create(&repository, new_user("gone")).await;
+    repository.delete(gone.id, at(NOW)).await.expect("deleted");
+    let after = |id, filter| ListQuery { filter, starting_after: Some(id), ..ListQuery::default() };
+    let admins = UserFilter { role: Some(Role::Admin), ..UserFilter::default() };
+    let refused = [
+        after(gone.id, UserFilter::default()),
+        after(UserId::new(424242).expect("id"), UserFilter::default()),
+        after(alice.id, admins.clone()),
+        after(root.id, UserFilter { q: Some("ali".into()), ..UserFilter::default() }),
+        after(root.id, UserFilter { q: Some("\0".into()), ..UserFilter::default() }),
+    ];
+    for query in refused {
+        let listed = repository.list(&query).await;
+        assert!(matches!(listed, Err(ListUsersError::StartingAfterNotListed)), "{query:?}: {listed:?}");
+    }
+    let page = repository.list(&after(root.id, admins)).await.expect("a user the filters match");
+    assert!(page.users.is_empty() && !page.has_more);
+    assert_eq!(page.total, 1);
+}
+
+async fn totals(repository: &Arc<dyn UserRepository>) -> [u64; 3] {
+    let total = |role| async move {
+        let filter = UserFilter { role, ..UserFilter::default() };
+        repository.list(&query(filter)).await.expect("listed").total
+    };
+    [total(None).await, total(Some(Role::User)).await, total(Some(Role::Admin)).await]
+}
+
+pub async fn list_totals_follow_creates_deletes_and_role_changes(repository: Arc<dyn UserRepository>) {
+    assert_eq!(totals(&repository).await, [0, 0, 0]);
+    let root = create(&repository, admin("root")).await;
+    let alice = create(&repository, new_user("alice")).await;
+    let bob = create(&repository, new_user("bob")).await;
+    assert_eq!(totals(&repository).await, [3, 2, 1]);
+    let promote = UserPatch { role: Some(Role::Admin), ..empty_patch("2026-02-01T00:00:00Z") };
+    repository.update(alice.id, promote.clone()).await.expect("promoted");
+    assert_eq!(totals(&repository).await, [3, 1, 2]);
+    repository.update(alice.id, promote).await.expect("the same role again");
+    let rename =
+        UserPatch { name: Some(Some(DisplayName::parse("B").expect("valid"))), ..empty_patch("2026-02-02T00:00:00Z") };
+    repository.update(bob.id, rename).await.expect("renamed");
+    assert_eq!(totals(&repository).await, [3, 1, 2], "no role moved");
+    repository.delete(bob.id, at(NOW)).await.expect("deleted");
+    assert_eq!(totals(&repository).await, [2, 0, 2]);
+    // Refused writes move nothing.
+    assert!(repository.create(new_user("ROOT")).await.is_err());
+    repository.delete(root.id, at(NOW)).await.expect("another admin remains");
+    let demote = UserPatch { role: Some(Role::User), ..empty_patch("2026-02-03T00:00:00Z") };
+    assert!(matches!(repository.update(alice.id, demote).await, Err(UpdateUserError::LastAdmin)));
+    assert!(matches!(repository.delete(alice.id, at(NOW)).await, Err(DeleteUserError::LastAdmin)));
+    assert_eq!(totals(&repository).await, [1, 0, 1]);
+}
+
+pub async fn list_totals_stay_exact_under_concurrent_role_changes_and_deletes(repository: Arc<dyn UserRepository>) {
+    create(&repository, admin("root")).await;
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        ids.push(create(&repository, new_user(&format!("user{i}"))).await.id);
+    }
+    // Promotions and demotions of the same users, and deletes of others, all at once.
+    let writes: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| {
+            let repository = repository.clone();
+            tokio::spawn(async move {
+                match i % 3 {
+                    0 => repository.delete(id, at(NOW)).await.map_err(|e| e.to_string()),
+                    _ => {
+                        let role = if i % 3 == 1 { Role::Admin } else { Role::User };
+                        let patch = UserPatch { role: Some(Role::Admin), ..empty_patch("2026-02-01T00:00:00Z") };
+                        repository.update(id, patch).await.map_err(|e| e.to_string())?;
+                        let patch = UserPatch { role: Some(role), ..empty_patch("2026-02-02T00:00:00Z") };
+                        repository.update(id, patch).await.map(drop).map_err(|e| e.to_string())
+                    }
+                }
+            })
+        })
+        .collect();
+    for write in writes {
+        write.await.expect("task").expect("written");
+    }
+    let everyone = repository.list(&ListQuery { limit: 100, ..ListQuery::default() }).await.expect("listed").users;
+    let admins = everyone.iter().filter(|u| u.role == Role::Admin).count() as u64;
+    assert_eq!(totals(&repository).await, [everyone.len() as u64, everyone.len() as u64 - admins, admins]);
+    assert_eq!(everyone.len(), 9);
+    assert_eq!(admins, 5, "root and the four promoted to stay");
+}
+
+pub async fn list_q_matches_the_reference_folding_over_tricky_names(repository: Arc<dyn UserRepository>) {
+    let names = [
+        "\u{212A}elvin Sign",
+        "kelvin plain",
+        "\u{0130}stanbul",
+        "istanbul",
+        "\u{0130}I\u{0131}i",
+        "ΟΔΟΣ ΣΟΦΟΣ",
+        "οδοσ",
+        "Straße",
+        "STRASSE",
+        "100% _sure_",
+        "a\\b",
+    ];
+    for (i, name) in names.into_iter().enumerate() {
+        let mut user = new_user(&format!("user{i}"));
+        user.name = Some(DisplayName::parse(name).expect("valid"));
+        create(&repository, user).await;
+    }
+    create(&repository, new_user("Kelvin_2")).await;
+    let everyone = repository.list(&ListQuery { limit: 100, ..ListQuery::default() }).await.expect("listed").users;
+    let qs = [
+        "kel",
+        "\u{212A}el",
+        "KEL",
+        "\u{212A}ELVIN",
+        "k",
+        "\u{212A}",
+        "elvin",
+        "İst",
+        "i\u{307}st",
+        "ist",
+        "STAN",
+        "ı",
+        "\u{0130}i",
+        "οδος",
+        "ΟΔΟΣ",
+        "ς",
+        "σοφος",
+        "Σ",
+        "straße",
+        "STRASSE",
+        "ss",
+        "ß",
+        "%",
+        "_",
+        "% _",
+        "_s",
+        "0%",
+        "\\",
+        "a\\b",
+        "e",
+        "el",
+        "n_2",
+        "user1",
+        "@example",
+        "ser1@e",
+    ];
+    for q in qs {
+        let filter = UserFilter { q: Some(q.into()), ..UserFilter::default() };
+        let expected: Vec<UserId> = everyone.iter().filter(|u| filter.matches(u)).map(|u| u.id).collect();
+        let page = repository.list(&ListQuery { filter, limit: 100, ..ListQuery::default() }).await.expect("listed");
+        let found: Vec<UserId> = page.users.iter().map(|u| u.id).collect();
+        assert_eq!(found, expected, "q = {q:?}");
+        assert_eq!(page.total, expected.len() as u64, "q = {q:?}");
+    }
 }
 
 /// Generates one `#[tokio::test]` per case of the refresh-token and login-failure store contract. `$make` gives

@@ -350,6 +350,9 @@ pub struct ListParams {
     pub sort: Option<String>,
     /// `active` or `disabled` (a ban whose end has passed counts as active).
     pub status: Option<StatusDto>,
+    /// The id of a user of this listing: the page that follows it, at the same cost at any depth. Not with
+    /// `offset`.
+    pub starting_after: Option<i64>,
 }
 
 #[derive(Debug, Serialize, Apiv2Schema)]

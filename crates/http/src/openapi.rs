@@ -355,6 +355,7 @@ fn patch_listing(operation: &mut Value) {
         json!({"type": "integer", "minimum": PAGE_LIMIT_MIN, "maximum": PAGE_LIMIT_MAX, "default": PAGE_LIMIT_DEFAULT}),
     );
     constraints.insert("offset".into(), json!({"type": "integer", "format": "int64", "minimum": 0, "default": 0}));
+    constraints.insert("starting_after".into(), json!({"type": "integer", "format": "int64", "minimum": 1}));
     constraints.insert(
         "sort".into(),
         json!({"type": "string", "enum": sort_values, "x-enum-varnames": sort_names, "default": "id"}),
@@ -375,7 +376,10 @@ fn patch_listing(operation: &mut Value) {
     }
     operation["responses"]["200"]["headers"] = json!({
         "X-Total-Count": {"description": "All matches, ignoring limit and offset", "schema": {"type": "integer"}},
-        "Link": {"description": "RFC 8288 links: first, prev, next, last", "schema": {"type": "string"}}
+        "Link": {
+            "description": "RFC 8288 links: first, prev, next, last (with starting_after: first and next only)",
+            "schema": {"type": "string"}
+        }
     });
 }
 

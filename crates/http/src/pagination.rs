@@ -2,7 +2,15 @@
 
 use crate::dto::ListParams;
 use crate::problem::{ApiError, FieldError};
-use users_domain::{ListQuery, SortDirection, SortKey, StatusFilter, Timestamp, UserFilter, UserStatus};
+use users_domain::{ListQuery, SortDirection, SortKey, StatusFilter, Timestamp, UserFilter, UserId, UserStatus};
+
+/// Where a linked page starts.
+enum Start {
+    Offset(u64),
+    /// The listing's beginning, in the mode of neither (the first page, whichever way the client pages on).
+    Beginning,
+    After(UserId),
+}
 
 impl ListParams {
     /// Checks the ranges and the sort key; reports every bad parameter at once.
@@ -20,6 +28,17 @@ impl ListParams {
                 (defaults.sort, defaults.direction)
             }
         };
+        let starting_after = match self.starting_after.map(UserId::new).transpose() {
+            Ok(_) if self.starting_after.is_some() && self.offset.is_some() => {
+                errors.push(FieldError::new("starting_after", "cannot be combined with offset"));
+                None
+            }
+            Ok(id) => id,
+            Err(_) => {
+                errors.push(FieldError::new("starting_after", "must be a positive integer (a user id)"));
+                None
+            }
+        };
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
@@ -35,34 +54,54 @@ impl ListParams {
             direction,
             limit,
             offset: self.offset.unwrap_or(0),
+            starting_after,
         })
     }
 
     /// `first`, `prev`, `next`, `last` links as relative URLs on `path`, keeping every filter and the sort;
-    /// none at all when nothing matches.
-    pub fn link_header(&self, path: &str, query: &ListQuery, total: u64) -> Option<String> {
+    /// none at all when nothing matches. A page reached with `starting_after` links `first` (the listing's
+    /// beginning) and, when more follow, `next` (after `next_after`, this page's last user) only: its position
+    /// is not known, and finding it would cost what the cursor saves.
+    pub fn link_header(&self, path: &str, query: &ListQuery, total: u64, next_after: Option<UserId>) -> Option<String> {
         if total == 0 {
             return None;
         }
         let limit = u64::from(query.limit);
-        let offset = query.offset;
-        let mut links = vec![(0, "first")];
-        if offset > 0 {
-            links.push((offset.saturating_sub(limit), "prev"));
-        }
-        if offset.saturating_add(limit) < total {
-            links.push((offset + limit, "next"));
-        }
-        links.push(((total - 1) / limit * limit, "last"));
+        let links = match query.starting_after {
+            Some(_) => {
+                let next = next_after.map(|last| (Start::After(last), "next"));
+                [(Start::Beginning, "first")].into_iter().chain(next).collect()
+            }
+            None => {
+                let offset = query.offset;
+                let mut links = vec![(Start::Offset(0), "first")];
+                if offset > 0 {
+                    links.push((Start::Offset(offset.saturating_sub(limit)), "prev"));
+                }
+                if offset.saturating_add(limit) < total {
+                    links.push((Start::Offset(offset + limit), "next"));
+                }
+                links.push((Start::Offset((total - 1) / limit * limit), "last"));
+                links
+            }
+        };
         let rendered: Vec<String> =
             links.into_iter().map(|(at, rel)| format!("<{}>; rel=\"{rel}\"", self.url(path, limit, at))).collect();
         Some(rendered.join(", "))
     }
 
-    fn url(&self, path: &str, limit: u64, offset: u64) -> String {
+    fn url(&self, path: &str, limit: u64, start: Start) -> String {
         let mut query = form_urlencoded::Serializer::new(String::new());
         query.append_pair("limit", &limit.to_string());
-        query.append_pair("offset", &offset.to_string());
+        match start {
+            Start::Offset(offset) => {
+                query.append_pair("offset", &offset.to_string());
+            }
+            Start::Beginning => {}
+            Start::After(id) => {
+                query.append_pair("starting_after", &id.to_string());
+            }
+        }
         let filters = [
             ("username", self.username.as_deref()),
             ("email", self.email.as_deref()),
@@ -99,7 +138,53 @@ mod tests {
 
     fn links(params: ListParams, total: u64) -> Option<String> {
         let query = params.to_query().expect("valid");
-        params.link_header("/users", &query, total)
+        params.link_header("/users", &query, total, None)
+    }
+
+    #[test]
+    fn a_page_after_a_user_links_first_and_next_only() {
+        let params = ListParams {
+            limit: Some(2),
+            starting_after: Some(5),
+            sort: Some("-email".into()),
+            ..ListParams::default()
+        };
+        let query = params.to_query().expect("valid");
+        let next = UserId::new(9).ok();
+        assert_eq!(
+            params.link_header("/users", &query, 25, next).as_deref(),
+            Some(concat!(
+                r#"</users?limit=2&sort=-email>; rel="first", "#,
+                r#"</users?limit=2&starting_after=9&sort=-email>; rel="next""#
+            ))
+        );
+        assert_eq!(
+            params.link_header("/users", &query, 25, None).as_deref(),
+            Some(r#"</users?limit=2&sort=-email>; rel="first""#),
+            "the last page"
+        );
+    }
+
+    #[test]
+    fn starting_after_is_a_positive_id_and_not_with_offset() {
+        for (params, message) in [
+            (ListParams { starting_after: Some(0), ..ListParams::default() }, "must be a positive integer (a user id)"),
+            (
+                ListParams { starting_after: Some(-3), ..ListParams::default() },
+                "must be a positive integer (a user id)",
+            ),
+            (
+                ListParams { starting_after: Some(3), offset: Some(0), ..ListParams::default() },
+                "cannot be combined with offset",
+            ),
+        ] {
+            match params.to_query() {
+                Err(ApiError::Validation(errors)) => {
+                    assert_eq!(errors, vec![FieldError::new("starting_after", message)]);
+                }
+                other => panic!("{params:?}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -323,6 +323,9 @@ impl From<UserServiceError> for ApiError {
                 detail: "the last active admin cannot be deleted, demoted or disabled",
                 errors: Vec::new(),
             },
+            UserServiceError::StartingAfterNotListed => {
+                Self::invalid("starting_after", "must be the id of a user that this listing's filters match")
+            }
             UserServiceError::Unavailable(cause) => Self::unavailable(&cause),
             UserServiceError::Unexpected(cause) => Self::internal(&cause),
         }

@@ -10,10 +10,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use users_domain::auth::LoginName;
 use users_domain::ports::{
-    CreateUserError, DeleteUserError, ImportedUser, PoolStats, RepositoryError, StorageOperations, StoredImport,
-    UpdateUserError, UserRepository, UserTransfer,
+    CreateUserError, DeleteUserError, ImportedUser, ListUsersError, PoolStats, RepositoryError, StorageOperations,
+    StoredImport, UpdateUserError, UserRepository, UserTransfer,
 };
-use users_domain::{fold_case, ListQuery, NewUser, Page, PasswordHash, Timestamp, User, UserFilter, UserId, UserPatch};
+use users_domain::{
+    fold_case, Counter, ListQuery, NewUser, Page, PasswordHash, Role, SortDirection, SortKey, Timestamp, User,
+    UserFilter, UserId, UserPatch,
+};
 
 #[derive(Default)]
 pub struct InMemoryStore {
@@ -30,6 +33,8 @@ struct State {
     /// Folded username → id, and email → id: the unique indexes.
     by_username: HashMap<String, UserId>,
     by_email: HashMap<String, UserId>,
+    /// How many users have each role, kept with every write: counts without a scan.
+    per_role: HashMap<Role, u64>,
 }
 
 impl InMemoryStore {
@@ -106,11 +111,51 @@ impl State {
     fn index(&mut self, user: &User) {
         self.by_username.insert(user.username.folded(), user.id);
         self.by_email.insert(user.email.as_str().to_owned(), user.id);
+        *self.per_role.entry(user.role).or_default() += 1;
     }
 
     fn unindex(&mut self, user: &User) {
         self.by_username.remove(&user.username.folded());
         self.by_email.remove(user.email.as_str());
+        if let Some(count) = self.per_role.get_mut(&user.role) {
+            *count = count.saturating_sub(1);
+        }
+    }
+
+    /// The number of users `filter` matches: from the counters when it asks for a role at most, else a scan.
+    fn count(&self, filter: &UserFilter) -> u64 {
+        match filter.counter() {
+            Some(Counter::All) => self.users.len() as u64,
+            Some(Counter::Role(role)) => self.per_role.get(&role).copied().unwrap_or(0),
+            // A scan, as for any other filter: the memory store keeps no index of disabled users.
+            Some(Counter::Active { .. }) => self.users.values().filter(|u| filter.matches(u)).count() as u64,
+            None => self.users.values().filter(|u| filter.matches(u)).count() as u64,
+        }
+    }
+
+    /// Up to `limit + 1` matches of `query` in its order (after `after`, or past its offset). Sorted by id, a walk
+    /// of the map from the cursor; otherwise a scan and a sort.
+    fn fetch(&self, query: &ListQuery, after: Option<&User>) -> Vec<User> {
+        let wanted = query.limit as usize + 1;
+        let skip = if after.is_some() { 0 } else { usize::try_from(query.offset).unwrap_or(usize::MAX) };
+        let matching = |u: &&User| query.filter.matches(u);
+        if query.sort == SortKey::Id {
+            use std::ops::Bound::{Excluded, Unbounded};
+            let cursor = after.map_or(Unbounded, |u| Excluded(u.id));
+            let users: Box<dyn Iterator<Item = &User>> = match query.direction {
+                SortDirection::Ascending => Box::new(self.users.range((cursor, Unbounded)).map(|(_, u)| u)),
+                SortDirection::Descending => Box::new(self.users.range((Unbounded, cursor)).rev().map(|(_, u)| u)),
+            };
+            return users.filter(matching).skip(skip).take(wanted).cloned().collect();
+        }
+        let mut matches: Vec<&User> = self
+            .users
+            .values()
+            .filter(matching)
+            .filter(|u| after.is_none_or(|after| query.compare(after, u).is_lt()))
+            .collect();
+        matches.sort_by(|a, b| query.compare(a, b));
+        matches.into_iter().skip(skip).take(wanted).cloned().collect()
     }
 }
 
@@ -139,14 +184,17 @@ impl UserRepository for InMemoryStore {
         Ok(id.and_then(|id| state.users.get(id)).cloned())
     }
 
-    async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
+    async fn list(&self, query: &ListQuery) -> Result<Page, ListUsersError> {
         let state = self.read();
-        let mut matches: Vec<&User> = state.users.values().filter(|u| query.filter.matches(u)).collect();
-        matches.sort_by(|a, b| query.compare(a, b));
-        let total = matches.len() as u64;
-        let offset = usize::try_from(query.offset).unwrap_or(usize::MAX);
-        let users = matches.into_iter().skip(offset).take(query.limit as usize).cloned().collect();
-        Ok(Page { users, total })
+        let after = match query.starting_after {
+            None => None,
+            Some(id) => match state.users.get(&id) {
+                Some(user) if query.filter.matches(user) => Some(user),
+                _ => return Err(ListUsersError::StartingAfterNotListed),
+            },
+        };
+        let fetched = state.fetch(query, after);
+        Ok(Page::from_fetched(fetched, query.limit, state.count(&query.filter)))
     }
 
     async fn update(&self, id: UserId, patch: UserPatch) -> Result<User, UpdateUserError> {

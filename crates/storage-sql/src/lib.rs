@@ -25,10 +25,11 @@ pub use errors::{storage_error, Failed, StatementContext, StatementError};
 pub use rows::{TimeColumn, UserRow};
 pub use store::{Dialect, SqlStore};
 
+use sqlx::database::HasStatementCache;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
 use users_domain::auth::LoginName;
 use users_domain::ports::{DeleteUserError, RepositoryError, UpdateUserError};
-use users_domain::{fold_case, ListQuery, SortDirection, SortKey, UserStatus};
+use users_domain::{fold_case, Counter, ListQuery, SortDirection, SortKey, UserStatus};
 
 /// `%`, `_` and `\` in `q` match themselves (the statements say `ESCAPE '\'`).
 fn like_pattern(q: &str) -> String {
@@ -36,8 +37,26 @@ fn like_pattern(q: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// A trigram index that a dialect keeps beside the table (SQLite's FTS5), which the `LIKE`s of `q` do not reach by
+/// themselves: a condition on `id` that narrows the rows to candidates, written as `prefix`, the bound search,
+/// `suffix`. The `LIKE`s still decide, so the answer is the same with or without it. PostgreSQL needs none: its
+/// trigram indexes serve the `LIKE`s themselves.
+#[derive(Debug, Clone, Copy)]
+pub struct SubstringIndex {
+    pub prefix: &'static str,
+    pub suffix: &'static str,
+}
+
+impl SubstringIndex {
+    /// The search for `q` (already folded): an FTS5 phrase, which the trigram tokenizer matches as a substring
+    /// of one column. `None` below three characters: a trigram index cannot narrow those, so they scan.
+    fn search(folded_q: &str) -> Option<String> {
+        (folded_q.chars().count() >= 3).then(|| format!("\"{}\"", folded_q.replace('"', "\"\"")))
+    }
+}
+
 /// ` WHERE …` for the query's filters, binding every value (times as the schema stores them, `Time`).
-fn push_filter<DB: Database, Time>(builder: &mut QueryBuilder<DB>, query: &ListQuery)
+fn push_filter<DB: Database, Time>(builder: &mut QueryBuilder<DB>, query: &ListQuery, index: Option<SubstringIndex>)
 where
     for<'t> String: Encode<'t, DB> + Type<DB>,
     for<'t> Time: TimeColumn + Encode<'t, DB> + Type<DB>,
@@ -51,7 +70,12 @@ where
         builder.push(" AND email = ").push_bind(fold_case(email));
     }
     if let Some(role) = filter.role {
-        builder.push(" AND role = ").push_bind(role.as_str().to_owned());
+        // Sorted by another key than id, the role is checked on the rows that key's index walks, not looked up:
+        // each role is held by a large share of the users, and SQLite (which has no statistics) would otherwise
+        // read every user of the role through the role index and sort them all. Sorted by id, the `(role, id)`
+        // index serves both.
+        let column = if query.sort == SortKey::Id { " AND role = " } else { " AND role || '' = " };
+        builder.push(column).push_bind(role.as_str().to_owned());
     }
     if let Some(q) = &filter.q {
         let pattern = like_pattern(q);
@@ -63,6 +87,9 @@ where
             .push(" ESCAPE '\\' OR name_lower LIKE ")
             .push_bind(pattern)
             .push(" ESCAPE '\\')");
+        if let Some((index, search)) = index.zip(SubstringIndex::search(&fold_case(q))) {
+            builder.push(" AND ").push(index.prefix).push_bind(search).push(index.suffix);
+        }
     }
     // A ban whose end has passed is active: judged at the filter's time. Disabled rows come from a partial index.
     if let Some(status) = filter.status {
@@ -77,9 +104,54 @@ where
     }
 }
 
-/// The listing's two statements over `columns`: the count of all matches, and the page. `None` when the filter
-/// cannot match anything (a NUL, which PostgreSQL cannot even compare): the page is then empty, with no statement.
-fn list_statements<DB: Database, Time>(query: &ListQuery, columns: &str) -> Option<(QueryBuilder<DB>, QueryBuilder<DB>)>
+/// ` AND …`: the rows after the user `after` in the query's order. With an index on the sort key (and `id`), the
+/// page starts at that place in the index, whatever its depth. The cursor's key is read by primary key.
+fn push_after<DB: Database>(builder: &mut QueryBuilder<DB>, query: &ListQuery, after: i64)
+where
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+{
+    let beyond = match query.direction {
+        SortDirection::Ascending => ">",
+        SortDirection::Descending => "<",
+    };
+    let column = match query.sort {
+        SortKey::Id => {
+            builder.push(format!(" AND id {beyond} ")).push_bind(after);
+            return;
+        }
+        SortKey::Username => "username_lower",
+        SortKey::Email => "email",
+        SortKey::CreatedAt => "created_at",
+        SortKey::UpdatedAt => "updated_at",
+    };
+    let cursor_key = format!("(SELECT {column} FROM users WHERE id = ");
+    if matches!(query.sort, SortKey::Username | SortKey::Email) {
+        // Unique: no ties to break.
+        builder.push(format!(" AND {column} {beyond} {cursor_key}")).push_bind(after).push(")");
+        return;
+    }
+    // Past the cursor's key, or on it with a higher id (ties go by id ascending in both directions). The first
+    // condition bounds the index range; the second drops the few tied rows at or before the cursor.
+    builder.push(format!(" AND {column} {beyond}= {cursor_key}")).push_bind(after);
+    builder.push(format!(") AND ({column} {beyond} {cursor_key}")).push_bind(after);
+    builder.push(") OR id > ").push_bind(after).push(")");
+}
+
+/// The listing's statements over `columns`: the check that `starting_after` is a user the filters match, the count
+/// of all matches (from the kept counters when the filter has one), and the page (one row more than the limit,
+/// which says whether more follow). `None` when the filter cannot match anything (a NUL, which PostgreSQL cannot
+/// even compare).
+struct ListStatements<DB: Database> {
+    cursor_check: Option<QueryBuilder<DB>>,
+    count: QueryBuilder<DB>,
+    page: QueryBuilder<DB>,
+}
+
+fn list_statements<DB: Database, Time>(
+    query: &ListQuery,
+    columns: &str,
+    index: Option<SubstringIndex>,
+) -> Option<ListStatements<DB>>
 where
     for<'t> String: Encode<'t, DB> + Type<DB>,
     for<'t> i64: Encode<'t, DB> + Type<DB>,
@@ -88,24 +160,81 @@ where
     if !query.filter.can_match() {
         return None;
     }
-    let mut count = QueryBuilder::new("SELECT count(*) FROM users");
-    push_filter::<DB, Time>(&mut count, query);
+    let after = query.starting_after.map(|id| id.get());
+    let cursor_check = after.map(|after| {
+        let mut check = QueryBuilder::new("SELECT id FROM users");
+        push_filter::<DB, Time>(&mut check, query, None);
+        check.push(" AND id = ").push_bind(after);
+        check
+    });
+    let count = match query.filter.counter() {
+        Some(counter) => counted::<DB, Time>(counter),
+        None => {
+            let mut count = QueryBuilder::new("SELECT count(*) FROM users");
+            push_filter::<DB, Time>(&mut count, query, index);
+            count
+        }
+    };
     let mut page = QueryBuilder::new(format!("SELECT {columns} FROM users"));
-    push_filter::<DB, Time>(&mut page, query);
+    push_filter::<DB, Time>(&mut page, query, index);
+    if let Some(after) = after {
+        push_after(&mut page, query, after);
+    }
     page.push(order_by(query));
-    page.push(" LIMIT ").push_bind(i64::from(query.limit));
-    page.push(" OFFSET ").push_bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
-    Some((count, page))
+    page.push(" LIMIT ").push_bind(i64::from(query.limit) + 1);
+    if after.is_none() {
+        page.push(" OFFSET ").push_bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
+    }
+    Some(ListStatements { cursor_check, count, page })
 }
 
-/// The listing's page over `columns` and the count of all its matches: two statements on one connection.
+/// The count a kept counter holds: the sum of its slots in `user_counts` (the migrations' triggers move them with
+/// every insert, delete and role change, in the same transaction).
+fn counted<DB: Database, Time>(counter: Counter) -> QueryBuilder<DB>
+where
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'t> Time: TimeColumn + Encode<'t, DB> + Type<DB>,
+{
+    let kept = "SELECT CAST(COALESCE(sum(users), 0) AS BIGINT) FROM user_counts";
+    let mut count = QueryBuilder::new("");
+    let (role, active_at) = match counter {
+        Counter::All => (None, None),
+        Counter::Role(role) => (Some(role), None),
+        Counter::Active { role, at } => (role, Some(at)),
+    };
+    let Some(at) = active_at else {
+        count.push(kept);
+        if let Some(role) = role {
+            count.push(" WHERE role = ").push_bind(role.as_str().to_owned());
+        }
+        return count;
+    };
+    // The kept count less the users disabled at `at` (read through the partial index of disabled users).
+    count.push("SELECT (").push(kept);
+    if let Some(role) = role {
+        count.push(" WHERE role = ").push_bind(role.as_str().to_owned());
+    }
+    count.push(
+        ") - (SELECT count(*) FROM users WHERE status = 'disabled' AND (disabled_until IS NULL OR disabled_until > ",
+    );
+    count.push_bind(Time::from_timestamp(at)).push(")");
+    if let Some(role) = role {
+        count.push(" AND role = ").push_bind(role.as_str().to_owned());
+    }
+    count.push(")");
+    count
+}
+
+/// The listing's page over `columns` (up to `limit + 1` rows) and the count of all its matches, on one
+/// connection; `None` when `starting_after` is not a user the filters match.
 async fn list_rows<DB, Row, Time>(
     connections: &Connections<DB>,
     query: &ListQuery,
     columns: &str,
-) -> Result<(u64, Vec<Row>), RepositoryError>
+    index: Option<SubstringIndex>,
+) -> Result<Option<(u64, Vec<Row>)>, RepositoryError>
 where
-    DB: Database,
+    DB: Database + HasStatementCache,
     for<'t> String: Encode<'t, DB> + Type<DB>,
     for<'t> Time: TimeColumn + Encode<'t, DB> + Type<DB>,
     for<'t> i64: Encode<'t, DB> + Decode<'t, DB> + Type<DB>,
@@ -114,17 +243,33 @@ where
     DB::Arguments: IntoArguments<DB>,
     usize: ColumnIndex<DB::Row>,
 {
-    let Some((mut count, mut page)) = list_statements::<DB, Time>(query, columns) else {
-        return Ok((0, Vec::new()));
+    let Some(mut statements) = list_statements::<DB, Time>(query, columns, index) else {
+        return Ok(query.starting_after.is_none().then(|| (0, Vec::new())));
     };
-    let (total, rows): (i64, Vec<Row>) = connections
+    // A substring's statements are planned for their own pattern each time (not once for any pattern, which
+    // PostgreSQL may do with a prepared statement): how selective `q` is decides whether its index pays.
+    let planned_each_time = query.filter.q.is_none();
+    let listed = connections
         .run(async |c| {
-            let total = count.build_query_scalar().fetch_one(&mut *c).await.step("count the listed users")?;
-            Ok((total, page.build_query_as().fetch_all(c).await.step("read the listed users")?))
+            if let Some(check) = statements.cursor_check.as_mut() {
+                let found: Option<i64> = check
+                    .build_query_scalar()
+                    .persistent(planned_each_time)
+                    .fetch_optional(&mut *c)
+                    .await
+                    .step("find the listing's starting_after user")?;
+                if found.is_none() {
+                    return Ok(None);
+                }
+            }
+            let count = statements.count.build_query_scalar().persistent(planned_each_time);
+            let total: i64 = count.fetch_one(&mut *c).await.step("count the listed users")?;
+            let page = statements.page.build_query_as().persistent(planned_each_time);
+            Ok(Some((total, page.fetch_all(c).await.step("read the listed users")?)))
         })
         .await
         .map_err(storage_error)?;
-    Ok((u64::try_from(total).unwrap_or(0), rows))
+    Ok(listed.map(|(total, rows)| (u64::try_from(total).unwrap_or(0), rows)))
 }
 
 /// The user a login names, by the unique index of its username or email (`$1` is a placeholder on both
@@ -198,16 +343,18 @@ fn nothing_deleted(user_exists: bool) -> DeleteUserError {
     }
 }
 
-/// ` ORDER BY …`: the sort key in its direction, ties by id ascending.
+/// ` ORDER BY …`: the sort key in its direction, ties by id ascending. Usernames and emails are unique (folded),
+/// so they have no ties to break, and their unique index serves both directions; the timestamps have an index
+/// for each direction, each ending in `id ASC`.
 fn order_by(query: &ListQuery) -> &'static str {
     use SortDirection::{Ascending as Asc, Descending as Desc};
     match (query.sort, query.direction) {
         (SortKey::Id, Asc) => " ORDER BY id ASC",
         (SortKey::Id, Desc) => " ORDER BY id DESC",
-        (SortKey::Username, Asc) => " ORDER BY username_lower ASC, id ASC",
-        (SortKey::Username, Desc) => " ORDER BY username_lower DESC, id ASC",
-        (SortKey::Email, Asc) => " ORDER BY email ASC, id ASC",
-        (SortKey::Email, Desc) => " ORDER BY email DESC, id ASC",
+        (SortKey::Username, Asc) => " ORDER BY username_lower ASC",
+        (SortKey::Username, Desc) => " ORDER BY username_lower DESC",
+        (SortKey::Email, Asc) => " ORDER BY email ASC",
+        (SortKey::Email, Desc) => " ORDER BY email DESC",
         (SortKey::CreatedAt, Asc) => " ORDER BY created_at ASC, id ASC",
         (SortKey::CreatedAt, Desc) => " ORDER BY created_at DESC, id ASC",
         (SortKey::UpdatedAt, Asc) => " ORDER BY updated_at ASC, id ASC",
@@ -222,5 +369,11 @@ mod tests {
     #[test]
     fn like_patterns_escape_wildcards_and_lower_case() {
         assert_eq!(like_pattern("A_b%C\\"), "%a\\_b\\%c\\\\%");
+    }
+
+    #[test]
+    fn a_trigram_search_is_one_quoted_phrase_of_three_characters_or_more() {
+        assert_eq!(SubstringIndex::search("a\"b"), Some("\"a\"\"b\"".into()));
+        assert_eq!(SubstringIndex::search("\u{212A}é"), None, "two characters (five bytes) scan");
     }
 }

@@ -6,15 +6,15 @@ use crate::errors::{create_error, unless_user_gone, update_error, StatementConte
 use crate::rows::{age_column, status_column, TimeColumn, UserRow};
 use crate::{
     find_by_login_name, list_rows, nothing_deleted, nothing_updated, serves_reads, storage_error, user_columns,
-    Connections,
+    Connections, SubstringIndex,
 };
 use async_trait::async_trait;
 use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, Type};
 use users_domain::auth::LoginName;
 use users_domain::ports::{
-    CreateUserError, DeleteUserError, LoginFailureStore, PoolStats, RefreshTokenStore, RepositoryError, SpendOutcome,
-    StorageOperations, StoredRefreshToken, UpdateUserError, UserRepository,
+    CreateUserError, DeleteUserError, ListUsersError, LoginFailureStore, PoolStats, RefreshTokenStore, RepositoryError,
+    SpendOutcome, StorageOperations, StoredRefreshToken, UpdateUserError, UserRepository,
 };
 use users_domain::{
     AccountStatus, DisplayName, ListQuery, NewUser, Page, PasswordHash, Role, Timestamp, User, UserId, UserPatch,
@@ -57,6 +57,10 @@ pub trait Dialect: Send + Sync + 'static {
     /// one transaction.
     const STORE_REFRESH_TOKEN: &'static [&'static str];
 
+    /// The trigram index beside the users table that narrows `q` to candidates, when the `LIKE`s cannot use one
+    /// themselves.
+    const SUBSTRING_INDEX: Option<SubstringIndex> = None;
+
     /// How many rows a statement changed (each driver says it in a type of its own).
     fn rows_affected(result: &<Self::Database as Database>::QueryResult) -> u64;
 }
@@ -90,6 +94,7 @@ macro_rules! for_every_dialect {
         $($attribute)*
         impl<D: Dialect> $($port)* SqlStore<D>
         where
+            D::Database: sqlx::database::HasStatementCache,
             for<'c> &'c mut <D::Database as Database>::Connection: Executor<'c, Database = D::Database>,
             <D::Database as Database>::Arguments: IntoArguments<D::Database>,
             usize: ColumnIndex<<D::Database as Database>::Row>,
@@ -238,11 +243,17 @@ for_every_dialect! {
             row.map(into_user).transpose()
         }
 
-        async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
-            let (total, rows) =
-                list_rows::<D::Database, UserRow<D::Time>, D::Time>(&self.connections, query, user_columns!()).await?;
+        async fn list(&self, query: &ListQuery) -> Result<Page, ListUsersError> {
+            let listed = list_rows::<D::Database, UserRow<D::Time>, D::Time>(
+                &self.connections,
+                query,
+                user_columns!(),
+                D::SUBSTRING_INDEX,
+            )
+            .await?;
+            let (total, rows) = listed.ok_or(ListUsersError::StartingAfterNotListed)?;
             let users = rows.into_iter().map(into_user).collect::<Result<_, _>>()?;
-            Ok(Page { users, total })
+            Ok(Page::from_fetched(users, query.limit, total))
         }
 
         async fn update(&self, id: UserId, patch: UserPatch) -> Result<User, UpdateUserError> {

@@ -91,7 +91,7 @@ for_every_dialect! {
             }
             let query = ListQuery { filter: filter.clone(), ..ListQuery::default() };
             let mut page = QueryBuilder::<D::Database>::new(concat!("SELECT ", user_columns!(), " FROM users"));
-            push_filter::<D::Database, D::Time>(&mut page, &query);
+            push_filter::<D::Database, D::Time>(&mut page, &query, None);
             page.push(" AND id > ").push_bind(after.map_or(0, UserId::get));
             page.push(" ORDER BY id LIMIT ").push_bind(i64::from(limit));
             let rows: Vec<UserRow<D::Time>> = self

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use users_domain::ports::RepositoryError;
-use users_storage_sql::{storage_error, user_columns, Connections, Dialect, SqlStore, StatementContext as _};
+use users_storage_sql::{
+    storage_error, user_columns, Connections, Dialect, SqlStore, StatementContext as _, SubstringIndex,
+};
 
 /// A user row as SQLite stores it: timestamps in microseconds since the Unix epoch.
 type UserRow = users_storage_sql::UserRow<i64>;
@@ -145,6 +147,10 @@ impl Dialect for SqliteDialect {
         "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, token_version) \
          VALUES ($1, $2, $3, $4, $5)",
     ];
+
+    /// The FTS5 table of the migrations (trigram tokenizer, case-sensitive, over the folded columns).
+    const SUBSTRING_INDEX: Option<SubstringIndex> =
+        Some(SubstringIndex { prefix: "id IN (SELECT rowid FROM users_search WHERE users_search MATCH ", suffix: ")" });
 
     fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
         result.rows_affected()

@@ -158,3 +158,87 @@ async fn username_sort_ignores_case() {
     assert_eq!(names(&app.get("/users?role=user&sort=username").await), ["Sam", "sam2", "SAM3"]);
     assert_eq!(names(&app.get("/users?role=user&sort=-username").await), ["SAM3", "sam2", "Sam"]);
 }
+
+fn ids(reply: &Reply) -> Vec<i64> {
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.json().as_array().expect("array").iter().map(|u| u["id"].as_i64().expect("id")).collect()
+}
+
+/// The `starting_after` of a `next` link, when there is one.
+fn next_after(reply: &Reply) -> Option<String> {
+    let link = reply.header("link")?;
+    let next = link.split(", ").find(|l| l.ends_with(r#"rel="next""#))?;
+    next.split(['?', '&', '>']).find_map(|pair| pair.strip_prefix("starting_after=")).map(str::to_owned)
+}
+
+#[tokio::test]
+async fn starting_after_pages_through_with_first_and_next_links_only() {
+    let Some(app) = seven_users().await else { return };
+    let first = app.get("/users?sort=-username&limit=3&q=user").await;
+    assert_eq!(names(&first), ["user5", "user4", "user3"]);
+    let after = ids(&first)[2];
+    let second = app.get(&format!("/users?sort=-username&limit=3&q=user&starting_after={after}")).await;
+    assert_eq!(names(&second), ["user2", "user1", "user0"]);
+    assert_eq!(total(&second), 6, "X-Total-Count still counts every match");
+    let last_id = ids(&second)[2];
+    assert_eq!(
+        second.header("link").as_deref(),
+        Some(r#"</users?limit=3&q=user&sort=-username>; rel="first""#),
+        "the last page: no next, never prev or last"
+    );
+    let from_user1 = app.get(&format!("/users?sort=-username&limit=1&q=user&starting_after={}", ids(&second)[0])).await;
+    assert_eq!(names(&from_user1), ["user1"]);
+    assert_eq!(
+        from_user1.header("link").as_deref(),
+        Some(format!(
+            r#"</users?limit=1&q=user&sort=-username>; rel="first", </users?limit=1&starting_after={}&q=user&sort=-username>; rel="next""#,
+            ids(&from_user1)[0]
+        ))
+        .as_deref()
+    );
+    let after_last = app.get(&format!("/users?sort=-username&limit=3&q=user&starting_after={last_id}")).await;
+    assert!(names(&after_last).is_empty());
+    assert_eq!(total(&after_last), 6);
+}
+
+#[tokio::test]
+async fn following_next_links_visits_every_user_once_under_the_api_prefix() {
+    let Some(app) = seven_users().await else { return };
+    let mut seen = ids(&app.get("/api/users?limit=2&sort=created_at").await);
+    let mut after = Some(seen[1].to_string());
+    while let Some(id) = after {
+        let page = app.get(&format!("/api/users?limit=2&sort=created_at&starting_after={id}")).await;
+        let link = page.header("link").expect("link");
+        assert!(link.starts_with(r#"</api/users?limit=2&sort=created_at>; rel="first""#), "{link}");
+        seen.extend(ids(&page));
+        after = next_after(&page);
+    }
+    let all = ids(&app.get("/users?sort=created_at").await);
+    assert_eq!(seen, all);
+    assert_eq!(all.len(), 7);
+}
+
+#[tokio::test]
+async fn a_bad_starting_after_is_a_400_naming_it_and_changes_nothing() {
+    let Some(app) = seven_users().await else { return };
+    let user0 = ids(&app.get("/users?username=user0").await)[0];
+    let gone = app.create_user("gone").await["id"].as_i64().expect("id");
+    assert_eq!(app.delete(&format!("/users/{gone}")).await.status, 204);
+    for query in [
+        format!("starting_after={user0}&offset=0"),
+        format!("starting_after={user0}&offset=3"),
+        format!("starting_after={gone}"),
+        "starting_after=424242".to_owned(),
+        format!("starting_after={user0}&role=admin"),
+        format!("starting_after={user0}&q=user1"),
+        "starting_after=0".to_owned(),
+        "starting_after=-1".to_owned(),
+        "starting_after=abc".to_owned(),
+        "starting_after=1.5".to_owned(),
+        "starting_after=".to_owned(),
+        "starting_after=99999999999999999999".to_owned(),
+    ] {
+        app.get(&format!("/users?{query}")).await.invalid_fields(&["starting_after"]);
+    }
+    assert_eq!(total(&app.get("/users").await), 7, "nothing changed");
+}

@@ -21,7 +21,9 @@ pub use refresh_tokens::{RefreshTokenCodec, RefreshTokenStore, SpendOutcome, Sto
 
 pub use clock::{Clock, SystemClock};
 pub use password_hasher::{HashError, PasswordHasher, UnsupportedHash};
-pub use user_repository::{CreateUserError, DeleteUserError, RepositoryError, UpdateUserError, UserRepository};
+pub use user_repository::{
+    CreateUserError, DeleteUserError, ListUsersError, RepositoryError, UpdateUserError, UserRepository,
+};
 pub use user_transfer::{ImportedUser, StoredImport, UserTransfer};
 pub use verification_keys::{VerificationKey, VerificationKeys};
 

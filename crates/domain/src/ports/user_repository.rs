@@ -46,6 +46,15 @@ pub enum DeleteUserError {
     Repository(#[from] RepositoryError),
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum ListUsersError {
+    /// `starting_after` names no user, or one the filter does not match: there is no such place in the listing.
+    #[error("starting_after is not a user of this listing")]
+    StartingAfterNotListed,
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
 /// Where users are kept (persistence only: running the storage is `StorageOperations`). The contract every adapter meets (checked by `testing::repository_contract`):
 /// usernames and emails compare case-insensitively, ids are never reused, timestamps come back exactly as given.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
@@ -66,7 +75,10 @@ pub trait UserRepository: Send + Sync {
     async fn find_by_login_name(&self, name: &LoginName) -> Result<Option<User>, RepositoryError>;
 
     /// One page of the users matching `query.filter`, sorted as `query` says, and the count of all matches.
-    async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError>;
+    /// With `starting_after`, the page is the users after that one in the query's order (offset ignored), at a
+    /// cost that does not grow with its depth.
+    /// MUST return `StartingAfterNotListed` if `starting_after` is no user, or one `query.filter` does not match.
+    async fn list(&self, query: &ListQuery) -> Result<Page, ListUsersError>;
 
     /// Applies `patch` atomically and returns the user as stored.
     /// MUST return `NotFound` if there is no such user, `UsernameTaken` / `EmailTaken` as `create` does (another

@@ -388,6 +388,16 @@ async fn a_user_reads_themself_without_a_round_trip_and_nobody_else() {
 }
 
 #[tokio::test]
+async fn a_listing_after_a_user_it_does_not_hold_is_a_bad_request_not_a_failure() {
+    let mut repository = MockUserRepository::new();
+    repository.expect_list().returning(|_| Err(ListUsersError::StartingAfterNotListed));
+    let users = service(repository, hasher(), clock_at("2026-01-01T00:00:00Z")).await;
+    let query = ListQuery { starting_after: Some(UserId::new(7).expect("id")), ..ListQuery::default() };
+    let error = users.list(&admin(), &query).await.expect_err("refused");
+    assert!(matches!(error, UserServiceError::StartingAfterNotListed), "{error:?}");
+}
+
+#[tokio::test]
 async fn a_user_may_not_update_or_delete_another_nor_set_a_role() {
     let users = service(untouched(), hasher(), clock_at("2026-01-01T00:00:00Z")).await;
     let other = UserId::new(1).expect("id");

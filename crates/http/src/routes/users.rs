@@ -44,7 +44,8 @@ pub async fn create_user(
 /// List users
 ///
 /// Admins only. One page of the users matching every filter given, with `X-Total-Count` and an RFC 8288 `Link`
-/// header.
+/// header. `starting_after` (a user id of this listing) pages at the same cost at any depth; `offset` costs
+/// O(offset).
 #[api_v2_operation(tags(Users), operation_id = "listUsers")]
 pub async fn list_users(
     req: HttpRequest,
@@ -55,7 +56,8 @@ pub async fn list_users(
     let params = params?.0;
     let query = params.to_query()?;
     let page = users.list(&caller.0, &query).await?;
-    let link = params.link_header(&RequestPath::of(&req).original, &query, page.total);
+    let next_after = page.users.last().filter(|_| page.has_more).map(|last| last.id);
+    let link = params.link_header(&RequestPath::of(&req).original, &query, page.total, next_after);
     Ok(Listed { items: page.users.into_iter().map(UserResponse::from).collect(), total: page.total, link })
 }
 
