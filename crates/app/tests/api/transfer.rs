@@ -142,7 +142,7 @@ async fn an_import_is_refused_before_anything_is_stored() {
     let json_body = Some(("application/json", body.clone().into_bytes()));
     app.send(Method::POST, "/users/import", json_body, &[]).await.problem(415, "unsupported-media-type");
     let user = app.create_user("user").await;
-    let token = app.login("user", "password1").await;
+    let token = app.login("user", "orbit-tulip-1").await;
     let reply = app.with_token(&token).send(Method::POST, "/users/import", Some((NDJSON, body.into_bytes())), &[]).await;
     reply.problem(403, "forbidden");
     let too_large = "\n".repeat(10 * 1024 * 1024 + 1).into_bytes();
@@ -180,7 +180,7 @@ async fn an_export_streams_every_matching_user_and_hashes_only_where_allowed() {
     assert_eq!(some.iter().filter_map(|u| u["username"].as_str()).collect::<Vec<_>>(), ["bob"]);
     app.get("/users/export?include_hashes=true").await.problem(403, "forbidden");
     app.get("/users/export?limit=5").await.problem(400, "validation");
-    let token = app.login("ann", "password1").await;
+    let token = app.login("ann", "orbit-tulip-1").await;
     app.with_token(&token).get("/users/export").await.problem(403, "forbidden");
     app.anonymous().get("/api/users/export").await.problem(401, "unauthorized");
 }
