@@ -199,6 +199,29 @@ class Smoke:
         expect_status(reply, 200, "metrics")
         expect("# TYPE" in reply.parsed, "metrics: Prometheus text")
 
+        # Account lifecycle: new users are active and unverified; an admin disables one (its login is then a 403
+        # /problems/account-disabled) and clears a lockout.
+        expect(created.status.value == "active", "createUser: status active")
+        expect(created.email_verified is False and created.disabled_until is None, "createUser: unverified, no ban")
+        disable = UserUpdate.from_dict({"status": "disabled"})
+        reply = self.call("updateUser", client=admin, id=created.id, body=disable)
+        expect_status(reply, 200, "updateUser (disable)")
+        expect(reply.parsed.status.value == "disabled", "updateUser: status disabled")
+        expect(reply.parsed.last_login_at is not None, "updateUser: last_login_at set by the logins")
+        refused = self.call(
+            "login", client=self.anonymous, body=LoginWithUsername(username=self.username, password=self.password)
+        )
+        expect_status(refused, 403, "login of a disabled user")
+        expect(refused.parsed.type_ == "/problems/account-disabled", "login of a disabled user: account-disabled")
+        reply = self.call("updateUser", client=admin, id=created.id, body=UserUpdate.from_dict({"status": "active"}))
+        expect_status(reply, 200, "updateUser (enable)")
+        reply = self.call("clearLockout", client=admin, id=created.id)
+        expect_status(reply, 204, "clearLockout")
+        reply = self.call("clearLockout", client=user, id=created.id)
+        expect_status(reply, 401, "clearLockout with a disabled user's ended token")
+        tokens = self.login(LoginWithUsername(username=self.username, password=self.password), "login (enabled)")
+        user = self.as_user(tokens.access_token)
+
         reply = self.call("deleteUser", client=user, id=created.id)
         expect_status(reply, 204, "deleteUser")
         reply = self.call("getUser", client=admin, id=created.id)

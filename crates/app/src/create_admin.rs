@@ -46,7 +46,16 @@ pub async fn run(settings: Settings, username: String, email: String) -> anyhow:
     let password = Password::parse(password_from_env_terminal_or_stdin()?).map_err(|e| anyhow!("password: {e}"))?;
     let storage = startup::storage(&settings, true).await?;
     let (users, _, _) = startup::services(&settings, storage.clone(), None).await?;
-    let request = NewUserRequest { username, email, password, name: None, age: None, role: None };
+    let request = NewUserRequest {
+        username,
+        email,
+        password,
+        name: None,
+        age: None,
+        role: None,
+        status: None,
+        email_verified: None,
+    };
     let created = users.ensure_admin(request).await.map_err(|e| anyhow!("{e}"));
     storage.close().await;
     if !created? {

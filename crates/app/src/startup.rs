@@ -143,6 +143,8 @@ pub fn bootstrap_admin(settings: &Settings) -> Result<Option<NewUserRequest>, Se
         name: None,
         age: None,
         role: None,
+        status: None,
+        email_verified: None,
     };
     Ok(Some(request))
 }

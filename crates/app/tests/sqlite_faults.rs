@@ -84,7 +84,12 @@ fn with_the_disk_full_no_write_is_acknowledged_that_was_not_stored() {
     assert!(!reply.contains("SQL") && !reply.contains("users.db"), "no internals: {reply}");
     let victim_id = id_of(&victim);
     let (status, reply) = http(port, "PATCH", &format!("/users/{victim_id}"), r#"{"name":"Renamed"}"#, Some(&admin));
-    assert_unavailable(status, &reply, "an update that did not fit");
+    // An update writes fewer pages than a sign-up, and SQLite writes after a failed transaction from where that one
+    // began: whether it still fits depends on where the limit fell. Either way, acknowledged means stored.
+    let renamed = status == 200;
+    if !renamed {
+        assert_unavailable(status, &reply, "an update that did not fit");
+    }
     // More attempts are refused alike, never answered 201.
     for i in 0..5 {
         let (status, reply) = create(port, &admin, &format!("late{i}"));
@@ -94,7 +99,8 @@ fn with_the_disk_full_no_write_is_acknowledged_that_was_not_stored() {
     assert!(!log.contains("password1"), "no password in the logs");
     kill(server);
 
-    // Restarted with room again: every acknowledged user is there, each with its own id, the update is not.
+    // Restarted with room again: every acknowledged user is there, each with its own id, the update only if it
+    // was acknowledged.
     let (server, port, _) = start(&folder, &env);
     let admin = login(port, ADMIN.0, ADMIN.1);
     let mut distinct = acknowledged.clone();
@@ -106,7 +112,11 @@ fn with_the_disk_full_no_write_is_acknowledged_that_was_not_stored() {
         assert_eq!(status, 200, "user {id} was acknowledged: {reply}");
     }
     let (_, victim_now) = http(port, "GET", &format!("/users/{victim_id}"), "", Some(&admin));
-    assert!(victim_now.contains(r#""name":null"#), "the refused update left nothing: {victim_now}");
+    if renamed {
+        assert!(victim_now.contains(r#""name":"Renamed""#), "the acknowledged update is stored: {victim_now}");
+    } else {
+        assert!(victim_now.contains(r#""name":null"#), "the refused update left nothing: {victim_now}");
+    }
     let (status, next) = create(port, &admin, "next");
     assert_eq!(status, 201, "{next}");
     assert!(!acknowledged.contains(&id_of(&next)), "a new user gets a fresh id");

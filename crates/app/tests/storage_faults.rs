@@ -285,7 +285,7 @@ async fn count_executes(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(no_test_database, ignore = "needs TEST_DATABASE_URL")]
-async fn login_costs_five_statements_on_postgresql() {
+async fn login_costs_six_statements_on_postgresql() {
     let database_url = users_storage_postgres::test_support::test_database_url();
     let upstream = authority(&database_url);
     let proxy = CountingProxy::start(upstream.clone()).await;
@@ -300,7 +300,7 @@ async fn login_costs_five_statements_on_postgresql() {
     assert_eq!(app.anonymous().post("/auth/login", &login).await.status, 200);
     assert_eq!(
         proxy.executes() - before,
-        5,
-        "find the user, record the attempt, read failures, clear, store the token"
+        6,
+        "find the user, record the attempt, read failures, clear, record last_login_at, store the token"
     );
 }

@@ -12,9 +12,10 @@ mod user;
 #[cfg(feature = "contract-tests")]
 pub mod testing;
 
-pub use listing::{fold_case, ListQuery, Page, SortDirection, SortKey, UserFilter};
+pub use listing::{fold_case, ListQuery, Page, SortDirection, SortKey, StatusFilter, UserFilter};
 pub use service::{NewUserRequest, UserChanges, UserPorts, UserService, UserServiceError};
 pub use user::{
-    Age, AgeError, DisplayName, DisplayNameError, Email, EmailError, NewUser, Password, PasswordAttempt, PasswordError,
-    PasswordHash, Role, RoleError, Timestamp, User, UserId, UserIdError, UserPatch, Username, UsernameError,
+    AccountStatus, AccountStatusError, Age, AgeError, DisplayName, DisplayNameError, Email, EmailError, NewUser,
+    Password, PasswordAttempt, PasswordError, PasswordHash, Role, RoleError, Timestamp, User, UserId, UserIdError,
+    UserPatch, UserStatus, UserStatusError, Username, UsernameError,
 };

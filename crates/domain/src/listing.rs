@@ -1,7 +1,7 @@
 //! What a listing asks for (filters, sort, page) and what it returns.
 
 use crate::limits::{PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, PAGE_LIMIT_MIN};
-use crate::{Role, User};
+use crate::{Role, Timestamp, User, UserStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SortKey {
@@ -44,6 +44,14 @@ pub struct UserFilter {
     pub role: Option<Role>,
     /// Substring of username, email or name, case-insensitive; `%` and `_` are literal.
     pub q: Option<String>,
+    pub status: Option<StatusFilter>,
+}
+
+/// The users whose status is `status` at `at`: a ban whose end has passed counts as active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusFilter {
+    pub status: UserStatus,
+    pub at: Timestamp,
 }
 
 impl UserFilter {
@@ -64,7 +72,8 @@ impl UserFilter {
                 || user.email.as_str().contains(&q)
                 || user.name.as_ref().is_some_and(|n| n.folded().contains(&q))
         });
-        username_ok && email_ok && role_ok && q_ok
+        let status_ok = self.status.is_none_or(|s| user.status.at(s.at).kind() == s.status);
+        username_ok && email_ok && role_ok && q_ok && status_ok
     }
 }
 

@@ -7,8 +7,8 @@ use crate::ports::{
     RepositoryError, UpdateUserError, UserRepository,
 };
 use crate::{
-    Age, DisplayName, Email, ListQuery, NewUser, Page, Password, PasswordAttempt, Role, User, UserId, UserPatch,
-    Username,
+    AccountStatus, Age, DisplayName, Email, ListQuery, NewUser, Page, Password, PasswordAttempt, Role, User, UserId,
+    UserPatch, Username,
 };
 use std::sync::Arc;
 
@@ -32,7 +32,7 @@ pub enum UserServiceError {
     UsernameTaken,
     #[error("email taken")]
     EmailTaken,
-    #[error("the last admin must stay")]
+    #[error("the last active admin must stay")]
     LastAdmin,
     #[error("storage unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -49,6 +49,10 @@ pub struct NewUserRequest {
     pub age: Option<Age>,
     pub role: Option<Role>,
     pub password: Password,
+    /// Admin only, like `role`.
+    pub status: Option<AccountStatus>,
+    /// Admin only, like `role`.
+    pub email_verified: Option<bool>,
 }
 
 /// An update: `None` leaves a field alone; `Some(None)` clears `name` or `age`.
@@ -62,6 +66,10 @@ pub struct UserChanges {
     pub password: Option<Password>,
     /// Required when the caller changes their own password; checked under the lockout rule.
     pub current_password: Option<PasswordAttempt>,
+    /// Admin only. Disabling ends every session of the user at once.
+    pub status: Option<AccountStatus>,
+    /// Admin only. Unless sent, an email change resets it to false.
+    pub email_verified: Option<bool>,
 }
 
 /// The ports the user use cases need.
@@ -93,11 +101,15 @@ impl UserService {
         }
     }
 
-    /// Sign-up (no caller) or a create by a signed-in caller. Only an admin may send `role`, even its default.
+    /// Sign-up (no caller) or a create by a signed-in caller. Only an admin may send `role`, `status` or
+    /// `email_verified`, even their defaults.
     #[tracing::instrument(skip_all, fields(user.id, actor.id = actor.map(|a| a.id().get())))]
     pub async fn create(&self, actor: Option<&Caller>, request: NewUserRequest) -> Result<User, UserServiceError> {
         if request.role.is_some() && !actor.is_some_and(Caller::is_admin) {
             return Err(UserServiceError::Forbidden("only an admin may set a role"));
+        }
+        if (request.status.is_some() || request.email_verified.is_some()) && !actor.is_some_and(Caller::is_admin) {
+            return Err(UserServiceError::Forbidden(ADMIN_ONLY_LIFECYCLE));
         }
         let role = request.role.unwrap_or_default();
         let user = self.repository.create(self.new_user(request, role).await?).await?;
@@ -156,11 +168,15 @@ impl UserService {
         if changes.role.is_some() && !actor.is_admin() {
             return Err(UserServiceError::Forbidden("only an admin may set a role"));
         }
+        if (changes.status.is_some() || changes.email_verified.is_some()) && !actor.is_admin() {
+            return Err(UserServiceError::Forbidden(ADMIN_ONLY_LIFECYCLE));
+        }
         if own_password_change {
             let current = changes.current_password.as_ref().map_or("", PasswordAttempt::expose);
             self.passwords.check(&LoginKey::user(id), Some(&actor.user.password_hash), current).await.map_err(|e| {
                 match e {
-                    CheckError::Wrong => UserServiceError::WrongCurrentPassword,
+                    // `check` admits every account: `Refused` cannot come; it would be no proof either.
+                    CheckError::Wrong | CheckError::Refused => UserServiceError::WrongCurrentPassword,
                     CheckError::Locked { retry_after_secs } => UserServiceError::Locked { retry_after_secs },
                     CheckError::Unavailable(e) => UserServiceError::Unavailable(e),
                     CheckError::Unexpected(e) => UserServiceError::Unexpected(e),
@@ -176,27 +192,28 @@ impl UserService {
             Some(password) => Some(self.hasher.hash(password).await?),
             None => None,
         };
+        let now = self.clock.now();
+        let email = changes.email.filter(|e| *e != current.email);
+        // A new address is unverified, unless the same request says otherwise.
+        let email_verified = changes.email_verified.or(email.as_ref().map(|_| false));
         let patch = UserPatch {
             username: changes.username.filter(|u| *u != current.username),
-            email: changes.email.filter(|e| *e != current.email),
+            email,
             name: changes.name.filter(|n| *n != current.name),
             age: changes.age.filter(|a| *a != current.age),
             role: changes.role.filter(|r| *r != current.role),
             password_hash,
-            updated_at: self.clock.now(),
+            // Compared as it reads now: re-enabling a ban that has lifted itself writes nothing.
+            status: changes.status.filter(|s| *s != current.status.at(now)),
+            email_verified: email_verified.filter(|v| *v != current.email_verified),
+            updated_at: now,
         };
-        if patch.username.is_none()
-            && patch.email.is_none()
-            && patch.name.is_none()
-            && patch.age.is_none()
-            && patch.role.is_none()
-            && patch.password_hash.is_none()
-        {
+        if patch.is_empty() {
             return Ok(current);
         }
-        let password_changed = patch.password_hash.is_some();
+        let ends_sessions = patch.ends_sessions();
         let user = self.repository.update(id, patch).await?;
-        if password_changed {
+        if ends_sessions {
             self.mark_sessions_revoked(id).await;
         }
         tracing::info!(user.id = id.get(), actor.id = actor.id().get(), "user updated");
@@ -208,9 +225,28 @@ impl UserService {
         if !actor.may_act_on(id) {
             return Err(UserServiceError::Forbidden("only the user themself or an admin"));
         }
-        self.repository.delete(id).await?;
+        self.repository.delete(id, self.clock.now()).await?;
         self.mark_sessions_revoked(id).await;
         tracing::info!(user.id = id.get(), actor.id = actor.id().get(), "user deleted");
+        Ok(())
+    }
+
+    /// Clears the failed logins of the user's username and email (docs/api.md §6 Unlock): admins only.
+    #[tracing::instrument(skip_all, fields(user.id = id.get(), actor.id = actor.id().get()))]
+    pub async fn unlock(&self, actor: &Caller, id: UserId) -> Result<(), UserServiceError> {
+        if !actor.is_admin() {
+            return Err(UserServiceError::Forbidden("only an admin may clear a lockout"));
+        }
+        let user = self.repository.find_by_id(id).await?.ok_or(UserServiceError::NotFound)?;
+        // Failures count under the user's id; those made while no user had its username or email count under
+        // the name, and are cleared too.
+        let keys = [
+            LoginKey::user(id),
+            LoginKey::unknown_name(user.username.as_str()),
+            LoginKey::unknown_name(user.email.as_str()),
+        ];
+        self.passwords.clear(&keys).await?;
+        tracing::info!(user.id = id.get(), actor.id = actor.id().get(), "lockout cleared");
         Ok(())
     }
 
@@ -246,9 +282,13 @@ impl UserService {
             age: request.age,
             role,
             created_at: self.clock.now(),
+            status: request.status.unwrap_or_default(),
+            email_verified: request.email_verified.unwrap_or(false),
         })
     }
 }
+
+const ADMIN_ONLY_LIFECYCLE: &str = "only an admin may set status, disabled_until or email_verified";
 
 impl From<RepositoryError> for UserServiceError {
     fn from(e: RepositoryError) -> Self {

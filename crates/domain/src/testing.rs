@@ -7,8 +7,8 @@ use crate::ports::{
     CreateUserError, DeleteUserError, SpendOutcome, StoredRefreshToken, UpdateUserError, UserRepository,
 };
 use crate::{
-    Age, DisplayName, Email, ListQuery, NewUser, PasswordHash, Role, SortDirection, SortKey, Timestamp, User,
-    UserFilter, UserId, UserPatch, Username,
+    AccountStatus, Age, DisplayName, Email, ListQuery, NewUser, PasswordHash, Role, SortDirection, SortKey,
+    StatusFilter, Timestamp, User, UserFilter, UserId, UserPatch, UserStatus, Username,
 };
 use std::sync::Arc;
 
@@ -38,6 +38,10 @@ macro_rules! repository_contract_tests {
             list_sorts_by_every_key_both_ways_with_ties_by_id,
             list_pages_with_limit_offset_and_total,
             timestamps_keep_microseconds_on_every_read,
+            lifecycle_fields_are_kept_and_a_disable_ends_sessions,
+            the_last_active_admin_cannot_be_disabled_demoted_or_deleted,
+            record_login_moves_only_last_login_at_and_only_at_the_read_version,
+            list_filters_by_status_judging_bans_at_the_filter_time,
         );
     };
     (@cases $attrs:tt $make:expr; $($case:ident),+ $(,)?) => {
@@ -76,6 +80,8 @@ pub fn new_user(username: &str) -> NewUser {
         role: Role::User,
         password_hash: PasswordHash::new("$2b$04$not-a-real-hash"),
         created_at: at("2026-01-01T00:00:00.000001Z"),
+        status: AccountStatus::Active,
+        email_verified: false,
     }
 }
 
@@ -89,15 +95,7 @@ fn admin(username: &str) -> NewUser {
 }
 
 fn empty_patch(at_time: &str) -> UserPatch {
-    UserPatch {
-        username: None,
-        email: None,
-        name: None,
-        age: None,
-        role: None,
-        password_hash: None,
-        updated_at: at(at_time),
-    }
+    UserPatch::at(at(at_time))
 }
 
 async fn create(repository: &Arc<dyn UserRepository>, user: NewUser) -> User {
@@ -187,7 +185,7 @@ pub async fn racing_creates_of_one_username_let_exactly_one_win(repository: Arc<
 pub async fn ids_are_never_reused_after_a_delete(repository: Arc<dyn UserRepository>) {
     create(&repository, new_user("first")).await;
     let last = create(&repository, new_user("second")).await;
-    repository.delete(last.id).await.expect("deleted");
+    repository.delete(last.id, at(NOW)).await.expect("deleted");
     let next = create(&repository, new_user("third")).await;
     assert!(next.id > last.id, "{} after {}", next.id, last.id);
 }
@@ -249,11 +247,11 @@ pub async fn the_last_admin_cannot_be_demoted_or_deleted(repository: Arc<dyn Use
     let root = create(&repository, admin("root")).await;
     let demote = UserPatch { role: Some(Role::User), ..empty_patch("2026-02-02T00:00:00Z") };
     assert!(matches!(repository.update(root.id, demote.clone()).await, Err(UpdateUserError::LastAdmin)));
-    assert!(matches!(repository.delete(root.id).await, Err(DeleteUserError::LastAdmin)));
+    assert!(matches!(repository.delete(root.id, at(NOW)).await, Err(DeleteUserError::LastAdmin)));
     // A second admin: either one may go, but not both.
     let second = create(&repository, admin("second")).await;
     repository.update(root.id, demote.clone()).await.expect("demoted: another admin remains");
-    assert!(matches!(repository.delete(second.id).await, Err(DeleteUserError::LastAdmin)));
+    assert!(matches!(repository.delete(second.id, at(NOW)).await, Err(DeleteUserError::LastAdmin)));
     assert!(matches!(repository.update(second.id, demote).await, Err(UpdateUserError::LastAdmin)));
     // Two admins demoting each other at once: one admin must remain.
     let promote = UserPatch { role: Some(Role::Admin), ..empty_patch("2026-02-03T00:00:00Z") };
@@ -279,9 +277,9 @@ pub async fn the_last_admin_cannot_be_demoted_or_deleted(repository: Arc<dyn Use
 
 pub async fn delete_removes_the_user_and_frees_its_names(repository: Arc<dyn UserRepository>) {
     let alice = create(&repository, new_user("alice")).await;
-    repository.delete(alice.id).await.expect("deleted");
+    repository.delete(alice.id, at(NOW)).await.expect("deleted");
     assert_eq!(repository.find_by_id(alice.id).await.expect("read"), None);
-    assert!(matches!(repository.delete(alice.id).await, Err(DeleteUserError::NotFound)));
+    assert!(matches!(repository.delete(alice.id, at(NOW)).await, Err(DeleteUserError::NotFound)));
     create(&repository, new_user("ALICE")).await;
 }
 
@@ -419,6 +417,133 @@ pub async fn timestamps_keep_microseconds_on_every_read(repository: Arc<dyn User
     }
 }
 
+fn disabled(until: Option<&str>) -> AccountStatus {
+    AccountStatus::Disabled { until: until.map(at) }
+}
+
+fn status_patch(status: AccountStatus, at_time: &str) -> UserPatch {
+    UserPatch { status: Some(status), ..empty_patch(at_time) }
+}
+
+pub async fn lifecycle_fields_are_kept_and_a_disable_ends_sessions(repository: Arc<dyn UserRepository>) {
+    let banned =
+        NewUser { status: disabled(Some("2026-05-01T00:00:00.654321Z")), email_verified: true, ..new_user("banned") };
+    let created = create(&repository, banned.clone()).await;
+    assert_eq!(created.status, banned.status);
+    assert!(created.email_verified);
+    assert_eq!(created.last_login_at, None);
+    assert_eq!(repository.find_by_id(created.id).await.expect("read"), Some(created.clone()));
+    let alice = create(&repository, new_user("alice")).await;
+    assert_eq!((alice.status, alice.email_verified), (AccountStatus::Active, false), "the defaults");
+    // A disable (for good) bumps the token version; re-enabling and verifying do not.
+    let disable = status_patch(disabled(None), "2026-02-02T00:00:00Z");
+    let off = repository.update(alice.id, disable.clone()).await.expect("disabled");
+    assert_eq!(off, disable.apply_to(&alice));
+    assert_eq!(off.status, disabled(None));
+    assert_eq!(off.token_version, alice.token_version + 1, "a disable ends older tokens");
+    let enable =
+        UserPatch { email_verified: Some(true), ..status_patch(AccountStatus::Active, "2026-02-03T00:00:00Z") };
+    let on = repository.update(alice.id, enable).await.expect("enabled");
+    assert_eq!((on.status, on.email_verified, on.token_version), (AccountStatus::Active, true, off.token_version));
+    // A ban with an end keeps its end; a later change of status clears it.
+    let until = status_patch(disabled(Some("2026-03-01T00:00:00.000001Z")), "2026-02-04T00:00:00Z");
+    let timed = repository.update(alice.id, until).await.expect("disabled");
+    assert_eq!(timed.status.disabled_until(), Some(at("2026-03-01T00:00:00.000001Z")));
+    let forever = repository.update(alice.id, status_patch(disabled(None), "2026-02-05T00:00:00Z")).await;
+    assert_eq!(forever.expect("disabled").status, disabled(None));
+    assert_eq!(repository.find_by_id(alice.id).await.expect("read").expect("exists").status, disabled(None));
+}
+
+pub async fn the_last_active_admin_cannot_be_disabled_demoted_or_deleted(repository: Arc<dyn UserRepository>) {
+    let root = create(&repository, admin("root")).await;
+    // A disabled admin is no admin that remains.
+    let banned =
+        create(&repository, NewUser { status: disabled(Some("2026-02-10T00:00:00Z")), ..admin("banned") }).await;
+    let before_the_end = "2026-02-02T00:00:00Z";
+    let disable = status_patch(disabled(None), before_the_end);
+    assert!(matches!(repository.update(root.id, disable.clone()).await, Err(UpdateUserError::LastAdmin)));
+    let demote = UserPatch { role: Some(Role::User), ..empty_patch(before_the_end) };
+    assert!(matches!(repository.update(root.id, demote).await, Err(UpdateUserError::LastAdmin)));
+    assert!(matches!(repository.delete(root.id, at(before_the_end)).await, Err(DeleteUserError::LastAdmin)));
+    let unchanged = repository.find_by_id(root.id).await.expect("read").expect("exists");
+    assert_eq!(unchanged, root, "refused writes wrote nothing");
+    // Once the ban has lifted itself, the other admin counts again.
+    let after_the_end = "2026-02-11T00:00:00Z";
+    let off = repository.update(root.id, status_patch(disabled(None), after_the_end)).await.expect("disabled");
+    assert_eq!(off.status, disabled(None));
+    // Now `banned` is the only active admin; disabling it is refused, as is deleting it.
+    let again = status_patch(disabled(None), "2026-02-12T00:00:00Z");
+    assert!(matches!(repository.update(banned.id, again).await, Err(UpdateUserError::LastAdmin)));
+    assert!(matches!(repository.delete(banned.id, at("2026-02-12T00:00:00Z")).await, Err(DeleteUserError::LastAdmin)));
+    // A disabled admin may itself be deleted or demoted.
+    let demote_root = UserPatch { role: Some(Role::User), ..empty_patch("2026-02-12T00:00:00Z") };
+    repository.update(root.id, demote_root).await.expect("a disabled admin may be demoted");
+    // Two active admins disabling each other at once: one active admin must remain.
+    let enable_root =
+        UserPatch { role: Some(Role::Admin), ..status_patch(AccountStatus::Active, "2026-02-13T00:00:00Z") };
+    repository.update(root.id, enable_root).await.expect("enabled");
+    let disables = [root.id, banned.id].map(|id| {
+        let repository = repository.clone();
+        tokio::spawn(async move { repository.update(id, status_patch(disabled(None), "2026-02-14T00:00:00Z")).await })
+    });
+    let mut disabled_now = 0;
+    for disable in disables {
+        match disable.await.expect("task") {
+            Ok(_) => disabled_now += 1,
+            Err(UpdateUserError::LastAdmin) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(disabled_now, 1);
+}
+
+pub async fn record_login_moves_only_last_login_at_and_only_at_the_read_version(repository: Arc<dyn UserRepository>) {
+    let alice = create(&repository, new_user("alice")).await;
+    let login = at("2026-02-02T02:02:02.000002Z");
+    assert!(repository.record_login(alice.id, alice.token_version, login).await.expect("recorded"));
+    let read = repository.find_by_id(alice.id).await.expect("read").expect("exists");
+    assert_eq!(read.last_login_at, Some(login));
+    assert_eq!(read.updated_at, alice.updated_at, "a login does not move updated_at");
+    // A password change committed since the login read the user: nothing recorded.
+    let change =
+        UserPatch { password_hash: Some(PasswordHash::new("$2b$04$new")), ..empty_patch("2026-02-03T00:00:00Z") };
+    let changed = repository.update(alice.id, change).await.expect("updated");
+    let late = at("2026-02-04T00:00:00Z");
+    assert!(!repository.record_login(alice.id, alice.token_version, late).await.expect("answered"));
+    let read = repository.find_by_id(alice.id).await.expect("read").expect("exists");
+    assert_eq!(read.last_login_at, Some(login));
+    assert!(repository.record_login(alice.id, changed.token_version, late).await.expect("recorded"));
+    let missing = UserId::new(424242).expect("id");
+    assert!(!repository.record_login(missing, 0, late).await.expect("answered"));
+}
+
+pub async fn list_filters_by_status_judging_bans_at_the_filter_time(repository: Arc<dyn UserRepository>) {
+    create(&repository, new_user("active")).await;
+    create(&repository, NewUser { status: disabled(None), ..new_user("forever") }).await;
+    create(&repository, NewUser { status: disabled(Some("2026-02-10T00:00:00Z")), ..new_user("timed") }).await;
+    let by_status = |status, when: &str| {
+        query(UserFilter { status: Some(StatusFilter { status, at: at(when) }), ..UserFilter::default() })
+    };
+    let before = "2026-02-09T23:59:59.999999Z";
+    assert_eq!(
+        list(&repository, by_status(UserStatus::Disabled, before)).await,
+        (vec!["forever".into(), "timed".into()], 2)
+    );
+    assert_eq!(list(&repository, by_status(UserStatus::Active, before)).await, (vec!["active".into()], 1));
+    let at_the_end = "2026-02-10T00:00:00Z";
+    assert_eq!(list(&repository, by_status(UserStatus::Disabled, at_the_end)).await, (vec!["forever".into()], 1));
+    assert_eq!(
+        list(&repository, by_status(UserStatus::Active, at_the_end)).await,
+        (vec!["active".into(), "timed".into()], 2)
+    );
+    // Combined with another filter.
+    let both = ListQuery {
+        filter: UserFilter { q: Some("TIM".into()), ..by_status(UserStatus::Disabled, before).filter },
+        ..ListQuery::default()
+    };
+    assert_eq!(list(&repository, both).await, (vec!["timed".into()], 1));
+}
+
 /// Generates one `#[tokio::test]` per case of the refresh-token and login-failure store contract. `$make` gives
 /// a fresh storage implementing all three storage ports and a guard, or `None` to skip.
 #[macro_export]
@@ -434,6 +559,7 @@ macro_rules! auth_store_contract_tests {
             purge_removes_expired_refresh_tokens,
             login_failures_are_kept_per_key_in_order,
             clearing_and_purging_login_failures,
+            forgetting_a_login_failure_keeps_the_others,
         );
     };
     (@cases $attrs:tt $make:expr; $($case:ident),+ $(,)?) => {
@@ -510,7 +636,7 @@ pub async fn a_password_change_ends_the_sessions_begun_before_it(storage: Arc<dy
     assert_eq!(after, expected);
     // A deleted user's tokens are gone with them.
     refresh_token_at_version(&storage, alice.id, "orphan", "fam-after", later, changed.token_version).await;
-    storage.delete(alice.id).await.expect("deleted");
+    storage.delete(alice.id, at(NOW)).await.expect("deleted");
     assert_eq!(storage.spend("orphan", now).await.expect("spend"), SpendOutcome::Invalid);
     // A login that raced the delete stores its token after it: nothing is stored, and that is no error.
     refresh_token_at_version(&storage, alice.id, "late", "fam-late", later, changed.token_version).await;
@@ -604,4 +730,16 @@ pub async fn clearing_and_purging_login_failures(storage: Arc<dyn Storage>) {
     assert!(storage.since("user:1", minutes_after(now, -60)).await.expect("read").is_empty());
     assert_eq!(storage.purge_login_failures(minutes_after(now, -30)).await.expect("purged"), 1);
     assert_eq!(storage.since("user:2", minutes_after(now, -60)).await.expect("read"), vec![now]);
+}
+
+pub async fn forgetting_a_login_failure_keeps_the_others(storage: Arc<dyn Storage>) {
+    let now = at(NOW);
+    let earlier = minutes_after(now, -1);
+    storage.record("user:1", earlier).await.expect("recorded");
+    storage.record("user:1", now).await.expect("recorded");
+    storage.record("user:2", now).await.expect("recorded");
+    storage.forget("user:1", now).await.expect("forgotten");
+    assert_eq!(storage.since("user:1", minutes_after(now, -60)).await.expect("read"), vec![earlier]);
+    assert_eq!(storage.since("user:2", minutes_after(now, -60)).await.expect("read"), vec![now], "other keys kept");
+    storage.forget("user:3", now).await.expect("forgetting nothing is no error");
 }

@@ -6,8 +6,8 @@ use crate::secret_field::SecretField;
 use paperclip::actix::Apiv2Schema;
 use serde::{Deserialize, Deserializer, Serialize};
 use users_domain::{
-    Age, DisplayName, Email, NewUserRequest, Password, PasswordAttempt, PasswordError, Role, User, UserChanges,
-    Username,
+    AccountStatus, Age, DisplayName, Email, NewUserRequest, Password, PasswordAttempt, PasswordError, Role, Timestamp,
+    User, UserChanges, UserStatus, Username,
 };
 
 /// A role as JSON spells it.
@@ -36,6 +36,57 @@ impl From<Role> for RoleDto {
     }
 }
 
+/// A status as JSON spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Apiv2Schema)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusDto {
+    Active,
+    Disabled,
+}
+
+impl From<StatusDto> for UserStatus {
+    fn from(status: StatusDto) -> Self {
+        match status {
+            StatusDto::Active => UserStatus::Active,
+            StatusDto::Disabled => UserStatus::Disabled,
+        }
+    }
+}
+
+impl From<UserStatus> for StatusDto {
+    fn from(status: UserStatus) -> Self {
+        match status {
+            UserStatus::Active => StatusDto::Active,
+            UserStatus::Disabled => StatusDto::Disabled,
+        }
+    }
+}
+
+/// The status a body asks for: `status` with an optional `disabled_until` (RFC 3339, in the future, only with
+/// `disabled`), judged at `now`. `disabled_until` without `status` is refused rather than guessed at.
+fn requested_status(
+    status: Option<StatusDto>,
+    disabled_until: Option<Option<&str>>,
+    now: Timestamp,
+) -> Result<Option<AccountStatus>, FieldError> {
+    let until = match disabled_until.flatten() {
+        Some(text) => Some(
+            Timestamp::parse_rfc3339(text)
+                .ok_or_else(|| FieldError::new("disabled_until", "must be an RFC 3339 timestamp"))?,
+        ),
+        None => None,
+    };
+    let Some(status) = status else {
+        return match disabled_until {
+            Some(_) => Err(FieldError::new("disabled_until", "is only accepted together with status")),
+            None => Ok(None),
+        };
+    };
+    AccountStatus::parse(status.into(), until, now)
+        .map(Some)
+        .map_err(|e| FieldError::new("disabled_until", e.to_string()))
+}
+
 /// A user as every response shows it: every field but the password; `name` and `age` null when empty.
 #[derive(Debug, Serialize, Apiv2Schema)]
 #[openapi(rename = "User")]
@@ -51,11 +102,24 @@ pub struct UserResponse {
     /// RFC 3339, UTC, six fraction digits.
     pub created_at: String,
     pub updated_at: String,
+    /// `disabled` until an admin re-enables the user or `disabled_until` passes.
+    pub status: StatusDto,
+    /// The end of a ban; null when active or disabled until re-enabled.
+    pub disabled_until: Option<String>,
+    pub email_verified: bool,
+    /// The last successful login; null before the first.
+    pub last_login_at: Option<String>,
 }
 
 impl From<User> for UserResponse {
     fn from(user: User) -> Self {
+        // A ban whose end has passed reads as active (docs/api.md §2).
+        let status = user.status.at(Timestamp::now());
         Self {
+            status: status.kind().into(),
+            disabled_until: status.disabled_until().map(|t| t.to_string()),
+            email_verified: user.email_verified,
+            last_login_at: user.last_login_at.map(|t| t.to_string()),
             id: user.id.get(),
             username: user.username.as_str().to_owned(),
             email: user.email.as_str().to_owned(),
@@ -134,6 +198,18 @@ pub struct CreateUserBody {
     #[serde(default, deserialize_with = "present")]
     #[garde(skip)]
     pub role: Option<RoleDto>,
+    /// Admin only; `active` by default.
+    #[serde(default, deserialize_with = "present")]
+    #[garde(skip)]
+    pub status: Option<StatusDto>,
+    /// Admin only; with `status: "disabled"`, the end of the ban (RFC 3339, in the future); null: until re-enabled.
+    #[serde(default, deserialize_with = "nullable")]
+    #[garde(skip)]
+    pub disabled_until: Option<Option<String>>,
+    /// Admin only; false by default.
+    #[serde(default, deserialize_with = "present")]
+    #[garde(skip)]
+    pub email_verified: Option<bool>,
 }
 
 impl CreateUserBody {
@@ -146,6 +222,8 @@ impl CreateUserBody {
         if let Err(ApiError::Validation(broken)) = validate(&self) {
             errors.extend(broken);
         }
+        let until = self.disabled_until.as_ref().map(Option::as_deref);
+        let status = requested_status(self.status, until, Timestamp::now()).map_err(|e| errors.push(e)).ok().flatten();
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
@@ -159,6 +237,8 @@ impl CreateUserBody {
             age: checked(self.age.map(Age::parse).transpose())?,
             role: self.role.map(Role::from),
             password: checked(Password::parse(password.into_exposed()))?,
+            status,
+            email_verified: self.email_verified,
         })
     }
 }
@@ -207,6 +287,18 @@ pub struct UpdateUserBody {
     #[serde(default, deserialize_with = "present")]
     #[garde(skip)]
     pub current_password: Option<SecretField>,
+    /// Admin only. `disabled` ends every session of the user at once.
+    #[serde(default, deserialize_with = "present")]
+    #[garde(skip)]
+    pub status: Option<StatusDto>,
+    /// Admin only; with `status: "disabled"`, the end of the ban (RFC 3339, in the future); null: until re-enabled.
+    #[serde(default, deserialize_with = "nullable")]
+    #[garde(skip)]
+    pub disabled_until: Option<Option<String>>,
+    /// Admin only. An email change sets it to false unless the same request sends it.
+    #[serde(default, deserialize_with = "present")]
+    #[garde(skip)]
+    pub email_verified: Option<bool>,
 }
 
 impl UpdateUserBody {
@@ -215,6 +307,9 @@ impl UpdateUserBody {
         if self.current_password.is_some() && self.password.is_none() {
             return Err(ApiError::invalid("current_password", "is only accepted together with password"));
         }
+        let until = self.disabled_until.as_ref().map(Option::as_deref);
+        let status =
+            requested_status(self.status, until, Timestamp::now()).map_err(|e| ApiError::Validation(vec![e]))?;
         Ok(UserChanges {
             username: checked(self.username.map(Username::parse).transpose())?,
             email: checked(self.email.map(Email::parse).transpose())?,
@@ -223,6 +318,8 @@ impl UpdateUserBody {
             role: self.role.map(Role::from),
             password: checked(self.password.map(|p| Password::parse(p.into_exposed())).transpose())?,
             current_password: self.current_password.map(|p| PasswordAttempt::new(p.into_exposed())),
+            status,
+            email_verified: self.email_verified,
         })
     }
 }
@@ -245,6 +342,8 @@ pub struct ListParams {
     pub q: Option<String>,
     /// `id` (default), `username`, `email`, `created_at`, `updated_at`; a leading `-` sorts descending.
     pub sort: Option<String>,
+    /// `active` or `disabled` (a ban whose end has passed counts as active).
+    pub status: Option<StatusDto>,
 }
 
 #[derive(Debug, Serialize, Apiv2Schema)]

@@ -27,6 +27,8 @@ pub enum LoginOutcome {
     Succeeded,
     Failed,
     LockedOut,
+    /// The right password for a disabled account.
+    Disabled,
 }
 
 impl Metrics {
@@ -67,6 +69,7 @@ impl Metrics {
             LoginOutcome::Succeeded => "succeeded",
             LoginOutcome::Failed => "failed",
             LoginOutcome::LockedOut => "locked_out",
+            LoginOutcome::Disabled => "disabled",
         };
         self.logins.with_label_values(&[label]).inc();
     }

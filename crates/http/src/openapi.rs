@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 use users_domain::limits::*;
-use users_domain::SortKey;
+use users_domain::{SortKey, UserStatus};
 
 /// Routes served under a second name; the document lists each canonical path once.
 pub const ALIASES: &[&str] = &["/users/signup", "/users/login"];
@@ -74,6 +74,16 @@ pub fn patch(mut doc: Value) -> Value {
         "Cache-Control": {"description": "`public, max-age=N`: N is the publish delay of a new key",
                           "schema": {"type": "string"}}
     });
+    let login_forbidden = &mut doc["paths"]["/auth/login"]["post"]["responses"]["403"];
+    if login_forbidden.is_object() {
+        login_forbidden["description"] =
+            json!("The right password for a disabled account (/problems/account-disabled)");
+    }
+    if let Some(parameters) = doc["paths"]["/users/{id}/lockout"]["delete"]["parameters"].as_array_mut() {
+        for parameter in parameters.iter_mut().filter(|p| p["name"] == "id") {
+            parameter["schema"] = json!({"type": "integer", "format": "int64", "minimum": 1});
+        }
+    }
     doc["paths"]["/users"]["post"]["responses"]["201"]["headers"] = json!({
         "Location": {"description": "The new user's URL", "schema": {"type": "string"}}
     });
@@ -138,7 +148,8 @@ fn errors_of(path: &str, method: &str) -> &'static [u16] {
         ("/users/{id}", "get") => &[400, 401, 403, 404, 500, 503],
         ("/users/{id}", "put" | "patch") => &[400, 401, 403, 404, 408, 409, 413, 415, 429, 500, 503],
         ("/users/{id}", "delete") => &[400, 401, 403, 404, 409, 500, 503],
-        ("/auth/login", "post") => &[400, 401, 408, 413, 415, 429, 500, 503],
+        ("/users/{id}/lockout", "delete") => &[400, 401, 403, 404, 500, 503],
+        ("/auth/login", "post") => &[400, 401, 403, 408, 413, 415, 429, 500, 503],
         ("/auth/refresh", "post") => &[400, 401, 408, 413, 415, 500, 503],
         ("/auth/logout", "post") => &[400, 408, 413, 415, 500, 503],
         ("/health/ready", "get") => &[500, 503],
@@ -207,6 +218,25 @@ fn add_plain_routes(paths: &mut Map<String, Value>) {
     );
 }
 
+/// The lifecycle fields (docs/api.md §2, §6): always in a response, the timestamps null when empty; in a request,
+/// `disabled_until` may be null.
+fn lifecycle_schemas(schemas: &mut Value) {
+    let user = &mut schemas["User"];
+    if let Some(required) = user["required"].as_array_mut() {
+        for field in ["status", "disabled_until", "email_verified", "last_login_at"] {
+            if !required.contains(&json!(field)) {
+                required.push(json!(field));
+            }
+        }
+    }
+    for stamp in ["disabled_until", "last_login_at"] {
+        set(user, stamp, json!({"format": "date-time", "nullable": true}));
+    }
+    for name in ["NewUser", "UserUpdate"] {
+        set(&mut schemas[name], "disabled_until", json!({"format": "date-time", "nullable": true}));
+    }
+}
+
 fn set(schema: &mut Value, property: &str, constraints: Value) {
     if let (Some(target), Some(extra)) = (schema["properties"][property].as_object_mut(), constraints.as_object()) {
         target.extend(extra.clone());
@@ -255,6 +285,7 @@ fn patch_schemas(schemas: &mut Value) {
         set(user, stamp, json!({"format": "date-time"}));
     }
     set(user, "id", json!({"minimum": 1}));
+    lifecycle_schemas(schemas);
     schemas["Problem"] = problem_schema();
 }
 
@@ -329,6 +360,8 @@ fn patch_listing(operation: &mut Value) {
     constraints.insert("username".into(), json!({"type": "string", "maxLength": USERNAME_MAX_CHARS}));
     constraints.insert("email".into(), json!({"type": "string", "maxLength": EMAIL_MAX_CHARS}));
     constraints.insert("q".into(), json!({"type": "string", "maxLength": EMAIL_MAX_CHARS.max(NAME_MAX_CHARS)}));
+    let statuses: Vec<&str> = UserStatus::ALL.iter().map(|s| s.as_str()).collect();
+    constraints.insert("status".into(), json!({"type": "string", "enum": statuses}));
     if let Some(parameters) = operation["parameters"].as_array_mut() {
         for parameter in parameters {
             let name = parameter["name"].as_str().unwrap_or_default().to_owned();

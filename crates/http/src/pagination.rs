@@ -2,7 +2,7 @@
 
 use crate::dto::ListParams;
 use crate::problem::{ApiError, FieldError};
-use users_domain::{ListQuery, SortDirection, SortKey, UserFilter};
+use users_domain::{ListQuery, SortDirection, SortKey, StatusFilter, Timestamp, UserFilter, UserStatus};
 
 impl ListParams {
     /// Checks the ranges and the sort key; reports every bad parameter at once.
@@ -29,6 +29,7 @@ impl ListParams {
                 email: self.email.clone(),
                 role: self.role.map(Into::into),
                 q: self.q.clone(),
+                status: self.status.map(|status| StatusFilter { status: status.into(), at: Timestamp::now() }),
             },
             sort,
             direction,
@@ -68,6 +69,7 @@ impl ListParams {
             ("role", self.role.map(|r| users_domain::Role::from(r).as_str())),
             ("q", self.q.as_deref()),
             ("sort", self.sort.as_deref()),
+            ("status", self.status.map(|s| UserStatus::from(s).as_str())),
         ];
         for (name, value) in filters {
             if let Some(value) = value {

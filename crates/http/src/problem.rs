@@ -34,7 +34,7 @@ impl FieldError {
     code = 401,
     description = "No valid access token",
     code = 403,
-    description = "Not allowed",
+    description = "Not allowed; at login, the account is disabled",
     code = 404,
     description = "No such user",
     code = 409,
@@ -60,6 +60,8 @@ pub enum ApiError {
         token_sent: bool,
     },
     Forbidden(&'static str),
+    /// The right password for a disabled account (docs/api.md §6).
+    AccountDisabled,
     RateLimited {
         retry_after_secs: u64,
     },
@@ -98,6 +100,7 @@ pub enum ProblemType {
     RateLimited,
     Unavailable,
     Internal,
+    AccountDisabled,
 }
 
 impl ProblemType {
@@ -115,6 +118,7 @@ impl ProblemType {
             Self::RateLimited => "/problems/rate-limited",
             Self::Unavailable => "/problems/unavailable",
             Self::Internal => "/problems/internal",
+            Self::AccountDisabled => "/problems/account-disabled",
         }
     }
 
@@ -132,6 +136,7 @@ impl ProblemType {
             Self::RateLimited => "Too many requests",
             Self::Unavailable => "Service unavailable",
             Self::Internal => "Internal server error",
+            Self::AccountDisabled => "Account disabled",
         }
     }
 
@@ -209,11 +214,15 @@ impl ApiError {
 
     fn problem(&self) -> Problem {
         let status = self.status_code();
-        let kind = ProblemType::for_status(status);
+        let kind = match self {
+            Self::AccountDisabled => ProblemType::AccountDisabled,
+            _ => ProblemType::for_status(status),
+        };
         match self {
             Self::Validation(errors) => Problem::new(kind, status, count_detail(errors)).with_errors(errors.clone()),
             Self::Unauthorized { detail, .. } => Problem::new(kind, status, *detail),
             Self::Forbidden(detail) => Problem::new(kind, status, *detail),
+            Self::AccountDisabled => Problem::new(kind, status, "this account is disabled"),
             Self::RateLimited { retry_after_secs } => {
                 Problem::new(kind, status, format!("too many attempts; retry in {retry_after_secs} s"))
             }
@@ -246,7 +255,7 @@ impl ResponseError for ApiError {
         match self {
             Self::Validation(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::AccountDisabled => StatusCode::FORBIDDEN,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UserNotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
@@ -303,9 +312,10 @@ impl From<UserServiceError> for ApiError {
                 detail: "the email is already taken",
                 errors: vec![FieldError::new("email", "is already taken")],
             },
-            UserServiceError::LastAdmin => {
-                Self::Conflict { detail: "the last admin cannot be deleted or demoted", errors: Vec::new() }
-            }
+            UserServiceError::LastAdmin => Self::Conflict {
+                detail: "the last active admin cannot be deleted, demoted or disabled",
+                errors: Vec::new(),
+            },
             UserServiceError::Unavailable(cause) => Self::unavailable(&cause),
             UserServiceError::Unexpected(cause) => Self::internal(&cause),
         }
@@ -340,6 +350,7 @@ impl From<AuthError> for ApiError {
         match e {
             AuthError::InvalidCredentials => Self::Unauthorized { detail: "invalid credentials", token_sent: false },
             AuthError::Locked { retry_after_secs } => Self::RateLimited { retry_after_secs },
+            AuthError::AccountDisabled => Self::AccountDisabled,
             AuthError::InvalidToken => Self::Unauthorized { detail: "invalid access token", token_sent: true },
             AuthError::InvalidRefreshToken | AuthError::RefreshTokenReused => {
                 Self::Unauthorized { detail: "invalid refresh token", token_sent: false }

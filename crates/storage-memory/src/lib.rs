@@ -12,7 +12,7 @@ use users_domain::auth::LoginName;
 use users_domain::ports::{
     CreateUserError, DeleteUserError, PoolStats, RepositoryError, StorageOperations, UpdateUserError, UserRepository,
 };
-use users_domain::{fold_case, ListQuery, NewUser, Page, Role, User, UserId, UserPatch};
+use users_domain::{fold_case, ListQuery, NewUser, Page, Timestamp, User, UserId, UserPatch};
 
 #[derive(Default)]
 pub struct InMemoryStore {
@@ -63,8 +63,8 @@ impl State {
         self.by_email.get(user.email.as_str()).copied()
     }
 
-    fn admins(&self) -> usize {
-        self.users.values().filter(|u| u.role == Role::Admin).count()
+    fn active_admins(&self, now: Timestamp) -> usize {
+        self.users.values().filter(|u| u.is_active_admin_at(now)).count()
     }
 
     fn index(&mut self, user: &User) {
@@ -94,6 +94,9 @@ impl UserRepository for InMemoryStore {
             created_at: new_user.created_at,
             updated_at: new_user.created_at,
             token_version: 0,
+            status: new_user.status,
+            email_verified: new_user.email_verified,
+            last_login_at: None,
         };
         if state.owner_of_username(&user).is_some() {
             return Err(CreateUserError::UsernameTaken);
@@ -145,7 +148,8 @@ impl UserRepository for InMemoryStore {
         if state.owner_of_email(&updated).is_some_and(|owner| owner != id) {
             return Err(UpdateUserError::EmailTaken);
         }
-        if current.role == Role::Admin && updated.role != Role::Admin && state.admins() == 1 {
+        let now = patch.updated_at;
+        if current.is_active_admin_at(now) && !updated.is_active_admin_at(now) && state.active_admins(now) == 1 {
             return Err(UpdateUserError::LastAdmin);
         }
         state.unindex(&current);
@@ -154,15 +158,26 @@ impl UserRepository for InMemoryStore {
         Ok(updated)
     }
 
-    async fn delete(&self, id: UserId) -> Result<(), DeleteUserError> {
+    async fn delete(&self, id: UserId, now: Timestamp) -> Result<(), DeleteUserError> {
         let mut state = self.write();
         let user = state.users.get(&id).cloned().ok_or(DeleteUserError::NotFound)?;
-        if user.role == Role::Admin && state.admins() == 1 {
+        if user.is_active_admin_at(now) && state.active_admins(now) == 1 {
             return Err(DeleteUserError::LastAdmin);
         }
         state.unindex(&user);
         state.users.remove(&id);
         Ok(())
+    }
+
+    async fn record_login(&self, id: UserId, token_version: i64, at: Timestamp) -> Result<bool, RepositoryError> {
+        let mut state = self.write();
+        match state.users.get_mut(&id).filter(|u| u.token_version == token_version) {
+            Some(user) => {
+                user.last_login_at = Some(at);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 }
 

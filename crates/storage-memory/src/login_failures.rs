@@ -27,6 +27,13 @@ impl LoginFailureStore for InMemoryStore {
         Ok(())
     }
 
+    async fn forget(&self, key: &str, at: Timestamp) -> Result<(), RepositoryError> {
+        if let Some(times) = self.login_failures().get_mut(key) {
+            times.retain(|t| *t != at);
+        }
+        Ok(())
+    }
+
     async fn purge_login_failures(&self, before: Timestamp) -> Result<u64, RepositoryError> {
         let mut failures = self.login_failures();
         let mut purged = 0;

@@ -14,7 +14,8 @@ mod store;
 #[macro_export]
 macro_rules! user_columns {
     () => {
-        "id, username, email, name, age, role, password_hash, created_at, updated_at, token_version"
+        "id, username, email, name, age, role, password_hash, created_at, updated_at, token_version, status, \
+         disabled_until, email_verified, last_login_at"
     };
 }
 
@@ -26,7 +27,7 @@ pub use store::{Dialect, SqlStore};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
 use users_domain::auth::LoginName;
 use users_domain::ports::{DeleteUserError, RepositoryError, UpdateUserError};
-use users_domain::{fold_case, ListQuery, SortDirection, SortKey};
+use users_domain::{fold_case, ListQuery, SortDirection, SortKey, UserStatus};
 
 /// `%`, `_` and `\` in `q` match themselves (the statements say `ESCAPE '\'`).
 fn like_pattern(q: &str) -> String {
@@ -34,10 +35,11 @@ fn like_pattern(q: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// ` WHERE …` for the query's filters, binding every value.
-fn push_filter<DB: Database>(builder: &mut QueryBuilder<DB>, query: &ListQuery)
+/// ` WHERE …` for the query's filters, binding every value (times as the schema stores them, `Time`).
+fn push_filter<DB: Database, Time>(builder: &mut QueryBuilder<DB>, query: &ListQuery)
 where
     for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'t> Time: TimeColumn + Encode<'t, DB> + Type<DB>,
 {
     let filter = &query.filter;
     builder.push(" WHERE 1 = 1");
@@ -61,22 +63,34 @@ where
             .push_bind(pattern)
             .push(" ESCAPE '\\')");
     }
+    // A ban whose end has passed is active: judged at the filter's time. Disabled rows come from a partial index.
+    if let Some(status) = filter.status {
+        let at = Time::from_timestamp(status.at);
+        match status.status {
+            UserStatus::Disabled => builder
+                .push(" AND status = 'disabled' AND (disabled_until IS NULL OR disabled_until > ")
+                .push_bind(at)
+                .push(")"),
+            UserStatus::Active => builder.push(" AND (status = 'active' OR disabled_until <= ").push_bind(at).push(")"),
+        };
+    }
 }
 
 /// The listing's two statements over `columns`: the count of all matches, and the page. `None` when the filter
 /// cannot match anything (a NUL, which PostgreSQL cannot even compare): the page is then empty, with no statement.
-fn list_statements<DB: Database>(query: &ListQuery, columns: &str) -> Option<(QueryBuilder<DB>, QueryBuilder<DB>)>
+fn list_statements<DB: Database, Time>(query: &ListQuery, columns: &str) -> Option<(QueryBuilder<DB>, QueryBuilder<DB>)>
 where
     for<'t> String: Encode<'t, DB> + Type<DB>,
     for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> Time: TimeColumn + Encode<'t, DB> + Type<DB>,
 {
     if !query.filter.can_match() {
         return None;
     }
     let mut count = QueryBuilder::new("SELECT count(*) FROM users");
-    push_filter(&mut count, query);
+    push_filter::<DB, Time>(&mut count, query);
     let mut page = QueryBuilder::new(format!("SELECT {columns} FROM users"));
-    push_filter(&mut page, query);
+    push_filter::<DB, Time>(&mut page, query);
     page.push(order_by(query));
     page.push(" LIMIT ").push_bind(i64::from(query.limit));
     page.push(" OFFSET ").push_bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
@@ -84,7 +98,7 @@ where
 }
 
 /// The listing's page over `columns` and the count of all its matches: two statements on one connection.
-async fn list_rows<DB, Row>(
+async fn list_rows<DB, Row, Time>(
     connections: &Connections<DB>,
     query: &ListQuery,
     columns: &str,
@@ -92,13 +106,14 @@ async fn list_rows<DB, Row>(
 where
     DB: Database,
     for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'t> Time: TimeColumn + Encode<'t, DB> + Type<DB>,
     for<'t> i64: Encode<'t, DB> + Decode<'t, DB> + Type<DB>,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'r> Row: FromRow<'r, DB::Row> + Send + Unpin,
     DB::Arguments: IntoArguments<DB>,
     usize: ColumnIndex<DB::Row>,
 {
-    let Some((mut count, mut page)) = list_statements::<DB>(query, columns) else {
+    let Some((mut count, mut page)) = list_statements::<DB, Time>(query, columns) else {
         return Ok((0, Vec::new()));
     };
     let (total, rows): (i64, Vec<Row>) = connections

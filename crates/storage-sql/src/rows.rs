@@ -2,7 +2,9 @@
 
 use anyhow::{anyhow, Context};
 use time::OffsetDateTime;
-use users_domain::{Age, DisplayName, Email, PasswordHash, Role, Timestamp, User, UserId, Username};
+use users_domain::{
+    AccountStatus, Age, DisplayName, Email, PasswordHash, Role, Timestamp, User, UserId, UserStatus, Username,
+};
 
 /// A timestamp column as a schema stores it: PostgreSQL's `TIMESTAMPTZ` (`OffsetDateTime`), SQLite's `INTEGER`
 /// microseconds since the Unix epoch (`i64`).
@@ -46,11 +48,20 @@ pub struct UserRow<Time> {
     pub created_at: Time,
     pub updated_at: Time,
     pub token_version: i64,
+    pub status: String,
+    pub disabled_until: Option<Time>,
+    pub email_verified: bool,
+    pub last_login_at: Option<Time>,
 }
 
 /// The `age` column's value: ages are 1–150, so they fit.
 pub(crate) fn age_column(age: Age) -> i16 {
     i16::try_from(age.get()).unwrap_or(i16::MAX)
+}
+
+/// The `status` column's value.
+pub(crate) fn status_column(status: AccountStatus) -> String {
+    status.kind().as_str().to_owned()
 }
 
 fn timestamp(stored: impl TimeColumn) -> anyhow::Result<Timestamp> {
@@ -72,6 +83,14 @@ impl<Time: TimeColumn> TryFrom<UserRow<Time>> for User {
             created_at: timestamp(row.created_at)?,
             updated_at: timestamp(row.updated_at)?,
             token_version: row.token_version,
+            status: match UserStatus::parse(&row.status).context("stored status")? {
+                UserStatus::Active => AccountStatus::Active,
+                UserStatus::Disabled => {
+                    AccountStatus::Disabled { until: row.disabled_until.map(timestamp).transpose()? }
+                }
+            },
+            email_verified: row.email_verified,
+            last_login_at: row.last_login_at.map(timestamp).transpose()?,
         })
     }
 }

@@ -3,7 +3,7 @@
 //! statement names its step, so a failure's log line says which one failed.
 
 use crate::errors::{create_error, unless_user_gone, update_error, StatementContext as _};
-use crate::rows::{age_column, TimeColumn, UserRow};
+use crate::rows::{age_column, status_column, TimeColumn, UserRow};
 use crate::{
     find_by_login_name, list_rows, nothing_deleted, nothing_updated, serves_reads, storage_error, user_columns,
     Connections,
@@ -16,7 +16,7 @@ use users_domain::ports::{
     CreateUserError, DeleteUserError, LoginFailureStore, PoolStats, RefreshTokenStore, RepositoryError, SpendOutcome,
     StorageOperations, StoredRefreshToken, UpdateUserError, UserRepository,
 };
-use users_domain::{DisplayName, ListQuery, NewUser, Page, Role, Timestamp, User, UserId, UserPatch};
+use users_domain::{AccountStatus, DisplayName, ListQuery, NewUser, Page, Role, Timestamp, User, UserId, UserPatch};
 
 /// What differs between the SQL databases, and nothing else: the database and how it stores a timestamp, how
 /// writers take turns, how changes that could remove the last admin are serialized, how users are read by
@@ -99,6 +99,8 @@ macro_rules! for_every_dialect {
             for<'q> bool: Encode<'q, D::Database> + Type<D::Database>,
             for<'q> Option<String>: Encode<'q, D::Database> + Type<D::Database>,
             for<'q> Option<i16>: Encode<'q, D::Database> + Type<D::Database>,
+            for<'q> Option<bool>: Encode<'q, D::Database> + Type<D::Database>,
+            for<'q> Option<D::Time>: Encode<'q, D::Database> + Type<D::Database>,
         {
             $($body)*
         }
@@ -115,13 +117,22 @@ fn user_id(id: i64) -> Result<UserId, RepositoryError> {
 
 const INSERT_USER: &str = concat!(
     "INSERT INTO users (username, username_lower, email, name, name_lower, age, role, password_hash, \
-     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING ",
+     created_at, updated_at, status, disabled_until, email_verified) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12) RETURNING ",
     user_columns!()
 );
 
+/// Whether a row's user is active at `$11` (a ban whose end has passed has lifted itself). Never NULL.
+macro_rules! active_at_11 {
+    () => {
+        "(status = 'active' OR (disabled_until IS NOT NULL AND disabled_until <= $11))"
+    };
+}
+
 /// The patch's fields, each kept when `NULL` (the name and age with a flag, as `NULL` is a value they can be
-/// set to); a new password hash ends the sessions begun before it (`token_version`). The guard refuses a write
-/// that would leave no admin.
+/// set to; `disabled_until` goes with `status`); a new password hash or a disable ends the sessions begun
+/// before it (`token_version`, `$15`). The guard refuses a write that would leave no active admin: the row is
+/// not an active admin now, or stays one (an admin, not disabled by `$16`), or another active admin remains.
 const UPDATE_USER: &str = concat!(
     "UPDATE users SET \
         username = COALESCE($1, username), username_lower = COALESCE($2, username_lower), \
@@ -129,15 +140,37 @@ const UPDATE_USER: &str = concat!(
         name = CASE WHEN $4 THEN $5 ELSE name END, name_lower = CASE WHEN $4 THEN $6 ELSE name_lower END, \
         age = CASE WHEN $7 THEN $8 ELSE age END, \
         role = COALESCE($9, role), password_hash = COALESCE($10, password_hash), updated_at = $11, \
-        token_version = token_version + (CASE WHEN CAST($10 AS TEXT) IS NULL THEN 0 ELSE 1 END) \
-     WHERE id = $12 AND (COALESCE($9, role) = 'admin' OR role <> 'admin' \
-        OR (SELECT count(*) FROM users WHERE role = 'admin') > 1) \
+        status = COALESCE($13, status), \
+        disabled_until = CASE WHEN CAST($13 AS TEXT) IS NULL THEN disabled_until ELSE $14 END, \
+        email_verified = COALESCE($17, email_verified), \
+        token_version = token_version + (CASE WHEN $15 THEN 1 ELSE 0 END) \
+     WHERE id = $12 AND (NOT (role = 'admin' AND ",
+    active_at_11!(),
+    ") OR (COALESCE($9, role) = 'admin' AND NOT $16) \
+        OR (SELECT count(*) FROM users WHERE role = 'admin' AND ",
+    active_at_11!(),
+    ") > 1) \
      RETURNING ",
     user_columns!()
 );
 
-const DELETE_USER: &str = "DELETE FROM users WHERE id = $1 AND (role <> 'admin' \
-    OR (SELECT count(*) FROM users WHERE role = 'admin') > 1)";
+/// Whether a row's user is active at `$2`.
+macro_rules! active_at_2 {
+    () => {
+        "(status = 'active' OR (disabled_until IS NOT NULL AND disabled_until <= $2))"
+    };
+}
+
+const DELETE_USER: &str = concat!(
+    "DELETE FROM users WHERE id = $1 AND (NOT (role = 'admin' AND ",
+    active_at_2!(),
+    ") OR (SELECT count(*) FROM users WHERE role = 'admin' AND ",
+    active_at_2!(),
+    ") > 1)"
+);
+
+/// Bound to the token version the login read with the hash it checked; `updated_at` stays.
+const RECORD_LOGIN: &str = "UPDATE users SET last_login_at = $1 WHERE id = $2 AND token_version = $3";
 
 const USER_EXISTS: &str = "SELECT id FROM users WHERE id = $1";
 
@@ -171,7 +204,10 @@ for_every_dialect! {
                 .bind(user.age.map(age_column))
                 .bind(user.role.as_str().to_owned())
                 .bind(user.password_hash.as_str().to_owned())
-                .bind(D::Time::from_timestamp(user.created_at));
+                .bind(D::Time::from_timestamp(user.created_at))
+                .bind(status_column(user.status))
+                .bind(user.status.disabled_until().map(D::Time::from_timestamp))
+                .bind(user.email_verified);
             // fetch_all: the statement's whole answer is read, so a commit that fails after the row is seen.
             let rows: Vec<UserRow<D::Time>> = self
                 .connections
@@ -200,7 +236,7 @@ for_every_dialect! {
 
         async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
             let (total, rows) =
-                list_rows::<D::Database, UserRow<D::Time>>(&self.connections, query, user_columns!()).await?;
+                list_rows::<D::Database, UserRow<D::Time>, D::Time>(&self.connections, query, user_columns!()).await?;
             let users = rows.into_iter().map(into_user).collect::<Result<_, _>>()?;
             Ok(Page { users, total })
         }
@@ -208,6 +244,8 @@ for_every_dialect! {
         async fn update(&self, id: UserId, patch: UserPatch) -> Result<User, UpdateUserError> {
             let _turn = self.dialect.write_turn().await?;
             let name = patch.name.as_ref();
+            let disables = matches!(patch.status, Some(AccountStatus::Disabled { .. }));
+            let may_remove_an_admin = disables || patch.role == Some(Role::User);
             let update = sqlx::query_as(UPDATE_USER)
                 .bind(patch.username.as_ref().map(|u| u.as_str().to_owned()))
                 .bind(patch.username.as_ref().map(|u| u.folded()))
@@ -220,14 +258,18 @@ for_every_dialect! {
                 .bind(patch.role.map(|r| r.as_str().to_owned()))
                 .bind(patch.password_hash.as_ref().map(|h| h.as_str().to_owned()))
                 .bind(D::Time::from_timestamp(patch.updated_at))
-                .bind(id.get());
+                .bind(id.get())
+                .bind(patch.status.map(status_column))
+                .bind(patch.status.and_then(AccountStatus::disabled_until).map(D::Time::from_timestamp))
+                .bind(patch.ends_sessions())
+                .bind(disables)
+                .bind(patch.email_verified);
             let exists = sqlx::query_scalar(USER_EXISTS).bind(id.get());
-            let demotion = patch.role == Some(Role::User);
             // The row written, or (nothing written) whether the user exists.
             let updated: Result<UserRow<D::Time>, bool> = self
                 .connections
                 .transaction(async |c| {
-                    if demotion {
+                    if may_remove_an_admin {
                         self.dialect.lock_admins(c).await.step("lock the admins")?;
                     }
                     // fetch_all: the statement's whole answer is read, so a failure after the row is seen.
@@ -247,9 +289,9 @@ for_every_dialect! {
             }
         }
 
-        async fn delete(&self, id: UserId) -> Result<(), DeleteUserError> {
+        async fn delete(&self, id: UserId, now: Timestamp) -> Result<(), DeleteUserError> {
             let _turn = self.dialect.write_turn().await?;
-            let delete = sqlx::query(DELETE_USER).bind(id.get());
+            let delete = sqlx::query(DELETE_USER).bind(id.get()).bind(D::Time::from_timestamp(now));
             let exists = sqlx::query_scalar(USER_EXISTS).bind(id.get());
             // `None` once deleted; otherwise whether the user exists.
             let user_exists: Option<bool> = self
@@ -269,6 +311,12 @@ for_every_dialect! {
                 None => Ok(()),
                 Some(user_exists) => Err(nothing_deleted(user_exists)),
             }
+        }
+
+        async fn record_login(&self, id: UserId, token_version: i64, at: Timestamp) -> Result<bool, RepositoryError> {
+            let record =
+                sqlx::query(RECORD_LOGIN).bind(D::Time::from_timestamp(at)).bind(id.get()).bind(token_version);
+            Ok(self.write_one(record, "record the login").await? == 1)
         }
     }
 }
@@ -419,6 +467,13 @@ for_every_dialect! {
         async fn clear(&self, key: &str) -> Result<(), RepositoryError> {
             let delete = sqlx::query("DELETE FROM login_failures WHERE login_key = $1").bind(key.to_owned());
             self.write_one(delete, "clear the failed logins").await.map(drop)
+        }
+
+        async fn forget(&self, key: &str, at: Timestamp) -> Result<(), RepositoryError> {
+            let delete = sqlx::query("DELETE FROM login_failures WHERE login_key = $1 AND failed_at = $2")
+                .bind(key.to_owned())
+                .bind(D::Time::from_timestamp(at));
+            self.write_one(delete, "forget a refused login").await.map(drop)
         }
 
         async fn purge_login_failures(&self, before: Timestamp) -> Result<u64, RepositoryError> {

@@ -23,7 +23,7 @@ async fn create_returns_the_user_with_location_and_no_password() {
     assert_eq!(user["role"], "user");
     assert_eq!(user["created_at"], user["updated_at"]);
     let keys: Vec<&String> = user.as_object().expect("object").keys().collect();
-    assert_eq!(keys.len(), 8, "every field but the password: {keys:?}");
+    assert_eq!(keys.len(), 12, "every field but the password: {keys:?}");
     assert!(!reply.text.contains("correct horse") && !reply.text.contains("$2b$"));
     assert_eq!(reply.header("cache-control").as_deref(), Some("no-store"));
 }

@@ -43,7 +43,8 @@ async fn the_document_lists_each_canonical_route_once() {
             "/openapi.json",
             "/users",
             "/users/me",
-            "/users/{id}"
+            "/users/{id}",
+            "/users/{id}/lockout"
         ]);
     let users = &doc["paths"]["/users"];
     assert!(users["get"].is_object() && users["post"].is_object());

@@ -27,3 +27,5 @@ mod routing;
 mod trust;
 #[path = "jwks.rs"]
 mod jwks;
+#[path = "lifecycle.rs"]
+mod lifecycle;

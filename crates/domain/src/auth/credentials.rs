@@ -30,6 +30,9 @@ pub enum CheckError {
     Wrong,
     #[error("locked out")]
     Locked { retry_after_secs: u64 },
+    /// The right password for an account that is not admitted (disabled).
+    #[error("right password, account refused")]
+    Refused,
     #[error("storage unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error(transparent)]
@@ -91,9 +94,30 @@ impl PasswordCheck {
         self.failures.purge_login_failures(before).await
     }
 
+    /// Forgets every failure of `keys` (an admin's unlock).
+    pub async fn clear(&self, keys: &[LoginKey]) -> Result<(), RepositoryError> {
+        for key in keys {
+            self.failures.clear(key.as_str()).await?;
+        }
+        Ok(())
+    }
+
     /// Checks `password` against `hash` (`None`: no such user) for `key`: refused while locked; a success clears
     /// the failures, a failure is recorded.
     pub async fn check(&self, key: &LoginKey, hash: Option<&PasswordHash>, password: &str) -> Result<(), CheckError> {
+        self.check_admitting(key, hash, password, true).await
+    }
+
+    /// `check` for an account that the right password may not open (`admitted` false: disabled): then `Refused`,
+    /// checked after the lock and the password, and the attempt neither counts as a failure nor clears the
+    /// earlier ones.
+    pub async fn check_admitting(
+        &self,
+        key: &LoginKey,
+        hash: Option<&PasswordHash>,
+        password: &str,
+        admitted: bool,
+    ) -> Result<(), CheckError> {
         // Attempts for one key take turns in this process, so each is judged on the outcomes of those before it:
         // concurrent right passwords all succeed, and of concurrent wrong ones at most the 5 that the rule allows
         // are checked.
@@ -119,12 +143,15 @@ impl PasswordCheck {
                 false
             }
         };
-        if verified {
-            self.failures.clear(key.as_str()).await?;
-            Ok(())
-        } else {
-            Err(CheckError::Wrong)
+        if !verified {
+            return Err(CheckError::Wrong);
         }
+        if !admitted {
+            self.failures.forget(key.as_str(), now).await?;
+            return Err(CheckError::Refused);
+        }
+        self.failures.clear(key.as_str()).await?;
+        Ok(())
     }
 }
 

@@ -52,6 +52,9 @@ pub enum AuthError {
     InvalidCredentials,
     #[error("too many failed logins")]
     Locked { retry_after_secs: u64 },
+    /// The right password for a disabled account.
+    #[error("account disabled")]
+    AccountDisabled,
     /// A missing, malformed, expired or outdated access token, or one whose user is gone.
     #[error("invalid access token")]
     InvalidToken,
@@ -81,6 +84,7 @@ impl From<CheckError> for AuthError {
         match e {
             CheckError::Wrong => Self::InvalidCredentials,
             CheckError::Locked { retry_after_secs } => Self::Locked { retry_after_secs },
+            CheckError::Refused => Self::AccountDisabled,
             CheckError::Unavailable(e) => Self::Unavailable(e),
             CheckError::Unexpected(e) => Self::Unexpected(e),
         }
@@ -138,8 +142,15 @@ impl AuthService {
         if let Some(user) = &user {
             tracing::Span::current().record("user.id", user.id.get());
         }
-        match self.passwords.check(&key, user.as_ref().map(|u| &u.password_hash), password.expose()).await {
+        // Judged at the start of the login: a disable that commits later ends the session through the token version.
+        let admitted = user.as_ref().is_none_or(|u| u.is_active_at(self.clock.now()));
+        let hash = user.as_ref().map(|u| &u.password_hash);
+        match self.passwords.check_admitting(&key, hash, password.expose(), admitted).await {
             Ok(()) => {}
+            Err(CheckError::Refused) => {
+                tracing::info!(user.id = user.as_ref().map(|u| u.id.get()), "login refused: account disabled");
+                return Err(AuthError::AccountDisabled);
+            }
             Err(CheckError::Locked { retry_after_secs }) => {
                 tracing::info!(user.id = user.as_ref().map(|u| u.id.get()), "login refused: locked out");
                 return Err(AuthError::Locked { retry_after_secs });
@@ -151,6 +162,12 @@ impl AuthService {
             Err(other) => return Err(other.into()),
         }
         let user = user.ok_or(AuthError::InvalidCredentials)?;
+        // Conditional on the token version read with the checked hash: a password change, disable or delete that
+        // committed during the check ends the login here.
+        if !self.users.record_login(user.id, user.token_version, self.clock.now()).await? {
+            tracing::info!(user.id = user.id.get(), "login failed: the user changed during the check");
+            return Err(AuthError::InvalidCredentials);
+        }
         let family_id = new_family_id(&*self.codec)?;
         let pair = self.issue(&user, family_id).await?;
         tracing::info!(user.id = user.id.get(), actor.id = user.id.get(), "login succeeded");
@@ -188,7 +205,10 @@ impl AuthService {
                 // The role is read now; the version must still be the one the spent token carried (a password
                 // change since then ends the session here rather than through the version check later).
                 let user = self.users.find_by_id(user_id).await?;
-                let user = user.filter(|u| u.token_version == token_version).ok_or(AuthError::InvalidRefreshToken)?;
+                let now = self.clock.now();
+                let user = user
+                    .filter(|u| u.token_version == token_version && u.is_active_at(now))
+                    .ok_or(AuthError::InvalidRefreshToken)?;
                 self.issue(&user, family_id).await
             }
             SpendOutcome::Reused { user_id, .. } => {

@@ -3,7 +3,7 @@ use crate::ports::{
     AccessClaims, AccessToken, MockAccessTokens, MockClock, MockLoginFailureStore, MockPasswordHasher,
     MockRefreshTokenCodec, MockRefreshTokenStore, MockUserRepository, SpendOutcome, TokenError,
 };
-use crate::{Email, PasswordAttempt, PasswordHash, Role, Timestamp, User, UserId, Username};
+use crate::{AccountStatus, Email, PasswordAttempt, PasswordHash, Role, Timestamp, User, UserId, Username};
 use std::sync::Arc;
 
 fn now() -> Timestamp {
@@ -22,6 +22,9 @@ fn alice() -> User {
         created_at: now(),
         updated_at: now(),
         token_version: 2,
+        status: AccountStatus::Active,
+        email_verified: false,
+        last_login_at: None,
     }
 }
 
@@ -37,6 +40,7 @@ fn finding(user: Option<User>) -> MockUserRepository {
     let found = user.clone();
     users.expect_find_by_login_name().returning(move |_| Ok(found.clone()));
     users.expect_find_by_id().returning(move |_| Ok(user.clone()));
+    users.expect_record_login().returning(|_, _, _| Ok(true));
     users
 }
 
@@ -282,4 +286,104 @@ async fn authentication_follows_the_stored_user() {
 
 fn attempt(password: impl Into<String>) -> PasswordAttempt {
     PasswordAttempt::new(password)
+}
+
+// Account lifecycle (docs/api.md §4 login order, §6).
+
+fn banned(until: Option<Timestamp>) -> User {
+    User { status: AccountStatus::Disabled { until }, ..alice() }
+}
+
+#[tokio::test]
+async fn a_disabled_account_with_the_right_password_is_refused_and_neither_counted_nor_cleared() {
+    let mut failures = failures_with(2, "user:7", None);
+    failures.expect_forget().withf(|k, at| k == "user:7" && *at == now()).times(1).returning(|_, _| Ok(()));
+    let mut users = MockUserRepository::new();
+    users.expect_find_by_login_name().returning(|_| Ok(Some(banned(None))));
+    users.expect_record_login().never();
+    let auth = Ports { users, refresh_tokens: MockRefreshTokenStore::new(), failures, access_tokens: tokens() }
+        .service()
+        .await;
+    let error =
+        auth.login(&LoginName::Username("alice".into()), &attempt("right password")).await.expect_err("refused");
+    assert!(matches!(error, AuthError::AccountDisabled), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_disabled_account_with_a_wrong_password_fails_as_usual_and_a_locked_one_is_locked() {
+    for (previous, wrong_password, expected) in [(0, true, "invalid"), (5, false, "locked")] {
+        let mut users = MockUserRepository::new();
+        users.expect_find_by_login_name().returning(|_| Ok(Some(banned(None))));
+        users.expect_record_login().never();
+        let auth = Ports {
+            users,
+            refresh_tokens: MockRefreshTokenStore::new(),
+            failures: failures_with(previous, "user:7", None), // a failure stays recorded: no forget, no clear
+            access_tokens: MockAccessTokens::new(),
+        }
+        .service()
+        .await;
+        let password = if wrong_password { "wrong password" } else { "right password" };
+        let error = auth.login(&LoginName::Username("alice".into()), &attempt(password)).await.expect_err("refused");
+        match expected {
+            "invalid" => assert!(matches!(error, AuthError::InvalidCredentials), "{error:?}"),
+            _ => assert!(matches!(error, AuthError::Locked { .. }), "{error:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_ban_whose_end_has_passed_logs_in_and_the_login_is_recorded() {
+    let lifted = banned(Some(Timestamp::from_datetime(now().as_datetime() - time::Duration::seconds(1))));
+    let mut users = MockUserRepository::new();
+    users.expect_find_by_login_name().returning(move |_| Ok(Some(lifted.clone())));
+    users
+        .expect_record_login()
+        .withf(|id, version, at| id.get() == 7 && *version == 2 && *at == now())
+        .times(1)
+        .returning(|_, _, _| Ok(true));
+    let auth = Ports {
+        users,
+        refresh_tokens: storing_refresh_tokens(),
+        failures: failures_with(0, "user:7", Some("user:7")),
+        access_tokens: tokens(),
+    }
+    .service()
+    .await;
+    auth.login(&LoginName::Username("alice".into()), &attempt("right password")).await.expect("logged in");
+}
+
+#[tokio::test]
+async fn a_login_that_raced_a_disable_or_password_change_begins_no_session() {
+    let mut users = MockUserRepository::new();
+    users.expect_find_by_login_name().returning(|_| Ok(Some(alice())));
+    users.expect_record_login().times(1).returning(|_, _, _| Ok(false));
+    let mut refresh_tokens = MockRefreshTokenStore::new();
+    refresh_tokens.expect_insert().never();
+    let auth = Ports {
+        users,
+        refresh_tokens,
+        failures: failures_with(0, "user:7", Some("user:7")),
+        access_tokens: MockAccessTokens::new(),
+    }
+    .service()
+    .await;
+    let error = auth.login(&LoginName::Username("alice".into()), &attempt("right password")).await.expect_err("raced");
+    assert!(matches!(error, AuthError::InvalidCredentials), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_disabled_users_refresh_is_refused() {
+    let mut refresh_tokens = MockRefreshTokenStore::new();
+    refresh_tokens.expect_spend().returning(|_, _| Ok(spent_at_version(2)));
+    refresh_tokens.expect_insert().never();
+    let auth = Ports {
+        users: finding(Some(banned(None))),
+        refresh_tokens,
+        failures: MockLoginFailureStore::new(),
+        access_tokens: MockAccessTokens::new(),
+    }
+    .service()
+    .await;
+    assert!(matches!(auth.refresh("presented").await, Err(AuthError::InvalidRefreshToken)));
 }

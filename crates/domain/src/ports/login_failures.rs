@@ -14,6 +14,10 @@ pub trait LoginFailureStore: Send + Sync {
     /// Forgets the failures of `key` (a successful login).
     async fn clear(&self, key: &str) -> Result<(), RepositoryError>;
 
+    /// Forgets the failure recorded for `key` at `at`, and no other: an attempt recorded before its check that
+    /// proved the right password but was refused for another reason (a disabled account) counts neither way.
+    async fn forget(&self, key: &str, at: Timestamp) -> Result<(), RepositoryError>;
+
     /// Forgets failures older than `before`; returns how many.
     async fn purge_login_failures(&self, before: Timestamp) -> Result<u64, RepositoryError>;
 }

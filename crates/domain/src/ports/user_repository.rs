@@ -1,5 +1,5 @@
 use crate::auth::LoginName;
-use crate::{ListQuery, NewUser, Page, User, UserId, UserPatch};
+use crate::{ListQuery, NewUser, Page, Timestamp, User, UserId, UserPatch};
 use async_trait::async_trait;
 
 /// Failures of any repository operation that a caller cannot fix by changing its request.
@@ -30,7 +30,7 @@ pub enum UpdateUserError {
     UsernameTaken,
     #[error("email taken")]
     EmailTaken,
-    #[error("the last admin cannot be demoted")]
+    #[error("the last active admin cannot be demoted or disabled")]
     LastAdmin,
     #[error(transparent)]
     Repository(#[from] RepositoryError),
@@ -40,7 +40,7 @@ pub enum UpdateUserError {
 pub enum DeleteUserError {
     #[error("no such user")]
     NotFound,
-    #[error("the last admin cannot be deleted")]
+    #[error("the last active admin cannot be deleted")]
     LastAdmin,
     #[error(transparent)]
     Repository(#[from] RepositoryError),
@@ -70,9 +70,16 @@ pub trait UserRepository: Send + Sync {
 
     /// Applies `patch` atomically and returns the user as stored.
     /// MUST return `NotFound` if there is no such user, `UsernameTaken` / `EmailTaken` as `create` does (another
-    /// user only), and `LastAdmin` if the patch would leave no admin, decided atomically with the write.
+    /// user only), and `LastAdmin` if the patch would leave no active admin (bans judged at `patch.updated_at`),
+    /// decided atomically with the write. MUST bump the token version when `patch.ends_sessions()`.
     async fn update(&self, id: UserId, patch: UserPatch) -> Result<User, UpdateUserError>;
 
-    /// MUST return `NotFound` if there is no such user and `LastAdmin` if it is the only admin (atomically).
-    async fn delete(&self, id: UserId) -> Result<(), DeleteUserError>;
+    /// MUST return `NotFound` if there is no such user and `LastAdmin` if it is the only active admin at `now`
+    /// (atomically).
+    async fn delete(&self, id: UserId, now: Timestamp) -> Result<(), DeleteUserError>;
+
+    /// Sets the user's `last_login_at` to `at` (not `updated_at`) if the user exists and its token version is
+    /// still `token_version`; returns whether it did. `false`: a password change, disable or delete committed
+    /// since the login read the user, so the login must not begin a session.
+    async fn record_login(&self, id: UserId, token_version: i64, at: Timestamp) -> Result<bool, RepositoryError>;
 }

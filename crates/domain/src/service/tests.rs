@@ -102,6 +102,9 @@ fn alice() -> User {
         created_at: at("2026-01-01T00:00:00Z"),
         updated_at: at("2026-01-01T00:00:00Z"),
         token_version: 0,
+        status: AccountStatus::Active,
+        email_verified: true,
+        last_login_at: None,
     }
 }
 
@@ -113,6 +116,8 @@ fn sign_up(role: Option<Role>) -> NewUserRequest {
         age: None,
         role,
         password: Password::parse("correct horse").expect("valid"),
+        status: None,
+        email_verified: None,
     }
 }
 
@@ -131,6 +136,8 @@ async fn create_stores_the_hash_never_the_password_with_the_default_role_and_the
             u.password_hash.as_str() == "hashed:correct horse"
                 && u.role == Role::User
                 && u.created_at == at("2026-05-05T05:05:05.5Z")
+                && u.status == AccountStatus::Active
+                && !u.email_verified
         })
         .times(1)
         .returning(|u| {
@@ -145,6 +152,9 @@ async fn create_stores_the_hash_never_the_password_with_the_default_role_and_the
                 created_at: u.created_at,
                 updated_at: u.created_at,
                 token_version: 0,
+                status: u.status,
+                email_verified: u.email_verified,
+                last_login_at: None,
             })
         });
     let users = service(repository, hasher(), clock_at("2026-05-05T05:05:05.5Z")).await;
@@ -225,6 +235,8 @@ async fn an_update_that_changes_nothing_writes_nothing() {
         role: Some(Role::User),
         password: None,
         current_password: None,
+        status: Some(AccountStatus::Active),
+        email_verified: Some(true),
     };
     for changes in [UserChanges::default(), same_values] {
         let user = users.update(&admin(), alice().id, changes).await.expect("updated");
@@ -247,7 +259,7 @@ async fn an_update_writes_only_what_differs_with_the_clock_time() {
                         age: None,
                         role: None,
                         password_hash: Some(PasswordHash::new("hashed:new password")),
-                        updated_at: at("2026-06-01T00:00:00Z"),
+                        ..UserPatch::at(at("2026-06-01T00:00:00Z"))
                     }
         })
         .times(1)
@@ -261,6 +273,8 @@ async fn an_update_writes_only_what_differs_with_the_clock_time() {
         role: None,
         password: Some(Password::parse("new password").expect("valid")),
         current_password: None,
+        status: None,
+        email_verified: None,
     };
     let user = users.update(&admin(), alice().id, changes).await.expect("updated");
     assert_eq!(user.username.as_str(), "Alice");
@@ -307,13 +321,13 @@ async fn delete_maps_not_found_and_last_admin() {
     ];
     for (port_error, is_expected) in cases {
         let mut repository = MockUserRepository::new();
-        repository.expect_delete().returning(move |_| Err(port_error()));
+        repository.expect_delete().returning(move |_, _| Err(port_error()));
         let users = service(repository, hasher(), clock_at("2026-06-01T00:00:00Z")).await;
         let error = users.delete(&admin(), alice().id).await.expect_err("refused");
         assert!(is_expected(&error), "{error:?}");
     }
     let mut repository = MockUserRepository::new();
-    repository.expect_delete().with(eq(alice().id)).times(1).returning(|_| Ok(()));
+    repository.expect_delete().withf(|id, _| *id == alice().id).times(1).returning(|_, _| Ok(()));
     let users = service(repository, hasher(), clock_at("2026-06-01T00:00:00Z")).await;
     users.delete(&admin(), alice().id).await.expect("deleted");
 }
@@ -435,7 +449,7 @@ async fn a_password_change_revokes_every_refresh_token_of_the_user() {
 #[tokio::test]
 async fn a_user_may_delete_themself_and_their_refresh_tokens_go() {
     let mut repository = MockUserRepository::new();
-    repository.expect_delete().with(eq(alice().id)).times(1).returning(|_| Ok(()));
+    repository.expect_delete().withf(|id, _| *id == alice().id).times(1).returning(|_, _| Ok(()));
     let mut refresh_tokens = MockRefreshTokenStore::new();
     refresh_tokens.expect_revoke_user().times(1).returning(|_, _| Ok(()));
     let ports = Ports { refresh_tokens, ..Ports::new(repository, clock_at("2026-01-01T00:00:00Z")) };
@@ -476,4 +490,120 @@ async fn reading_with_an_outdated_token_or_another_users_id_is_refused() {
     assert!(matches!(other, Err(UserServiceError::Forbidden(_))));
     let missing = users.get_as(&claims_of(&admin().user), UserId::new(424242).expect("id")).await;
     assert!(matches!(missing, Err(UserServiceError::NotFound)));
+}
+
+// Account lifecycle (docs/api.md §6).
+
+fn disable(until: Option<&str>) -> UserChanges {
+    UserChanges { status: Some(AccountStatus::Disabled { until: until.map(at) }), ..Default::default() }
+}
+
+#[tokio::test]
+async fn only_an_admin_may_send_status_or_email_verified_even_unchanged() {
+    let users = service(untouched(), hasher(), clock_at("2026-01-01T00:00:00Z")).await;
+    let attempts = [
+        UserChanges { status: Some(AccountStatus::Active), ..Default::default() },
+        UserChanges { email_verified: Some(true), ..Default::default() },
+        disable(None),
+    ];
+    for changes in attempts {
+        let error = users.update(&as_alice(), alice().id, changes).await.expect_err("refused");
+        assert!(matches!(error, UserServiceError::Forbidden(_)), "{error:?}");
+    }
+    let sign_ups = [
+        NewUserRequest { status: Some(AccountStatus::Active), ..sign_up(None) },
+        NewUserRequest { email_verified: Some(false), ..sign_up(None) },
+    ];
+    for request in sign_ups {
+        for actor in [None, Some(as_alice())] {
+            let error = users.create(actor.as_ref(), request.clone()).await.expect_err("refused");
+            assert!(matches!(error, UserServiceError::Forbidden(_)), "{error:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_admin_creates_a_user_with_lifecycle_fields() {
+    let mut repository = MockUserRepository::new();
+    let banned = AccountStatus::Disabled { until: Some(at("2026-02-01T00:00:00Z")) };
+    repository
+        .expect_create()
+        .withf(move |u| u.status == banned && u.email_verified)
+        .times(1)
+        .returning(|_| Err(CreateUserError::Repository(RepositoryError::Unexpected(anyhow::anyhow!("stop here")))));
+    let users = service(repository, hasher(), clock_at("2026-01-01T00:00:00Z")).await;
+    let request = NewUserRequest { status: Some(banned), email_verified: Some(true), ..sign_up(None) };
+    assert!(matches!(users.create(Some(&admin()), request).await, Err(UserServiceError::Unexpected(_))));
+}
+
+#[tokio::test]
+async fn disabling_ends_every_session_and_the_last_active_admin_stays() {
+    let mut repository = repository_returning_alice();
+    repository
+        .expect_update()
+        .withf(|_, patch| patch.status == Some(AccountStatus::Disabled { until: None }) && patch.ends_sessions())
+        .times(1)
+        .returning(|_, patch| Ok(patch.apply_to(&alice())));
+    let mut refresh_tokens = MockRefreshTokenStore::new();
+    refresh_tokens.expect_revoke_user().withf(|id, _| *id == alice().id).times(1).returning(|_, _| Ok(()));
+    let ports = Ports { refresh_tokens, ..Ports::new(repository, clock_at("2026-01-01T00:00:00Z")) };
+    let disabled = ports.service().await.update(&admin(), alice().id, disable(None)).await.expect("disabled");
+    assert_eq!(disabled.token_version, alice().token_version + 1, "its tokens end");
+    let mut repository = repository_returning_alice();
+    repository.expect_update().returning(|_, _| Err(UpdateUserError::LastAdmin));
+    let users = service(repository, hasher(), clock_at("2026-01-01T00:00:00Z")).await;
+    let error = users.update(&admin(), alice().id, disable(None)).await.expect_err("refused");
+    assert!(matches!(error, UserServiceError::LastAdmin));
+}
+
+#[tokio::test]
+async fn a_ban_that_lifted_itself_is_active_and_enabling_it_writes_nothing() {
+    let mut repository = MockUserRepository::new();
+    repository.expect_find_by_id().returning(|_| {
+        Ok(Some(User { status: AccountStatus::Disabled { until: Some(at("2026-01-01T00:00:00Z")) }, ..alice() }))
+    });
+    repository.expect_update().never();
+    let users = service(repository, hasher(), clock_at("2026-01-02T00:00:00Z")).await;
+    let changes = UserChanges { status: Some(AccountStatus::Active), ..Default::default() };
+    users.update(&admin(), alice().id, changes).await.expect("nothing to do");
+}
+
+#[tokio::test]
+async fn an_email_change_unverifies_unless_the_request_says_otherwise() {
+    let new_email = || Some(Email::parse("new@example.com").expect("valid"));
+    for (sent, expected) in [(None, Some(false)), (Some(true), None), (Some(false), Some(false))] {
+        let mut repository = repository_returning_alice();
+        repository
+            .expect_update()
+            .withf(move |_, patch| patch.email == new_email() && patch.email_verified == expected)
+            .times(1)
+            .returning(|_, patch| Ok(patch.apply_to(&alice())));
+        let users = service(repository, hasher(), clock_at("2026-01-01T00:00:00Z")).await;
+        let changes = UserChanges { email: new_email(), email_verified: sent, ..Default::default() };
+        let user = users.update(&admin(), alice().id, changes).await.expect("updated");
+        assert_eq!(user.email_verified, sent.unwrap_or(false), "sent {sent:?}");
+    }
+}
+
+#[tokio::test]
+async fn unlock_is_for_admins_and_clears_the_users_names() {
+    let users = service(untouched(), hasher(), clock_at("2026-01-01T00:00:00Z")).await;
+    for actor in [as_alice()] {
+        let error = users.unlock(&actor, alice().id).await.expect_err("refused");
+        assert!(matches!(error, UserServiceError::Forbidden(_)), "{error:?}");
+    }
+    let mut repository = MockUserRepository::new();
+    repository.expect_find_by_id().returning(|_| Ok(None));
+    let users = service(repository, hasher(), clock_at("2026-01-01T00:00:00Z")).await;
+    assert!(matches!(users.unlock(&admin(), alice().id).await, Err(UserServiceError::NotFound)));
+    let mut failures = MockLoginFailureStore::new();
+    let cleared = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = cleared.clone();
+    failures.expect_clear().times(3).returning(move |key| {
+        seen.lock().expect("lock").push(key.to_owned());
+        Ok(())
+    });
+    let ports = Ports { failures, ..Ports::new(repository_returning_alice(), clock_at("2026-01-01T00:00:00Z")) };
+    ports.service().await.unlock(&admin(), alice().id).await.expect("unlocked");
+    assert_eq!(*cleared.lock().expect("lock"), ["user:7", "name:alice", "name:alice@example.com"]);
 }

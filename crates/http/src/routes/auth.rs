@@ -13,7 +13,8 @@ use users_domain::auth::{AuthError, AuthService};
 /// Log in
 ///
 /// With `username` or `email` (not both) and the password. Wrong password and unknown user answer alike (401).
-/// After 5 failures for one name within 15 minutes: 429 for 15 minutes from the 5th.
+/// After 5 failures for one name within 15 minutes: 429 for 15 minutes from the 5th. The right password for a
+/// disabled account: 403 `/problems/account-disabled`.
 #[api_v2_operation(tags(Auth), operation_id = "login")]
 pub async fn login(
     _counted: WithinLoginLimit,
@@ -29,6 +30,7 @@ pub async fn login(
         Ok(_) => metrics.login(LoginOutcome::Succeeded),
         Err(AuthError::InvalidCredentials) => metrics.login(LoginOutcome::Failed),
         Err(AuthError::Locked { .. }) => metrics.login(LoginOutcome::LockedOut),
+        Err(AuthError::AccountDisabled) => metrics.login(LoginOutcome::Disabled),
         Err(_) => {}
     }
     Ok(Json(outcome?.into()))

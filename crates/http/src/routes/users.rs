@@ -122,3 +122,16 @@ pub async fn delete_user(
     users.delete(&caller.0, id?.0).await?;
     Ok(NoContent)
 }
+
+/// Clear a user's lockout
+///
+/// Admins only. Forgets the failed logins of the user's username and email, so the next login is judged afresh.
+#[api_v2_operation(tags(Users), operation_id = "clearLockout")]
+pub async fn clear_lockout(
+    caller: Authenticated,
+    users: Data<UserService>,
+    id: Result<UserIdParam, ApiError>,
+) -> Result<NoContent, ApiError> {
+    users.unlock(&caller.0, id?.0).await?;
+    Ok(NoContent)
+}
