@@ -8,6 +8,8 @@ use serde::{Deserialize, Deserializer};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use users_domain::password_policy::PasswordMinLength;
+use users_mail::{LinkBase, Sender, SmtpUrl};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Profile {
@@ -44,6 +46,7 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
+    pub mail: MailSettings,
     /// From `APP_ENV`; set by `load`.
     #[serde(skip)]
     pub profile: Option<Profile>,
@@ -116,6 +119,11 @@ pub struct AuthSettings {
     pub audience: String,
     #[serde(default)]
     pub bootstrap_admin: BootstrapAdminSettings,
+    /// docs/api.md §7: the password policy's shortest password, in characters.
+    pub password_min_length: usize,
+    /// `off` or `hibp`.
+    pub breached_password_check: String,
+    pub hibp_url: String,
     pub signing: SigningSettings,
 }
 
@@ -153,6 +161,26 @@ pub struct LogSettings {
     format_name: String,
     #[serde(skip)]
     pub format: LogFormat,
+}
+
+/// docs/api.md §7's transport settings, as given; `mail_config` checks them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSettings {
+    pub transport: String,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub dir: Option<String>,
+    /// May carry a password.
+    #[serde(default)]
+    pub smtp_url: Option<SecretString>,
+    #[serde(default)]
+    pub smtp_ca_file: Option<String>,
+    pub smtp_timeout_secs: u64,
+    pub max_attempts: u32,
+    #[serde(default)]
+    pub link_base: Option<String>,
 }
 
 /// A fatal configuration error: the setting (as its env var) and what is wrong with it.
@@ -202,6 +230,12 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("auth.audience", "users-api"),
     ("auth.signing.algorithm", "HS256"),
     ("auth.signing.publish_delay_secs", "300"),
+    ("auth.password_min_length", "8"),
+    ("mail.transport", "none"),
+    ("mail.smtp_timeout_secs", "10"),
+    ("mail.max_attempts", "5"),
+    ("auth.breached_password_check", "off"),
+    ("auth.hibp_url", users_auth::HIBP_DEFAULT_URL),
 ];
 
 /// Settings that have no default but may be given.
@@ -214,6 +248,11 @@ const OPTIONAL: &[&str] = &[
     "auth.bootstrap_admin.password",
     "auth.signing.keys_dir",
     "log.format",
+    "mail.from",
+    "mail.dir",
+    "mail.smtp_url",
+    "mail.smtp_ca_file",
+    "mail.link_base",
 ];
 
 /// Where `config/` is: the working directory's, else the one beside the executable.
@@ -452,6 +491,112 @@ pub fn signing(settings: &Settings) -> Result<Signing, SettingsError> {
         other => {
             Err(SettingsError::new("APP__AUTH__SIGNING__ALGORITHM", format!("must be HS256 or EdDSA, not {other:?}")))
         }
+    }
+}
+
+/// The password policy's settings (docs/api.md §7), checked.
+pub struct PasswordPolicySettings {
+    pub min_length: PasswordMinLength,
+    /// The range API's base URL when the breached-password check is on.
+    pub hibp_url: Option<String>,
+}
+
+/// `APP__AUTH__PASSWORD_MIN_LENGTH` (8–72), `APP__AUTH__BREACHED_PASSWORD_CHECK` (`off` | `hibp`) and, with
+/// `hibp`, `APP__AUTH__HIBP_URL` (an http(s) URL).
+pub fn password_policy(settings: &Settings) -> Result<PasswordPolicySettings, SettingsError> {
+    let auth = &settings.auth;
+    let min_length = PasswordMinLength::new(auth.password_min_length)
+        .map_err(|e| SettingsError::new("APP__AUTH__PASSWORD_MIN_LENGTH", e.to_string()))?;
+    let hibp_url = match auth.breached_password_check.as_str() {
+        "off" => None,
+        "hibp" => {
+            users_auth::HibpRangeApi::parse_url(&auth.hibp_url)
+                .map_err(|e| SettingsError::new("APP__AUTH__HIBP_URL", e.to_string()))?;
+            Some(auth.hibp_url.clone())
+        }
+        other => {
+            return Err(SettingsError::new(
+                "APP__AUTH__BREACHED_PASSWORD_CHECK",
+                format!("must be off or hibp, not {other:?}"),
+            ))
+        }
+    };
+    Ok(PasswordPolicySettings { min_length, hibp_url })
+}
+
+/// How mail leaves the service (docs/api.md §7), checked.
+pub enum MailTransport {
+    None,
+    File { dir: PathBuf, sender: Sender },
+    Smtp { url: SmtpUrl, ca_pem: Option<Vec<u8>>, timeout: std::time::Duration, sender: Sender },
+}
+
+/// The mail settings, checked: the transport, and (unless it is `none`) the attempts and the links' base.
+pub struct MailConfig {
+    pub transport: MailTransport,
+    pub max_attempts: u32,
+    pub link_base: Option<LinkBase>,
+}
+
+/// The most attempts per mail, and the longest SMTP timeout, accepted.
+const MAIL_MAX_ATTEMPTS: u32 = 100;
+const SMTP_MAX_TIMEOUT_SECS: u64 = 300;
+
+/// `APP__MAIL__*`: `TRANSPORT` none | file | smtp; unless none, `FROM` and `LINK_BASE` are required, `file` needs
+/// `DIR` and `smtp` needs `SMTP_URL` (its CA file, if given, must hold a PEM certificate). Errors never quote the
+/// SMTP URL: it may hold a password.
+pub fn mail_config(settings: &Settings) -> Result<MailConfig, SettingsError> {
+    let mail = &settings.mail;
+    if !(1..=MAIL_MAX_ATTEMPTS).contains(&mail.max_attempts) {
+        return Err(SettingsError::new(
+            "APP__MAIL__MAX_ATTEMPTS",
+            format!("must be between 1 and {MAIL_MAX_ATTEMPTS}"),
+        ));
+    }
+    if !(1..=SMTP_MAX_TIMEOUT_SECS).contains(&mail.smtp_timeout_secs) {
+        return Err(SettingsError::new(
+            "APP__MAIL__SMTP_TIMEOUT_SECS",
+            format!("must be between 1 and {SMTP_MAX_TIMEOUT_SECS}"),
+        ));
+    }
+    let given = |value: &Option<String>| value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    let required = |value: &Option<String>, var: &str| {
+        given(value)
+            .ok_or_else(|| SettingsError::new(var, format!("is required with APP__MAIL__TRANSPORT={}", mail.transport)))
+    };
+    let config = |transport| {
+        let link_base = required(&mail.link_base, "APP__MAIL__LINK_BASE")?;
+        let link_base =
+            LinkBase::parse(&link_base).map_err(|e| SettingsError::new("APP__MAIL__LINK_BASE", e.to_string()))?;
+        Ok(MailConfig { transport, max_attempts: mail.max_attempts, link_base: Some(link_base) })
+    };
+    let sender = || {
+        Sender::parse(&required(&mail.from, "APP__MAIL__FROM")?)
+            .map_err(|e| SettingsError::new("APP__MAIL__FROM", e.to_string()))
+    };
+    match mail.transport.as_str() {
+        "none" => Ok(MailConfig { transport: MailTransport::None, max_attempts: mail.max_attempts, link_base: None }),
+        "file" => {
+            let sender = sender()?;
+            let dir = PathBuf::from(required(&mail.dir, "APP__MAIL__DIR")?);
+            config(MailTransport::File { dir, sender })
+        }
+        "smtp" => {
+            use secrecy::ExposeSecret;
+            let sender = sender()?;
+            let url = mail.smtp_url.as_ref().map(|u| u.expose_secret().to_owned());
+            let url = SmtpUrl::parse(&required(&url, "APP__MAIL__SMTP_URL")?)
+                .map_err(|e| SettingsError::new("APP__MAIL__SMTP_URL", e.to_string()))?;
+            let ca_pem = match given(&mail.smtp_ca_file) {
+                Some(path) => Some(std::fs::read(&path).map_err(|e| {
+                    SettingsError::new("APP__MAIL__SMTP_CA_FILE", format!("cannot read {path:?}: {e}"))
+                })?),
+                None => None,
+            };
+            let timeout = std::time::Duration::from_secs(mail.smtp_timeout_secs);
+            config(MailTransport::Smtp { url, ca_pem, timeout, sender })
+        }
+        other => Err(SettingsError::new("APP__MAIL__TRANSPORT", format!("must be none, file or smtp, not {other:?}"))),
     }
 }
 
@@ -719,5 +864,76 @@ mod tests {
         for (vars, setting) in cases {
             assert_eq!(signing_of(vars).expect_err("fatal").setting, setting, "{vars:?}");
         }
+    }
+
+    #[test]
+    fn the_password_policy_settings_are_checked() {
+        let policy = password_policy(&load_env(&[]).expect("loads")).expect("defaults");
+        assert_eq!((policy.min_length.get(), policy.hibp_url), (8, None));
+        let policy = password_policy(&load_env(&[("APP__AUTH__PASSWORD_MIN_LENGTH", "12")]).expect("loads"));
+        assert_eq!(policy.expect("valid").min_length.get(), 12);
+        for bad in ["7", "73"] {
+            let settings = load_env(&[("APP__AUTH__PASSWORD_MIN_LENGTH", bad)]).expect("loads");
+            let error = password_policy(&settings).err().expect("out of range");
+            assert_eq!(error.setting, "APP__AUTH__PASSWORD_MIN_LENGTH");
+        }
+        let hibp = load_env(&[("APP__AUTH__BREACHED_PASSWORD_CHECK", "hibp")]).expect("loads");
+        assert_eq!(password_policy(&hibp).expect("valid").hibp_url.as_deref(), Some(users_auth::HIBP_DEFAULT_URL));
+        let error = password_policy(&load_env(&[("APP__AUTH__BREACHED_PASSWORD_CHECK", "on")]).expect("loads"))
+            .err()
+            .expect("unknown");
+        assert_eq!(error.setting, "APP__AUTH__BREACHED_PASSWORD_CHECK");
+        let bad_url = [("APP__AUTH__BREACHED_PASSWORD_CHECK", "hibp"), ("APP__AUTH__HIBP_URL", "ftp://x/")];
+        let error = password_policy(&load_env(&bad_url).expect("loads")).err().expect("bad URL");
+        assert_eq!(error.setting, "APP__AUTH__HIBP_URL");
+    }
+
+    fn mail_error(vars: &[(&str, &str)]) -> SettingsError {
+        mail_config(&load_env(vars).expect("loads")).err().expect("refused")
+    }
+
+    const FILE_MAIL: [(&str, &str); 4] = [
+        ("APP__MAIL__TRANSPORT", "file"),
+        ("APP__MAIL__FROM", "Users API <no-reply@example.com>"),
+        ("APP__MAIL__DIR", "data/mail"),
+        ("APP__MAIL__LINK_BASE", "https://app.example.com/account"),
+    ];
+
+    #[test]
+    fn mail_is_off_by_default_and_every_transport_names_what_it_misses() {
+        let config = mail_config(&load_env(&[]).expect("loads")).expect("defaults");
+        assert!(matches!(config.transport, MailTransport::None));
+        assert_eq!(config.max_attempts, 5);
+        let file = mail_config(&load_env(&FILE_MAIL).expect("loads")).expect("valid");
+        assert!(matches!(file.transport, MailTransport::File { .. }));
+        for missing in ["APP__MAIL__FROM", "APP__MAIL__DIR", "APP__MAIL__LINK_BASE"] {
+            let vars: Vec<_> = FILE_MAIL.iter().copied().filter(|(k, _)| *k != missing).collect();
+            assert_eq!(mail_error(&vars).setting, missing);
+        }
+        let smtp = [("APP__MAIL__TRANSPORT", "smtp"), FILE_MAIL[1], FILE_MAIL[3]];
+        assert_eq!(mail_error(&smtp).setting, "APP__MAIL__SMTP_URL");
+        assert_eq!(mail_error(&[("APP__MAIL__TRANSPORT", "sendmail")]).setting, "APP__MAIL__TRANSPORT");
+        let bad_from = [FILE_MAIL[0], ("APP__MAIL__FROM", "no-reply"), FILE_MAIL[2], FILE_MAIL[3]];
+        assert_eq!(mail_error(&bad_from).setting, "APP__MAIL__FROM");
+        let bad_link = [FILE_MAIL[0], FILE_MAIL[1], FILE_MAIL[2], ("APP__MAIL__LINK_BASE", "https://x/a?b=c")];
+        assert_eq!(mail_error(&bad_link).setting, "APP__MAIL__LINK_BASE");
+        assert_eq!(mail_error(&[("APP__MAIL__MAX_ATTEMPTS", "0")]).setting, "APP__MAIL__MAX_ATTEMPTS");
+        assert_eq!(mail_error(&[("APP__MAIL__SMTP_TIMEOUT_SECS", "0")]).setting, "APP__MAIL__SMTP_TIMEOUT_SECS");
+    }
+
+    #[test]
+    fn an_smtp_url_error_never_shows_the_url_and_a_ca_file_must_be_readable() {
+        let smtp = [("APP__MAIL__TRANSPORT", "smtp"), FILE_MAIL[1], FILE_MAIL[3]];
+        let mut vars = smtp.to_vec();
+        vars.push(("APP__MAIL__SMTP_URL", "smtp://mailer:hunter2@mail.example.com?tls=maybe"));
+        let error = mail_error(&vars);
+        assert_eq!(error.setting, "APP__MAIL__SMTP_URL");
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+        let mut vars = smtp.to_vec();
+        vars.push(("APP__MAIL__SMTP_URL", "smtps://mailer:hunter2@mail.example.com"));
+        let config = mail_config(&load_env(&vars).expect("loads")).expect("valid");
+        assert!(matches!(config.transport, MailTransport::Smtp { ca_pem: None, .. }));
+        vars.push(("APP__MAIL__SMTP_CA_FILE", "/no/such/ca.pem"));
+        assert_eq!(mail_error(&vars).setting, "APP__MAIL__SMTP_CA_FILE");
     }
 }

@@ -1,16 +1,20 @@
 //! Wiring: the adapters the settings name, put together behind the domain's ports, served over HTTP.
 
-use crate::settings::{self, Backend, Settings, SettingsError};
+use crate::settings::{self, Backend, MailConfig, MailTransport, Settings, SettingsError};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
-use users_auth::{BcryptHasher, JwtAccessTokens, KeysLoaded, OpaqueRefreshTokens, SigningKeys};
+use users_auth::{
+    BcryptHasher, HibpRangeApi, JwtAccessTokens, KeysLoaded, OpaqueRefreshTokens, SigningKeys, HIBP_TIMEOUT,
+};
 use users_domain::auth::{AuthPorts, AuthService, PasswordCheck};
-use users_domain::ports::{Clock, PasswordHasher, Storage, SystemClock, VerificationKeys};
-use users_domain::{Email, NewUserRequest, Password, UserPorts, UserService, Username};
+use users_domain::password_policy::PasswordPolicy;
+use users_domain::ports::{BreachedPasswords, Clock, Mailer, PasswordHasher, Storage, SystemClock, VerificationKeys};
+use users_domain::{Email, NewUserRequest, Password, UserPorts, UserService, UserServiceError, Username};
 use users_http::{
     AppState, BodyTimeout, ClientLimits, HashingQueue, Metrics, PublishedKeys, QueueLimits, Readiness, ServerOptions,
 };
+use users_mail::{FileMailer, SmtpConfigError, SmtpMailer};
 use users_storage_memory::InMemoryStore;
 use users_storage_postgres::PostgresConfig;
 use users_storage_sqlite::SqliteConfig;
@@ -24,6 +28,8 @@ pub struct Application {
     pub auth: AuthService,
     /// Under EdDSA, the signing keys, for SIGHUP to reload.
     pub signing_keys: Option<Arc<SigningKeys>>,
+    /// The transport the settings name (`None` with `APP__MAIL__TRANSPORT=none`); nothing sends mail yet.
+    pub mailer: Option<Arc<dyn Mailer>>,
 }
 
 /// Why the service could not start; `setting` names the env var to fix.
@@ -82,12 +88,14 @@ pub async fn services(
         .await
         .map_err(|e| StartupError::Other(e.into()))?;
     let passwords = Arc::new(passwords);
+    let policy = password_policy(settings)?;
     let users = UserService::new(UserPorts {
         repository: storage.clone(),
         hasher,
         clock: clock.clone(),
         passwords: passwords.clone(),
         refresh_tokens: storage.clone(),
+        policy: Arc::new(policy),
     });
     let auth_settings = &settings.auth;
     let (issuer, audience, ttl) = (&auth_settings.issuer, &auth_settings.audience, auth_settings.access_token_ttl_secs);
@@ -132,6 +140,35 @@ pub fn log_keys_loaded(keys: &SigningKeys, loaded: &KeysLoaded) {
     tracing::info!(keys = loaded.key_ids.len(), signing_kid = signing.as_deref(), "EdDSA signing keys loaded");
 }
 
+/// The password policy of docs/api.md §7, with the breached-password check when it is on.
+fn password_policy(settings: &Settings) -> Result<PasswordPolicy, StartupError> {
+    let policy = settings::password_policy(settings)?;
+    let breached: Option<Arc<dyn BreachedPasswords>> = match &policy.hibp_url {
+        Some(url) => Some(Arc::new(HibpRangeApi::new(url, HIBP_TIMEOUT).map_err(StartupError::Other)?)),
+        None => None,
+    };
+    Ok(PasswordPolicy::new(policy.min_length, breached))
+}
+
+/// The mailer the checked mail settings name: `None` for `none`. The file transport creates its folder.
+pub fn mailer(config: &MailConfig) -> Result<Option<Arc<dyn Mailer>>, SettingsError> {
+    match &config.transport {
+        MailTransport::None => Ok(None),
+        MailTransport::File { dir, sender } => {
+            let mailer = FileMailer::new(dir.clone(), sender.clone())
+                .map_err(|e| SettingsError::new("APP__MAIL__DIR", format!("cannot create {}: {e}", dir.display())))?;
+            Ok(Some(Arc::new(mailer)))
+        }
+        MailTransport::Smtp { url, ca_pem, timeout, sender } => {
+            let mailer = SmtpMailer::new(url, ca_pem.as_deref(), *timeout, sender.clone()).map_err(|e| match e {
+                SmtpConfigError::CaFile => SettingsError::new("APP__MAIL__SMTP_CA_FILE", e.to_string()),
+                SmtpConfigError::Tls(_) => SettingsError::new("APP__MAIL__SMTP_URL", e.to_string()),
+            })?;
+            Ok(Some(Arc::new(mailer)))
+        }
+    }
+}
+
 /// The bootstrap admin of docs/api.md §1, checked against §2's rules: a fatal error naming the setting otherwise.
 pub fn bootstrap_admin(settings: &Settings) -> Result<Option<NewUserRequest>, SettingsError> {
     let Some((username, email, password)) = settings::bootstrap_admin(settings)? else { return Ok(None) };
@@ -157,6 +194,12 @@ pub fn check(settings: &Settings) -> Result<Checked, SettingsError> {
     settings::jwt_secret(settings)?;
     settings::token_ttls(settings)?;
     let signing_keys = signing_keys(settings)?;
+    settings::password_policy(settings)?;
+    let mail = settings::mail_config(settings)?;
+    if matches!(mail.transport, MailTransport::Smtp { .. }) {
+        // Builds nothing that lasts: it checks the CA file and the TLS set-up.
+        mailer(&mail)?;
+    }
     let body_timeout = BodyTimeout(settings::body_timeout(settings)?);
     let bootstrap_admin = bootstrap_admin(settings)?;
     let trusted_proxies = settings
@@ -166,7 +209,7 @@ pub fn check(settings: &Settings) -> Result<Checked, SettingsError> {
         .map(|cidr| cidr.parse::<ipnet::IpNet>().or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| SettingsError::new("APP__SERVER__TRUSTED_PROXIES", format!("not a CIDR list: {e}")))?;
-    Ok(Checked { bootstrap_admin, trusted_proxies, body_timeout, signing_keys })
+    Ok(Checked { bootstrap_admin, trusted_proxies, body_timeout, signing_keys, mail })
 }
 
 /// What `check` derived from the settings.
@@ -175,6 +218,7 @@ pub struct Checked {
     trusted_proxies: Vec<ipnet::IpNet>,
     body_timeout: BodyTimeout,
     signing_keys: Option<(Arc<SigningKeys>, KeysLoaded)>,
+    mail: MailConfig,
 }
 
 /// Binds the configured address; a failure names the setting to fix.
@@ -209,16 +253,24 @@ async fn serve_on(
     listener: TcpListener,
     storage: Arc<dyn Storage>,
 ) -> Result<Application, StartupError> {
-    let Checked { bootstrap_admin: admin, trusted_proxies, body_timeout, signing_keys } = checked;
+    let Checked { bootstrap_admin: admin, trusted_proxies, body_timeout, signing_keys, mail } = checked;
     if let Some((keys, loaded)) = &signing_keys {
         log_keys_loaded(keys, loaded);
     }
     let signing_keys = signing_keys.map(|(keys, _)| keys);
     let (users, auth, verification_keys) = services(settings, storage.clone(), signing_keys.clone()).await?;
+    let mailer = mailer(&mail)?;
     if let Some(admin) = admin {
         // Created unless a user already has that username or email (instances starting together race on the
         // unique indexes: one creates it).
-        users.ensure_admin(admin).await.map_err(|e| StartupError::Other(e.into()))?;
+        users.ensure_admin(admin).await.map_err(|e| match e {
+            // A bootstrap admin that breaks the policy is a configuration error (docs/api.md §1).
+            UserServiceError::WeakPassword(violation) => StartupError::Settings(SettingsError::new(
+                "APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD",
+                violation.to_string(),
+            )),
+            other => StartupError::Other(other.into()),
+        })?;
     }
     let port = listener
         .local_addr()
@@ -252,5 +304,5 @@ async fn serve_on(
     };
     let server = users_http::serve(listener, state, options)
         .map_err(|source| StartupError::Listen { address: format!("port {port}"), source })?;
-    Ok(Application { port, server, readiness, storage, auth, signing_keys })
+    Ok(Application { port, server, readiness, storage, auth, signing_keys, mailer })
 }

@@ -203,9 +203,9 @@ fn json_request_logs_carry_the_request_id_route_status_and_user() {
     let env =
         [MEMORY, ("APP__LOG__FORMAT", "json"), ("APP__AUTH__JWT_SECRET", "a test secret of at least thirty-two bytes")];
     let (child, port, log) = start(&folder, &env);
-    let signup = r#"{"username":"alice","email":"alice@example.com","password":"password1"}"#;
+    let signup = r#"{"username":"alice","email":"alice@example.com","password":"orbit-tulip-1"}"#;
     assert_eq!(http_with(port, "POST", "/users", signup, None, "X-Request-Id: signup-1\r\n").0, 201);
-    let (_, pair) = http(port, "POST", "/auth/login", r#"{"username":"alice","password":"password1"}"#, None);
+    let (_, pair) = http(port, "POST", "/auth/login", r#"{"username":"alice","password":"orbit-tulip-1"}"#, None);
     let token = field(&pair, "access_token");
     assert_eq!(http_with(port, "GET", "/users/1", "", Some(&token), "X-Request-Id: read-1\r\n").0, 200);
     stop(child);
@@ -232,5 +232,100 @@ fn json_request_logs_carry_the_request_id_route_status_and_user() {
     // Every line of the sign-up carries its request id, the "user created" event included.
     let created = lines.iter().find(|l| l["message"] == "user created").expect("user created event");
     assert!(created["spans"].as_array().expect("spans").iter().any(|s| s["request_id"] == "signup-1"), "{created}");
-    assert!(!log.contains("password1") && !log.contains(&token) && !log.contains("$2b$"));
+    assert!(!log.contains("orbit-tulip-1") && !log.contains(&token) && !log.contains("$2b$"));
+}
+
+/// The one line `create-admin` prints when the password policy refuses the password.
+fn create_admin_refused(folder: &TempFolder, username: &str, password: &str) -> String {
+    let email = format!("{username}@example.com");
+    let output = run(
+        folder,
+        &[("APP__AUTH__JWT_SECRET", "a test secret of at least thirty-two bytes")],
+        &["create-admin", "--username", username, "--email", &email],
+        Some(&format!("{password}\n")),
+    );
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    stderr
+}
+
+#[test]
+fn create_admin_refuses_a_password_the_policy_refuses_in_one_line_and_creates_nothing() {
+    let folder = TempFolder::new("create-admin-policy");
+    let common = create_admin_refused(&folder, "eve", "Password123");
+    assert!(common.contains("password is one of the 10,000 most common passwords"), "{common}");
+    let own_name = create_admin_refused(&folder, "frank-lin", "FRANK-LIN");
+    assert!(own_name.contains("password must not be the username"), "{own_name}");
+    assert!(!own_name.contains("FRANK-LIN"), "the password is not shown: {own_name}");
+    // Nothing was created: the same names with a good password succeed.
+    let created = run(
+        &folder,
+        &[("USERS_API_ADMIN_PASSWORD", "a much better password")],
+        &["create-admin", "--username", "eve", "--email", "eve@example.com"],
+        None,
+    );
+    assert_eq!(created.status.code(), Some(0), "{created:?}");
+}
+
+#[test]
+fn a_bootstrap_admin_with_a_weak_password_is_fatal_only_when_it_is_about_to_be_created() {
+    let folder = TempFolder::new("bootstrap-policy");
+    let env = [
+        ("APP__AUTH__JWT_SECRET", "a test secret of at least thirty-two bytes"),
+        ("APP__AUTH__BOOTSTRAP_ADMIN__USERNAME", "root"),
+        ("APP__AUTH__BOOTSTRAP_ADMIN__EMAIL", "root@example.com"),
+        ("APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD", "password123"),
+    ];
+    let refused = run(&folder, &env, &[], None);
+    assert_fatal_naming(&refused, "APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("common"), "{refused:?}");
+    // Once root exists (made with a good password), the same settings serve: nothing is judged.
+    let created = run(
+        &folder,
+        &[("USERS_API_ADMIN_PASSWORD", "a much better password")],
+        &["create-admin", "--username", "root", "--email", "root@example.com"],
+        None,
+    );
+    assert_eq!(created.status.code(), Some(0), "{created:?}");
+    let (child, port, _) = start(&folder, &env);
+    assert_eq!(http(port, "GET", "/health", "", None).0, 200);
+    stop(child);
+}
+
+#[test]
+fn mail_and_policy_settings_that_are_wrong_are_fatal_naming_them() {
+    let folder = TempFolder::new("mail-settings");
+    let short = ("APP__AUTH__PASSWORD_MIN_LENGTH", "6");
+    assert_fatal_naming(&run(&folder, &[MEMORY, short], &[], None), "APP__AUTH__PASSWORD_MIN_LENGTH");
+    let file = ("APP__MAIL__TRANSPORT", "file");
+    assert_fatal_naming(&run(&folder, &[MEMORY, file], &[], None), "APP__MAIL__FROM");
+    let smtp = [
+        MEMORY,
+        ("APP__MAIL__TRANSPORT", "smtp"),
+        ("APP__MAIL__FROM", "no-reply@example.com"),
+        ("APP__MAIL__LINK_BASE", "https://app.example.com/account"),
+        ("APP__MAIL__SMTP_URL", "smtp://mailer:hunter2@mail.example.com:587"),
+        ("APP__MAIL__SMTP_CA_FILE", "not-a-pem.txt"),
+    ];
+    std::fs::write(folder.0.join("not-a-pem.txt"), "not a certificate").expect("written");
+    let refused = run(&folder, &smtp, &[], None);
+    assert_fatal_naming(&refused, "APP__MAIL__SMTP_CA_FILE");
+    assert!(!String::from_utf8_lossy(&refused.stderr).contains("hunter2"));
+}
+
+#[test]
+fn the_file_transport_starts_with_its_folder_created() {
+    let folder = TempFolder::new("mail-file");
+    let env = [
+        MEMORY,
+        ("APP__MAIL__TRANSPORT", "file"),
+        ("APP__MAIL__FROM", "Users API <no-reply@example.com>"),
+        ("APP__MAIL__DIR", "outgoing/mail"),
+        ("APP__MAIL__LINK_BASE", "http://localhost:3000/account"),
+    ];
+    let (child, port, _) = start(&folder, &env);
+    assert_eq!(http(port, "GET", "/health", "", None).0, 200);
+    stop(child);
+    assert!(folder.0.join("outgoing/mail").is_dir());
 }

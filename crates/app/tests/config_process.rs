@@ -98,7 +98,7 @@ fn a_postgres_url_alone_serves_from_postgres() {
     let schema = runtime.block_on(TestSchema::create());
     let folder = TempFolder::new("url-decides-postgres");
     let (child, port, _) = start(&folder, &[("APP__STORAGE__URL", &schema.url)]);
-    let signup = r#"{"username":"alice","email":"alice@example.com","password":"password1"}"#;
+    let signup = r#"{"username":"alice","email":"alice@example.com","password":"orbit-tulip-1"}"#;
     let (status, body) = http(port, "POST", "/users", signup, None);
     stop(child);
     assert_eq!(status, 201, "{body}");
@@ -160,7 +160,7 @@ fn sslmode_require_connects_over_tls() {
     let url = with_params(&schema.url, &format!("sslmode=require&application_name={application}"));
     let folder = TempFolder::new("sslmode-require");
     let (child, port, _) = start(&folder, &[("APP__STORAGE__URL", &url)]);
-    let signup = r#"{"username":"bob","email":"bob@example.com","password":"password1"}"#;
+    let signup = r#"{"username":"bob","email":"bob@example.com","password":"orbit-tulip-1"}"#;
     let (status, body) = http(port, "POST", "/users", signup, None);
     let connections: Vec<(bool, Option<String>)> = runtime.block_on(async {
         let mut connection = sqlx::PgConnection::connect(&schema.url).await.expect("connects");

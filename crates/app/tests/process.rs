@@ -96,13 +96,13 @@ fn a_sqlite_path_that_cannot_be_created_exits_1_naming_the_url() {
 fn with_no_config_at_all_users_are_kept_in_data_users_db_across_restarts() {
     let folder = TempFolder::new("default-sqlite");
     let (mut first, port, _) = start(&folder, &[]);
-    let signup = r#"{"username":"alice","email":"alice@example.com","password":"password1"}"#;
+    let signup = r#"{"username":"alice","email":"alice@example.com","password":"orbit-tulip-1"}"#;
     assert_eq!(http(port, "POST", "/users", signup, None).0, 201);
     terminate(&first);
     assert_eq!(wait(&mut first, Duration::from_secs(20)).and_then(|s| s.code()), Some(0));
     assert!(folder.0.join("data/users.db").is_file(), "data/users.db created with its folder");
     let (second, port, _) = start(&folder, &[]);
-    let token = login(port, "alice", "password1");
+    let token = login(port, "alice", "orbit-tulip-1");
     let (status, body) = http(port, "GET", "/users/1", "", Some(&token));
     stop(second);
     assert_eq!(status, 200, "{body}");
@@ -115,7 +115,7 @@ fn acknowledged_writes_survive_sigkill(folder: &TempFolder, env: &[(&str, &str)]
     let (mut child, port, _) = start(folder, &env);
     let admin = login(port, "root", "root password");
     let create = |name: &str| {
-        let body = format!(r#"{{"username":"{name}","email":"{name}@example.com","password":"password1"}}"#);
+        let body = format!(r#"{{"username":"{name}","email":"{name}@example.com","password":"orbit-tulip-1"}}"#);
         let (status, reply) = http(port, "POST", "/users", &body, None);
         assert_eq!(status, 201, "{reply}");
         id_of(&reply)

@@ -86,7 +86,7 @@ fn instances_started_together_share_one_database_consistently() {
         .map(|i| {
             let port = ports[i % ports.len()];
             std::thread::spawn(move || {
-                let body = format!(r#"{{"username":"same","email":"same{i}@example.com","password":"password1"}}"#);
+                let body = format!(r#"{{"username":"same","email":"same{i}@example.com","password":"orbit-tulip-1"}}"#);
                 http(port, "POST", "/users", &body, None).0
             })
         })
@@ -96,7 +96,7 @@ fn instances_started_together_share_one_database_consistently() {
     assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 49, "{statuses:?}");
 
     // A refresh token rotated on one instance, replayed on another: 401, and the family revoked everywhere.
-    let (_, pair) = login(ports[0], "same", "password1");
+    let (_, pair) = login(ports[0], "same", "orbit-tulip-1");
     let refresh = format!(r#"{{"refresh_token":"{}"}}"#, field(&pair, "refresh_token"));
     let (status, rotated) = http(ports[1], "POST", "/auth/refresh", &refresh, None);
     assert_eq!(status, 200, "{rotated}");
@@ -108,7 +108,7 @@ fn instances_started_together_share_one_database_consistently() {
     for i in 0..5 {
         assert_eq!(login(ports[i % ports.len()], "same", "wrong password").0, 401);
     }
-    assert_eq!(login(ports[2], "same", "password1").0, 429);
+    assert_eq!(login(ports[2], "same", "orbit-tulip-1").0, 429);
 
     // A password change on one instance: the old token is refused by every instance at once.
     let user = token_of(ports[0], "root", "root password");
@@ -125,11 +125,11 @@ fn instances_started_together_share_one_database_consistently() {
         ports[0],
         "POST",
         "/users",
-        r#"{"username":"gone","email":"gone@example.com","password":"password1"}"#,
+        r#"{"username":"gone","email":"gone@example.com","password":"orbit-tulip-1"}"#,
         None,
     );
     let gone_id = signup.split("\"id\":").nth(1).and_then(|r| r.split(',').next()).expect("id").to_owned();
-    let gone = token_of(ports[1], "gone", "password1");
+    let gone = token_of(ports[1], "gone", "orbit-tulip-1");
     assert_eq!(http(ports[2], "DELETE", &format!("/users/{gone_id}"), "", Some(&admin)).0, 204);
     for port in &ports {
         assert_eq!(http(*port, "GET", "/users/me", "", Some(&gone)).0, 401, "instance on port {port}");

@@ -22,7 +22,7 @@ fn settings() -> Vec<(&'static str, &'static str)> {
 }
 
 fn create(port: u16, admin: &str, name: &str) -> (u16, String) {
-    let body = format!(r#"{{"username":"{name}","email":"{name}@example.com","password":"password1"}}"#);
+    let body = format!(r#"{{"username":"{name}","email":"{name}@example.com","password":"orbit-tulip-1"}}"#);
     http(port, "POST", "/users", &body, Some(admin))
 }
 
@@ -96,7 +96,7 @@ fn with_the_disk_full_no_write_is_acknowledged_that_was_not_stored() {
         assert_unavailable(status, &reply, "a later sign-up");
     }
     let log = log.lock().expect("log").clone();
-    assert!(!log.contains("password1"), "no password in the logs");
+    assert!(!log.contains("orbit-tulip-1"), "no password in the logs");
     kill(server);
 
     // Restarted with room again: every acknowledged user is there, each with its own id, the update only if it

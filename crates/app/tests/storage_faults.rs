@@ -89,9 +89,12 @@ async fn an_unreachable_database_gives_503_then_the_service_recovers_by_itself()
     app.get(&path).await.problem(503, "unavailable");
     assert!(started.elapsed() < Duration::from_secs(10), "answered within the acquire timeout (and a margin)");
     app.get("/health/ready").await.problem(503, "unavailable");
-    app.post("/users", &serde_json::json!({"username": "bob", "email": "bob@example.com", "password": "password1"}))
-        .await
-        .problem(503, "unavailable");
+    app.post(
+        "/users",
+        &serde_json::json!({"username": "bob", "email": "bob@example.com", "password": "orbit-tulip-1"}),
+    )
+    .await
+    .problem(503, "unavailable");
     for _ in 0..4 {
         let reply = app.get(&path).await;
         assert_eq!(reply.status, 503, "never a 500 while it is away: {}", reply.text);
@@ -146,7 +149,7 @@ async fn a_commit_that_fails_is_a_503_and_nothing_is_acknowledged() {
     )
     .await;
     for i in 0..5 {
-        let body = serde_json::json!({"username": format!("bob{i}"), "email": format!("bob{i}@example.com"), "password": "password1"});
+        let body = serde_json::json!({"username": format!("bob{i}"), "email": format!("bob{i}@example.com"), "password": "orbit-tulip-1"});
         assert_unavailable(&app.post("/users", &body).await);
     }
     let renamed = app.patch(&format!("/users/{}", alice["id"]), &serde_json::json!({"name": "Renamed"})).await;
@@ -293,7 +296,7 @@ async fn login_costs_six_statements_on_postgresql() {
     let route = |url: String| format!("{}&sslmode=disable", url.replacen(&upstream, &proxied, 1));
     let Some(app) = spawn_app_with(route, &[]).await else { return };
     app.create_user("alice").await;
-    let login = serde_json::json!({"username": "alice", "password": "password1"});
+    let login = serde_json::json!({"username": "alice", "password": "orbit-tulip-1"});
     // The first login prepares the statements and warms the pool; the second is the steady state.
     assert_eq!(app.anonymous().post("/auth/login", &login).await.status, 200);
     let before = proxy.executes();

@@ -1,7 +1,8 @@
 //! The user use cases: the rules of docs/api.md §2 that span more than one value (uniqueness, what an update may
 //! change, timestamps), on top of the ports.
 
-use crate::auth::{Caller, CheckError, LoginKey, PasswordCheck};
+use crate::auth::{Caller, CheckError, LoginKey, LoginName, PasswordCheck};
+use crate::password_policy::{PasswordPolicy, PolicyViolation};
 use crate::ports::{
     AccessClaims, Clock, CreateUserError, DeleteUserError, HashError, PasswordHasher, RefreshTokenStore,
     RepositoryError, UpdateUserError, UserRepository,
@@ -20,6 +21,9 @@ pub enum UserServiceError {
     InvalidToken,
     #[error("not allowed: {0}")]
     Forbidden(&'static str),
+    /// The password policy (docs/api.md §7) refuses the new password.
+    #[error("password {0}")]
+    WeakPassword(PolicyViolation),
     #[error("current_password is required to change one's own password")]
     CurrentPasswordRequired,
     #[error("wrong current password")]
@@ -79,6 +83,7 @@ pub struct UserPorts {
     pub clock: Arc<dyn Clock>,
     pub passwords: Arc<PasswordCheck>,
     pub refresh_tokens: Arc<dyn RefreshTokenStore>,
+    pub policy: Arc<PasswordPolicy>,
 }
 
 #[derive(Clone)]
@@ -88,6 +93,7 @@ pub struct UserService {
     clock: Arc<dyn Clock>,
     passwords: Arc<PasswordCheck>,
     refresh_tokens: Arc<dyn RefreshTokenStore>,
+    policy: Arc<PasswordPolicy>,
 }
 
 impl UserService {
@@ -98,6 +104,7 @@ impl UserService {
             clock: ports.clock,
             passwords: ports.passwords,
             refresh_tokens: ports.refresh_tokens,
+            policy: ports.policy,
         }
     }
 
@@ -171,6 +178,17 @@ impl UserService {
         if (changes.status.is_some() || changes.email_verified.is_some()) && !actor.is_admin() {
             return Err(UserServiceError::Forbidden(ADMIN_ONLY_LIFECYCLE));
         }
+        let current = if actor.id() == id {
+            actor.user.clone()
+        } else {
+            self.repository.find_by_id(id).await?.ok_or(UserServiceError::NotFound)?
+        };
+        if let Some(password) = &changes.password {
+            // Judged against the names the user has after this update; before any hash (current_password's too).
+            let username = changes.username.as_ref().unwrap_or(&current.username);
+            let email = changes.email.as_ref().unwrap_or(&current.email);
+            self.policy.check(password, username, email).await.map_err(UserServiceError::WeakPassword)?;
+        }
         if own_password_change {
             let current = changes.current_password.as_ref().map_or("", PasswordAttempt::expose);
             self.passwords.check(&LoginKey::user(id), Some(&actor.user.password_hash), current).await.map_err(|e| {
@@ -183,11 +201,6 @@ impl UserService {
                 }
             })?;
         }
-        let current = if actor.id() == id {
-            actor.user.clone()
-        } else {
-            self.repository.find_by_id(id).await?.ok_or(UserServiceError::NotFound)?
-        };
         let password_hash = match &changes.password {
             Some(password) => Some(self.hasher.hash(password).await?),
             None => None,
@@ -261,7 +274,16 @@ impl UserService {
 
     /// Creates the bootstrap admin unless a user already has that username or email. Instances starting together
     /// race on the unique indexes: one creates it, the others find it taken. `true` when this call created it.
+    /// The password policy judges the password only when the admin is about to be created, so a policy made
+    /// stricter later does not stop a service whose admin exists.
     pub async fn ensure_admin(&self, request: NewUserRequest) -> Result<bool, UserServiceError> {
+        let by_username = LoginName::Username(request.username.as_str().to_owned());
+        let by_email = LoginName::Email(request.email.as_str().to_owned());
+        if self.repository.find_by_login_name(&by_username).await?.is_some()
+            || self.repository.find_by_login_name(&by_email).await?.is_some()
+        {
+            return Ok(false);
+        }
         match self.repository.create(self.new_user(request, Role::Admin).await?).await {
             Ok(user) => {
                 tracing::info!(user.id = user.id.get(), "bootstrap admin created");
@@ -272,8 +294,12 @@ impl UserService {
         }
     }
 
-    /// The user to store: the request with its password hashed, created now.
+    /// The user to store: the request with its password checked by the policy, then hashed, created now.
     async fn new_user(&self, request: NewUserRequest, role: Role) -> Result<NewUser, UserServiceError> {
+        self.policy
+            .check(&request.password, &request.username, &request.email)
+            .await
+            .map_err(UserServiceError::WeakPassword)?;
         Ok(NewUser {
             password_hash: self.hasher.hash(&request.password).await?,
             username: request.username,

@@ -298,6 +298,7 @@ impl From<UserServiceError> for ApiError {
         match e {
             UserServiceError::InvalidToken => Self::Unauthorized { detail: "invalid access token", token_sent: true },
             UserServiceError::Forbidden(detail) => Self::Forbidden(detail),
+            UserServiceError::WeakPassword(violation) => Self::invalid("password", violation.to_string()),
             UserServiceError::CurrentPasswordRequired => {
                 Self::invalid("current_password", "is required to change your own password")
             }

@@ -9,12 +9,12 @@ use users_domain::{Role, Timestamp, UserId};
 
 const SECRET: &[u8] = b"a test secret of at least thirty-two bytes";
 
-/// Signs up `username` (password `password1`) and logs in: the user and its token pair.
+/// Signs up `username` (password `orbit-tulip-1`) and logs in: the user and its token pair.
 async fn signed_up(app: &TestApp, username: &str) -> (Value, Value) {
-    let body = json!({"username": username, "email": format!("{username}@example.com"), "password": "password1"});
+    let body = json!({"username": username, "email": format!("{username}@example.com"), "password": "orbit-tulip-1"});
     let created = app.anonymous().post("/users", &body).await;
     assert_eq!(created.status, 201, "{}", created.text);
-    let pair = login(app, json!({"username": username, "password": "password1"})).await;
+    let pair = login(app, json!({"username": username, "password": "orbit-tulip-1"})).await;
     assert_eq!(pair.status, 200, "{}", pair.text);
     (created.json(), pair.json())
 }
@@ -45,10 +45,10 @@ async fn sign_up_log_in_me_refresh_and_log_out() {
     assert_eq!(pair["token_type"], "Bearer");
     assert!(pair["expires_in"].as_u64().is_some_and(|s| s > 0));
     // Log in by email too, in another case; and through the alias.
-    let by_email = login(&app, json!({"email": "ALICE@example.com", "password": "password1"})).await;
+    let by_email = login(&app, json!({"email": "ALICE@example.com", "password": "orbit-tulip-1"})).await;
     assert_eq!(by_email.status, 200, "{}", by_email.text);
     assert_eq!(by_email.header("cache-control").as_deref(), Some("no-store"));
-    let alias = app.anonymous().post("/users/login", &json!({"username": "Alice", "password": "password1"})).await;
+    let alias = app.anonymous().post("/users/login", &json!({"username": "Alice", "password": "orbit-tulip-1"})).await;
     assert_eq!(alias.status, 200, "{}", alias.text);
     // The caller.
     let me = app.with_token(token(&pair)).get("/users/me").await;
@@ -112,7 +112,7 @@ async fn who_may_call_what() {
 async fn only_an_admin_may_send_a_role() {
     let Some(app) = spawn_app().await else { return };
     let with_role = |name: &str, role: &str| {
-        json!({"username": name, "email": format!("{name}@example.com"), "password": "password1", "role": role})
+        json!({"username": name, "email": format!("{name}@example.com"), "password": "orbit-tulip-1", "role": role})
     };
     app.anonymous().post("/users", &with_role("eve", "user")).await.problem(403, "forbidden");
     let (alice, pair) = signed_up(&app, "alice").await;
@@ -139,10 +139,10 @@ async fn the_last_admin_stays() {
     app.patch(&root, &json!({"role": "user"})).await.problem(409, "conflict");
     // Two admins demoting each other at once: one admin remains.
     let second = app
-        .post("/users", &json!({"username": "second", "email": "second@example.com", "password": "password1", "role": "admin"}))
+        .post("/users", &json!({"username": "second", "email": "second@example.com", "password": "orbit-tulip-1", "role": "admin"}))
         .await
         .json();
-    let second_token = app.login("second", "password1").await;
+    let second_token = app.login("second", "orbit-tulip-1").await;
     let app = Arc::new(app);
     let root_demotes_second = {
         let app = app.clone();
@@ -173,8 +173,8 @@ async fn changing_ones_password_needs_the_current_one_and_ends_older_tokens() {
     client.patch(&own, &json!({"password": "new password"})).await.invalid_fields(&["current_password"]);
     client.patch(&own, &json!({"password": "new password", "current_password": "wrong one"})).await.problem(403, "forbidden");
     // A token issued in the same second as the change.
-    let same_second = app.login("alice", "password1").await;
-    let changed = client.patch(&own, &json!({"password": "new password", "current_password": "password1"})).await;
+    let same_second = app.login("alice", "orbit-tulip-1").await;
+    let changed = client.patch(&own, &json!({"password": "new password", "current_password": "orbit-tulip-1"})).await;
     assert_eq!(changed.status, 200, "{}", changed.text);
     unauthorized(&client.get("/users/me").await, true);
     unauthorized(&app.with_token(&same_second).get("/users/me").await, true);
@@ -223,7 +223,7 @@ async fn bad_tokens_are_401_with_the_challenge_on_every_route() {
             unauthorized(&reply, true);
         }
         // Sign-up too: a bad token is 401 even where none is needed.
-        let body = json!({"username": "carol", "email": "carol@example.com", "password": "password1"});
+        let body = json!({"username": "carol", "email": "carol@example.com", "password": "orbit-tulip-1"});
         let bytes = serde_json::to_vec(&body).expect("json");
         let reply = app.anonymous().send(Method::POST, "/users", Some(("application/json", bytes)), &[("Authorization", header)]).await;
         unauthorized(&reply, true);
@@ -294,7 +294,7 @@ async fn wrong_password_and_unknown_user_look_the_same() {
     assert_eq!(strip(wrong.json()), strip(unknown.json()));
     login(&app, json!({"password": "x"})).await.invalid_fields(&["username", "email"]);
     login(&app, json!({"username": "alice", "email": "alice@example.com", "password": "x"})).await.invalid_fields(&["username", "email"]);
-    login(&app, json!({"username": "alice", "password": "password1", "remember": true})).await.invalid_fields(&["remember"]);
+    login(&app, json!({"username": "alice", "password": "orbit-tulip-1", "remember": true})).await.invalid_fields(&["remember"]);
 }
 
 #[tokio::test]
@@ -309,12 +309,12 @@ async fn five_failures_lock_the_name_for_15_minutes() {
         body["password"] = json!("wrong password");
         login(&app, body).await.problem(401, "unauthorized");
     }
-    let locked = login(&app, json!({"username": "alice", "password": "password1"})).await;
+    let locked = login(&app, json!({"username": "alice", "password": "orbit-tulip-1"})).await;
     locked.problem(429, "rate-limited");
     let retry_after: u64 = locked.header("retry-after").expect("Retry-After").parse().expect("seconds");
     assert!((890..=900).contains(&retry_after), "{retry_after}");
     // Others are unaffected; unknown names are counted the same way.
-    assert_eq!(login(&app, json!({"username": "bob", "password": "password1"})).await.status, 200);
+    assert_eq!(login(&app, json!({"username": "bob", "password": "orbit-tulip-1"})).await.status, 200);
     for _ in 0..5 {
         login(&app, json!({"username": "ghost", "password": "wrong password"})).await.problem(401, "unauthorized");
     }
@@ -328,11 +328,11 @@ async fn a_success_before_the_fifth_failure_clears_the_count() {
     for _ in 0..4 {
         login(&app, json!({"username": "alice", "password": "wrong password"})).await.problem(401, "unauthorized");
     }
-    assert_eq!(login(&app, json!({"username": "alice", "password": "password1"})).await.status, 200);
+    assert_eq!(login(&app, json!({"username": "alice", "password": "orbit-tulip-1"})).await.status, 200);
     for _ in 0..4 {
         login(&app, json!({"username": "alice", "password": "wrong password"})).await.problem(401, "unauthorized");
     }
-    assert_eq!(login(&app, json!({"username": "alice", "password": "password1"})).await.status, 200);
+    assert_eq!(login(&app, json!({"username": "alice", "password": "orbit-tulip-1"})).await.status, 200);
 }
 
 #[tokio::test]
@@ -409,7 +409,7 @@ async fn instances_on_one_database_share_lockout_and_refresh_tokens() {
         let reply = login(instance, json!({"username": "alice", "password": format!("wrong {i}")})).await;
         reply.problem(401, "unauthorized");
     }
-    login(&second, json!({"username": "alice", "password": "password1"})).await.problem(429, "rate-limited");
+    login(&second, json!({"username": "alice", "password": "orbit-tulip-1"})).await.problem(429, "rate-limited");
     // A refresh token rotated on one instance and replayed on the other: reuse, the family revoked everywhere.
     let pair = login(&first, json!({"username": ADMIN_USERNAME, "password": ADMIN_PASSWORD})).await.json();
     let rotated = second.anonymous().post("/auth/refresh", &json!({"refresh_token": refresh_token(&pair)})).await;
@@ -507,7 +507,7 @@ async fn concurrent_wrong_passwords_get_no_more_than_five_checks() {
     let checked = statuses.iter().filter(|s| **s == 401).count();
     assert!(checked <= 5, "{checked} passwords checked: {statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 40 - checked, "{statuses:?}");
-    login(&app, json!({"username": "alice", "password": "password1"})).await.problem(429, "rate-limited");
+    login(&app, json!({"username": "alice", "password": "orbit-tulip-1"})).await.problem(429, "rate-limited");
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ async fn a_hundred_concurrent_creates_get_a_hundred_distinct_ids() {
     let creates = (0..100).map(|i| {
         let app = app.clone();
         tokio::spawn(async move {
-            let body = json!({"username": format!("user{i}"), "email": format!("user{i}@example.com"), "password": "password1"});
+            let body = json!({"username": format!("user{i}"), "email": format!("user{i}@example.com"), "password": "orbit-tulip-1"});
             app.post("/users", &body).await
         })
     });
@@ -30,7 +30,7 @@ async fn fifty_concurrent_creates_of_one_username_let_exactly_one_through() {
     let creates = (0..50).map(|i| {
         let app = app.clone();
         tokio::spawn(async move {
-            let body = json!({"username": "same", "email": format!("same{i}@example.com"), "password": "password1"});
+            let body = json!({"username": "same", "email": format!("same{i}@example.com"), "password": "orbit-tulip-1"});
             app.post("/users", &body).await
         })
     });

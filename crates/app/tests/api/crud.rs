@@ -63,8 +63,8 @@ async fn the_stored_password_is_a_bcrypt_hash_that_verifies() {
         .expect("stored");
     let hash = stored.password_hash.as_str();
     assert!(hash.starts_with("$2b$04$"), "bcrypt at the configured cost");
-    assert!(bcrypt::verify("password1", hash).expect("valid hash"));
-    assert!(!bcrypt::verify("password2", hash).expect("valid hash"));
+    assert!(bcrypt::verify("orbit-tulip-1", hash).expect("valid hash"));
+    assert!(!bcrypt::verify("orbit-tulip-2", hash).expect("valid hash"));
 }
 
 #[tokio::test]
@@ -82,7 +82,7 @@ async fn get_returns_the_same_user_on_every_read() {
 #[tokio::test]
 async fn put_and_patch_change_only_what_they_send() {
     let Some(app) = spawn_app().await else { return };
-    let created = app.create(json!({"username": "erin", "email": "erin@example.com", "password": "password1", "name": "Erin", "age": 40})).await;
+    let created = app.create(json!({"username": "erin", "email": "erin@example.com", "password": "orbit-tulip-1", "name": "Erin", "age": 40})).await;
     let path = format!("/users/{}", created["id"]);
     let patched = app.patch(&path, &json!({"age": 41})).await;
     assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
@@ -109,7 +109,7 @@ async fn put_and_patch_change_only_what_they_send() {
 #[tokio::test]
 async fn null_clears_name_and_age() {
     let Some(app) = spawn_app().await else { return };
-    let created = app.create(json!({"username": "fay", "email": "fay@example.com", "password": "password1", "name": "Fay", "age": 20})).await;
+    let created = app.create(json!({"username": "fay", "email": "fay@example.com", "password": "orbit-tulip-1", "name": "Fay", "age": 20})).await;
     let path = format!("/users/{}", created["id"]);
     let cleared = app
         .patch(&path, &json!({"name": null, "age": null}))
@@ -122,7 +122,7 @@ async fn null_clears_name_and_age() {
 #[tokio::test]
 async fn an_update_that_changes_nothing_keeps_updated_at() {
     let Some(app) = spawn_app().await else { return };
-    let created = app.create(json!({"username": "gus", "email": "gus@example.com", "password": "password1", "age": 5})).await;
+    let created = app.create(json!({"username": "gus", "email": "gus@example.com", "password": "orbit-tulip-1", "age": 5})).await;
     let path = format!("/users/{}", created["id"]);
     for body in [
         json!({}),
@@ -179,7 +179,7 @@ async fn the_signup_alias_creates_too() {
     let reply = app
         .post(
             "/users/signup",
-            &json!({"username": "lee", "email": "lee@example.com", "password": "password1"}),
+            &json!({"username": "lee", "email": "lee@example.com", "password": "orbit-tulip-1"}),
         )
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);

@@ -225,12 +225,12 @@ async fn every_string_a_client_sends_is_bounded() {
     let label = "d".repeat(61);
     let email = format!("{}@{label}.{label}.{label}.com", "e".repeat(64));
     assert_eq!(email.len(), 254);
-    let created = app.create(json!({"username": username, "email": email, "password": "password1"})).await;
+    let created = app.create(json!({"username": username, "email": email, "password": "orbit-tulip-1"})).await;
     let username_bound = &schemas["LoginWithUsername"]["properties"]["username"]["maxLength"];
     assert_eq!(username_bound, &json!(created["username"].as_str().expect("username").chars().count()));
     let email_bound = &schemas["LoginWithEmail"]["properties"]["email"]["maxLength"];
     assert_eq!(email_bound, &json!(created["email"].as_str().expect("email").chars().count()));
-    for login in [json!({"username": username, "password": "password1"}), json!({"email": email, "password": "password1"})]
+    for login in [json!({"username": username, "password": "orbit-tulip-1"}), json!({"email": email, "password": "orbit-tulip-1"})]
     {
         assert_eq!(app.anonymous().post("/auth/login", &login).await.status, 200, "{login}");
     }
@@ -265,8 +265,8 @@ async fn login_takes_exactly_one_of_username_or_email_in_the_schema_too() {
     names.sort();
     assert_eq!(names, ["email", "username"]);
     for neither_or_both in [
-        json!({"password": "password1"}),
-        json!({"username": "alice", "email": "alice@example.com", "password": "password1"}),
+        json!({"password": "orbit-tulip-1"}),
+        json!({"username": "alice", "email": "alice@example.com", "password": "orbit-tulip-1"}),
     ] {
         app.anonymous().post("/auth/login", &neither_or_both).await.problem(400, "validation");
     }

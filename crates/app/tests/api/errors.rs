@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 fn valid() -> Value {
-    json!({"username": "alice", "email": "alice@example.com", "password": "password1"})
+    json!({"username": "alice", "email": "alice@example.com", "password": "orbit-tulip-1"})
 }
 
 fn with(field: &str, value: Value) -> Value {
@@ -62,7 +62,7 @@ async fn a_body_that_is_not_an_object_names_the_body() {
     let Some(app) = spawn_app().await else { return };
     for body in [
         "[]",
-        "[\"alice\", \"alice@example.com\", \"password1\"]",
+        "[\"alice\", \"alice@example.com\", \"orbit-tulip-1\"]",
         "\"alice\"",
         "42",
         "null",
@@ -120,7 +120,7 @@ async fn username_rules() {
     // The edges are fine.
     app.create(with("username", json!("a.-"))).await;
     app.create(
-        json!({"username": "b".repeat(32), "email": "b@example.com", "password": "password1"}),
+        json!({"username": "b".repeat(32), "email": "b@example.com", "password": "orbit-tulip-1"}),
     )
     .await;
 }
@@ -205,7 +205,7 @@ async fn update_rules_are_the_same_and_refusals_change_nothing() {
         (json!({"password": "short"}), "password"),
         (json!({"role": "root"}), "role"),
         (json!({"id": 9}), "id"),
-        (json!({"current_password": "password1"}), "current_password"),
+        (json!({"current_password": "orbit-tulip-1"}), "current_password"),
     ] {
         app.patch(&path, &body).await.invalid_fields(&[field]);
     }
@@ -294,7 +294,7 @@ async fn a_taken_username_or_email_is_409_naming_it_case_insensitively() {
     let reply = app
         .post(
             "/users",
-            &json!({"username": "ALICE", "email": "other@example.com", "password": "password1"}),
+            &json!({"username": "ALICE", "email": "other@example.com", "password": "orbit-tulip-1"}),
         )
         .await;
     assert_eq!(
@@ -304,7 +304,7 @@ async fn a_taken_username_or_email_is_409_naming_it_case_insensitively() {
     let reply = app
         .post(
             "/users",
-            &json!({"username": "other", "email": "Alice@EXAMPLE.com", "password": "password1"}),
+            &json!({"username": "other", "email": "Alice@EXAMPLE.com", "password": "orbit-tulip-1"}),
         )
         .await;
     assert_eq!(
@@ -334,7 +334,7 @@ async fn a_body_over_64_kib_is_413() {
     let Some(app) = spawn_app().await else { return };
     let padding = "x".repeat(64 * 1024);
     let body = format!(
-        r#"{{"username": "alice", "email": "alice@example.com", "password": "password1", "name": "{padding}"}}"#
+        r#"{{"username": "alice", "email": "alice@example.com", "password": "orbit-tulip-1", "name": "{padding}"}}"#
     );
     raw(&app, Method::POST, "/users", "application/json", &body)
         .await
@@ -398,7 +398,7 @@ async fn a_nul_character_is_refused_or_matches_nothing_never_a_500() {
         assert_eq!(reply.status, 200, "{query}: {}", reply.text);
         assert_eq!(reply.json(), json!([]), "{query}");
     }
-    let login = app.anonymous().post("/auth/login", &json!({"username": "a\u{0}b", "password": "password1"})).await;
+    let login = app.anonymous().post("/auth/login", &json!({"username": "a\u{0}b", "password": "orbit-tulip-1"})).await;
     login.problem(401, "unauthorized");
 }
 

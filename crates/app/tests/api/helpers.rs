@@ -256,8 +256,10 @@ impl TestApp {
 
     /// Creates `username` (email `username@example.com`) and returns the created user.
     pub async fn create_user(&self, username: &str) -> Value {
-        self.create(json!({"username": username, "email": format!("{username}@example.com"), "password": "password1"}))
-            .await
+        self.create(
+            json!({"username": username, "email": format!("{username}@example.com"), "password": "orbit-tulip-1"}),
+        )
+        .await
     }
 
     pub async fn create(&self, body: Value) -> Value {

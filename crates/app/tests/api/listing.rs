@@ -105,10 +105,10 @@ async fn no_link_header_when_nothing_matches() {
 #[tokio::test]
 async fn every_filter_matches_case_insensitively() {
     let Some(app) = spawn_app().await else { return };
-    app.create(json!({"username": "Alice", "email": "alice@example.com", "password": "password1", "name": "Alice Liddell"}))
+    app.create(json!({"username": "Alice", "email": "alice@example.com", "password": "orbit-tulip-1", "name": "Alice Liddell"}))
         .await;
-    app.create(json!({"username": "bob", "email": "bob@example.org", "password": "password1", "role": "admin"})).await;
-    app.create(json!({"username": "carol", "email": "carol@example.com", "password": "password1", "name": "100%_sure"}))
+    app.create(json!({"username": "bob", "email": "bob@example.org", "password": "orbit-tulip-1", "role": "admin"})).await;
+    app.create(json!({"username": "carol", "email": "carol@example.com", "password": "orbit-tulip-1", "name": "100%_sure"}))
         .await;
     assert_eq!(names(&app.get("/users?username=ALICE").await), ["Alice"]);
     assert!(names(&app.get("/users?username=ali").await).is_empty(), "exact, not a prefix");
@@ -131,7 +131,7 @@ async fn every_sort_key_both_ways_with_ties_by_id() {
     for (username, email) in
         [("bob", "z@example.com"), ("amy", "y@example.com"), ("Bob_", "x@example.com"), ("cat", "w@example.com")]
     {
-        app.create(json!({"username": username, "email": email, "password": "password1"})).await;
+        app.create(json!({"username": username, "email": email, "password": "orbit-tulip-1"})).await;
     }
     let sorted = |sort: &str| format!("/users?role=user&sort={sort}");
     assert_eq!(names(&app.get(&sorted("id")).await), ["bob", "amy", "Bob_", "cat"]);

@@ -10,15 +10,15 @@ const KELVIN_SIGN: char = '\u{212A}';
 #[tokio::test]
 async fn a_name_with_a_look_alike_character_is_not_the_ascii_name() {
     let Some(app) = spawn_app().await else { return };
-    app.create(json!({"username": "kelvin", "email": "kelvin@example.com", "password": "password1"})).await;
+    app.create(json!({"username": "kelvin", "email": "kelvin@example.com", "password": "orbit-tulip-1"})).await;
     let look_alike = format!("{KELVIN_SIGN}elvin");
     for body in [
-        json!({"username": look_alike, "password": "password1"}),
-        json!({"email": format!("{look_alike}@example.com"), "password": "password1"}),
+        json!({"username": look_alike, "password": "orbit-tulip-1"}),
+        json!({"email": format!("{look_alike}@example.com"), "password": "orbit-tulip-1"}),
     ] {
         app.anonymous().post("/auth/login", &body).await.problem(401, "unauthorized");
     }
-    let ascii = app.anonymous().post("/auth/login", &json!({"username": "KELVIN", "password": "password1"})).await;
+    let ascii = app.anonymous().post("/auth/login", &json!({"username": "KELVIN", "password": "orbit-tulip-1"})).await;
     assert_eq!(ascii.status, 200, "{}", ascii.text);
     let encoded = "%E2%84%AAelvin"; // the KELVIN SIGN, percent-encoded
     for filter in [format!("username={encoded}"), format!("email={encoded}%40example.com"), format!("q={encoded}")] {
@@ -49,7 +49,7 @@ async fn eight_concurrent_logins_with_the_right_password_all_succeed() {
             .map(|_| {
                 let app = app.clone();
                 tokio::spawn(async move {
-                    app.anonymous().post("/auth/login", &json!({"username": "alice", "password": "password1"})).await
+                    app.anonymous().post("/auth/login", &json!({"username": "alice", "password": "orbit-tulip-1"})).await
                 })
             })
             .collect();

@@ -30,7 +30,7 @@ async fn race_one_change(app: &Arc<TestApp>, round: usize, change_by_admin: bool
     let username = format!("racer{round}");
     let user = app.create_user(&username).await;
     let id = user["id"].as_i64().expect("id");
-    let login = json!({"username": username, "password": "password1"});
+    let login = json!({"username": username, "password": "orbit-tulip-1"});
     let before = app.anonymous().post("/auth/login", &login).await;
     assert_eq!(before.status, StatusCode::OK, "{}", before.text);
     let (own_access, older_refresh) = pair(&before.json());
@@ -38,8 +38,8 @@ async fn race_one_change(app: &Arc<TestApp>, round: usize, change_by_admin: bool
     let change = {
         let app = app.clone();
         let (token, body) = match change_by_admin {
-            true => (app.token.clone().expect("admin token"), json!({"password": "password2"})),
-            false => (own_access.clone(), json!({"password": "password2", "current_password": "password1"})),
+            true => (app.token.clone().expect("admin token"), json!({"password": "orbit-tulip-2"})),
+            false => (own_access.clone(), json!({"password": "orbit-tulip-2", "current_password": "orbit-tulip-1"})),
         };
         tokio::spawn(async move { app.with_token(&token).patch(&format!("/users/{id}"), &body).await })
     };
@@ -63,7 +63,7 @@ async fn race_one_change(app: &Arc<TestApp>, round: usize, change_by_admin: bool
         }
     }
     // The new password still works.
-    let after = app.anonymous().post("/auth/login", &json!({"username": username, "password": "password2"})).await;
+    let after = app.anonymous().post("/auth/login", &json!({"username": username, "password": "orbit-tulip-2"})).await;
     assert_eq!(after.status, StatusCode::OK, "{}", after.text);
 }
 
@@ -89,7 +89,7 @@ async fn no_login_or_refresh_racing_a_delete_outlives_it() {
     for round in 0..ROUNDS {
         let username = format!("doomed{round}");
         let id = app.create_user(&username).await["id"].as_i64().expect("id");
-        let login = json!({"username": username, "password": "password1"});
+        let login = json!({"username": username, "password": "orbit-tulip-1"});
         let older = pair(&app.anonymous().post("/auth/login", &login).await.json());
         let delete = {
             let app = app.clone();

@@ -10,7 +10,7 @@ async fn the_api_prefix_and_a_trailing_slash_reach_the_same_handlers() {
     let reply = app
         .post(
             "/api/users/",
-            &json!({"username": "alice", "email": "alice@example.com", "password": "password1"}),
+            &json!({"username": "alice", "email": "alice@example.com", "password": "orbit-tulip-1"}),
         )
         .await;
     assert_eq!(reply.status, 201, "{}", reply.text);
@@ -34,7 +34,7 @@ async fn the_api_prefix_and_a_trailing_slash_reach_the_same_handlers() {
     let signup = app
         .post(
             "/api/users/signup/",
-            &json!({"username": "bob", "email": "bob@example.com", "password": "password1"}),
+            &json!({"username": "bob", "email": "bob@example.com", "password": "orbit-tulip-1"}),
         )
         .await;
     assert_eq!(signup.status, 201, "{}", signup.text);

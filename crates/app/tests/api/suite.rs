@@ -29,3 +29,5 @@ mod trust;
 mod jwks;
 #[path = "lifecycle.rs"]
 mod lifecycle;
+#[path = "password_policy.rs"]
+mod password_policy;

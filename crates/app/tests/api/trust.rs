@@ -18,7 +18,7 @@ fn client_from(local: &str) -> reqwest::Client {
 }
 
 fn signup_body(username: &str) -> Value {
-    json!({"username": username, "email": format!("{username}@example.com"), "password": "password1"})
+    json!({"username": username, "email": format!("{username}@example.com"), "password": "orbit-tulip-1"})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -47,7 +47,7 @@ async fn a_login_is_not_starved_by_many_concurrent_signups_from_another_client()
     first_done_seen.wait_for(|done| *done).await.expect("a sign-up answered");
     let login = client_from("127.0.0.2")
         .post(format!("{}/auth/login", app.address))
-        .json(&json!({"username": "alice", "password": "password1"}))
+        .json(&json!({"username": "alice", "password": "orbit-tulip-1"}))
         .send()
         .await
         .expect("sent");
@@ -79,7 +79,7 @@ async fn anonymous_signups_are_limited_per_ip_and_an_admins_creates_are_not() {
     let wait: u64 = limited.header("retry-after").expect("Retry-After").parse().expect("seconds");
     assert!((1..=60).contains(&wait), "{wait}");
     // A signed-in user who is not an admin signs others up like anyone else.
-    let user = app.login("first", "password1").await;
+    let user = app.login("first", "orbit-tulip-1").await;
     app.with_token(&user).post("/users", &signup_body("fourth")).await.problem(429, "rate-limited");
     for name in ["by-admin-1", "by-admin-2", "by-admin-3"] {
         assert_eq!(app.post("/users", &signup_body(name)).await.status, StatusCode::CREATED, "admins are exempt");
@@ -187,7 +187,7 @@ async fn two_authorization_headers_are_400_before_authentication() {
     assert_eq!(app.get(&format!("/users/{alice}")).await.json()["name"], Value::Null, "nothing was changed");
     assert_eq!(app.count().await, 1, "nothing was created");
     // The /auth routes ignore the Authorization header, however many.
-    let login = serde_json::to_vec(&json!({"username": "alice", "password": "password1"})).expect("json");
+    let login = serde_json::to_vec(&json!({"username": "alice", "password": "orbit-tulip-1"})).expect("json");
     let reply = app.anonymous().send(Method::POST, "/auth/login", Some(("application/json", login)), &twice).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
 }

@@ -1,8 +1,10 @@
 //! The ports: what the domain needs from the outside world. Adapters implement them; tests mock them.
 
 mod access_tokens;
+mod breached_passwords;
 mod clock;
 mod login_failures;
+mod mailer;
 mod operations;
 mod password_hasher;
 mod refresh_tokens;
@@ -10,7 +12,9 @@ mod user_repository;
 mod verification_keys;
 
 pub use access_tokens::{AccessClaims, AccessToken, AccessTokens, TokenError, TokenSubject};
+pub use breached_passwords::{BreachCheckError, BreachedPasswords};
 pub use login_failures::LoginFailureStore;
+pub use mailer::{MailError, MailKind, MailMessage, MailSubject, MailSubjectError, Mailer, MAIL_SUBJECT_MAX_CHARS};
 pub use operations::{PoolStats, StorageOperations};
 pub use refresh_tokens::{RefreshTokenCodec, RefreshTokenStore, SpendOutcome, StoredRefreshToken};
 
@@ -26,9 +30,13 @@ impl<T: UserRepository + RefreshTokenStore + LoginFailureStore + StorageOperatio
 #[cfg(any(test, feature = "mocks"))]
 pub use access_tokens::MockAccessTokens;
 #[cfg(any(test, feature = "mocks"))]
+pub use breached_passwords::MockBreachedPasswords;
+#[cfg(any(test, feature = "mocks"))]
 pub use clock::MockClock;
 #[cfg(any(test, feature = "mocks"))]
 pub use login_failures::MockLoginFailureStore;
+#[cfg(any(test, feature = "mocks"))]
+pub use mailer::MockMailer;
 #[cfg(any(test, feature = "mocks"))]
 pub use operations::MockStorageOperations;
 #[cfg(any(test, feature = "mocks"))]

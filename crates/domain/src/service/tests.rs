@@ -1,6 +1,9 @@
 use super::*;
+use crate::password_policy::PasswordMinLength;
+use crate::password_policy::PolicyViolation;
 use crate::ports::{
-    AccessClaims, MockClock, MockLoginFailureStore, MockPasswordHasher, MockRefreshTokenStore, MockUserRepository,
+    AccessClaims, BreachCheckError, MockBreachedPasswords, MockClock, MockLoginFailureStore, MockPasswordHasher,
+    MockRefreshTokenStore, MockUserRepository,
 };
 use crate::{PasswordAttempt, PasswordHash, Timestamp};
 use mockall::predicate::eq;
@@ -47,11 +50,19 @@ struct Ports {
     clock: MockClock,
     failures: MockLoginFailureStore,
     refresh_tokens: MockRefreshTokenStore,
+    policy: PasswordPolicy,
 }
 
 impl Ports {
     fn new(repository: MockUserRepository, clock: MockClock) -> Self {
-        Self { repository, hasher: hasher(), clock, failures: no_failures(), refresh_tokens: revocations() }
+        Self {
+            repository,
+            hasher: hasher(),
+            clock,
+            failures: no_failures(),
+            refresh_tokens: revocations(),
+            policy: PasswordPolicy::new(PasswordMinLength::default(), None),
+        }
     }
 
     async fn service(self) -> UserService {
@@ -66,6 +77,7 @@ impl Ports {
             clock,
             passwords: Arc::new(passwords),
             refresh_tokens: Arc::new(self.refresh_tokens),
+            policy: Arc::new(self.policy),
         })
     }
 }
@@ -523,6 +535,34 @@ async fn only_an_admin_may_send_status_or_email_verified_even_unchanged() {
 }
 
 #[tokio::test]
+// The password policy (docs/api.md §7) wherever a password is set, before any hash.
+
+fn with_password(mut request: NewUserRequest, password: &str) -> NewUserRequest {
+    request.password = Password::parse(password).expect("valid");
+    request
+}
+
+fn hashes_nothing() -> MockPasswordHasher {
+    let mut hasher = MockPasswordHasher::new();
+    hasher.expect_hash().never();
+    hasher
+}
+
+#[tokio::test]
+async fn a_sign_up_with_a_weak_password_is_refused_before_hashing_and_stores_nothing() {
+    let users = service(untouched(), hashes_nothing(), clock_at("2026-01-01T00:00:00Z")).await;
+    let cases = [
+        ("Password123", PolicyViolation::Common),
+        ("ALICE@example.com", PolicyViolation::SameAsEmail),
+        ("ééçç", PolicyViolation::TooShort(8)),
+    ];
+    for (password, violation) in cases {
+        let error = users.create(None, with_password(sign_up(None), password)).await.expect_err("refused");
+        assert!(matches!(&error, UserServiceError::WeakPassword(v) if *v == violation), "{password}: {error:?}");
+    }
+}
+
+#[tokio::test]
 async fn an_admin_creates_a_user_with_lifecycle_fields() {
     let mut repository = MockUserRepository::new();
     let banned = AccountStatus::Disabled { until: Some(at("2026-02-01T00:00:00Z")) };
@@ -606,4 +646,95 @@ async fn unlock_is_for_admins_and_clears_the_users_names() {
     let ports = Ports { failures, ..Ports::new(repository_returning_alice(), clock_at("2026-01-01T00:00:00Z")) };
     ports.service().await.unlock(&admin(), alice().id).await.expect("unlocked");
     assert_eq!(*cleared.lock().expect("lock"), ["user:7", "name:alice", "name:alice@example.com"]);
+}
+
+#[tokio::test]
+async fn the_configured_minimum_length_applies() {
+    let ports = Ports {
+        hasher: hashes_nothing(),
+        policy: PasswordPolicy::new(PasswordMinLength::new(16).expect("in range"), None),
+        ..Ports::new(untouched(), clock_at("2026-01-01T00:00:00Z"))
+    };
+    let users = ports.service().await;
+    let error = users.create(None, with_password(sign_up(None), "fifteen chars!!")).await.expect_err("short");
+    assert!(matches!(error, UserServiceError::WeakPassword(PolicyViolation::TooShort(16))), "{error:?}");
+    assert_eq!(error.to_string(), "password must be at least 16 characters long");
+}
+
+#[tokio::test]
+async fn a_breached_password_is_refused_and_an_unanswered_check_lets_it_through() {
+    let mut breached = MockBreachedPasswords::new();
+    breached.expect_is_breached().times(1).returning(|_| Ok(true));
+    breached
+        .expect_is_breached()
+        .times(1)
+        .returning(|_| Err(BreachCheckError::Unavailable(anyhow::anyhow!("no answer within 2 s"))));
+    let mut repository = MockUserRepository::new();
+    repository.expect_create().times(1).returning(|_| Err(CreateUserError::UsernameTaken));
+    let ports = Ports {
+        policy: PasswordPolicy::new(PasswordMinLength::default(), Some(Arc::new(breached))),
+        ..Ports::new(repository, clock_at("2026-01-01T00:00:00Z"))
+    };
+    let users = ports.service().await;
+    let error = users.create(None, sign_up(None)).await.expect_err("breached");
+    assert!(matches!(error, UserServiceError::WeakPassword(PolicyViolation::Breached)), "{error:?}");
+    // The second check gets no answer: the sign-up goes on (and reaches storage).
+    let error = users.create(None, sign_up(None)).await.expect_err("taken");
+    assert!(matches!(error, UserServiceError::UsernameTaken), "{error:?}");
+}
+
+#[tokio::test]
+async fn an_update_judges_the_password_against_the_names_after_the_update_before_checking_current_password() {
+    let mut failures = MockLoginFailureStore::new();
+    failures.expect_record().never(); // current_password is not even checked
+    let ports =
+        Ports { failures, hasher: hashes_nothing(), ..Ports::new(untouched(), clock_at("2026-01-01T00:00:00Z")) };
+    let users = ports.service().await;
+    let renamed = UserChanges {
+        username: Some(Username::parse("Rosalind-F").expect("valid")),
+        password: Some(Password::parse("rosalind-f").expect("valid")),
+        current_password: Some(PasswordAttempt::new("old password")),
+        ..Default::default()
+    };
+    let error = users.update(&as_alice(), alice().id, renamed).await.expect_err("refused");
+    assert!(matches!(error, UserServiceError::WeakPassword(PolicyViolation::SameAsUsername)), "{error:?}");
+    let common = UserChanges {
+        password: Some(Password::parse("iloveyou1").expect("valid")),
+        current_password: Some(PasswordAttempt::new("old password")),
+        ..Default::default()
+    };
+    let error = users.update(&as_alice(), alice().id, common).await.expect_err("refused");
+    assert!(matches!(error, UserServiceError::WeakPassword(PolicyViolation::Common)), "{error:?}");
+}
+
+#[tokio::test]
+async fn an_admin_resetting_a_password_meets_the_policy_against_that_users_names() {
+    let ports = Ports {
+        hasher: hashes_nothing(),
+        ..Ports::new(repository_returning_alice(), clock_at("2026-01-01T00:00:00Z"))
+    };
+    let users = ports.service().await;
+    let changes =
+        UserChanges { password: Some(Password::parse("ALICE@EXAMPLE.COM").expect("valid")), ..Default::default() };
+    let error = users.update(&admin(), alice().id, changes).await.expect_err("refused");
+    assert!(matches!(error, UserServiceError::WeakPassword(PolicyViolation::SameAsEmail)), "{error:?}");
+}
+
+#[tokio::test]
+async fn the_bootstrap_admins_password_is_judged_only_when_it_is_about_to_be_created() {
+    let mut repository = MockUserRepository::new();
+    repository
+        .expect_find_by_login_name()
+        .returning(|name| Ok(matches!(name, crate::auth::LoginName::Email(e) if e == "alice@example.com").then(alice)));
+    repository.expect_create().never();
+    let users = service(repository, hashes_nothing(), clock_at("2026-01-01T00:00:00Z")).await;
+    let weak = with_password(sign_up(None), "password");
+    assert!(!users.ensure_admin(weak).await.expect("exists already: not judged"));
+
+    let mut repository = MockUserRepository::new();
+    repository.expect_find_by_login_name().returning(|_| Ok(None));
+    repository.expect_create().never();
+    let users = service(repository, hashes_nothing(), clock_at("2026-01-01T00:00:00Z")).await;
+    let error = users.ensure_admin(with_password(sign_up(None), "password")).await.expect_err("weak");
+    assert!(matches!(error, UserServiceError::WeakPassword(PolicyViolation::Common)), "{error:?}");
 }
