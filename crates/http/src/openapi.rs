@@ -21,6 +21,10 @@ const PUBLIC: &[(&str, &str)] = &[
     ("/openapi.json", "get"),
     ("/docs", "get"),
     ("/.well-known/jwks.json", "get"),
+    ("/auth/password-reset", "post"),
+    ("/auth/password-reset/confirm", "post"),
+    ("/auth/verify-email", "post"),
+    ("/auth/verify-email/resend", "post"),
 ];
 
 /// PUT and PATCH share a handler, so paperclip gives both its operation id; generators need one id per
@@ -154,6 +158,8 @@ fn errors_of(path: &str, method: &str) -> &'static [u16] {
         ("/auth/logout", "post") => &[400, 408, 413, 415, 500, 503],
         ("/health/ready", "get") => &[500, 503],
         ("/.well-known/jwks.json", "get") => &[404, 500],
+        ("/auth/password-reset" | "/auth/verify-email/resend", "post") => &[400, 404, 408, 413, 415, 429, 500, 503],
+        ("/auth/password-reset/confirm" | "/auth/verify-email", "post") => &[400, 404, 408, 413, 415, 500, 503],
         _ => &[500],
     }
 }

@@ -501,3 +501,7 @@ for_every_dialect! {
         }
     }
 }
+
+// After the macro, which it uses.
+#[path = "mail.rs"]
+mod mail;

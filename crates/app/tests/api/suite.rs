@@ -31,3 +31,5 @@ mod jwks;
 mod lifecycle;
 #[path = "password_policy.rs"]
 mod password_policy;
+#[path = "mail.rs"]
+mod mail;

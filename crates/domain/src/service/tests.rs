@@ -534,7 +534,6 @@ async fn only_an_admin_may_send_status_or_email_verified_even_unchanged() {
     }
 }
 
-#[tokio::test]
 // The password policy (docs/api.md §7) wherever a password is set, before any hash.
 
 fn with_password(mut request: NewUserRequest, password: &str) -> NewUserRequest {

@@ -2,4 +2,5 @@ pub mod auth;
 pub mod docs;
 pub mod health;
 pub mod jwks;
+pub mod mail;
 pub mod users;

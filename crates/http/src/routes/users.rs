@@ -28,6 +28,7 @@ pub async fn create_user(
     users: Data<UserService>,
     limits: Data<ClientLimits>,
     hashing: HashingClient,
+    mail: Data<crate::routes::mail::MailRoutes>,
     body: Result<JsonBody<CreateUserBody>, ApiError>,
 ) -> Result<Created<UserResponse>, ApiError> {
     let caller = caller.0;
@@ -37,6 +38,7 @@ pub async fn create_user(
     let request = body?.0.into_request()?;
     let _turn = hashing.turn(HashClass::Other).await?;
     let user = users.create(caller.as_ref(), request).await?;
+    mail.user_created(&user).await;
     let location = format!("{}/users/{}", RequestPath::of(&req).prefix(), user.id);
     Ok(Created { body: user.into(), location })
 }
