@@ -98,7 +98,9 @@ impl MailStore for InMemoryStore {
     async fn take_mail_token(&self, token_hash: &str, now: Timestamp) -> Result<bool, RepositoryError> {
         let mut mail = self.mail();
         let usable = mail.tokens.get(token_hash).is_some_and(|t| t.expires_at > now);
-        mail.tokens.remove(token_hash);
+        if usable {
+            mail.tokens.remove(token_hash);
+        }
         Ok(usable)
     }
 
