@@ -9,7 +9,7 @@ use crate::ports::{
     QueuedMail, RefreshTokenCodec, RefreshTokenStore, RepositoryError, StoredMailToken, UpdateUserError,
     UserRepository,
 };
-use crate::{Password, Timestamp, User, UserPatch};
+use crate::{Email, Password, Timestamp, User, UserPatch};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -145,11 +145,30 @@ impl MailFlows {
 
     /// Queues a verification mail for a user's (new) address: a sign-up, an email change. Not limited.
     pub async fn send_verification(&self, user: &User) -> Result<(), MailFlowError> {
-        let intent = MailIntent { user_id: user.id, kind: MailKind::EmailVerification, address: user.email.clone() };
+        self.queue(MailIntent { user_id: user.id, kind: MailKind::EmailVerification, address: user.email.clone() }).await
+    }
+
+    /// Queues the invite of a user an admin created without a password (docs/api.md §7). Not limited.
+    pub async fn send_invite(&self, user: &User) -> Result<(), MailFlowError> {
+        self.queue(MailIntent { user_id: user.id, kind: MailKind::Invite, address: user.email.clone() }).await
+    }
+
+    /// Tells the address a user had that their email changed (docs/api.md §3). Not limited.
+    pub async fn send_email_changed(&self, user: &User, old_address: Email) -> Result<(), MailFlowError> {
+        self.queue(MailIntent { user_id: user.id, kind: MailKind::EmailChanged, address: old_address }).await
+    }
+
+    async fn queue(&self, intent: MailIntent) -> Result<(), MailFlowError> {
         let now = self.ports.clock.now();
         self.ports.mail.enqueue_mail(intent, now, now, u32::MAX).await?;
         self.queued.notify_one();
         Ok(())
+    }
+
+    /// A password nobody knows, for an invited user until they choose theirs: 256 random bits.
+    pub fn unknown_password(&self) -> Result<Password, MailFlowError> {
+        let (random, _) = self.ports.codec.generate().map_err(MailFlowError::Unexpected)?;
+        Password::parse(random).map_err(|e| MailFlowError::Unexpected(e.into()))
     }
 
     /// The unexpired token of one of `kinds` whose address is still its user's, with that user.

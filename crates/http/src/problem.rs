@@ -317,7 +317,7 @@ impl From<UserServiceError> for ApiError {
             UserServiceError::Forbidden(detail) => Self::Forbidden(detail),
             UserServiceError::WeakPassword(violation) => Self::invalid("password", violation.to_string()),
             UserServiceError::CurrentPasswordRequired => {
-                Self::invalid("current_password", "is required to change your own password")
+                Self::invalid("current_password", "is required to change your own password or email")
             }
             UserServiceError::WrongCurrentPassword => Self::Forbidden("current_password is wrong"),
             UserServiceError::Locked { retry_after_secs } => Self::RateLimited { retry_after_secs },

@@ -299,3 +299,51 @@ async fn with_mail_off_the_mail_routes_answer_404_and_a_sign_up_sends_nothing() 
         anonymous.post(path, body).await.problem(404, "not-found");
     }
 }
+
+#[tokio::test]
+async fn an_admin_invites_a_user_without_a_password_who_sets_one_with_the_invite() {
+    let dir = MailDir::new();
+    let app = app_with_mail(&dir, &[]).await;
+    let invited = app.create(json!({"username": "hedy", "email": "hedy@example.com"})).await;
+    assert_eq!(invited["email_verified"], false);
+    // Anyone else leaving out the password: 400 as before.
+    let sign_up = app.anonymous().post("/users", &json!({"username": "ivan", "email": "ivan@example.com"})).await;
+    sign_up.invalid_fields(&["password"]);
+    let mail = dir.wait_for("hedy@example.com", "invite", 1).await;
+    let token = token_of(&mail);
+    assert!(dir.mails_to("hedy@example.com", "email-verification").is_empty(), "the invite is the only mail");
+    let anonymous = app.anonymous();
+    let weak = anonymous.post("/auth/password-reset/confirm", &json!({"token": token, "password": "hedy"})).await;
+    weak.invalid_fields(&["password"]);
+    let confirm = json!({"token": token, "password": "frequency hopping"});
+    assert_eq!(anonymous.post("/auth/password-reset/confirm", &confirm).await.status, 204);
+    assert_eq!(login(&app, "hedy", "frequency hopping").await.0, 200);
+    assert_eq!(app.get(&format!("/users/{}", invited["id"])).await.json()["email_verified"], true);
+    assert_invalid_token(&anonymous.post("/auth/password-reset/confirm", &confirm).await);
+}
+
+#[tokio::test]
+async fn changing_ones_own_email_needs_the_current_password_and_tells_the_old_address() {
+    let dir = MailDir::new();
+    let app = app_with_mail(&dir, &[]).await;
+    let judy = app.create(sign_up("judy")).await;
+    let path = format!("/users/{}", judy["id"]);
+    let (_, pair) = login(&app, "judy", "orbit-tulip-1").await;
+    let own = app.with_token(pair["access_token"].as_str().expect("token"));
+    own.patch(&path, &json!({"email": "judy.new@example.com"})).await.invalid_fields(&["current_password"]);
+    let wrong = own.patch(&path, &json!({"email": "judy.new@example.com", "current_password": "wrong"})).await;
+    wrong.problem(403, "forbidden");
+    assert_eq!(app.get(&path).await.json()["email"], "judy@example.com", "nothing changed");
+    let body = json!({"email": "judy.new@example.com", "current_password": "orbit-tulip-1"});
+    let changed = own.patch(&path, &body).await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    assert_eq!(changed.json()["email_verified"], false);
+    let notice = dir.wait_for("judy@example.com", "email-changed", 1).await;
+    assert!(text_of(&notice).contains("changed"), "{notice}");
+    assert!(!notice.contains("token="), "a notice carries no token");
+    let token = token_of(&dir.wait_for("judy.new@example.com", "email-verification", 1).await);
+    assert_eq!(app.anonymous().post("/auth/verify-email", &json!({"token": token})).await.status, 204);
+    // Keeping the same address is no change and needs nothing.
+    let same = own.patch(&path, &json!({"email": "judy.new@example.com"})).await;
+    assert_eq!(same.status, 200, "{}", same.text);
+}

@@ -16,6 +16,7 @@ use users_domain::mail_flows::MailFlows;
 use users_domain::{Email, Password};
 
 use crate::client_limits::ClientLimits;
+use crate::dto::CreateUserBody;
 use crate::extract::JsonBody;
 
 /// The mail use cases, or `None` when mail is off.
@@ -27,15 +28,47 @@ impl MailRoutes {
         self.0.as_ref().ok_or(ApiError::RouteNotFound)
     }
 
-    /// With mail on, a new user whose email is not verified gets a verification mail. The user is created
-    /// whatever becomes of the mail: a failure to queue it is logged.
-    pub async fn user_created(&self, user: &users_domain::User) {
+    pub fn is_on(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Whether this create is an invite: an admin's, without a password, with mail on.
+    pub fn invites(&self, caller: Option<&users_domain::auth::Caller>, body: &CreateUserBody) -> bool {
+        self.is_on() && body.password.is_none() && caller.is_some_and(users_domain::auth::Caller::is_admin)
+    }
+
+    /// A password nobody knows, for an invited user.
+    pub fn unknown_password(&self) -> Result<SecretField, ApiError> {
+        let password = self.flows()?.unknown_password()?;
+        Ok(SecretField::new(password.expose()))
+    }
+
+    /// With mail on, an invited user gets the invite, and another new user whose email is not verified a
+    /// verification mail. The user is created whatever becomes of the mail: a failure to queue it is logged.
+    pub async fn user_created(&self, user: &users_domain::User, invited: bool) {
         let Some(flows) = &self.0 else { return };
-        if user.email_verified {
-            return;
+        let queued = if invited {
+            flows.send_invite(user).await
+        } else if !user.email_verified {
+            flows.send_verification(user).await
+        } else {
+            Ok(())
+        };
+        if let Err(error) = queued {
+            tracing::warn!(user.id = user.id.get(), error = %error, "could not queue the mail of a new user");
         }
-        if let Err(error) = flows.send_verification(user).await {
-            tracing::warn!(user.id = user.id.get(), error = %error, "could not queue the verification mail");
+    }
+
+    /// With mail on, an email change is told to the old address, and the new one, unless set verified, gets a
+    /// verification mail.
+    pub async fn email_changed(&self, user: &users_domain::User, old_address: Email) {
+        let Some(flows) = &self.0 else { return };
+        let mut queued = flows.send_email_changed(user, old_address).await;
+        if queued.is_ok() && !user.email_verified {
+            queued = flows.send_verification(user).await;
+        }
+        if let Err(error) = queued {
+            tracing::warn!(user.id = user.id.get(), error = %error, "could not queue the mails of an email change");
         }
     }
 }
