@@ -145,7 +145,8 @@ impl MailFlows {
 
     /// Queues a verification mail for a user's (new) address: a sign-up, an email change. Not limited.
     pub async fn send_verification(&self, user: &User) -> Result<(), MailFlowError> {
-        self.queue(MailIntent { user_id: user.id, kind: MailKind::EmailVerification, address: user.email.clone() }).await
+        self.queue(MailIntent { user_id: user.id, kind: MailKind::EmailVerification, address: user.email.clone() })
+            .await
     }
 
     /// Queues the invite of a user an admin created without a password (docs/api.md §7). Not limited.

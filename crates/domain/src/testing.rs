@@ -565,6 +565,7 @@ macro_rules! auth_store_contract_tests {
             the_address_limit_counts_the_mails_of_the_window,
             a_mail_token_is_taken_once_and_only_until_it_expires,
             purging_mail_removes_expired_tokens_and_old_finished_mails,
+            concurrent_queueings_to_one_address_keep_its_limit,
         );
     };
     (@cases $attrs:tt $make:expr; $($case:ident),+ $(,)?) => {
@@ -900,4 +901,20 @@ pub async fn purging_mail_removes_expired_tokens_and_old_finished_mails(storage:
             .expect("answered"),
         "the kept mail still counts"
     );
+}
+
+pub async fn concurrent_queueings_to_one_address_keep_its_limit(storage: Arc<dyn Storage>) {
+    let now = at(NOW);
+    let alice = storage.create(new_user("alice")).await.expect("created");
+    let queueings: Vec<_> = (0..12)
+        .map(|_| {
+            let (storage, intent) = (storage.clone(), intent(&alice, MailKind::PasswordReset));
+            tokio::spawn(async move { storage.enqueue_mail(intent, now, minutes_after(now, -60), 3).await })
+        })
+        .collect();
+    let mut queued = 0;
+    for queueing in queueings {
+        queued += usize::from(queueing.await.expect("task").expect("answered"));
+    }
+    assert_eq!(queued, 3);
 }

@@ -13,13 +13,24 @@ use users_domain::{Email, Timestamp};
 const ENQUEUE: &str = "INSERT INTO mail_outbox (user_id, kind, address, created_at, next_attempt_at) \
      SELECT $1, $2, $3, $4, $4 WHERE (SELECT count(*) FROM mail_outbox WHERE address = $3 AND created_at > $5) < $6";
 
-/// Claims due mails by moving their next attempt to the lease's end. The outer `next_attempt_at <= $1` is checked
-/// again on a row another sender claimed meanwhile (PostgreSQL re-reads a row it waited for), so each mail is
-/// claimed once; SQLite runs writes one at a time.
-const CLAIM: &str = "UPDATE mail_outbox SET next_attempt_at = $2 \
-     WHERE next_attempt_at <= $1 AND id IN \
-       (SELECT id FROM mail_outbox WHERE next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $3) \
-     RETURNING id, user_id, kind, address, attempts";
+/// Claims due mails by moving their next attempt to the lease's end; `$lock` is how the rows are chosen. The outer
+/// `next_attempt_at <= $1` is checked again on a row another sender claimed meanwhile (PostgreSQL re-reads a row it
+/// waited for), so each mail is claimed once; SQLite runs writes one at a time.
+macro_rules! claim {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE mail_outbox SET next_attempt_at = $2 \
+             WHERE next_attempt_at <= $1 AND id IN \
+               (SELECT id FROM mail_outbox WHERE next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $3",
+            $lock,
+            ") RETURNING id, user_id, kind, address, attempts"
+        )
+    };
+}
+
+const CLAIM: &str = claim!("");
+/// Concurrent senders skip each other's rows rather than wait for them, and take the next due ones.
+const CLAIM_SKIPPING_LOCKED: &str = claim!(" FOR UPDATE SKIP LOCKED");
 
 fn kind(stored: &str) -> Result<MailKind, RepositoryError> {
     MailKind::parse(stored).ok_or_else(|| RepositoryError::Unexpected(anyhow::anyhow!("unknown mail kind {stored:?}")))
@@ -39,6 +50,7 @@ for_every_dialect! {
             since: Timestamp,
             limit: u32,
         ) -> Result<bool, RepositoryError> {
+            let lock = D::LOCK_MAIL_ADDRESS.map(|sql| sqlx::query(sql).bind(intent.address.as_str().to_owned()));
             let insert = sqlx::query(ENQUEUE)
                 .bind(intent.user_id.get())
                 .bind(intent.kind.as_str().to_owned())
@@ -46,7 +58,18 @@ for_every_dialect! {
                 .bind(D::Time::from_timestamp(now))
                 .bind(D::Time::from_timestamp(since))
                 .bind(i64::from(limit));
-            Ok(self.write_one(insert, "queue a mail").await? > 0)
+            let _turn = self.dialect.write_turn().await?;
+            let queued = self
+                .connections
+                .transaction(async |c| {
+                    if let Some(lock) = lock {
+                        lock.execute(&mut *c).await.step("take the address's mail turn")?;
+                    }
+                    Ok(D::rows_affected(&insert.execute(c).await.step("queue a mail")?))
+                })
+                .await
+                .map_err(storage_error)?;
+            Ok(queued > 0)
         }
 
         async fn claim_mail(
@@ -56,7 +79,7 @@ for_every_dialect! {
             max: u32,
         ) -> Result<Vec<QueuedMail>, RepositoryError> {
             let _turn = self.dialect.write_turn().await?;
-            let claim = sqlx::query_as(CLAIM)
+            let claim = sqlx::query_as(if D::ROW_LOCKS { CLAIM_SKIPPING_LOCKED } else { CLAIM })
                 .bind(D::Time::from_timestamp(now))
                 .bind(D::Time::from_timestamp(lease_until))
                 .bind(i64::from(max));
