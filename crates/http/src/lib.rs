@@ -137,6 +137,7 @@ pub fn build_app(
                 .route(web::patch().to(users::update_user))
                 .route(web::delete().to(users::delete_user)),
         )
+        .service(web::resource("/users/{id}/email-verification").route(web::post().to(mail::send_email_verification)))
         .service(web::resource("/users/{id}/lockout").route(web::delete().to(users::clear_lockout)))
         .service(web::resource("/auth/login").route(web::post().to(auth::login)))
         .service(web::resource("/auth/refresh").route(web::post().to(auth::refresh)))

@@ -48,6 +48,7 @@ async fn the_document_lists_each_canonical_route_once() {
             "/users",
             "/users/me",
             "/users/{id}",
+            "/users/{id}/email-verification",
             "/users/{id}/lockout"
         ]);
     let users = &doc["paths"]["/users"];

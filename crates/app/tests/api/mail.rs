@@ -347,3 +347,25 @@ async fn changing_ones_own_email_needs_the_current_password_and_tells_the_old_ad
     let same = own.patch(&path, &json!({"email": "judy.new@example.com"})).await;
     assert_eq!(same.status, 200, "{}", same.text);
 }
+
+#[tokio::test]
+async fn a_user_or_an_admin_asks_for_a_verification_mail_and_nobody_else() {
+    let dir = MailDir::new();
+    let app = app_with_mail(&dir, &[]).await;
+    let kate = app.create(sign_up("kate")).await;
+    app.create(sign_up("liam")).await;
+    let path = format!("/users/{}/email-verification", kate["id"]);
+    let (_, liam) = login(&app, "liam", "orbit-tulip-1").await;
+    let other = app.with_token(liam["access_token"].as_str().expect("token"));
+    other.post(&path, &json!({})).await.problem(403, "forbidden");
+    app.anonymous().post(&path, &json!({})).await.problem(401, "unauthorized");
+    app.post("/users/999999/email-verification", &json!({})).await.problem(404, "not-found");
+    let (_, kate_pair) = login(&app, "kate", "orbit-tulip-1").await;
+    let own = app.with_token(kate_pair["access_token"].as_str().expect("token"));
+    assert_eq!(own.post(&path, &json!({})).await.status, 202);
+    assert_eq!(app.post(&path, &json!({})).await.status, 202);
+    // The sign-up's mail and the two asked for; each token works until used.
+    let first = token_of(&dir.wait_for("kate@example.com", "email-verification", 1).await);
+    dir.wait_for("kate@example.com", "email-verification", 3).await;
+    assert_eq!(app.anonymous().post("/auth/verify-email", &json!({"token": first})).await.status, 204);
+}

@@ -234,3 +234,21 @@ pub async fn resend_verification(
     queue_later(metrics, async move { flows.resend_verification(email.as_str()).await });
     Ok(Accepted)
 }
+
+/// Send a verification mail to a user's address
+///
+/// The user themself or an admin: 202, and a verification mail to the user's address follows (at most 3 mails per
+/// address per hour; none once the address is verified). 404 when mail is off.
+#[api_v2_operation(tags(Users), operation_id = "sendEmailVerification")]
+pub async fn send_email_verification(
+    caller: crate::authentication::Authenticated,
+    users: Data<users_domain::UserService>,
+    mail: Data<MailRoutes>,
+    metrics: Data<Metrics>,
+    id: Result<crate::extract::UserIdParam, ApiError>,
+) -> Result<Accepted, ApiError> {
+    let flows = mail.flows()?.clone();
+    let user = users.get(&caller.0, id?.0).await?;
+    queue_later(metrics, async move { flows.resend_verification(user.email.as_str()).await });
+    Ok(Accepted)
+}
