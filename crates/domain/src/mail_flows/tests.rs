@@ -293,3 +293,17 @@ async fn a_mail_to_an_address_the_user_no_longer_has_is_dropped_unsent() {
     ports.mailer.expect_send().never();
     assert_eq!(ports.flows().await.send_due().await.expect("pass"), [MailOutcome::Dropped]);
 }
+
+#[test]
+fn a_mail_says_a_tokens_lifetime_in_the_largest_whole_unit() {
+    assert_eq!(lifetime(Duration::from_secs(3600)), "60 minutes");
+    assert_eq!(lifetime(Duration::from_secs(86_400)), "24 hours");
+    assert_eq!(lifetime(Duration::from_secs(604_800)), "7 days");
+    assert_eq!(lifetime(Duration::from_secs(5400)), "90 minutes");
+}
+
+#[test]
+fn retries_back_off_from_5_seconds_doubling_to_at_most_10_minutes() {
+    let waits: Vec<u64> = (1..=9).map(|attempts| backoff(attempts).as_secs()).collect();
+    assert_eq!(waits, [5, 10, 20, 40, 80, 160, 320, 600, 600]);
+}
