@@ -369,3 +369,27 @@ async fn a_user_or_an_admin_asks_for_a_verification_mail_and_nobody_else() {
     dir.wait_for("kate@example.com", "email-verification", 3).await;
     assert_eq!(app.anonymous().post("/auth/verify-email", &json!({"token": first})).await.status, 204);
 }
+
+#[tokio::test]
+async fn a_mail_that_fails_is_retried_and_the_request_never_fails() {
+    let dir = MailDir::new();
+    let app = app_with_mail(&dir, &[]).await;
+    app.create(sign_up("mona")).await;
+    dir.wait_for("mona@example.com", "email-verification", 1).await;
+    // The folder becomes a file: every write fails (a transient failure) until it is back.
+    let aside = dir.0.with_extension("aside");
+    std::fs::rename(&dir.0, &aside).expect("moved aside");
+    std::fs::write(&dir.0, b"not a folder").expect("file in its place");
+    let requested = app.anonymous().post("/auth/password-reset", &json!({"email": "mona@example.com"})).await;
+    assert_eq!(requested.status, 202, "the request does not fail with the mail");
+    let deferred = Instant::now() + Duration::from_secs(5);
+    while !app.get("/metrics").await.text.contains("mails_total{outcome=\"deferred\"} 1") {
+        assert!(Instant::now() < deferred, "the failed attempt is counted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    std::fs::remove_file(&dir.0).expect("file removed");
+    std::fs::rename(&aside, &dir.0).expect("folder back");
+    let token = token_of(&dir.wait_for("mona@example.com", "password-reset", 1).await);
+    let confirm = json!({"token": token, "password": "a brand new passphrase"});
+    assert_eq!(app.anonymous().post("/auth/password-reset/confirm", &confirm).await.status, 204, "sent on a retry");
+}
