@@ -47,12 +47,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== the service (memory backend, EdDSA tokens, so the JWKS route answers) on a free port"
+echo "== the service (memory backend, EdDSA tokens so the JWKS route answers, file mail so the mail routes do) on a free port"
 # shellcheck source=scripts/service-for-checks.sh
 . scripts/service-for-checks.sh
 "$BIN" generate-key --dir "$work/keys" >/dev/null
 start_service "$BIN" "$work" APP__STORAGE__BACKEND=memory APP__AUTH__SIGNING__ALGORITHM=EdDSA \
-  APP__AUTH__SIGNING__KEYS_DIR="$work/keys"
+  APP__AUTH__SIGNING__KEYS_DIR="$work/keys" APP__MAIL__TRANSPORT=file APP__MAIL__DIR="$work/mail" \
+  APP__MAIL__FROM=no-reply@example.com APP__MAIL__LINK_BASE=http://localhost:3000/account
 curl -fsS --max-time 10 -o "$work/openapi.json" "$base/openapi.json"
 
 echo "== openapi-spec-validator"
@@ -73,4 +74,4 @@ echo "== openapi-python-client: generate a client and call every operation it ha
 # The generator warns about what it skipped: show it, the smoke test fails on any operation missing.
 cat "$work/generate.log"
 PYTHONPATH="$work" USERS_API_BASE="$base" USERS_API_DOCUMENT="$work/openapi.json" USERS_API_ADMIN="$admin" \
-  USERS_API_ADMIN_PASSWORD="$admin_password" timeout 300 "$tools/venv/bin/python" scripts/openapi_smoke.py
+  USERS_API_ADMIN_PASSWORD="$admin_password" USERS_API_MAIL_DIR="$work/mail" timeout 300 "$tools/venv/bin/python" scripts/openapi_smoke.py

@@ -7,6 +7,7 @@ USERS_API_BASE, USERS_API_DOCUMENT, USERS_API_ADMIN, USERS_API_ADMIN_PASSWORD in
 """
 
 import base64
+import email
 import importlib
 import json
 import os
@@ -23,7 +24,10 @@ from users_api_client.models import (
     ListUsersSort,
     LoginWithEmail,
     LoginWithUsername,
+    EmailVerification,
+    MailRequest,
     NewUser,
+    PasswordResetConfirmation,
     Problem,
     RefreshRequest,
     Tokens,
@@ -35,6 +39,8 @@ BASE = os.environ["USERS_API_BASE"]
 DOCUMENT = json.load(open(os.environ["USERS_API_DOCUMENT"], encoding="utf-8"))
 ADMIN = os.environ["USERS_API_ADMIN"]
 ADMIN_PASSWORD = os.environ["USERS_API_ADMIN_PASSWORD"]
+# The service's file-transport mail folder: the mail operations read their tokens from the .eml files there.
+MAIL_DIR = os.environ["USERS_API_MAIL_DIR"]
 
 # Operations the generator skips by design (e.g. a non-JSON request body), called directly with httpx instead:
 # operationId -> function(state). Empty today: the generated client has every operation.
@@ -77,6 +83,29 @@ def expect_status(response, status, what):
         response.status_code == status,
         f"{what}: expected {status}, got {response.status_code}: {response.content[:300]!r}",
     )
+
+
+def mail_token(to, kind, count=1):
+    """The token of the `count`th mail of `kind` to `to` in the mail folder, waiting up to 10 s for it."""
+    import time
+
+    deadline = time.monotonic() + 10
+    while True:
+        mails = []
+        if os.path.isdir(MAIL_DIR):
+            for name in sorted(os.listdir(MAIL_DIR)):
+                if name.endswith(".eml"):
+                    text = open(os.path.join(MAIL_DIR, name), encoding="utf-8").read()
+                    if f"To: {to}" in text and f"X-Users-Api-Kind: {kind}" in text:
+                        mails.append(text)
+        if len(mails) >= count:
+            # The body is quoted-printable when a line (the link) is long: decode it as a mail client would.
+            body = email.message_from_string(mails[count - 1]).get_payload(decode=True).decode("utf-8")
+            match = re.search(r"\?token=([A-Za-z0-9_-]+)", body)
+            expect(match is not None, f"{kind} mail: a link with a token")
+            return match.group(1)
+        expect(time.monotonic() < deadline, f"no {kind} mail to {to}")
+        time.sleep(0.1)
 
 
 class Smoke:
@@ -225,6 +254,37 @@ class Smoke:
         expect_status(reply, 401, "clearLockout with a disabled user's ended token")
         tokens = self.login(LoginWithUsername(username=self.username, password=self.password), "login (enabled)")
         user = self.as_user(tokens.access_token)
+
+        # Mail: the sign-up's verification mail, a resend, a password reset; bad tokens are 400 invalid-token.
+        reply = self.call("verifyEmail", client=self.anonymous, body=EmailVerification(token="not-a-token"))
+        expect_status(reply, 400, "verifyEmail with an unknown token")
+        expect(reply.parsed.type_ == "/problems/invalid-token", "verifyEmail: invalid-token")
+        reply = self.call("resendVerification", client=self.anonymous, body=MailRequest(email=self.email))
+        expect_status(reply, 202, "resendVerification")
+        token = mail_token(self.email, "email-verification", 2)
+        reply = self.call("verifyEmail", client=self.anonymous, body=EmailVerification(token=token))
+        expect_status(reply, 204, "verifyEmail")
+        # Verified now: the request is accepted and sends nothing (the address keeps its mail budget for the reset).
+        reply = self.call("sendEmailVerification", client=admin, id=created.id)
+        expect_status(reply, 202, "sendEmailVerification")
+        reply = self.call("requestPasswordReset", client=self.anonymous, body=MailRequest(email=self.email))
+        expect_status(reply, 202, "requestPasswordReset")
+        reply = self.call("requestPasswordReset", client=self.anonymous, body=MailRequest(email="nobody@example.com"))
+        expect_status(reply, 202, "requestPasswordReset of an unknown address")
+        token = mail_token(self.email, "password-reset")
+        self.password = f"{self.password} renewed"
+        body = PasswordResetConfirmation(token=token, password=self.password)
+        reply = self.call("confirmPasswordReset", client=self.anonymous, body=body)
+        expect_status(reply, 204, "confirmPasswordReset")
+        reply = self.call("confirmPasswordReset", client=self.anonymous, body=body)
+        expect_status(reply, 400, "confirmPasswordReset with a used token")
+        expect(reply.parsed.type_ == "/problems/invalid-token", "confirmPasswordReset: invalid-token")
+        reply = self.call("getMe", client=user)
+        expect_status(reply, 401, "getMe after a password reset")
+        tokens = self.login(LoginWithUsername(username=self.username, password=self.password), "login (reset)")
+        user = self.as_user(tokens.access_token)
+        reply = self.call("getMe", client=user)
+        expect(reply.parsed.email_verified is True, "getMe: verified")
 
         reply = self.call("deleteUser", client=user, id=created.id)
         expect_status(reply, 204, "deleteUser")

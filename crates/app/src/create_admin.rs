@@ -54,7 +54,8 @@ pub async fn run(settings: Settings, username: String, email: String) -> anyhow:
         age: None,
         role: None,
         status: None,
-        email_verified: None,
+        // The operator gave the address: an admin is never locked out by APP__AUTH__REQUIRE_VERIFIED_EMAIL.
+        email_verified: Some(true),
     };
     let created = users.ensure_admin(request).await.map_err(|e| anyhow!("{e}"));
     storage.close().await;

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod create_admin;
 pub mod healthcheck;
+pub mod mail_sender;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

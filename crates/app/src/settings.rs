@@ -127,6 +127,12 @@ pub struct AuthSettings {
     pub breached_password_check: String,
     pub hibp_url: String,
     pub signing: SigningSettings,
+    /// docs/api.md §7: how long a password-reset, invite and verification token works.
+    pub reset_token_ttl_secs: u64,
+    pub invite_token_ttl_secs: u64,
+    pub verification_token_ttl_secs: u64,
+    /// Refuse logins of users whose email is not verified (needs mail).
+    pub require_verified_email: bool,
 }
 
 /// How access tokens are signed (docs/api.md §8).
@@ -239,6 +245,10 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("auth.breached_password_check", "off"),
     ("auth.hibp_url", users_auth::HIBP_DEFAULT_URL),
     ("auth.export_hashes", "false"),
+    ("auth.reset_token_ttl_secs", "3600"),
+    ("auth.invite_token_ttl_secs", "604800"),
+    ("auth.verification_token_ttl_secs", "86400"),
+    ("auth.require_verified_email", "false"),
 ];
 
 /// Settings that have no default but may be given.
@@ -938,5 +948,73 @@ mod tests {
         assert!(matches!(config.transport, MailTransport::Smtp { ca_pem: None, .. }));
         vars.push(("APP__MAIL__SMTP_CA_FILE", "/no/such/ca.pem"));
         assert_eq!(mail_error(&vars).setting, "APP__MAIL__SMTP_CA_FILE");
+    }
+}
+
+/// The mail flows' settings (docs/api.md §7), checked.
+pub struct MailFlowTimes {
+    pub reset_ttl: std::time::Duration,
+    pub invite_ttl: std::time::Duration,
+    pub verification_ttl: std::time::Duration,
+}
+
+/// The longest token lifetime accepted: 30 days.
+const MAX_MAIL_TOKEN_TTL_SECS: u64 = 30 * 24 * 3600;
+
+/// `APP__AUTH__{RESET,INVITE,VERIFICATION}_TOKEN_TTL_SECS` (60 s to 30 days), and
+/// `APP__AUTH__REQUIRE_VERIFIED_EMAIL`, which needs a mail transport: nobody could verify otherwise.
+pub fn mail_flow_times(settings: &Settings, mail_on: bool) -> Result<MailFlowTimes, SettingsError> {
+    let auth = &settings.auth;
+    let ttl = |secs: u64, var: &str| {
+        if (60..=MAX_MAIL_TOKEN_TTL_SECS).contains(&secs) {
+            Ok(std::time::Duration::from_secs(secs))
+        } else {
+            Err(SettingsError::new(var, format!("must be between 60 and {MAX_MAIL_TOKEN_TTL_SECS}")))
+        }
+    };
+    if auth.require_verified_email && !mail_on {
+        return Err(SettingsError::new(
+            "APP__AUTH__REQUIRE_VERIFIED_EMAIL",
+            "needs a mail transport (APP__MAIL__TRANSPORT file or smtp): nobody could verify an address",
+        ));
+    }
+    Ok(MailFlowTimes {
+        reset_ttl: ttl(auth.reset_token_ttl_secs, "APP__AUTH__RESET_TOKEN_TTL_SECS")?,
+        invite_ttl: ttl(auth.invite_token_ttl_secs, "APP__AUTH__INVITE_TOKEN_TTL_SECS")?,
+        verification_ttl: ttl(auth.verification_token_ttl_secs, "APP__AUTH__VERIFICATION_TOKEN_TTL_SECS")?,
+    })
+}
+
+#[cfg(test)]
+mod mail_flow_tests {
+    use super::*;
+
+    fn load_env(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let env = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        load_from(env).map(|(_, settings)| settings)
+    }
+
+    #[test]
+    fn token_lifetimes_default_and_are_range_checked() {
+        let times = mail_flow_times(&load_env(&[]).expect("loads"), false).expect("defaults");
+        assert_eq!(times.reset_ttl.as_secs(), 3600);
+        assert_eq!(times.invite_ttl.as_secs(), 604_800);
+        assert_eq!(times.verification_ttl.as_secs(), 86_400);
+        for (var, value) in [
+            ("APP__AUTH__RESET_TOKEN_TTL_SECS", "59"),
+            ("APP__AUTH__INVITE_TOKEN_TTL_SECS", "2592001"),
+            ("APP__AUTH__VERIFICATION_TOKEN_TTL_SECS", "0"),
+        ] {
+            let settings = load_env(&[(var, value)]).expect("loads");
+            assert_eq!(mail_flow_times(&settings, true).err().expect("refused").setting, var);
+        }
+    }
+
+    #[test]
+    fn requiring_verified_emails_without_mail_is_fatal() {
+        let settings = load_env(&[("APP__AUTH__REQUIRE_VERIFIED_EMAIL", "true")]).expect("loads");
+        let error = mail_flow_times(&settings, false).err().expect("fatal");
+        assert_eq!(error.setting, "APP__AUTH__REQUIRE_VERIFIED_EMAIL");
+        assert!(mail_flow_times(&settings, true).is_ok());
     }
 }

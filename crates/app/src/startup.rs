@@ -29,7 +29,7 @@ pub struct Application {
     pub auth: AuthService,
     /// Under EdDSA, the signing keys, for SIGHUP to reload.
     pub signing_keys: Option<Arc<SigningKeys>>,
-    /// The transport the settings name (`None` with `APP__MAIL__TRANSPORT=none`); nothing sends mail yet.
+    /// The transport the settings name (`None` with `APP__MAIL__TRANSPORT=none`); the mail sender uses it.
     pub mailer: Option<Arc<dyn Mailer>>,
 }
 
@@ -118,7 +118,8 @@ pub async fn services(
             clock,
         },
         Duration::from_secs(auth_settings.refresh_token_ttl_secs),
-    );
+    )
+    .requiring_verified_email(auth_settings.require_verified_email);
     Ok((users, auth, access_tokens, transfer))
 }
 
@@ -146,7 +147,7 @@ pub fn log_keys_loaded(keys: &SigningKeys, loaded: &KeysLoaded) {
 }
 
 /// The password policy of docs/api.md §7, with the breached-password check when it is on.
-fn password_policy(settings: &Settings) -> Result<PasswordPolicy, StartupError> {
+pub(crate) fn password_policy(settings: &Settings) -> Result<PasswordPolicy, StartupError> {
     let policy = settings::password_policy(settings)?;
     let breached: Option<Arc<dyn BreachedPasswords>> = match &policy.hibp_url {
         Some(url) => Some(Arc::new(HibpRangeApi::new(url, HIBP_TIMEOUT).map_err(StartupError::Other)?)),
@@ -186,7 +187,8 @@ pub fn bootstrap_admin(settings: &Settings) -> Result<Option<NewUserRequest>, Se
         age: None,
         role: None,
         status: None,
-        email_verified: None,
+        // The operator gave the address: an admin is never locked out by APP__AUTH__REQUIRE_VERIFIED_EMAIL.
+        email_verified: Some(true),
     };
     Ok(Some(request))
 }
@@ -201,6 +203,7 @@ pub fn check(settings: &Settings) -> Result<Checked, SettingsError> {
     let signing_keys = signing_keys(settings)?;
     settings::password_policy(settings)?;
     let mail = settings::mail_config(settings)?;
+    settings::mail_flow_times(settings, !matches!(mail.transport, MailTransport::None))?;
     if matches!(mail.transport, MailTransport::Smtp { .. }) {
         // Builds nothing that lasts: it checks the CA file and the TLS set-up.
         mailer(&mail)?;
@@ -259,12 +262,13 @@ async fn serve_on(
     storage: Arc<dyn Storage>,
 ) -> Result<Application, StartupError> {
     let Checked { bootstrap_admin: admin, trusted_proxies, body_timeout, signing_keys, mail } = checked;
-    let mailer = mailer(&mail)?;
     if let Some((keys, loaded)) = &signing_keys {
         log_keys_loaded(keys, loaded);
     }
     let signing_keys = signing_keys.map(|(keys, _)| keys);
     let (users, auth, verification_keys, transfer) = services(settings, storage.clone(), signing_keys.clone()).await?;
+    let mailer = mailer(&mail)?;
+    let mail_flows = crate::mail_sender::mail_flows(settings, storage.clone(), &mail, mailer.clone()).await?;
     if let Some(admin) = admin {
         // Created unless a user already has that username or email (instances starting together race on the
         // unique indexes: one creates it).
@@ -282,6 +286,10 @@ async fn serve_on(
         .map_err(|source| StartupError::Listen { address: settings.server.host.clone(), source })?
         .port();
     let readiness = Arc::new(Readiness::default());
+    let metrics = Arc::new(Metrics::new().map_err(|e| StartupError::Other(e.into()))?);
+    if let Some(flows) = &mail_flows {
+        crate::mail_sender::spawn_sender(flows.clone(), metrics.clone());
+    }
     let state = AppState {
         users,
         auth: auth.clone(),
@@ -297,12 +305,13 @@ async fn serve_on(
         hashing: HashingQueue::new(QueueLimits::for_concurrency(BcryptHasher::concurrent_hashes())),
         body_timeout,
         cors_origins: Arc::new(settings.server.cors_origins.clone()),
-        metrics: Arc::new(Metrics::new().map_err(|e| StartupError::Other(e.into()))?),
+        metrics: metrics.clone(),
         // Verifiers may cache the key set no longer than a new key waits before it signs.
         published_keys: PublishedKeys {
             keys: verification_keys,
             max_age: Duration::from_secs(settings.auth.signing.publish_delay_secs),
         },
+        mail: mail_flows,
     };
     let options = ServerOptions {
         workers: (settings.server.workers > 0).then_some(settings.server.workers),

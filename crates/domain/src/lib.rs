@@ -5,6 +5,7 @@ pub mod auth;
 pub mod limits;
 pub mod listing;
 pub mod lockout;
+pub mod mail_flows;
 pub mod password_policy;
 pub mod ports;
 mod service;

@@ -24,7 +24,7 @@ pub enum UserServiceError {
     /// The password policy (docs/api.md §7) refuses the new password.
     #[error("password {0}")]
     WeakPassword(PolicyViolation),
-    #[error("current_password is required to change one's own password")]
+    #[error("current_password is required to change one's own password or email")]
     CurrentPasswordRequired,
     #[error("wrong current password")]
     WrongCurrentPassword,
@@ -171,7 +171,9 @@ impl UserService {
         if !actor.may_act_on(id) {
             return Err(UserServiceError::Forbidden("only the user themself or an admin"));
         }
-        let own_password_change = changes.password.is_some() && actor.id() == id;
+        // docs/api.md §3: one's own password or email changes only with the current password.
+        let own_email_change = actor.id() == id && changes.email.as_ref().is_some_and(|e| *e != actor.user.email);
+        let own_password_change = (changes.password.is_some() && actor.id() == id) || own_email_change;
         if own_password_change && changes.current_password.is_none() {
             return Err(UserServiceError::CurrentPasswordRequired);
         }

@@ -786,6 +786,12 @@ macro_rules! auth_store_contract_tests {
             an_import_batch_stores_its_users_and_reports_taken_names_per_user,
             an_export_reads_keyset_pages_by_id_with_the_filters,
             a_password_hash_is_replaced_only_while_unchanged,
+            queued_mail_is_claimed_by_one_sender_until_its_lease_ends,
+            concurrent_claims_give_each_mail_to_one_sender,
+            the_address_limit_counts_the_mails_of_the_window,
+            a_mail_token_is_taken_once_and_only_until_it_expires,
+            purging_mail_removes_expired_tokens_and_old_finished_mails,
+            concurrent_queueings_to_one_address_keep_its_limit,
         );
     };
     (@cases $attrs:tt $make:expr; $($case:ident),+ $(,)?) => {
@@ -1041,4 +1047,173 @@ pub async fn a_password_hash_is_replaced_only_while_unchanged(storage: Arc<dyn S
     assert_eq!((stored.token_version, stored.updated_at), (user.token_version, user.updated_at));
     let missing = UserId::new(999_999).expect("id");
     assert!(!storage.replace_password_hash(missing, &old, &rehashed).await.expect("written"));
+}
+
+// The mail outbox and mail tokens (docs/api.md §7).
+
+use crate::ports::{MailIntent, MailKind, StoredMailToken};
+
+fn intent(user: &User, kind: MailKind) -> MailIntent {
+    MailIntent { user_id: user.id, kind, address: user.email.clone() }
+}
+
+async fn queue(storage: &Arc<dyn Storage>, intent: MailIntent, now: Timestamp) {
+    assert!(storage.enqueue_mail(intent, now, minutes_after(now, -60), 100).await.expect("queued"), "queued");
+}
+
+async fn claimed_ids(storage: &Arc<dyn Storage>, now: Timestamp, lease_minutes: i64, max: u32) -> Vec<i64> {
+    let claimed = storage.claim_mail(now, minutes_after(now, lease_minutes), max).await.expect("claimed");
+    claimed.iter().map(|m| m.id).collect()
+}
+
+pub async fn queued_mail_is_claimed_by_one_sender_until_its_lease_ends(storage: Arc<dyn Storage>) {
+    let now = at(NOW);
+    let alice = storage.create(new_user("alice")).await.expect("created");
+    queue(&storage, intent(&alice, MailKind::PasswordReset), now).await;
+    queue(&storage, intent(&alice, MailKind::EmailVerification), minutes_after(now, 1)).await;
+    let later = minutes_after(now, 2);
+    let first = storage.claim_mail(later, minutes_after(later, 5), 1).await.expect("claimed");
+    assert_eq!(first.len(), 1);
+    assert_eq!((first[0].intent.clone(), first[0].attempts), (intent(&alice, MailKind::PasswordReset), 0));
+    let second = claimed_ids(&storage, later, 5, 10).await;
+    assert_eq!(second.len(), 1, "the other one");
+    assert_ne!(second[0], first[0].id);
+    assert!(claimed_ids(&storage, later, 5, 10).await.is_empty(), "both are leased");
+    // The first sender finishes its mail; the second one's lease runs out unfinished.
+    storage.finish_mail(first[0].id).await.expect("finished");
+    let after_lease = minutes_after(later, 6);
+    assert_eq!(claimed_ids(&storage, after_lease, 5, 10).await, second, "claimed again after its lease");
+    storage.retry_mail(second[0], 1, minutes_after(after_lease, 30)).await.expect("retry");
+    assert!(claimed_ids(&storage, minutes_after(after_lease, 29), 5, 10).await.is_empty(), "not due yet");
+    let retried = storage.claim_mail(minutes_after(after_lease, 30), minutes_after(after_lease, 35), 10).await;
+    let retried = retried.expect("claimed");
+    assert_eq!((retried.len(), retried[0].attempts), (1, 1));
+    storage.finish_mail(second[0]).await.expect("finished");
+    assert!(claimed_ids(&storage, minutes_after(now, 600), 5, 10).await.is_empty(), "finished mails stay finished");
+}
+
+pub async fn concurrent_claims_give_each_mail_to_one_sender(storage: Arc<dyn Storage>) {
+    let now = at(NOW);
+    let alice = storage.create(new_user("alice")).await.expect("created");
+    for _ in 0..10 {
+        queue(&storage, intent(&alice, MailKind::PasswordReset), now).await;
+    }
+    let claims: Vec<_> = (0..4)
+        .map(|_| {
+            let storage = storage.clone();
+            tokio::spawn(async move { storage.claim_mail(now, minutes_after(now, 5), 4).await })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for claim in claims {
+        ids.extend(claim.await.expect("task").expect("claimed").into_iter().map(|m| m.id));
+    }
+    let count = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "no mail claimed twice");
+    assert_eq!(count, 10, "every mail claimed once");
+}
+
+pub async fn the_address_limit_counts_the_mails_of_the_window(storage: Arc<dyn Storage>) {
+    let now = at(NOW);
+    let alice = storage.create(new_user("alice")).await.expect("created");
+    let bob = storage.create(new_user("bob")).await.expect("created");
+    let window_start = minutes_after(now, -60);
+    for minute in 0..3 {
+        let queued =
+            storage.enqueue_mail(intent(&alice, MailKind::PasswordReset), minutes_after(now, minute), window_start, 3);
+        assert!(queued.await.expect("queued"), "mail {minute}");
+    }
+    let fourth =
+        storage.enqueue_mail(intent(&alice, MailKind::EmailVerification), minutes_after(now, 3), window_start, 3);
+    assert!(!fourth.await.expect("answered"), "the fourth within the window is refused");
+    let other = storage.enqueue_mail(intent(&bob, MailKind::PasswordReset), minutes_after(now, 3), window_start, 3);
+    assert!(other.await.expect("answered"), "another address has its own count");
+    // An hour after the first, it has left the window.
+    let next_window = minutes_after(now, 1);
+    let later = storage.enqueue_mail(intent(&alice, MailKind::PasswordReset), minutes_after(now, 61), next_window, 3);
+    assert!(later.await.expect("answered"));
+}
+
+fn mail_token(user: &User, hash: &str, kind: MailKind, expires_at: Timestamp) -> StoredMailToken {
+    StoredMailToken { token_hash: hash.to_owned(), user_id: user.id, kind, address: user.email.clone(), expires_at }
+}
+
+pub async fn a_mail_token_is_taken_once_and_only_until_it_expires(storage: Arc<dyn Storage>) {
+    let now = at(NOW);
+    let alice = storage.create(new_user("alice")).await.expect("created");
+    let expires_at = minutes_after(now, 60);
+    let token = mail_token(&alice, "reset-hash", MailKind::PasswordReset, expires_at);
+    storage.insert_mail_token(token.clone()).await.expect("stored");
+    assert_eq!(storage.find_mail_token("reset-hash", now).await.expect("found"), Some(token));
+    assert_eq!(storage.find_mail_token("reset-hash", expires_at).await.expect("read"), None, "expired");
+    assert!(!storage.take_mail_token("reset-hash", expires_at).await.expect("read"), "expired");
+    let takes: Vec<_> = (0..8)
+        .map(|_| {
+            let storage = storage.clone();
+            tokio::spawn(async move { storage.take_mail_token("reset-hash", now).await })
+        })
+        .collect();
+    let mut taken = 0;
+    for take in takes {
+        taken += usize::from(take.await.expect("task").expect("answered"));
+    }
+    assert_eq!(taken, 1, "single use");
+    assert_eq!(storage.find_mail_token("reset-hash", now).await.expect("read"), None);
+    assert!(!storage.take_mail_token("never-issued", now).await.expect("answered"));
+    // A deleted user's tokens go with them, and one minted after the delete is not stored.
+    storage
+        .insert_mail_token(mail_token(&alice, "verify-hash", MailKind::EmailVerification, expires_at))
+        .await
+        .expect("stored");
+    storage.delete(alice.id, now).await.expect("deleted");
+    assert_eq!(storage.find_mail_token("verify-hash", now).await.expect("read"), None);
+    storage.insert_mail_token(mail_token(&alice, "late-hash", MailKind::Invite, expires_at)).await.expect("no error");
+    assert_eq!(storage.find_mail_token("late-hash", now).await.expect("read"), None);
+}
+
+pub async fn purging_mail_removes_expired_tokens_and_old_finished_mails(storage: Arc<dyn Storage>) {
+    let now = at(NOW);
+    let alice = storage.create(new_user("alice")).await.expect("created");
+    storage
+        .insert_mail_token(mail_token(&alice, "old", MailKind::PasswordReset, minutes_after(now, 1)))
+        .await
+        .expect("stored");
+    storage
+        .insert_mail_token(mail_token(&alice, "new", MailKind::PasswordReset, minutes_after(now, 90)))
+        .await
+        .expect("stored");
+    queue(&storage, intent(&alice, MailKind::PasswordReset), now).await;
+    queue(&storage, intent(&alice, MailKind::EmailVerification), now).await;
+    let finished = claimed_ids(&storage, now, 5, 1).await;
+    storage.finish_mail(finished[0]).await.expect("finished");
+    let later = minutes_after(now, 60);
+    assert_eq!(storage.purge_mail(later, minutes_after(now, 1)).await.expect("purged"), 2, "one token, one mail");
+    assert!(storage.find_mail_token("new", later).await.expect("read").is_some());
+    let pending = claimed_ids(&storage, later, 5, 10).await;
+    assert_eq!(pending.len(), 1, "an unfinished mail is kept");
+    assert!(
+        !storage
+            .enqueue_mail(intent(&alice, MailKind::PasswordReset), later, minutes_after(now, -1), 1)
+            .await
+            .expect("answered"),
+        "the kept mail still counts"
+    );
+}
+
+pub async fn concurrent_queueings_to_one_address_keep_its_limit(storage: Arc<dyn Storage>) {
+    let now = at(NOW);
+    let alice = storage.create(new_user("alice")).await.expect("created");
+    let queueings: Vec<_> = (0..12)
+        .map(|_| {
+            let (storage, intent) = (storage.clone(), intent(&alice, MailKind::PasswordReset));
+            tokio::spawn(async move { storage.enqueue_mail(intent, now, minutes_after(now, -60), 3).await })
+        })
+        .collect();
+    let mut queued = 0;
+    for queueing in queueings {
+        queued += usize::from(queueing.await.expect("task").expect("answered"));
+    }
+    assert_eq!(queued, 3);
 }

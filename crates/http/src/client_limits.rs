@@ -38,12 +38,19 @@ pub struct ClientLimits {
     trusted_proxies: Vec<IpNet>,
     login: PerIpLimit,
     signup: PerIpLimit,
+    /// Anonymous mail requests (a reset, a verification resend), limited like logins (docs/api.md §7).
+    mail: PerIpLimit,
 }
 
 impl ClientLimits {
     /// `login_per_minute` and `signup_per_minute`: 0 turns that limit off.
     pub fn new(trusted_proxies: Vec<IpNet>, login_per_minute: u32, signup_per_minute: u32) -> Self {
-        Self { trusted_proxies, login: PerIpLimit::new(login_per_minute), signup: PerIpLimit::new(signup_per_minute) }
+        Self {
+            trusted_proxies,
+            login: PerIpLimit::new(login_per_minute),
+            signup: PerIpLimit::new(signup_per_minute),
+            mail: PerIpLimit::new(login_per_minute),
+        }
     }
 
     fn is_trusted(&self, ip: IpAddr) -> bool {
@@ -67,6 +74,11 @@ impl ClientLimits {
     /// Counts a login request of this client: 429 when it is over its limit.
     pub fn check_login(&self, req: &HttpRequest) -> Result<(), ApiError> {
         self.login.check(self.client_ip(req))
+    }
+
+    /// An anonymous mail request: its own budget, as large as the login one.
+    pub fn check_mail_request(&self, req: &HttpRequest) -> Result<(), ApiError> {
+        self.mail.check(self.client_ip(req))
     }
 
     /// Counts a sign-up (a create that is not an admin's) of this client: 429 when it is over its limit.

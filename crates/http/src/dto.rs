@@ -310,8 +310,8 @@ pub struct UpdateUserBody {
 impl UpdateUserBody {
     pub fn into_changes(self) -> Result<UserChanges, ApiError> {
         validate(&self)?;
-        if self.current_password.is_some() && self.password.is_none() {
-            return Err(ApiError::invalid("current_password", "is only accepted together with password"));
+        if self.current_password.is_some() && self.password.is_none() && self.email.is_none() {
+            return Err(ApiError::invalid("current_password", "is only accepted together with password or email"));
         }
         let until = self.disabled_until.as_ref().map(Option::as_deref);
         let status =

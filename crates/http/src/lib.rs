@@ -71,6 +71,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// What `/.well-known/jwks.json` serves.
     pub published_keys: PublishedKeys,
+    /// The mail use cases; `None` with mail off (their routes answer 404).
+    pub mail: Option<users_domain::mail_flows::MailFlows>,
 }
 
 /// The public keys of access tokens (docs/api.md §8), and how long clients may cache them.
@@ -110,7 +112,7 @@ pub fn build_app(
         InitError = (),
     >,
 > {
-    use routes::{auth, docs, health, jwks, transfer, users};
+    use routes::{auth, docs, health, jwks, mail, transfer, users};
     App::new()
         .wrap_api()
         .app_data(actix::Data::new(state.users))
@@ -123,6 +125,7 @@ pub fn build_app(
         .app_data(actix::Data::new(state.body_timeout))
         .app_data(actix::Data::from(state.metrics))
         .app_data(actix::Data::new(state.published_keys))
+        .app_data(actix::Data::new(mail::MailRoutes(state.mail)))
         .service(
             web::resource("/users").route(web::post().to(users::create_user)).route(web::get().to(users::list_users)),
         )
@@ -140,10 +143,15 @@ pub fn build_app(
                 .route(web::patch().to(users::update_user))
                 .route(web::delete().to(users::delete_user)),
         )
+        .service(web::resource("/users/{id}/email-verification").route(web::post().to(mail::send_email_verification)))
         .service(web::resource("/users/{id}/lockout").route(web::delete().to(users::clear_lockout)))
         .service(web::resource("/auth/login").route(web::post().to(auth::login)))
         .service(web::resource("/auth/refresh").route(web::post().to(auth::refresh)))
         .service(web::resource("/auth/logout").route(web::post().to(auth::logout)))
+        .service(web::resource("/auth/password-reset").route(web::post().to(mail::request_password_reset)))
+        .service(web::resource("/auth/password-reset/confirm").route(web::post().to(mail::confirm_password_reset)))
+        .service(web::resource("/auth/verify-email").route(web::post().to(mail::verify_email)))
+        .service(web::resource("/auth/verify-email/resend").route(web::post().to(mail::resend_verification)))
         .service(web::resource("/health").route(web::get().to(health::health)))
         .service(web::resource("/health/ready").route(web::get().to(health::ready)))
         .service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks::jwks)))

@@ -17,6 +17,7 @@ pub struct Metrics {
     pool_connections: IntGaugeVec,
     logins: IntCounterVec,
     refresh_token_reuse: IntCounter,
+    mails: IntCounterVec,
 }
 
 /// The route label of a request that matched no route.
@@ -53,7 +54,12 @@ impl Metrics {
         registry.register(Box::new(pool_connections.clone()))?;
         registry.register(Box::new(logins.clone()))?;
         registry.register(Box::new(refresh_token_reuse.clone()))?;
-        Ok(Self { registry, requests, latency, pool_connections, logins, refresh_token_reuse })
+        let mails = IntCounterVec::new(
+            Opts::new("mails_total", "Mails by outcome: queued, sent, deferred (to retry), failed (given up), dropped"),
+            &["outcome"],
+        )?;
+        registry.register(Box::new(mails.clone()))?;
+        Ok(Self { registry, requests, latency, pool_connections, logins, refresh_token_reuse, mails })
     }
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
@@ -76,6 +82,23 @@ impl Metrics {
 
     pub fn refresh_token_reused(&self) {
         self.refresh_token_reuse.inc();
+    }
+
+    /// A mail queued by a request.
+    pub fn mail_queued(&self) {
+        self.mails.with_label_values(&["queued"]).inc();
+    }
+
+    /// What the sender did with a mail.
+    pub fn mail_handled(&self, outcome: users_domain::mail_flows::MailOutcome) {
+        use users_domain::mail_flows::MailOutcome;
+        let label = match outcome {
+            MailOutcome::Sent => "sent",
+            MailOutcome::Deferred => "deferred",
+            MailOutcome::Failed => "failed",
+            MailOutcome::Dropped => "dropped",
+        };
+        self.mails.with_label_values(&[label]).inc();
     }
 
     fn render(&self, storage: &dyn StorageOperations) -> Result<String, prometheus::Error> {

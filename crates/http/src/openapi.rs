@@ -21,6 +21,10 @@ const PUBLIC: &[(&str, &str)] = &[
     ("/openapi.json", "get"),
     ("/docs", "get"),
     ("/.well-known/jwks.json", "get"),
+    ("/auth/password-reset", "post"),
+    ("/auth/password-reset/confirm", "post"),
+    ("/auth/verify-email", "post"),
+    ("/auth/verify-email/resend", "post"),
 ];
 
 /// PUT and PATCH share a handler, so paperclip gives both its operation id; generators need one id per
@@ -150,6 +154,7 @@ fn errors_of(path: &str, method: &str) -> &'static [u16] {
         ("/users/{id}", "put" | "patch") => &[400, 401, 403, 404, 408, 409, 413, 415, 429, 500, 503],
         ("/users/{id}", "delete") => &[400, 401, 403, 404, 409, 500, 503],
         ("/users/{id}/lockout", "delete") => &[400, 401, 403, 404, 500, 503],
+        ("/users/{id}/email-verification", "post") => &[400, 401, 403, 404, 500, 503],
         ("/auth/login", "post") => &[400, 401, 403, 408, 413, 415, 429, 500, 503],
         ("/auth/refresh", "post") => &[400, 401, 408, 413, 415, 500, 503],
         ("/auth/logout", "post") => &[400, 408, 413, 415, 500, 503],
@@ -157,6 +162,8 @@ fn errors_of(path: &str, method: &str) -> &'static [u16] {
         ("/.well-known/jwks.json", "get") => &[404, 500],
         ("/users/import", "post") => &[401, 403, 413, 415, 500, 503],
         ("/users/export", "get") => &[400, 401, 403, 500, 503],
+        ("/auth/password-reset" | "/auth/verify-email/resend", "post") => &[400, 404, 408, 413, 415, 429, 500, 503],
+        ("/auth/password-reset/confirm" | "/auth/verify-email", "post") => &[400, 404, 408, 413, 415, 500, 503],
         _ => &[500],
     }
 }

@@ -87,6 +87,10 @@ pub enum ApiError {
         retry_after_secs: u64,
     },
     Internal,
+    /// A reset, verification or invite token that is unknown, used, expired or of another kind (docs/api.md §7).
+    InvalidMailToken,
+    /// The right password for an unverified email while verified emails are required (docs/api.md §7).
+    EmailNotVerified,
 }
 
 /// The problem types of docs/api.md §5, with their titles.
@@ -105,6 +109,8 @@ pub enum ProblemType {
     Unavailable,
     Internal,
     AccountDisabled,
+    InvalidToken,
+    EmailNotVerified,
 }
 
 impl ProblemType {
@@ -123,6 +129,8 @@ impl ProblemType {
             Self::Unavailable => "/problems/unavailable",
             Self::Internal => "/problems/internal",
             Self::AccountDisabled => "/problems/account-disabled",
+            Self::InvalidToken => "/problems/invalid-token",
+            Self::EmailNotVerified => "/problems/email-not-verified",
         }
     }
 
@@ -141,6 +149,8 @@ impl ProblemType {
             Self::Unavailable => "Service unavailable",
             Self::Internal => "Internal server error",
             Self::AccountDisabled => "Account disabled",
+            Self::InvalidToken => "Invalid token",
+            Self::EmailNotVerified => "Email not verified",
         }
     }
 
@@ -220,6 +230,8 @@ impl ApiError {
         let status = self.status_code();
         let kind = match self {
             Self::AccountDisabled => ProblemType::AccountDisabled,
+            Self::InvalidMailToken => ProblemType::InvalidToken,
+            Self::EmailNotVerified => ProblemType::EmailNotVerified,
             _ => ProblemType::for_status(status),
         };
         match self {
@@ -246,6 +258,11 @@ impl ApiError {
                 Problem::new(kind, status, format!("too many password checks waiting; retry in {retry_after_secs} s"))
             }
             Self::Internal => Problem::new(kind, status, "an unexpected error occurred"),
+            Self::InvalidMailToken => Problem::new(kind, status, "the token is unknown, used or expired")
+                .with_errors(vec![FieldError::new("token", "is unknown, used or expired")]),
+            Self::EmailNotVerified => {
+                Problem::new(kind, status, "verify your email address first (POST /auth/verify-email/resend)")
+            }
         }
     }
 }
@@ -259,9 +276,9 @@ impl fmt::Display for ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::Validation(_) => StatusCode::BAD_REQUEST,
+            Self::Validation(_) | Self::InvalidMailToken => StatusCode::BAD_REQUEST,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) | Self::AccountDisabled => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::AccountDisabled | Self::EmailNotVerified => StatusCode::FORBIDDEN,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UserNotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
@@ -306,7 +323,7 @@ impl From<UserServiceError> for ApiError {
             UserServiceError::Forbidden(detail) => Self::Forbidden(detail),
             UserServiceError::WeakPassword(violation) => Self::invalid("password", violation.to_string()),
             UserServiceError::CurrentPasswordRequired => {
-                Self::invalid("current_password", "is required to change your own password")
+                Self::invalid("current_password", "is required to change your own password or email")
             }
             UserServiceError::WrongCurrentPassword => Self::Forbidden("current_password is wrong"),
             UserServiceError::Locked { retry_after_secs } => Self::RateLimited { retry_after_secs },
@@ -361,12 +378,25 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidCredentials => Self::Unauthorized { detail: "invalid credentials", token_sent: false },
             AuthError::Locked { retry_after_secs } => Self::RateLimited { retry_after_secs },
             AuthError::AccountDisabled => Self::AccountDisabled,
+            AuthError::EmailNotVerified => Self::EmailNotVerified,
             AuthError::InvalidToken => Self::Unauthorized { detail: "invalid access token", token_sent: true },
             AuthError::InvalidRefreshToken | AuthError::RefreshTokenReused => {
                 Self::Unauthorized { detail: "invalid refresh token", token_sent: false }
             }
             AuthError::Unavailable(cause) => Self::unavailable(&cause),
             AuthError::Unexpected(cause) => Self::internal(&cause),
+        }
+    }
+}
+
+impl From<users_domain::mail_flows::MailFlowError> for ApiError {
+    fn from(e: users_domain::mail_flows::MailFlowError) -> Self {
+        use users_domain::mail_flows::MailFlowError;
+        match e {
+            MailFlowError::InvalidToken => Self::InvalidMailToken,
+            MailFlowError::WeakPassword(violation) => Self::invalid("password", violation.to_string()),
+            MailFlowError::Unavailable(cause) => Self::unavailable(&cause),
+            MailFlowError::Unexpected(cause) => Self::internal(&cause),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! atomic; reads share it.
 
 mod login_failures;
+mod mail;
 mod refresh_tokens;
 
 use async_trait::async_trait;
@@ -23,6 +24,7 @@ pub struct InMemoryStore {
     state: RwLock<State>,
     refresh_tokens: Mutex<refresh_tokens::RefreshTokens>,
     login_failures: Mutex<login_failures::LoginFailures>,
+    mail: Mutex<mail::Mail>,
 }
 
 #[derive(Default)]
@@ -57,6 +59,10 @@ impl InMemoryStore {
 
     fn login_failures(&self) -> MutexGuard<'_, login_failures::LoginFailures> {
         self.login_failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn mail(&self) -> MutexGuard<'_, mail::Mail> {
+        self.mail.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -84,6 +84,10 @@ impl Dialect for PostgresDialect {
         self.reads.read(connections, ids).await
     }
 
+    // A transaction-scoped advisory lock keyed by the address: concurrent queueings to one address count in turn.
+    const LOCK_MAIL_ADDRESS: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))");
+    const ROW_LOCKS: bool = true;
+
     const STORE_REFRESH_TOKEN: &'static [&'static str] =
         &["WITH family AS (INSERT INTO refresh_families (id, user_id) VALUES ($2, $3) ON CONFLICT (id) DO NOTHING) \
          INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, token_version) \

@@ -61,6 +61,15 @@ pub trait Dialect: Send + Sync + 'static {
     /// themselves.
     const SUBSTRING_INDEX: Option<SubstringIndex> = None;
 
+    /// Run before a mail is queued, in its transaction, with the address as `$1`: makes the queueing of mails to one
+    /// address take turns, so the per-address limit holds under concurrent requests. `None` where writes already
+    /// take turns (SQLite).
+    const LOCK_MAIL_ADDRESS: Option<&'static str> = None;
+
+    /// Whether the database has row locks (`FOR UPDATE SKIP LOCKED`): concurrent mail senders then skip each
+    /// other's claims instead of waiting on them.
+    const ROW_LOCKS: bool = false;
+
     /// How many rows a statement changed (each driver says it in a type of its own).
     fn rows_affected(result: &<Self::Database as Database>::QueryResult) -> u64;
 }
@@ -529,3 +538,7 @@ for_every_dialect! {
         }
     }
 }
+
+// After the macro, which it uses.
+#[path = "mail.rs"]
+mod mail;

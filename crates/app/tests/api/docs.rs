@@ -35,7 +35,11 @@ async fn the_document_lists_each_canonical_route_once() {
             "/.well-known/jwks.json",
             "/auth/login",
             "/auth/logout",
+            "/auth/password-reset",
+            "/auth/password-reset/confirm",
             "/auth/refresh",
+            "/auth/verify-email",
+            "/auth/verify-email/resend",
             "/docs",
             "/health",
             "/health/ready",
@@ -46,6 +50,7 @@ async fn the_document_lists_each_canonical_route_once() {
             "/users/import",
             "/users/me",
             "/users/{id}",
+            "/users/{id}/email-verification",
             "/users/{id}/lockout"
         ]);
     // The NDJSON routes say so, on both sides (docs/api.md §9).

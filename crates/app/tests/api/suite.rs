@@ -33,3 +33,5 @@ mod lifecycle;
 mod password_policy;
 #[path = "transfer.rs"]
 mod transfer;
+#[path = "mail.rs"]
+mod mail;

@@ -21,6 +21,13 @@ impl MailKind {
             Self::EmailChanged => "email-changed",
         }
     }
+
+    /// The kind `as_str` names; `None` for any other text.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::PasswordReset, Self::EmailVerification, Self::Invite, Self::EmailChanged]
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+    }
 }
 
 impl fmt::Display for MailKind {

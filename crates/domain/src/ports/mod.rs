@@ -4,6 +4,7 @@ mod access_tokens;
 mod breached_passwords;
 mod clock;
 mod login_failures;
+mod mail_store;
 mod mailer;
 mod operations;
 mod password_hasher;
@@ -15,6 +16,7 @@ mod verification_keys;
 pub use access_tokens::{AccessClaims, AccessToken, AccessTokens, TokenError, TokenSubject};
 pub use breached_passwords::{BreachCheckError, BreachedPasswords};
 pub use login_failures::LoginFailureStore;
+pub use mail_store::{MailIntent, MailStore, QueuedMail, StoredMailToken};
 pub use mailer::{MailError, MailKind, MailMessage, MailSubject, MailSubjectError, Mailer, MAIL_SUBJECT_MAX_CHARS};
 pub use operations::{PoolStats, StorageOperations};
 pub use refresh_tokens::{RefreshTokenCodec, RefreshTokenStore, SpendOutcome, StoredRefreshToken};
@@ -28,8 +30,14 @@ pub use user_transfer::{ImportedUser, StoredImport, UserTransfer};
 pub use verification_keys::{VerificationKey, VerificationKeys};
 
 /// Every storage port at once: each backend implements them all on one value (a store).
-pub trait Storage: UserRepository + RefreshTokenStore + LoginFailureStore + StorageOperations + UserTransfer {}
-impl<T: UserRepository + RefreshTokenStore + LoginFailureStore + StorageOperations + UserTransfer> Storage for T {}
+pub trait Storage:
+    UserRepository + RefreshTokenStore + LoginFailureStore + MailStore + StorageOperations + UserTransfer
+{
+}
+impl<T: UserRepository + RefreshTokenStore + LoginFailureStore + MailStore + StorageOperations + UserTransfer> Storage
+    for T
+{
+}
 
 #[cfg(any(test, feature = "mocks"))]
 pub use access_tokens::MockAccessTokens;
@@ -39,6 +47,8 @@ pub use breached_passwords::MockBreachedPasswords;
 pub use clock::MockClock;
 #[cfg(any(test, feature = "mocks"))]
 pub use login_failures::MockLoginFailureStore;
+#[cfg(any(test, feature = "mocks"))]
+pub use mail_store::MockMailStore;
 #[cfg(any(test, feature = "mocks"))]
 pub use mailer::MockMailer;
 #[cfg(any(test, feature = "mocks"))]

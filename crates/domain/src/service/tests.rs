@@ -747,3 +747,21 @@ async fn the_bootstrap_admins_password_is_judged_only_when_it_is_about_to_be_cre
     let error = users.ensure_admin(with_password(sign_up(None), "password")).await.expect_err("weak");
     assert!(matches!(error, UserServiceError::WeakPassword(PolicyViolation::Common)), "{error:?}");
 }
+
+// docs/api.md §3: one's own email changes only with the current password (an admin changing another's does not).
+
+#[tokio::test]
+async fn changing_ones_own_email_needs_the_current_password_and_an_admin_changing_anothers_does_not() {
+    let users = service(untouched(), hasher(), clock_at("2026-01-01T00:00:00Z")).await;
+    let new_email = || Some(Email::parse("new@example.com").expect("valid"));
+    let changes = UserChanges { email: new_email(), ..Default::default() };
+    let error = users.update(&as_alice(), alice().id, changes).await.expect_err("refused");
+    assert!(matches!(error, UserServiceError::CurrentPasswordRequired), "{error:?}");
+    let same = UserChanges { email: Some(alice().email), ..Default::default() };
+    users.update(&as_alice(), alice().id, same).await.expect("the same address is no change");
+    let mut repository = repository_returning_alice();
+    repository.expect_update().times(1).returning(|_, patch| Ok(patch.apply_to(&alice())));
+    let users = service(repository, hasher(), clock_at("2026-01-01T00:00:00Z")).await;
+    let changes = UserChanges { email: new_email(), ..Default::default() };
+    users.update(&admin(), alice().id, changes).await.expect("an admin needs no password of theirs");
+}

@@ -2,5 +2,6 @@ pub mod auth;
 pub mod docs;
 pub mod health;
 pub mod jwks;
+pub mod mail;
 pub mod transfer;
 pub mod users;

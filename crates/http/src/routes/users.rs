@@ -28,15 +28,23 @@ pub async fn create_user(
     users: Data<UserService>,
     limits: Data<ClientLimits>,
     hashing: HashingClient,
+    mail: Data<crate::routes::mail::MailRoutes>,
     body: Result<JsonBody<CreateUserBody>, ApiError>,
 ) -> Result<Created<UserResponse>, ApiError> {
     let caller = caller.0;
     if !caller.as_ref().is_some_and(Caller::is_admin) {
         limits.check_signup(&req)?;
     }
-    let request = body?.0.into_request()?;
+    let mut body = body?.0;
+    // An admin may leave out the password when mail is on: the user is invited (docs/api.md §7).
+    let invite = mail.invites(caller.as_ref(), &body);
+    if invite {
+        body.password = Some(mail.unknown_password()?);
+    }
+    let request = body.into_request()?;
     let _turn = hashing.turn(HashClass::Other).await?;
     let user = users.create(caller.as_ref(), request).await?;
+    mail.user_created(&user, invite).await;
     let location = format!("{}/users/{}", RequestPath::of(&req).prefix(), user.id);
     Ok(Created { body: user.into(), location })
 }
@@ -98,18 +106,29 @@ pub async fn update_user(
     caller: Authenticated,
     users: Data<UserService>,
     hashing: HashingClient,
+    mail: Data<crate::routes::mail::MailRoutes>,
     id: Result<UserIdParam, ApiError>,
     body: Result<JsonBody<UpdateUserBody>, ApiError>,
 ) -> Result<Json<UserResponse>, ApiError> {
     let id = id?.0;
     let changes = body?.0.into_changes()?;
+    // The address before the update, to tell it when it changes (with mail on).
+    let old_email = match (&changes.email, mail.is_on()) {
+        (Some(_), true) if caller.0.id() == id => Some(caller.0.user.email.clone()),
+        (Some(_), true) => users.get(&caller.0, id).await.ok().map(|u| u.email),
+        _ => None,
+    };
     // Only a password change hashes.
     let _turn = if changes.password.is_some() || changes.current_password.is_some() {
         hashing.turn(HashClass::Other).await?
     } else {
         None
     };
-    Ok(Json(users.update(&caller.0, id, changes).await?.into()))
+    let user = users.update(&caller.0, id, changes).await?;
+    if let Some(old_email) = old_email.filter(|old| *old != user.email) {
+        mail.email_changed(&user, old_email).await;
+    }
+    Ok(Json(user.into()))
 }
 
 /// Delete a user
