@@ -21,6 +21,7 @@
 #   BENCH_POOL_SIZE    APP__STORAGE__POOL_SIZE              (default 10)
 #   BENCH_PG_URL       server URL, no database              (default postgres://postgres@127.0.0.1:5432)
 #   BENCH_SKIP_BUILD=1 reuse target/release/{users-api,examples/no_storage_baseline}
+#   BENCH_BIN, BENCH_BASELINE_BIN  other binaries to measure (an A/B of two builds; implies BENCH_SKIP_BUILD=1)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -33,8 +34,8 @@ USERS="${BENCH_USERS:-3000}"
 POOL_SIZE="${BENCH_POOL_SIZE:-10}"
 PG_URL="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}"
 HOST=127.0.0.1
-BIN="$ROOT/target/release/users-api"
-BASELINE_BIN="$ROOT/target/release/examples/no_storage_baseline"
+BIN="${BENCH_BIN:-$ROOT/target/release/users-api}"
+BASELINE_BIN="${BENCH_BASELINE_BIN:-$ROOT/target/release/examples/no_storage_baseline}"
 BENCH_DB="users_read_share_$$"
 
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
@@ -58,6 +59,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+[[ -n "${BENCH_BIN:-}${BENCH_BASELINE_BIN:-}" ]] && BENCH_SKIP_BUILD=1
 if [[ "${BENCH_SKIP_BUILD:-0}" == 1 && -x "$BIN" && -x "$BASELINE_BIN" ]]; then
     log "reusing $BIN and $BASELINE_BIN"
 else
@@ -135,10 +137,11 @@ SQL
             : >"$cfg"
             for ((i = 1; i <= USERS; i++)); do
                 printf -v name 'u%06d' "$i"
-                printf 'url = "http://%s:%s/users"\nrequest = "POST"\nheader = "Content-Type: application/json"\ndata = "{\\"username\\":\\"%s\\",\\"email\\":\\"%s@example.com\\",\\"password\\":\\"password1\\",\\"name\\":\\"Bench User\\",\\"age\\":30}"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\nnext\n' \
+                [[ "$i" -gt 1 ]] && echo next >>"$cfg"
+                printf 'url = "http://%s:%s/users"\nrequest = "POST"\nheader = "Content-Type: application/json"\ndata = "{\\"username\\":\\"%s\\",\\"email\\":\\"%s@example.com\\",\\"password\\":\\"password1\\",\\"name\\":\\"Bench User\\",\\"age\\":30}"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\n' \
                     "$HOST" "${PORT[memory]}" "$name" "$name" >>"$cfg"
             done
-            timeout 300 curl -s --parallel --parallel-max 8 -K "$cfg" 2>/dev/null | sort | uniq -c >"$TMP/seed.codes"
+            { timeout 300 curl -s --parallel --parallel-max 8 -K "$cfg" 2>/dev/null || true; } | sort | uniq -c >"$TMP/seed.codes"
             grep -q "^ *$USERS 201$" "$TMP/seed.codes" || die "memory: seeding answered $(tr '\n' ' ' <"$TMP/seed.codes")"
             ;;
     esac

@@ -59,6 +59,12 @@ async fn get_user(req: HttpRequest, tokens: web::Data<JwtAccessTokens>, id: web:
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .insert_header((header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
+        // What the service's CORS layer adds to every response.
+        .insert_header((header::VARY, "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"))
+        .insert_header((
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            "retry-after, x-total-count, location, www-authenticate, x-request-id, link",
+        ))
         .json(user)
 }
 

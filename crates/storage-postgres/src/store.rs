@@ -1,8 +1,8 @@
-use crate::read_batches::ReadBatches;
 use anyhow::Context;
 use async_trait::async_trait;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{PgConnection, Postgres};
+use users_storage_sql::{user_columns, BatchStatement, Failed, ReadBatches, StatementContext as _};
 use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -24,9 +24,38 @@ pub type PostgresStore = SqlStore<PostgresDialect>;
 
 /// What PostgreSQL does its own way: `TIMESTAMPTZ` columns, admin rows locked before a demotion or delete, and
 /// primary-key reads batched.
-#[derive(Default)]
 pub struct PostgresDialect {
-    reads: ReadBatches,
+    reads: ReadBatches<UsersById>,
+}
+
+impl Default for PostgresDialect {
+    fn default() -> Self {
+        Self { reads: ReadBatches::new(UsersById) }
+    }
+}
+
+/// The statement of a batch of primary-key reads.
+struct UsersById;
+
+#[async_trait]
+impl BatchStatement for UsersById {
+    type Database = Postgres;
+    type Row = UserRow<OffsetDateTime>;
+
+    /// One id is the plain primary-key lookup (PostgreSQL spends less on it than on `ANY` of one element).
+    async fn select(&self, connection: &mut PgConnection, ids: &[i64]) -> Result<Vec<Self::Row>, Failed> {
+        const SELECT_ONE: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+        const SELECT_MANY: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ANY($1)");
+        let rows = match ids {
+            [id] => sqlx::query_as(SELECT_ONE).bind(id).fetch_all(connection).await,
+            _ => sqlx::query_as(SELECT_MANY).bind(ids).fetch_all(connection).await,
+        };
+        rows.step("read users by id")
+    }
+
+    fn id_of(row: &Self::Row) -> i64 {
+        row.id
+    }
 }
 
 /// Connects (failing if the database does not answer within the acquire timeout) and migrates.
