@@ -2,11 +2,11 @@ use anyhow::Context;
 use async_trait::async_trait;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{PgConnection, Postgres};
-use users_storage_sql::{user_columns, BatchStatement, Failed, ReadBatches, StatementContext as _};
 use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
 use users_domain::ports::RepositoryError;
+use users_storage_sql::{user_columns, BatchStatement, Failed, ReadBatches, StatementContext as _};
 use users_storage_sql::{Connections, Dialect, SqlStore, UserRow};
 
 /// How to reach the database.
@@ -28,9 +28,11 @@ pub struct PostgresDialect {
     reads: ReadBatches<UsersById>,
 }
 
-impl Default for PostgresDialect {
-    fn default() -> Self {
-        Self { reads: ReadBatches::new(UsersById) }
+impl PostgresDialect {
+    /// As many batches in flight as the pool has connections: each waits for its statement on the network, so
+    /// more of them at once keep the database busy.
+    fn new(pool_size: u32) -> Self {
+        Self { reads: ReadBatches::new(UsersById, usize::try_from(pool_size).unwrap_or(usize::MAX)) }
     }
 }
 
@@ -72,7 +74,7 @@ pub async fn connect(config: &PostgresConfig, migrate: bool) -> anyhow::Result<P
         let migrated = connections.migrate(&sqlx::migrate!("../../migrations/postgres")).await;
         migrated.context("cannot apply the migrations")?;
     }
-    Ok(SqlStore::new(connections, PostgresDialect::default()))
+    Ok(SqlStore::new(connections, PostgresDialect::new(config.pool_size)))
 }
 
 /// The certificate files a URL names for TLS (`sslrootcert`, `sslcert`, `sslkey`) must be readable: checked here

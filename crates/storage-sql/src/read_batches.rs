@@ -15,7 +15,7 @@ use crate::Connections;
 use async_trait::async_trait;
 use sqlx::Database;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Semaphore};
 use users_domain::ports::RepositoryError;
 
 /// The statement that answers a batch: the rows of these ids (sorted, distinct) that exist, in any order.
@@ -37,6 +37,8 @@ pub trait BatchStatement: Send + Sync + 'static {
 pub struct ReadBatches<S: BatchStatement> {
     statement: S,
     state: Mutex<Queue<S::Row>>,
+    /// Batches in flight at most: while they all are, new reads queue behind one waiting read, so batches grow.
+    in_flight: Semaphore,
 }
 
 struct Queue<Row> {
@@ -69,12 +71,21 @@ impl From<BatchFailed> for RepositoryError {
 }
 
 impl<S: BatchStatement> ReadBatches<S> {
-    pub fn new(statement: S) -> Self {
-        Self { statement, state: Mutex::new(Queue { reads: Vec::new(), server_waiting: false }) }
+    /// At most `in_flight` statements at once (at least one).
+    pub fn new(statement: S, in_flight: usize) -> Self {
+        Self {
+            statement,
+            state: Mutex::new(Queue { reads: Vec::new(), server_waiting: false }),
+            in_flight: Semaphore::new(in_flight.clamp(1, Semaphore::MAX_PERMITS)),
+        }
     }
 
     /// The rows with these ids, in no particular order; an id without a row has none.
-    pub async fn read(&self, connections: &Connections<S::Database>, ids: &[i64]) -> Result<Vec<S::Row>, RepositoryError> {
+    pub async fn read(
+        &self,
+        connections: &Connections<S::Database>,
+        ids: &[i64],
+    ) -> Result<Vec<S::Row>, RepositoryError> {
         let (reply, answer) = oneshot::channel();
         let serve = {
             let mut queue = self.lock();
@@ -97,6 +108,8 @@ impl<S: BatchStatement> ReadBatches<S> {
         // Before and after the wait, let the requests that are ready on this worker queue their reads first: the
         // batch grows for the price of two turns of the scheduler (nothing, when the service is idle).
         tokio::task::yield_now().await;
+        // Never closed: only an error if it were.
+        let _turn = self.in_flight.acquire().await;
         let mut batch = Vec::new();
         let rows = connections
             .run(async |c| {

@@ -127,7 +127,9 @@ pub async fn connect(config: &SqliteConfig, migrate: bool) -> anyhow::Result<Sql
         write_wait: config.acquire_timeout,
         _memory_keeper: memory_keeper,
         file,
-        reads: ReadBatches::new(UsersById),
+        // A statement is a trip to the connection's thread, which works all the while: more batches at once than
+        // cores only split the same reads into smaller batches (more trips).
+        reads: ReadBatches::new(UsersById, std::thread::available_parallelism().map_or(1, usize::from)),
     };
     Ok(SqlStore::new(connections, dialect))
 }
