@@ -1217,3 +1217,83 @@ pub async fn concurrent_queueings_to_one_address_keep_its_limit(storage: Arc<dyn
     }
     assert_eq!(queued, 3);
 }
+
+/// Generates the concurrent-read cases: reads that arrive together (which an adapter may answer with shared
+/// statements) each get exactly their own users, and reads cancelled halfway leave the others answered. `$make` as
+/// for [`repository_contract_tests!`](crate::repository_contract_tests).
+#[macro_export]
+macro_rules! concurrent_read_contract_tests {
+    ($make:expr $(, #[$attr:meta])* $(,)?) => {
+        $crate::concurrent_read_contract_tests!(@cases { $(#[$attr])* } $make;
+            concurrent_reads_each_get_the_users_they_asked_for,
+            reads_cancelled_halfway_leave_the_others_answered,
+        );
+    };
+    (@cases $attrs:tt $make:expr; $($case:ident),+ $(,)?) => {
+        $( $crate::contract_case!($attrs $make; $case); )+
+    };
+}
+
+async fn seeded_readers(repository: &Arc<dyn UserRepository>, count: usize) -> Vec<UserId> {
+    let mut ids = Vec::new();
+    for i in 0..count {
+        ids.push(create(repository, new_user(&format!("reader{i:03}"))).await.id);
+    }
+    ids
+}
+
+pub async fn concurrent_reads_each_get_the_users_they_asked_for(repository: Arc<dyn UserRepository>) {
+    let ids = seeded_readers(&repository, 30).await;
+    let missing = UserId::new(1_000_000).expect("id");
+    let mut reads = tokio::task::JoinSet::new();
+    for round in 0..300 {
+        let repository = repository.clone();
+        let (a, b) = (ids[round % ids.len()], ids[(round * 7 + 3) % ids.len()]);
+        reads.spawn(async move {
+            match round % 3 {
+                0 => {
+                    let user = repository.find_by_id(a).await.expect("read").expect("found");
+                    assert_eq!(user.id, a);
+                    assert_eq!(user.username.as_str(), format!("reader{:03}", round % 30));
+                }
+                1 => {
+                    let mut found: Vec<UserId> =
+                        repository.find_by_ids(&[a, b]).await.expect("read").iter().map(|u| u.id).collect();
+                    found.sort();
+                    let mut expected = vec![a, b];
+                    expected.sort();
+                    expected.dedup();
+                    assert_eq!(found, expected);
+                }
+                _ => assert!(repository.find_by_id(missing).await.expect("read").is_none(), "no such user"),
+            }
+        });
+    }
+    while let Some(read) = reads.join_next().await {
+        read.expect("every read got its own users");
+    }
+}
+
+pub async fn reads_cancelled_halfway_leave_the_others_answered(repository: Arc<dyn UserRepository>) {
+    use std::time::Duration;
+    let ids = seeded_readers(&repository, 10).await;
+    let mut reads = tokio::task::JoinSet::new();
+    for round in 0..400u64 {
+        let repository = repository.clone();
+        let id = ids[usize::try_from(round).expect("small") % ids.len()];
+        reads.spawn(async move {
+            let read = repository.find_by_id(id);
+            if round % 4 == 0 {
+                // Cancelled at some point of its life: queued, waiting for a connection or serving others.
+                let _ = tokio::time::timeout(Duration::from_micros(round * 10), read).await;
+                return;
+            }
+            let user = tokio::time::timeout(Duration::from_secs(20), read).await;
+            assert_eq!(user.expect("answered, not left waiting").expect("read").expect("found").id, id);
+        });
+    }
+    while let Some(read) = reads.join_next().await {
+        read.expect("every read that was not cancelled got its user");
+    }
+    assert_eq!(repository.find_by_id(ids[0]).await.expect("read afterwards").expect("found").id, ids[0]);
+}

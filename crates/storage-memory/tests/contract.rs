@@ -9,3 +9,4 @@ async fn fresh_repository() -> Option<(Arc<dyn UserRepository>, ())> {
 }
 
 users_domain::repository_contract_tests!(fresh_repository());
+users_domain::concurrent_read_contract_tests!(fresh_repository());

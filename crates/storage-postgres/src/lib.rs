@@ -1,10 +1,9 @@
 //! The PostgreSQL adapter (sqlx): the production backend. The store itself is `users_storage_sql::SqlStore`,
 //! written once for both SQL databases; this crate connects it and gives it PostgreSQL's dialect: admin rows
 //! locked before a change that could remove an admin, and reads that arrive together sharing one statement
-//! (`read_batches`). Uniqueness and the last-admin rule are decided by the database, so several instances on
+//! (`users_storage_sql::ReadBatches`). Uniqueness and the last-admin rule are decided by the database, so several instances on
 //! one database never disagree.
 
-mod read_batches;
 mod store;
 #[cfg(feature = "test-support")]
 pub mod test_support;

@@ -1,4 +1,3 @@
-use crate::read_batches::ReadBatches;
 use anyhow::Context;
 use async_trait::async_trait;
 use sqlx::postgres::PgConnectOptions;
@@ -7,6 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
 use users_domain::ports::RepositoryError;
+use users_storage_sql::{user_columns, BatchStatement, Failed, ReadBatches, StatementContext as _};
 use users_storage_sql::{Connections, Dialect, SqlStore, UserRow};
 
 /// How to reach the database.
@@ -24,9 +24,40 @@ pub type PostgresStore = SqlStore<PostgresDialect>;
 
 /// What PostgreSQL does its own way: `TIMESTAMPTZ` columns, admin rows locked before a demotion or delete, and
 /// primary-key reads batched.
-#[derive(Default)]
 pub struct PostgresDialect {
-    reads: ReadBatches,
+    reads: ReadBatches<UsersById>,
+}
+
+impl PostgresDialect {
+    /// As many batches in flight as the pool has connections: each waits for its statement on the network, so
+    /// more of them at once keep the database busy.
+    fn new(pool_size: u32) -> Self {
+        Self { reads: ReadBatches::new(UsersById, usize::try_from(pool_size).unwrap_or(usize::MAX)) }
+    }
+}
+
+/// The statement of a batch of primary-key reads.
+struct UsersById;
+
+#[async_trait]
+impl BatchStatement for UsersById {
+    type Database = Postgres;
+    type Row = UserRow<OffsetDateTime>;
+
+    /// One id is the plain primary-key lookup (PostgreSQL spends less on it than on `ANY` of one element).
+    async fn select(&self, connection: &mut PgConnection, ids: &[i64]) -> Result<Vec<Self::Row>, Failed> {
+        const SELECT_ONE: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+        const SELECT_MANY: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ANY($1)");
+        let rows = match ids {
+            [id] => sqlx::query_as(SELECT_ONE).bind(id).fetch_all(connection).await,
+            _ => sqlx::query_as(SELECT_MANY).bind(ids).fetch_all(connection).await,
+        };
+        rows.step("read users by id")
+    }
+
+    fn id_of(row: &Self::Row) -> i64 {
+        row.id
+    }
 }
 
 /// Connects (failing if the database does not answer within the acquire timeout) and migrates.
@@ -43,7 +74,7 @@ pub async fn connect(config: &PostgresConfig, migrate: bool) -> anyhow::Result<P
         let migrated = connections.migrate(&sqlx::migrate!("../../migrations/postgres")).await;
         migrated.context("cannot apply the migrations")?;
     }
-    Ok(SqlStore::new(connections, PostgresDialect::default()))
+    Ok(SqlStore::new(connections, PostgresDialect::new(config.pool_size)))
 }
 
 /// The certificate files a URL names for TLS (`sslrootcert`, `sslcert`, `sslkey`) must be readable: checked here

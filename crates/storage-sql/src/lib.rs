@@ -7,6 +7,7 @@
 
 mod connections;
 mod errors;
+mod read_batches;
 mod rows;
 mod store;
 mod transfer;
@@ -22,6 +23,7 @@ macro_rules! user_columns {
 
 pub use connections::{Connection, Connections, Options};
 pub use errors::{storage_error, Failed, StatementContext, StatementError};
+pub use read_batches::{BatchStatement, ReadBatches};
 pub use rows::{TimeColumn, UserRow};
 pub use store::{Dialect, SqlStore};
 

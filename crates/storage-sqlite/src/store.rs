@@ -2,14 +2,15 @@ use crate::database_file::DatabaseFile;
 use anyhow::Context;
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection as _, QueryBuilder, Sqlite};
+use sqlx::{ConnectOptions, Connection as _, Sqlite};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use users_domain::ports::RepositoryError;
 use users_storage_sql::{
-    storage_error, user_columns, Connections, Dialect, SqlStore, StatementContext as _, SubstringIndex,
+    user_columns, BatchStatement, Connections, Dialect, Failed, ReadBatches, SqlStore, StatementContext as _,
+    SubstringIndex,
 };
 
 /// A user row as SQLite stores it: timestamps in microseconds since the Unix epoch.
@@ -39,6 +40,38 @@ pub struct SqliteDialect {
     _memory_keeper: Option<std::sync::Mutex<SqliteConnection>>,
     /// The file opened (`None` in memory): checked before each write, so none goes into a removed file.
     file: Option<DatabaseFile>,
+    /// Primary-key reads that arrive together share one statement: each statement is a trip to the thread of
+    /// the connection's SQLite handle and back, which costs far more than reading a few rows more.
+    reads: ReadBatches<UsersById>,
+}
+
+/// The statement of a batch of primary-key reads.
+struct UsersById;
+
+#[async_trait]
+impl BatchStatement for UsersById {
+    type Database = Sqlite;
+    type Row = UserRow;
+
+    /// Many ids go as one JSON array, so the statement's text (and its prepared form, cached per connection)
+    /// is the same for every batch size.
+    async fn select(&self, connection: &mut SqliteConnection, ids: &[i64]) -> Result<Vec<UserRow>, Failed> {
+        const SELECT_ONE: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+        const SELECT_MANY: &str =
+            concat!("SELECT ", user_columns!(), " FROM users WHERE id IN (SELECT value FROM json_each($1))");
+        let rows = match ids {
+            [id] => sqlx::query_as(SELECT_ONE).bind(id).fetch_all(connection).await,
+            _ => {
+                let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+                sqlx::query_as(SELECT_MANY).bind(format!("[{list}]")).fetch_all(connection).await
+            }
+        };
+        rows.step("read users by id")
+    }
+
+    fn id_of(row: &UserRow) -> i64 {
+        row.id
+    }
 }
 
 /// Opens (creating the file and its folder if missing) and migrates the database.
@@ -95,6 +128,9 @@ pub async fn connect(config: &SqliteConfig, migrate: bool) -> anyhow::Result<Sql
         write_wait: config.acquire_timeout,
         _memory_keeper: memory_keeper,
         file,
+        // A statement is a trip to the connection's thread, which works all the while: more batches at once than
+        // cores only split the same reads into smaller batches (more trips).
+        reads: ReadBatches::new(UsersById, std::thread::available_parallelism().map_or(1, usize::from)),
     };
     Ok(SqlStore::new(connections, dialect))
 }
@@ -126,15 +162,7 @@ impl Dialect for SqliteDialect {
     }
 
     async fn find_rows(&self, connections: &Connections<Sqlite>, ids: &[i64]) -> Result<Vec<UserRow>, RepositoryError> {
-        let mut select = QueryBuilder::<Sqlite>::new(concat!("SELECT ", user_columns!(), " FROM users WHERE id IN ("));
-        let mut separated = select.separated(", ");
-        for id in ids {
-            separated.push_bind(*id);
-        }
-        select.push(")");
-        let statement = select.build_query_as();
-        let rows = connections.run(async |c| statement.fetch_all(c).await.step("read users by id"));
-        rows.await.map_err(storage_error)
+        self.reads.read(connections, ids).await
     }
 
     fn check_ready(&self) -> Result<(), RepositoryError> {

@@ -36,6 +36,7 @@ async fn fresh_auth_storage() -> Option<(Arc<dyn Storage>, TempFolder)> {
 }
 
 users_domain::repository_contract_tests!(fresh_repository());
+users_domain::concurrent_read_contract_tests!(fresh_repository());
 
 mod auth_stores {
     use super::*;

@@ -3,38 +3,53 @@
 //! A read joins a queue. If no read is waiting for a connection on the queue's behalf, it becomes that read: it
 //! waits for a connection and then answers everything queued by then with one statement. The others only wait
 //! for their answer. Alone, a read is one statement for itself; under load, one statement serves the requests
-//! that arrived while the connections were busy, so PostgreSQL and the service make one round trip where they
-//! made many. A read is queued before the statement that answers it starts, so it sees every write that finished
-//! before it was asked. Connections still serve several statements at once: reads are not serialized.
+//! that arrived while the connections were busy, so the database and the service make one round trip (on SQLite,
+//! one trip to the connection's thread) where they made many. A read is queued before the statement that answers
+//! it starts, so it sees every write that finished before it was asked. Connections still serve several
+//! statements at once: reads are not serialized.
+//!
+//! The statement is the dialect's ([`BatchStatement`]): the batching knows only ids and the rows' ids.
 
-use sqlx::{PgConnection, Postgres};
+use crate::errors::{storage_error, Failed};
+use crate::Connections;
+use async_trait::async_trait;
+use sqlx::Database;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use time::OffsetDateTime;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Semaphore};
 use users_domain::ports::RepositoryError;
-use users_storage_sql::user_columns;
-use users_storage_sql::{storage_error, Connections, Failed, StatementContext as _};
 
-type UserRow = users_storage_sql::UserRow<OffsetDateTime>;
+/// The statement that answers a batch: the rows of these ids (sorted, distinct) that exist, in any order.
+#[async_trait]
+pub trait BatchStatement: Send + Sync + 'static {
+    type Database: Database;
+    type Row: Clone + Send + 'static;
 
-const SELECT_ONE: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
-const SELECT_MANY: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ANY($1)");
+    async fn select(
+        &self,
+        connection: &mut <Self::Database as Database>::Connection,
+        ids: &[i64],
+    ) -> Result<Vec<Self::Row>, Failed>;
 
-#[derive(Default)]
-pub(crate) struct ReadBatches {
-    state: Mutex<Queue>,
+    /// The id a row answers for.
+    fn id_of(row: &Self::Row) -> i64;
 }
 
-#[derive(Default)]
-struct Queue {
-    reads: Vec<QueuedRead>,
+pub struct ReadBatches<S: BatchStatement> {
+    statement: S,
+    state: Mutex<Queue<S::Row>>,
+    /// Batches in flight at most: while they all are, new reads queue behind one waiting read, so batches grow.
+    in_flight: Semaphore,
+}
+
+struct Queue<Row> {
+    reads: Vec<QueuedRead<Row>>,
     /// A read is waiting for a connection and will take every queued read along.
     server_waiting: bool,
 }
 
-struct QueuedRead {
+struct QueuedRead<Row> {
     ids: Vec<i64>,
-    reply: oneshot::Sender<Result<Vec<UserRow>, BatchFailed>>,
+    reply: oneshot::Sender<Result<Vec<Row>, BatchFailed>>,
 }
 
 /// What every read of a batch learns when the statement serving them failed.
@@ -55,13 +70,22 @@ impl From<BatchFailed> for RepositoryError {
     }
 }
 
-impl ReadBatches {
+impl<S: BatchStatement> ReadBatches<S> {
+    /// At most `in_flight` statements at once (at least one).
+    pub fn new(statement: S, in_flight: usize) -> Self {
+        Self {
+            statement,
+            state: Mutex::new(Queue { reads: Vec::new(), server_waiting: false }),
+            in_flight: Semaphore::new(in_flight.clamp(1, Semaphore::MAX_PERMITS)),
+        }
+    }
+
     /// The rows with these ids, in no particular order; an id without a row has none.
-    pub(crate) async fn read(
+    pub async fn read(
         &self,
-        connections: &Connections<Postgres>,
+        connections: &Connections<S::Database>,
         ids: &[i64],
-    ) -> Result<Vec<UserRow>, RepositoryError> {
+    ) -> Result<Vec<S::Row>, RepositoryError> {
         let (reply, answer) = oneshot::channel();
         let serve = {
             let mut queue = self.lock();
@@ -74,16 +98,18 @@ impl ReadBatches {
         match answer.await {
             Ok(rows) => Ok(rows?),
             // The read serving this one was cancelled (its client went away): read alone.
-            Err(_) => connections.run(async |c| select(c, ids).await).await.map_err(storage_error),
+            Err(_) => connections.run(async |c| self.statement.select(c, ids).await).await.map_err(storage_error),
         }
     }
 
     /// Waits for a connection, then answers every queued read with one statement on it.
-    async fn serve(&self, connections: &Connections<Postgres>) {
+    async fn serve(&self, connections: &Connections<S::Database>) {
         let mut waiting = WaitingServer { batches: self, waiting: true };
         // Before and after the wait, let the requests that are ready on this worker queue their reads first: the
         // batch grows for the price of two turns of the scheduler (nothing, when the service is idle).
         tokio::task::yield_now().await;
+        // Never closed: only an error if it were.
+        let _turn = self.in_flight.acquire().await;
         let mut batch = Vec::new();
         let rows = connections
             .run(async |c| {
@@ -92,7 +118,7 @@ impl ReadBatches {
                 let mut ids: Vec<i64> = batch.iter().flat_map(|read| read.ids.iter().copied()).collect();
                 ids.sort_unstable();
                 ids.dedup();
-                select(c, &ids).await
+                self.statement.select(c, &ids).await
             })
             .await;
         if waiting.waiting {
@@ -102,7 +128,7 @@ impl ReadBatches {
         match rows {
             Ok(rows) => {
                 for read in batch {
-                    let own = rows.iter().filter(|row| read.ids.contains(&row.id)).cloned().collect();
+                    let own = rows.iter().filter(|row| read.ids.contains(&S::id_of(row))).cloned().collect();
                     // A read whose client went away has no receiver left: nothing to do.
                     let _ = read.reply.send(Ok(own));
                 }
@@ -119,7 +145,7 @@ impl ReadBatches {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Queue> {
+    fn lock(&self) -> MutexGuard<'_, Queue<S::Row>> {
         // The queue is changed in single calls: a panic elsewhere cannot leave it half-changed.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -127,13 +153,13 @@ impl ReadBatches {
 
 /// The read waiting for a connection on the queue's behalf. Dropped before it took the queue (its request was
 /// cancelled), it lets the next read take its place and releases the queued ones, which then read alone.
-struct WaitingServer<'a> {
-    batches: &'a ReadBatches,
+struct WaitingServer<'a, S: BatchStatement> {
+    batches: &'a ReadBatches<S>,
     waiting: bool,
 }
 
-impl WaitingServer<'_> {
-    fn take_queue(&mut self) -> Vec<QueuedRead> {
+impl<S: BatchStatement> WaitingServer<'_, S> {
+    fn take_queue(&mut self) -> Vec<QueuedRead<S::Row>> {
         self.waiting = false;
         let mut queue = self.batches.lock();
         queue.server_waiting = false;
@@ -141,7 +167,7 @@ impl WaitingServer<'_> {
     }
 }
 
-impl Drop for WaitingServer<'_> {
+impl<S: BatchStatement> Drop for WaitingServer<'_, S> {
     fn drop(&mut self) {
         if self.waiting {
             let mut queue = self.batches.lock();
@@ -149,13 +175,4 @@ impl Drop for WaitingServer<'_> {
             queue.reads.clear();
         }
     }
-}
-
-/// One id is the plain primary-key lookup (PostgreSQL spends less on it than on `ANY` of one element).
-async fn select(connection: &mut PgConnection, ids: &[i64]) -> Result<Vec<UserRow>, Failed> {
-    let rows = match ids {
-        [id] => sqlx::query_as(SELECT_ONE).bind(id).fetch_all(connection).await,
-        _ => sqlx::query_as(SELECT_MANY).bind(ids).fetch_all(connection).await,
-    };
-    rows.step("read users by id")
 }

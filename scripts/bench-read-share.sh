@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# Authenticated GET /users/{id} on each backend as a share of the no-storage baseline
+# (crates/app/examples/no_storage_baseline.rs: actix-web, the same JWT verification, the same JSON shape and
+# headers, no storage), measured in one run. See docs/benchmarks.md.
+#
+# Every server runs at once (idle ones cost nothing); rounds are interleaved (each round runs wrk once against
+# each server, in an order that rotates from round to round), so noise from the shared machine hits every
+# backend alike. A round's share is the backend's req/s over the baseline's req/s in the same round; the summary
+# gives each backend's median share over the rounds, and CPU time per request (the server's utime + stime from
+# /proc, over the requests wrk counted), which the machine's other load disturbs less.
+#
+# Usage: scripts/bench-read-share.sh            (progress on stderr, the markdown summary on stdout)
+# Needs: cargo, curl, wrk, sqlite3, psql; PostgreSQL at $BENCH_PG_URL (trust auth) for the postgres backend.
+# Knobs (environment):
+#   BENCH_BACKENDS     backends to measure                  (default "memory sqlite postgres")
+#   BENCH_ROUNDS       interleaved rounds                   (default 5)
+#   BENCH_DURATION     wrk seconds per server per round     (default 8)
+#   BENCH_CONNECTIONS  wrk connections                      (default 64)
+#   BENCH_THREADS      wrk threads                          (default 2)
+#   BENCH_USERS        seeded users                         (default 3000)
+#   BENCH_POOL_SIZE    APP__STORAGE__POOL_SIZE              (default 10)
+#   BENCH_PG_URL       server URL, no database              (default postgres://postgres@127.0.0.1:5432)
+#   BENCH_SKIP_BUILD=1 reuse target/release/{users-api,examples/no_storage_baseline}
+#   BENCH_BIN, BENCH_BASELINE_BIN  other binaries to measure (an A/B of two builds; implies BENCH_SKIP_BUILD=1)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BACKENDS="${BENCH_BACKENDS:-memory sqlite postgres}"
+ROUNDS="${BENCH_ROUNDS:-5}"
+DURATION="${BENCH_DURATION:-8}"
+CONNECTIONS="${BENCH_CONNECTIONS:-64}"
+THREADS="${BENCH_THREADS:-2}"
+USERS="${BENCH_USERS:-3000}"
+POOL_SIZE="${BENCH_POOL_SIZE:-10}"
+PG_URL="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}"
+HOST=127.0.0.1
+BIN="${BENCH_BIN:-$ROOT/target/release/users-api}"
+BASELINE_BIN="${BENCH_BASELINE_BIN:-$ROOT/target/release/examples/no_storage_baseline}"
+BENCH_DB="users_read_share_$$"
+
+log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+for tool in cargo curl wrk sqlite3 psql timeout awk; do
+    command -v "$tool" >/dev/null || die "$tool is not installed (wrk: apt-get install -y wrk)"
+done
+
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/users-read-share.XXXXXX")"
+declare -A PID PORT
+PG_CREATED=0
+cleanup() {
+    local name
+    for name in "${!PID[@]}"; do kill "${PID[$name]}" 2>/dev/null || true; done
+    for name in "${!PID[@]}"; do wait "${PID[$name]}" 2>/dev/null || true; done
+    [[ "$PG_CREATED" == 1 ]] && psql -X -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS $BENCH_DB" 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+[[ -n "${BENCH_BIN:-}${BENCH_BASELINE_BIN:-}" ]] && BENCH_SKIP_BUILD=1
+if [[ "${BENCH_SKIP_BUILD:-0}" == 1 && -x "$BIN" && -x "$BASELINE_BIN" ]]; then
+    log "reusing $BIN and $BASELINE_BIN"
+else
+    log "cargo build --release (the service and the baseline)"
+    (cd "$ROOT" && timeout 3600 cargo build --release -p users-api --bin users-api --example no_storage_baseline) >&2 ||
+        die "release build failed"
+fi
+
+JWT_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export APP__AUTH__JWT_SECRET="$JWT_SECRET"
+
+wait_for_port() { # wait_for_port NAME LOG → sets PORT[NAME] from the "listening on" line
+    local name="$1" errlog="$2" i port=""
+    for ((i = 0; i < 600; i++)); do
+        port="$(sed -n 's#.*listening on http://[^ ]*:\([0-9][0-9]*\).*#\1#p' "$errlog" | head -n1)"
+        [[ -n "$port" ]] && break
+        kill -0 "${PID[$name]}" 2>/dev/null || { cat "$errlog" >&2; die "$name exited before listening"; }
+        sleep 0.1
+    done
+    [[ -n "$port" ]] || die "$name: no 'listening on' line within 60 s"
+    PORT[$name]="$port"
+}
+
+start_service() { # start_service BACKEND URL
+    local backend="$1" url="$2" errlog="$TMP/$1.log"
+    (
+        cd "$ROOT"
+        exec env APP__STORAGE__BACKEND="$backend" ${url:+APP__STORAGE__URL="$url"} \
+            APP__SERVER__HOST="$HOST" APP__SERVER__PORT=0 \
+            APP__AUTH__BCRYPT_COST=4 APP__AUTH__ACCESS_TOKEN_TTL_SECS=86400 \
+            APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE=0 APP__AUTH__SIGNUP_IP_LIMIT_PER_MINUTE=0 \
+            APP__AUTH__BOOTSTRAP_ADMIN__USERNAME=benchadmin \
+            APP__AUTH__BOOTSTRAP_ADMIN__EMAIL=benchadmin@example.com \
+            APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD=password1 \
+            APP__STORAGE__POOL_SIZE="$POOL_SIZE" APP__LOG__FORMAT=json RUST_LOG=warn \
+            "$BIN" serve
+    ) >/dev/null 2>"$errlog" &
+    PID[$backend]=$!
+    wait_for_port "$backend" "$errlog"
+    log "$backend: pid ${PID[$backend]} on port ${PORT[$backend]}"
+}
+
+start_baseline() {
+    local errlog="$TMP/baseline.log"
+    "$BASELINE_BIN" "$HOST:0" >/dev/null 2>"$errlog" &
+    PID[baseline]=$!
+    wait_for_port baseline "$errlog"
+    log "baseline: pid ${PID[baseline]} on port ${PORT[baseline]}"
+}
+
+# Users u000001 … straight into the store (SQL for SQLite and PostgreSQL; sign-ups for memory, which only the
+# process can reach), the admin (id 1) first. Reads then go over ids 2 … USERS+1.
+seed() { # seed BACKEND
+    local backend="$1" hash='$2b$04$abcdefghijklmnopqrstuu5Xo6jGs8TQbFeoeHMyfvYUDd6XHm6Tm'
+    case "$backend" in
+        sqlite)
+            sqlite3 "$TMP/users.db" <<SQL
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $USERS)
+INSERT INTO users (username, username_lower, email, name, name_lower, age, role, password_hash, created_at, updated_at)
+SELECT printf('u%06d', i), printf('u%06d', i), printf('u%06d@example.com', i), 'Bench User', 'bench user', 30, 'user',
+       '$hash', CAST(strftime('%s','now') AS INTEGER) * 1000000, CAST(strftime('%s','now') AS INTEGER) * 1000000 FROM n;
+SQL
+            ;;
+        postgres)
+            psql -X -q -v ON_ERROR_STOP=1 "$PG_URL/$BENCH_DB" <<SQL
+INSERT INTO users (username, username_lower, email, name, name_lower, age, role, password_hash, created_at, updated_at)
+SELECT format('u%s', lpad(i::text, 6, '0')), format('u%s', lpad(i::text, 6, '0')),
+       format('u%s@example.com', lpad(i::text, 6, '0')), 'Bench User', 'bench user', 30, 'user', '$hash',
+       date_trunc('second', now()), date_trunc('second', now())
+FROM generate_series(1, $USERS) AS i;
+SQL
+            ;;
+        memory)
+            local cfg="$TMP/seed.curl" i name
+            : >"$cfg"
+            for ((i = 1; i <= USERS; i++)); do
+                printf -v name 'u%06d' "$i"
+                [[ "$i" -gt 1 ]] && echo next >>"$cfg"
+                printf 'url = "http://%s:%s/users"\nrequest = "POST"\nheader = "Content-Type: application/json"\ndata = "{\\"username\\":\\"%s\\",\\"email\\":\\"%s@example.com\\",\\"password\\":\\"password1\\",\\"name\\":\\"Bench User\\",\\"age\\":30}"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\n' \
+                    "$HOST" "${PORT[memory]}" "$name" "$name" >>"$cfg"
+            done
+            { timeout 300 curl -s --parallel --parallel-max 8 -K "$cfg" 2>/dev/null || true; } | sort | uniq -c >"$TMP/seed.codes"
+            grep -q "^ *$USERS 201$" "$TMP/seed.codes" || die "memory: seeding answered $(tr '\n' ' ' <"$TMP/seed.codes")"
+            ;;
+    esac
+}
+
+login() { # login BACKEND → the admin's access token
+    curl -s --max-time 10 -H 'Content-Type: application/json' \
+        -d '{"username":"benchadmin","password":"password1"}' "http://$HOST:${PORT[$1]}/auth/login" |
+        sed -n 's/.*"access_token" *: *"\([^"]*\)".*/\1/p'
+}
+
+# wrk: the admin's token, ids 2 … USERS+1 in turn (each thread from its own offset), requests formatted once.
+cat >"$TMP/get.lua" <<'LUA'
+local threads, reqs, n = 0, {}, 0
+function setup(thread) thread:set("tid", threads); threads = threads + 1 end
+function init(args)
+   local last, token = tonumber(args[1]), args[2]
+   for id = 2, last do
+      reqs[#reqs + 1] = wrk.format("GET", "/users/" .. id, { Authorization = "Bearer " .. token })
+   end
+   n = (tid or 0) * 997
+end
+function request() n = n + 1; return reqs[(n % #reqs) + 1] end
+function done(summary, latency, requests)
+   io.write(string.format("RESULT requests=%d rps=%.1f p99_ms=%.2f non2xx=%d errors=%d\n",
+      summary.requests, summary.requests / (summary.duration / 1e6), latency:percentile(99) / 1000,
+      summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+LUA
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime of a process, in clock ticks
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+# --- the servers -----------------------------------------------------------------------------------------------------
+
+log "host: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); $USERS users; $ROUNDS rounds of wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s each"
+start_baseline
+TARGETS="baseline"
+for backend in $BACKENDS; do
+    case "$backend" in
+        memory) start_service memory "" ;;
+        sqlite) start_service sqlite "sqlite://$TMP/users.db" ;;
+        postgres)
+            psql -X -q -v ON_ERROR_STOP=1 "$PG_URL/postgres" -c "CREATE DATABASE $BENCH_DB" || die "cannot create $BENCH_DB"
+            PG_CREATED=1
+            start_service postgres "$PG_URL/$BENCH_DB"
+            ;;
+        *) die "unknown backend $backend" ;;
+    esac
+    seed "$backend"
+    TARGETS="$TARGETS $backend"
+done
+
+declare -A TOKEN
+# Every backend's admin token carries the same secret, issuer and audience: the baseline takes the first one.
+for target in $TARGETS; do
+    [[ "$target" == baseline ]] && continue
+    TOKEN[$target]="$(login "$target")"
+    [[ -n "${TOKEN[$target]}" ]] || die "$target: the admin's login failed"
+    TOKEN[baseline]="${TOKEN[baseline]:-${TOKEN[$target]}}"
+    code="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer ${TOKEN[$target]}" "http://$HOST:${PORT[$target]}/users/$((USERS + 1))")"
+    [[ "$code" == 200 ]] || die "$target: GET /users/$((USERS + 1)) answered $code"
+done
+[[ -n "${TOKEN[baseline]:-}" ]] || die "no backend to measure"
+
+# --- interleaved rounds ----------------------------------------------------------------------------------------------
+
+declare -A RPS CPU BAD
+list=($TARGETS)
+for ((round = 1; round <= ROUNDS; round++)); do
+    # Rotate the order each round, so no server always runs first (or right after another).
+    order=("${list[@]:$((round % ${#list[@]}))}" "${list[@]:0:$((round % ${#list[@]}))}")
+    for target in "${order[@]}"; do
+        timeout 30 wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "$TMP/get.lua" "http://$HOST:${PORT[$target]}" -- "$((USERS + 1))" "${TOKEN[$target]}" >/dev/null # warm-up
+        before="$(cpu_ticks "${PID[$target]}")"
+        out="$(timeout $((DURATION + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s "$TMP/get.lua" \
+            "http://$HOST:${PORT[$target]}" -- "$((USERS + 1))" "${TOKEN[$target]}" | grep '^RESULT')"
+        after="$(cpu_ticks "${PID[$target]}")"
+        requests="$(field requests "$out")"
+        RPS[$target,$round]="$(field rps "$out")"
+        CPU[$target,$round]="$(awk -v t=$((after - before)) -v us="$TICK_US" -v n="$requests" 'BEGIN {printf "%.1f", t * us / n}')"
+        BAD[$target]=$((${BAD[$target]:-0} + $(field non2xx "$out") + $(field errors "$out")))
+        log "round $round $target: ${RPS[$target,$round]} req/s, ${CPU[$target,$round]} µs CPU/request, p99 $(field p99_ms "$out") ms"
+    done
+done
+
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
+
+# --- summary ---------------------------------------------------------------------------------------------------------
+
+declare -A GOAL=([memory]=85 [sqlite]=60 [postgres]=70)
+echo "Run at $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet || echo ' + uncommitted changes'):"
+echo "$ROUNDS interleaved rounds of wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, GET /users/{id} over ids 2..$((USERS + 1)) with the admin's token, pool $POOL_SIZE."
+echo
+echo "| server | median req/s | median share of baseline (per-round shares) | goal | median CPU µs/request | non-2xx + socket errors |"
+echo "| --- | ---: | --- | ---: | ---: | ---: |"
+for target in $TARGETS; do
+    rps="" shares="" cpus=""
+    for ((round = 1; round <= ROUNDS; round++)); do
+        rps+="${RPS[$target,$round]} "
+        cpus+="${CPU[$target,$round]} "
+        shares+="$(awk -v a="${RPS[$target,$round]}" -v b="${RPS[baseline,$round]}" 'BEGIN {printf "%.1f", 100 * a / b}') "
+    done
+    share="$(median <<<"$shares")"
+    if [[ "$target" == baseline ]]; then
+        goal="" verdict="100 %"
+    else
+        goal="≥ ${GOAL[$target]} %"
+        met="$(awk -v s="$share" -v g="${GOAL[$target]}" 'BEGIN {print (s >= g ? "meets" : "misses")}')"
+        verdict="**$share %** ($met; ${shares% })"
+    fi
+    echo "| $target | $(median <<<"$rps") | $verdict | $goal | $(median <<<"$cpus") | ${BAD[$target]} |"
+done
