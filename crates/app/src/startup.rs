@@ -93,13 +93,14 @@ pub async fn services(
         AuthPorts {
             users: storage.clone(),
             refresh_tokens: storage,
-            codec: Arc::new(OpaqueRefreshTokens),
+            codec: Arc::new(OpaqueRefreshTokens::new(&secret)),
             access_tokens: Arc::new(access_tokens),
             passwords,
             clock,
         },
         Duration::from_secs(auth_settings.refresh_token_ttl_secs),
-    );
+    )
+    .with_refresh_reuse_grace(Duration::from_secs(auth_settings.refresh_reuse_grace_secs));
     Ok((users, auth))
 }
 

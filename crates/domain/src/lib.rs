@@ -7,13 +7,15 @@ pub mod listing;
 pub mod lockout;
 pub mod ports;
 mod service;
+mod session;
 mod user;
 
 #[cfg(feature = "contract-tests")]
 pub mod testing;
 
 pub use listing::{fold_case, ListQuery, Page, SortDirection, SortKey, UserFilter};
-pub use service::{NewUserRequest, UserChanges, UserPorts, UserService, UserServiceError};
+pub use service::{KeepSessions, NewUserRequest, UserChanges, UserPorts, UserService, UserServiceError};
+pub use session::{ClientInfo, Session, SessionId, SessionIdError};
 pub use user::{
     Age, AgeError, DisplayName, DisplayNameError, Email, EmailError, NewUser, Password, PasswordAttempt, PasswordError,
     PasswordHash, Role, RoleError, Timestamp, User, UserId, UserIdError, UserPatch, Username, UsernameError,

@@ -98,7 +98,7 @@ pub fn build_app(
         InitError = (),
     >,
 > {
-    use routes::{auth, docs, health, users};
+    use routes::{auth, docs, health, sessions, users};
     App::new()
         .wrap_api()
         .app_data(actix::Data::new(state.users))
@@ -124,6 +124,12 @@ pub fn build_app(
                 .route(web::patch().to(users::update_user))
                 .route(web::delete().to(users::delete_user)),
         )
+        .service(
+            web::resource("/users/{id}/sessions")
+                .route(web::get().to(sessions::list_sessions))
+                .route(web::delete().to(sessions::revoke_sessions)),
+        )
+        .service(web::resource("/users/{id}/sessions/{sid}").route(web::delete().to(sessions::revoke_session)))
         .service(web::resource("/auth/login").route(web::post().to(auth::login)))
         .service(web::resource("/auth/refresh").route(web::post().to(auth::refresh)))
         .service(web::resource("/auth/logout").route(web::post().to(auth::logout)))

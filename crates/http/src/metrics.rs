@@ -1,6 +1,6 @@
 //! Prometheus metrics (`GET /metrics`, text format), one registry per service instance: requests by method, route
 //! template (never the raw path: one `unmatched` label for every unknown path) and status; latency; the storage
-//! pool's connections; logins by outcome; refresh-token reuse.
+//! pool's connections; logins by outcome; refresh-token reuse; sessions revoked.
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -17,6 +17,15 @@ pub struct Metrics {
     pool_connections: IntGaugeVec,
     logins: IntCounterVec,
     refresh_token_reuse: IntCounter,
+    sessions_revoked: IntCounterVec,
+}
+
+/// Why sessions ended (the `reason` of `sessions_revoked_total`).
+#[derive(Debug, Clone, Copy)]
+pub enum SessionEnd {
+    Logout,
+    /// `DELETE /users/{id}/sessions[/{sid}]`.
+    Deleted,
 }
 
 /// The route label of a request that matched no route.
@@ -51,7 +60,12 @@ impl Metrics {
         registry.register(Box::new(pool_connections.clone()))?;
         registry.register(Box::new(logins.clone()))?;
         registry.register(Box::new(refresh_token_reuse.clone()))?;
-        Ok(Self { registry, requests, latency, pool_connections, logins, refresh_token_reuse })
+        let sessions_revoked = IntCounterVec::new(
+            Opts::new("sessions_revoked_total", "Sessions revoked by a logout or a session delete"),
+            &["reason"],
+        )?;
+        registry.register(Box::new(sessions_revoked.clone()))?;
+        Ok(Self { registry, requests, latency, pool_connections, logins, refresh_token_reuse, sessions_revoked })
     }
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
@@ -73,6 +87,14 @@ impl Metrics {
 
     pub fn refresh_token_reused(&self) {
         self.refresh_token_reuse.inc();
+    }
+
+    pub fn sessions_revoked(&self, reason: SessionEnd, count: u64) {
+        let label = match reason {
+            SessionEnd::Logout => "logout",
+            SessionEnd::Deleted => "deleted",
+        };
+        self.sessions_revoked.with_label_values(&[label]).inc_by(count);
     }
 
     fn render(&self, storage: &dyn StorageOperations) -> Result<String, prometheus::Error> {

@@ -12,7 +12,7 @@ use users_domain::auth::LoginName;
 use users_domain::ports::{
     CreateUserError, DeleteUserError, PoolStats, RepositoryError, StorageOperations, UpdateUserError, UserRepository,
 };
-use users_domain::{fold_case, ListQuery, NewUser, Page, Role, User, UserId, UserPatch};
+use users_domain::{fold_case, ListQuery, NewUser, Page, Role, SessionId, User, UserId, UserPatch};
 
 #[derive(Default)]
 pub struct InMemoryStore {
@@ -114,6 +114,18 @@ impl UserRepository for InMemoryStore {
     async fn find_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, RepositoryError> {
         let state = self.read();
         Ok(ids.iter().filter_map(|id| state.users.get(id).cloned()).collect())
+    }
+
+    async fn find_caller<'a>(
+        &self,
+        caller: UserId,
+        session: Option<&'a SessionId>,
+        others: &[UserId],
+    ) -> Result<Vec<User>, RepositoryError> {
+        let live = session.is_none_or(|session| self.refresh_tokens().is_unrevoked_session_of(caller, session));
+        let state = self.read();
+        let caller = state.users.get(&caller).filter(|_| live);
+        Ok(caller.into_iter().chain(others.iter().filter_map(|id| state.users.get(id))).cloned().collect())
     }
 
     async fn find_by_login_name(&self, name: &LoginName) -> Result<Option<User>, RepositoryError> {

@@ -6,6 +6,10 @@
 //! that arrived while the connections were busy, so PostgreSQL and the service make one round trip where they
 //! made many. A read is queued before the statement that answers it starts, so it sees every write that finished
 //! before it was asked. Connections still serve several statements at once: reads are not serialized.
+//!
+//! A read that loads a caller names the caller's session: the statement then also returns, for each user, which
+//! of the batch's sessions are theirs and not revoked, and the caller's row is kept only while its own is one of
+//! them. The session check costs no round trip of its own.
 
 use sqlx::{PgConnection, Postgres};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -13,12 +17,31 @@ use time::OffsetDateTime;
 use tokio::sync::oneshot;
 use users_domain::ports::RepositoryError;
 use users_storage_sql::user_columns;
-use users_storage_sql::{storage_error, Connections, Failed, StatementContext as _};
+use users_storage_sql::{storage_error, CallerSession, Connections, Failed, StatementContext as _};
 
 type UserRow = users_storage_sql::UserRow<OffsetDateTime>;
 
 const SELECT_ONE: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
 const SELECT_MANY: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ANY($1)");
+/// The users and, for each, those of the sessions `$2` that are theirs and not revoked.
+const SELECT_WITH_SESSIONS: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    ", ARRAY(SELECT f.id FROM refresh_families f \
+             WHERE f.id = ANY($2) AND f.user_id = users.id AND f.revoked_at IS NULL) AS live_sessions \
+     FROM users WHERE id = ANY($1)"
+);
+
+/// A user row and its live sessions among those asked.
+#[derive(sqlx::FromRow)]
+struct SessionUserRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    live_sessions: Vec<String>,
+}
+
+/// A batch's answer: each user row with its live sessions among the batch's (none asked: none).
+type Answer = Vec<(UserRow, Vec<String>)>;
 
 #[derive(Default)]
 pub(crate) struct ReadBatches {
@@ -34,7 +57,27 @@ struct Queue {
 
 struct QueuedRead {
     ids: Vec<i64>,
+    session: Option<CallerSession>,
     reply: oneshot::Sender<Result<Vec<UserRow>, BatchFailed>>,
+}
+
+impl QueuedRead {
+    /// This read's rows of a batch's answer: its ids, the caller's only while its session is live.
+    fn own_rows(&self, answer: &Answer) -> Vec<UserRow> {
+        own_rows(&self.ids, self.session.as_ref(), answer)
+    }
+}
+
+fn own_rows(ids: &[i64], session: Option<&CallerSession>, answer: &Answer) -> Vec<UserRow> {
+    answer
+        .iter()
+        .filter(|(row, _)| ids.contains(&row.id))
+        .filter(|(row, live)| match session {
+            Some(session) if session.user_id == row.id => live.contains(&session.session_id),
+            _ => true,
+        })
+        .map(|(row, _)| row.clone())
+        .collect()
 }
 
 /// What every read of a batch learns when the statement serving them failed.
@@ -61,11 +104,12 @@ impl ReadBatches {
         &self,
         connections: &Connections<Postgres>,
         ids: &[i64],
+        session: Option<&CallerSession>,
     ) -> Result<Vec<UserRow>, RepositoryError> {
         let (reply, answer) = oneshot::channel();
         let serve = {
             let mut queue = self.lock();
-            queue.reads.push(QueuedRead { ids: ids.to_vec(), reply });
+            queue.reads.push(QueuedRead { ids: ids.to_vec(), session: session.cloned(), reply });
             !std::mem::replace(&mut queue.server_waiting, true)
         };
         if serve {
@@ -74,7 +118,11 @@ impl ReadBatches {
         match answer.await {
             Ok(rows) => Ok(rows?),
             // The read serving this one was cancelled (its client went away): read alone.
-            Err(_) => connections.run(async |c| select(c, ids).await).await.map_err(storage_error),
+            Err(_) => {
+                let sessions: Vec<String> = session.iter().map(|s| s.session_id.clone()).collect();
+                let answer = connections.run(async |c| select(c, ids, &sessions).await).await;
+                Ok(own_rows(ids, session, &answer.map_err(storage_error)?))
+            }
         }
     }
 
@@ -92,7 +140,11 @@ impl ReadBatches {
                 let mut ids: Vec<i64> = batch.iter().flat_map(|read| read.ids.iter().copied()).collect();
                 ids.sort_unstable();
                 ids.dedup();
-                select(c, &ids).await
+                let mut sessions: Vec<String> =
+                    batch.iter().filter_map(|read| read.session.as_ref().map(|s| s.session_id.clone())).collect();
+                sessions.sort_unstable();
+                sessions.dedup();
+                select(c, &ids, &sessions).await
             })
             .await;
         if waiting.waiting {
@@ -102,7 +154,7 @@ impl ReadBatches {
         match rows {
             Ok(rows) => {
                 for read in batch {
-                    let own = rows.iter().filter(|row| read.ids.contains(&row.id)).cloned().collect();
+                    let own = read.own_rows(&rows);
                     // A read whose client went away has no receiver left: nothing to do.
                     let _ = read.reply.send(Ok(own));
                 }
@@ -151,11 +203,22 @@ impl Drop for WaitingServer<'_> {
     }
 }
 
-/// One id is the plain primary-key lookup (PostgreSQL spends less on it than on `ANY` of one element).
-async fn select(connection: &mut PgConnection, ids: &[i64]) -> Result<Vec<UserRow>, Failed> {
-    let rows = match ids {
+/// One id without sessions is the plain primary-key lookup (PostgreSQL spends less on it than on `ANY` of one
+/// element); with sessions, each row also says which of them are live.
+async fn select(connection: &mut PgConnection, ids: &[i64], sessions: &[String]) -> Result<Answer, Failed> {
+    if !sessions.is_empty() {
+        let rows: Vec<SessionUserRow> = sqlx::query_as(SELECT_WITH_SESSIONS)
+            .bind(ids)
+            .bind(sessions)
+            .fetch_all(connection)
+            .await
+            .step("read users by id with their sessions")?;
+        return Ok(rows.into_iter().map(|row| (row.user, row.live_sessions)).collect());
+    }
+    let rows: Vec<UserRow> = match ids {
         [id] => sqlx::query_as(SELECT_ONE).bind(id).fetch_all(connection).await,
         _ => sqlx::query_as(SELECT_MANY).bind(ids).fetch_all(connection).await,
-    };
-    rows.step("read users by id")
+    }
+    .step("read users by id")?;
+    Ok(rows.into_iter().map(|row| (row, Vec::new())).collect())
 }

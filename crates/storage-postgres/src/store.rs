@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
 use users_domain::ports::RepositoryError;
-use users_storage_sql::{Connections, Dialect, SqlStore, UserRow};
+use users_storage_sql::{CallerSession, Connections, Dialect, SqlStore, UserRow};
 
 /// How to reach the database.
 #[derive(Debug, Clone)]
@@ -80,12 +80,16 @@ impl Dialect for PostgresDialect {
         &self,
         connections: &Connections<Postgres>,
         ids: &[i64],
+        session: Option<&CallerSession>,
     ) -> Result<Vec<UserRow<OffsetDateTime>>, RepositoryError> {
-        self.reads.read(connections, ids).await
+        self.reads.read(connections, ids, session).await
     }
 
     const STORE_REFRESH_TOKEN: &'static [&'static str] =
-        &["WITH family AS (INSERT INTO refresh_families (id, user_id) VALUES ($2, $3) ON CONFLICT (id) DO NOTHING) \
+        &["WITH family AS (INSERT INTO refresh_families (id, user_id, created_at, last_used_at, expires_at, ip, user_agent) \
+            VALUES ($2, $3, $6, $6, $4, $7, $8) \
+            ON CONFLICT (id) DO UPDATE SET last_used_at = excluded.last_used_at, expires_at = excluded.expires_at, \
+              ip = excluded.ip, user_agent = excluded.user_agent) \
          INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, token_version) \
          VALUES ($1, $2, $3, $4, $5)"];
 

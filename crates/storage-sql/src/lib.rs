@@ -21,7 +21,7 @@ macro_rules! user_columns {
 pub use connections::{Connection, Connections, Options};
 pub use errors::{storage_error, Failed, StatementContext, StatementError};
 pub use rows::{TimeColumn, UserRow};
-pub use store::{Dialect, SqlStore};
+pub use store::{CallerSession, Dialect, SqlStore};
 
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
 use users_domain::auth::LoginName;

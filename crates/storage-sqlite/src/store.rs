@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use users_domain::ports::RepositoryError;
-use users_storage_sql::{storage_error, user_columns, Connections, Dialect, SqlStore, StatementContext as _};
+use users_storage_sql::{
+    storage_error, user_columns, CallerSession, Connections, Dialect, SqlStore, StatementContext as _,
+};
 
 /// A user row as SQLite stores it: timestamps in microseconds since the Unix epoch.
 type UserRow = users_storage_sql::UserRow<i64>;
@@ -123,13 +125,26 @@ impl Dialect for SqliteDialect {
         Ok(())
     }
 
-    async fn find_rows(&self, connections: &Connections<Sqlite>, ids: &[i64]) -> Result<Vec<UserRow>, RepositoryError> {
+    async fn find_rows(
+        &self,
+        connections: &Connections<Sqlite>,
+        ids: &[i64],
+        session: Option<&CallerSession>,
+    ) -> Result<Vec<UserRow>, RepositoryError> {
         let mut select = QueryBuilder::<Sqlite>::new(concat!("SELECT ", user_columns!(), " FROM users WHERE id IN ("));
         let mut separated = select.separated(", ");
         for id in ids {
             separated.push_bind(*id);
         }
         select.push(")");
+        if let Some(session) = session {
+            // The caller's session, checked in the statement that loads the caller.
+            select.push(" AND (id <> ").push_bind(session.user_id);
+            select
+                .push(" OR EXISTS (SELECT 1 FROM refresh_families f WHERE f.id = ")
+                .push_bind(session.session_id.clone());
+            select.push(" AND f.user_id = users.id AND f.revoked_at IS NULL))");
+        }
         let statement = select.build_query_as();
         let rows = connections.run(async |c| statement.fetch_all(c).await.step("read users by id"));
         rows.await.map_err(storage_error)
@@ -141,7 +156,10 @@ impl Dialect for SqliteDialect {
 
     /// The family first (the token refers to it); SQLite has no data-modifying `WITH`.
     const STORE_REFRESH_TOKEN: &'static [&'static str] = &[
-        "INSERT INTO refresh_families (id, user_id) VALUES ($2, $3) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO refresh_families (id, user_id, created_at, last_used_at, expires_at, ip, user_agent) \
+         VALUES ($2, $3, $6, $6, $4, $7, $8) \
+         ON CONFLICT (id) DO UPDATE SET last_used_at = excluded.last_used_at, expires_at = excluded.expires_at, \
+           ip = excluded.ip, user_agent = excluded.user_agent",
         "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, token_version) \
          VALUES ($1, $2, $3, $4, $5)",
     ];

@@ -187,7 +187,12 @@ async fn changing_ones_password_needs_the_current_one_and_ends_older_tokens() {
 async fn bad_tokens_are_401_with_the_challenge_on_every_route() {
     let Some(app) = spawn_app().await else { return };
     let (alice, _) = signed_up(&app, "alice").await;
-    let subject = |id: i64| TokenSubject { user_id: UserId::new(id).expect("id"), role: Role::Admin, token_version: 0 };
+    let subject = |id: i64| TokenSubject {
+        user_id: UserId::new(id).expect("id"),
+        role: Role::Admin,
+        token_version: 0,
+        session_id: users_domain::SessionId::parse("no-such-session").expect("sid"),
+    };
     let ours = users_auth::JwtAccessTokens::new(SECRET, "users-api", "users-api", 900);
     let expired = ours
         .issue(&subject(1), Timestamp::from_datetime(Timestamp::now().as_datetime() - time::Duration::hours(2)))

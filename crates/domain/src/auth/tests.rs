@@ -3,7 +3,7 @@ use crate::ports::{
     AccessClaims, AccessToken, MockAccessTokens, MockClock, MockLoginFailureStore, MockPasswordHasher,
     MockRefreshTokenCodec, MockRefreshTokenStore, MockUserRepository, SpendOutcome, TokenError,
 };
-use crate::{Email, PasswordAttempt, PasswordHash, Role, Timestamp, User, UserId, Username};
+use crate::{ClientInfo, Email, PasswordAttempt, PasswordHash, Role, SessionId, Timestamp, User, UserId, Username};
 use std::sync::Arc;
 
 fn now() -> Timestamp {
@@ -36,6 +36,8 @@ fn finding(user: Option<User>) -> MockUserRepository {
     let mut users = MockUserRepository::new();
     let found = user.clone();
     users.expect_find_by_login_name().returning(move |_| Ok(found.clone()));
+    let caller = user.clone();
+    users.expect_find_caller().returning(move |_, _, _| Ok(caller.clone().into_iter().collect()));
     users.expect_find_by_id().returning(move |_| Ok(user.clone()));
     users
 }
@@ -44,7 +46,7 @@ fn tokens() -> MockAccessTokens {
     let mut tokens = MockAccessTokens::new();
     tokens.expect_issue().returning(|subject, _| {
         Ok(AccessToken {
-            token: format!("access-for-{}-v{}", subject.user_id, subject.token_version),
+            token: format!("access-for-{}-v{}-{}", subject.user_id, subject.token_version, subject.session_id),
             expires_in_secs: 900,
         })
     });
@@ -59,6 +61,7 @@ fn codec() -> MockRefreshTokenCodec {
         Ok((format!("refresh-{n}"), format!("hash-of-refresh-{n}")))
     });
     codec.expect_hash().returning(|token| format!("hash-of-{token}"));
+    codec.expect_successor().returning(|token| format!("successor-of-{token}"));
     codec
 }
 
@@ -129,8 +132,8 @@ async fn a_login_by_username_or_email_issues_a_pair_and_clears_failures() {
         }
         .service()
         .await;
-        let pair = auth.login(&name, &attempt("right password")).await.expect("logged in");
-        assert_eq!(pair.access.token, "access-for-7-v2");
+        let pair = auth.login(&name, &attempt("right password"), ClientInfo::default()).await.expect("logged in");
+        assert_eq!(pair.access.token, "access-for-7-v2-hash-of-refresh-0", "in the new session");
         assert_eq!(pair.refresh_token.expose(), "refresh-1");
     }
 }
@@ -145,8 +148,10 @@ async fn a_wrong_password_and_an_unknown_name_fail_alike_and_are_counted() {
     }
     .service()
     .await;
-    let error =
-        wrong.login(&LoginName::Username("alice".into()), &attempt("wrong password")).await.expect_err("refused");
+    let error = wrong
+        .login(&LoginName::Username("alice".into()), &attempt("wrong password"), ClientInfo::default())
+        .await
+        .expect_err("refused");
     assert!(matches!(error, AuthError::InvalidCredentials));
     let unknown = Ports {
         users: finding(None),
@@ -157,7 +162,7 @@ async fn a_wrong_password_and_an_unknown_name_fail_alike_and_are_counted() {
     .service()
     .await;
     let error = unknown
-        .login(&LoginName::Email("Nobody@Example.com".into()), &attempt("right password"))
+        .login(&LoginName::Email("Nobody@Example.com".into()), &attempt("right password"), ClientInfo::default())
         .await
         .expect_err("refused");
     assert!(matches!(error, AuthError::InvalidCredentials));
@@ -175,7 +180,10 @@ async fn a_password_over_72_bytes_never_matches() {
     }
     .service()
     .await;
-    let error = auth.login(&LoginName::Username("alice".into()), &attempt("x".repeat(73))).await.expect_err("refused");
+    let error = auth
+        .login(&LoginName::Username("alice".into()), &attempt("x".repeat(73)), ClientInfo::default())
+        .await
+        .expect_err("refused");
     assert!(matches!(error, AuthError::InvalidCredentials));
 }
 
@@ -189,7 +197,10 @@ async fn a_locked_name_is_refused_even_with_the_right_password() {
     }
     .service()
     .await;
-    let error = auth.login(&LoginName::Username("alice".into()), &attempt("right password")).await.expect_err("locked");
+    let error = auth
+        .login(&LoginName::Username("alice".into()), &attempt("right password"), ClientInfo::default())
+        .await
+        .expect_err("locked");
     assert!(matches!(error, AuthError::Locked { retry_after_secs: 840 }), "{error:?}");
 }
 
@@ -197,8 +208,8 @@ fn spending(outcome: SpendOutcome) -> MockRefreshTokenStore {
     let mut refresh_tokens = storing_refresh_tokens();
     refresh_tokens
         .expect_spend()
-        .withf(|hash, _| hash == "hash-of-presented")
-        .returning(move |_, _| Ok(outcome.clone()));
+        .withf(|hash, _, _| hash == "hash-of-presented")
+        .returning(move |_, _, _| Ok(outcome.clone()));
     refresh_tokens
 }
 
@@ -209,10 +220,17 @@ fn spent_at_version(token_version: i64) -> SpendOutcome {
 #[tokio::test]
 async fn a_refresh_rotates_within_the_family() {
     let mut refresh_tokens = MockRefreshTokenStore::new();
-    refresh_tokens.expect_spend().returning(|_, _| Ok(spent_at_version(2)));
+    refresh_tokens.expect_spend().returning(|_, _, grace| {
+        assert!(grace.is_none(), "no grace unless configured");
+        Ok(spent_at_version(2))
+    });
     refresh_tokens
         .expect_insert()
-        .withf(|stored| stored.family_id == "fam" && stored.token_version == 2)
+        .withf(|stored| {
+            stored.family_id == "fam"
+                && stored.token_version == 2
+                && stored.token_hash == "hash-of-successor-of-presented"
+        })
         .times(1)
         .returning(|_| Ok(()));
     let auth = Ports {
@@ -223,8 +241,9 @@ async fn a_refresh_rotates_within_the_family() {
     }
     .service()
     .await;
-    let pair = auth.refresh("presented").await.expect("rotated");
-    assert_eq!(pair.access.token, "access-for-7-v2");
+    let pair = auth.refresh("presented", ClientInfo::default()).await.expect("rotated");
+    assert_eq!(pair.access.token, "access-for-7-v2-fam");
+    assert_eq!(pair.refresh_token.expose(), "successor-of-presented", "the successor derived from the spent token");
 }
 
 #[tokio::test]
@@ -245,7 +264,7 @@ async fn reused_unknown_or_orphaned_refresh_tokens_are_refused() {
         }
         .service()
         .await;
-        let refused = auth.refresh("presented").await;
+        let refused = auth.refresh("presented", ClientInfo::default()).await;
         assert!(matches!(refused, Err(AuthError::InvalidRefreshToken | AuthError::RefreshTokenReused)), "{refused:?}");
     }
 }
@@ -255,7 +274,11 @@ async fn authentication_follows_the_stored_user() {
     let verifying = |version: i64| {
         let mut tokens = MockAccessTokens::new();
         tokens.expect_verify().returning(move |token| match token {
-            "good" => Ok(AccessClaims { user_id: UserId::new(7).expect("id"), token_version: version }),
+            "good" => Ok(AccessClaims {
+                user_id: UserId::new(7).expect("id"),
+                token_version: version,
+                session_id: Some(SessionId::parse("fam").expect("sid")),
+            }),
             _ => Err(TokenError::Invalid),
         });
         tokens
@@ -282,4 +305,77 @@ async fn authentication_follows_the_stored_user() {
 
 fn attempt(password: impl Into<String>) -> PasswordAttempt {
     PasswordAttempt::new(password)
+}
+
+#[tokio::test]
+async fn within_the_grace_a_repeated_refresh_gets_the_same_successor_and_stores_nothing() {
+    let mut refresh_tokens = MockRefreshTokenStore::new();
+    refresh_tokens
+        .expect_spend()
+        .withf(|hash, at, grace| {
+            let expected_since = Timestamp::from_datetime(now().as_datetime() - time::Duration::seconds(10));
+            hash == "hash-of-presented"
+                && *at == now()
+                && grace.is_some_and(|g| {
+                    g.successor_hash == "hash-of-successor-of-presented" && g.spent_since == expected_since
+                })
+        })
+        .returning(|_, _, _| {
+            Ok(SpendOutcome::Repeated {
+                user_id: UserId::new(7).expect("id"),
+                family_id: "fam".into(),
+                token_version: 2,
+            })
+        });
+    refresh_tokens.expect_insert().never();
+    let auth = Ports {
+        users: finding(Some(alice())),
+        refresh_tokens,
+        failures: MockLoginFailureStore::new(),
+        access_tokens: tokens(),
+    }
+    .service()
+    .await
+    .with_refresh_reuse_grace(std::time::Duration::from_secs(10));
+    let pair = auth.refresh("presented", ClientInfo::default()).await.expect("repeated");
+    assert_eq!(pair.refresh_token.expose(), "successor-of-presented");
+    assert_eq!(pair.access.token, "access-for-7-v2-fam", "a fresh access token of the same session");
+}
+
+#[tokio::test]
+async fn a_token_is_checked_against_its_session_in_the_read_that_loads_the_caller() {
+    let mut tokens = MockAccessTokens::new();
+    tokens.expect_verify().returning(|_| {
+        Ok(AccessClaims {
+            user_id: UserId::new(7).expect("id"),
+            token_version: 2,
+            session_id: Some(SessionId::parse("fam").expect("sid")),
+        })
+    });
+    let mut users = MockUserRepository::new();
+    users.expect_find_by_id().never();
+    users
+        .expect_find_caller()
+        .withf(|caller, session, others| {
+            caller.get() == 7 && session.is_some_and(|s| s.as_str() == "fam") && others.is_empty()
+        })
+        .times(2)
+        .returning({
+            let live = std::sync::atomic::AtomicBool::new(true);
+            // The store leaves the caller out once the session is revoked.
+            move |_, _, _| {
+                Ok(if live.swap(false, std::sync::atomic::Ordering::SeqCst) { vec![alice()] } else { vec![] })
+            }
+        });
+    let auth = Ports {
+        users,
+        refresh_tokens: MockRefreshTokenStore::new(),
+        failures: MockLoginFailureStore::new(),
+        access_tokens: tokens,
+    }
+    .service()
+    .await;
+    let caller = auth.authenticate("token").await.expect("live session");
+    assert_eq!(caller.session_id.as_ref().map(SessionId::as_str), Some("fam"));
+    assert!(matches!(auth.authenticate("token").await, Err(AuthError::InvalidToken)), "revoked session");
 }

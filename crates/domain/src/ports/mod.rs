@@ -11,7 +11,7 @@ mod user_repository;
 pub use access_tokens::{AccessClaims, AccessToken, AccessTokens, TokenError, TokenSubject};
 pub use login_failures::LoginFailureStore;
 pub use operations::{PoolStats, StorageOperations};
-pub use refresh_tokens::{RefreshTokenCodec, RefreshTokenStore, SpendOutcome, StoredRefreshToken};
+pub use refresh_tokens::{Grace, RefreshTokenCodec, RefreshTokenStore, SpendOutcome, StoredRefreshToken};
 
 pub use clock::{Clock, SystemClock};
 pub use password_hasher::{HashError, PasswordHasher};

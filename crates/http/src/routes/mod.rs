@@ -1,4 +1,5 @@
 pub mod auth;
 pub mod docs;
 pub mod health;
+pub mod sessions;
 pub mod users;
