@@ -42,7 +42,9 @@ async fn the_document_lists_each_canonical_route_once() {
             "/openapi.json",
             "/users",
             "/users/me",
-            "/users/{id}"
+            "/users/{id}",
+            "/users/{id}/sessions",
+            "/users/{id}/sessions/{sid}"
         ]);
     let users = &doc["paths"]["/users"];
     assert!(users["get"].is_object() && users["post"].is_object());

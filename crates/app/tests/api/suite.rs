@@ -23,5 +23,7 @@ mod operations;
 mod races;
 #[path = "routing.rs"]
 mod routing;
+#[path = "sessions.rs"]
+mod sessions;
 #[path = "trust.rs"]
 mod trust;
