@@ -175,6 +175,8 @@ class Smoke:
         ids = [u.id for u in reply.parsed]
         expect(ids == sorted(ids, reverse=True) and created.id in ids, "listUsers: sorted by id, descending")
 
+        self.sessions(created, user)
+
         reply = self.call("refresh", client=self.anonymous, body=RefreshRequest(refresh_token=tokens.refresh_token))
         expect_status(reply, 200, "refresh")
         renewed = reply.parsed
@@ -194,6 +196,44 @@ class Smoke:
         expect_status(reply, 404, "getUser after deleteUser")
         reply = self.call("getMe", client=user)
         expect_status(reply, 401, "getMe with a deleted user's token")
+
+        self.revoke_every_session(admin)
+
+    def sessions(self, created, user):
+        """A second login of the user, listed beside the caller's own session, then revoked."""
+        other = self.login(LoginWithUsername(username=self.username, password=self.password), "login (second session)")
+        reply = self.call("listSessions", client=user, id=created.id)
+        expect_status(reply, 200, "listSessions")
+        sessions = reply.parsed
+        expect(len(sessions) >= 2, "listSessions: every login's session")
+        expect(sum(1 for s in sessions if s.current) == 1, "listSessions: one current session")
+        expect(sessions[0].created_at >= sessions[-1].created_at, "listSessions: newest first")
+        newest = sessions[0]
+        expect(not newest.current, "listSessions: the second login is the newest, not the caller's")
+        reply = self.call("revokeSession", client=user, id=created.id, sid=newest.id)
+        expect_status(reply, 204, "revokeSession")
+        reply = self.call("getMe", client=self.as_user(other.access_token))
+        expect_status(reply, 401, "getMe with a revoked session's token")
+        reply = self.call("revokeSession", client=user, id=created.id, sid=newest.id)
+        expect_status(reply, 404, "revokeSession again")
+
+    def revoke_every_session(self, admin):
+        """Another user logs in twice and ends every session of theirs."""
+        suffix = secrets.token_hex(4)
+        username, password = f"smoke_{suffix}", f"smoke password {suffix}"
+        body = NewUser(username=username, email=f"smoke-{suffix}@example.com", password=password)
+        reply = self.call("createUser", client=self.anonymous, body=body)
+        expect_status(reply, 201, "createUser (second user)")
+        second = reply.parsed
+        first = self.login(LoginWithUsername(username=username, password=password), "login (second user)")
+        own = self.as_user(self.login(LoginWithUsername(username=username, password=password), "login again").access_token)
+        reply = self.call("revokeSessions", client=own, id=second.id)
+        expect_status(reply, 204, "revokeSessions")
+        for token, what in [(first.access_token, "an older session"), (own.token, "the caller's own session")]:
+            reply = self.call("getMe", client=self.as_user(token))
+            expect_status(reply, 401, f"getMe after revokeSessions: {what}")
+        reply = self.call("deleteUser", client=admin, id=second.id)
+        expect_status(reply, 204, "deleteUser (second user)")
 
 
 def main():
