@@ -177,14 +177,18 @@ class Smoke:
 
         self.sessions(created, user)
 
-        reply = self.call("refresh", client=self.anonymous, body=RefreshRequest(refresh_token=tokens.refresh_token))
+        # A session of its own: logging out ends its access tokens too.
+        spare = self.login(LoginWithUsername(username=self.username, password=self.password), "login (to log out)")
+        reply = self.call("refresh", client=self.anonymous, body=RefreshRequest(refresh_token=spare.refresh_token))
         expect_status(reply, 200, "refresh")
         renewed = reply.parsed
-        expect(renewed.refresh_token != tokens.refresh_token, "refresh: a new refresh token")
+        expect(renewed.refresh_token != spare.refresh_token, "refresh: a new refresh token")
         reply = self.call("logout", client=self.anonymous, body=RefreshRequest(refresh_token=renewed.refresh_token))
         expect_status(reply, 204, "logout")
         reply = self.call("refresh", client=self.anonymous, body=RefreshRequest(refresh_token=renewed.refresh_token))
         expect_status(reply, 401, "refresh after logout")
+        reply = self.call("getMe", client=self.as_user(renewed.access_token))
+        expect_status(reply, 401, "getMe with a logged-out session's token")
 
         reply = self.call("metrics", client=self.anonymous)
         expect_status(reply, 200, "metrics")
