@@ -646,4 +646,16 @@ mod tests {
         let error = storage_of(&[("APP__STORAGE__BACKEND", "mongodb")]).expect_err("unknown backend");
         assert_eq!(error.setting, "APP__STORAGE__BACKEND");
     }
+
+    #[test]
+    fn the_refresh_grace_defaults_to_ten_seconds_and_is_bounded() {
+        let settings = load_env(&[]).expect("loads");
+        assert_eq!(settings.auth.refresh_reuse_grace_secs, 10);
+        assert!(token_ttls(&settings).is_ok());
+        let off = load_env(&[("APP__AUTH__REFRESH_REUSE_GRACE_SECS", "0")]).expect("loads");
+        assert!(token_ttls(&off).is_ok(), "0 turns it off");
+        let long = load_env(&[("APP__AUTH__REFRESH_REUSE_GRACE_SECS", "301")]).expect("loads");
+        let refused = token_ttls(&long).expect_err("over 300 s");
+        assert!(refused.to_string().contains("APP__AUTH__REFRESH_REUSE_GRACE_SECS"), "{refused}");
+    }
 }
