@@ -209,14 +209,20 @@ class Smoke:
         expect_status(reply, 200, "listUsers after a user")
         expect([u.id for u in reply.parsed][: len(ids) - 1] == ids[1:], "listUsers: the users after the first, in order")
 
-        reply = self.call("refresh", client=self.anonymous, body=RefreshRequest(refresh_token=tokens.refresh_token))
+        self.sessions(created, user)
+
+        # A session of its own: logging out ends its access tokens too.
+        spare = self.login(LoginWithUsername(username=self.username, password=self.password), "login (to log out)")
+        reply = self.call("refresh", client=self.anonymous, body=RefreshRequest(refresh_token=spare.refresh_token))
         expect_status(reply, 200, "refresh")
         renewed = reply.parsed
-        expect(renewed.refresh_token != tokens.refresh_token, "refresh: a new refresh token")
+        expect(renewed.refresh_token != spare.refresh_token, "refresh: a new refresh token")
         reply = self.call("logout", client=self.anonymous, body=RefreshRequest(refresh_token=renewed.refresh_token))
         expect_status(reply, 204, "logout")
         reply = self.call("refresh", client=self.anonymous, body=RefreshRequest(refresh_token=renewed.refresh_token))
         expect_status(reply, 401, "refresh after logout")
+        reply = self.call("getMe", client=self.as_user(renewed.access_token))
+        expect_status(reply, 401, "getMe with a logged-out session's token")
 
         # The service runs with EdDSA tokens: the key set names the key of every token it issued.
         reply = self.call("jwks", client=self.anonymous)
@@ -292,6 +298,44 @@ class Smoke:
         expect_status(reply, 404, "getUser after deleteUser")
         reply = self.call("getMe", client=user)
         expect_status(reply, 401, "getMe with a deleted user's token")
+
+        self.revoke_every_session(admin)
+
+    def sessions(self, created, user):
+        """A second login of the user, listed beside the caller's own session, then revoked."""
+        other = self.login(LoginWithUsername(username=self.username, password=self.password), "login (second session)")
+        reply = self.call("listSessions", client=user, id=created.id)
+        expect_status(reply, 200, "listSessions")
+        sessions = reply.parsed
+        expect(len(sessions) >= 2, "listSessions: every login's session")
+        expect(sum(1 for s in sessions if s.current) == 1, "listSessions: one current session")
+        expect(sessions[0].created_at >= sessions[-1].created_at, "listSessions: newest first")
+        newest = sessions[0]
+        expect(not newest.current, "listSessions: the second login is the newest, not the caller's")
+        reply = self.call("revokeSession", client=user, id=created.id, sid=newest.id)
+        expect_status(reply, 204, "revokeSession")
+        reply = self.call("getMe", client=self.as_user(other.access_token))
+        expect_status(reply, 401, "getMe with a revoked session's token")
+        reply = self.call("revokeSession", client=user, id=created.id, sid=newest.id)
+        expect_status(reply, 404, "revokeSession again")
+
+    def revoke_every_session(self, admin):
+        """Another user logs in twice and ends every session of theirs."""
+        suffix = secrets.token_hex(4)
+        username, password = f"smoke_{suffix}", f"smoke password {suffix}"
+        body = NewUser(username=username, email=f"smoke-{suffix}@example.com", password=password)
+        reply = self.call("createUser", client=self.anonymous, body=body)
+        expect_status(reply, 201, "createUser (second user)")
+        second = reply.parsed
+        first = self.login(LoginWithUsername(username=username, password=password), "login (second user)")
+        own = self.as_user(self.login(LoginWithUsername(username=username, password=password), "login again").access_token)
+        reply = self.call("revokeSessions", client=own, id=second.id)
+        expect_status(reply, 204, "revokeSessions")
+        for token, what in [(first.access_token, "an older session"), (own.token, "the caller's own session")]:
+            reply = self.call("getMe", client=self.as_user(token))
+            expect_status(reply, 401, f"getMe after revokeSessions: {what}")
+        reply = self.call("deleteUser", client=admin, id=second.id)
+        expect_status(reply, 204, "deleteUser (second user)")
 
 
 def admin_headers(smoke, what):

@@ -38,7 +38,9 @@ pub async fn mail_flows(
         users: storage.clone(),
         mail: storage.clone(),
         refresh_tokens: storage,
-        codec: Arc::new(OpaqueRefreshTokens),
+        // Mail tokens are generated and hashed like refresh tokens, never rotated: no successor is derived from
+        // them, so the successor key is not the server's.
+        codec: Arc::new(OpaqueRefreshTokens::new(b"mail tokens are never rotated")),
         hasher,
         passwords: Arc::new(passwords),
         policy: Arc::new(crate::startup::password_policy(settings)?),

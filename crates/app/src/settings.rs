@@ -111,6 +111,8 @@ pub struct AuthSettings {
     pub jwt_secret: Option<SecretString>,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
+    /// docs/api.md §6: how long a spent refresh token presented again gets the same successor; 0 = off.
+    pub refresh_reuse_grace_secs: u64,
     pub bcrypt_cost: u32,
     pub login_ip_limit_per_minute: u32,
     /// Sign-ups (creates that are not an admin's) per client IP and minute; 0 = off.
@@ -231,6 +233,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("storage.migrate_on_start", "true"),
     ("auth.access_token_ttl_secs", "900"),
     ("auth.refresh_token_ttl_secs", "1209600"),
+    ("auth.refresh_reuse_grace_secs", "10"),
     ("auth.bcrypt_cost", "12"),
     ("auth.login_ip_limit_per_minute", "30"),
     ("auth.signup_ip_limit_per_minute", "10"),
@@ -455,8 +458,18 @@ pub fn token_ttls(settings: &Settings) -> Result<(), SettingsError> {
             format!("must be between 1 and {}", 10 * YEAR),
         ));
     }
+    // A grace is for tabs and retries racing one refresh: seconds, not a second lifetime for spent tokens.
+    if auth.refresh_reuse_grace_secs > MAX_REFRESH_REUSE_GRACE_SECS {
+        return Err(SettingsError::new(
+            "APP__AUTH__REFRESH_REUSE_GRACE_SECS",
+            format!("must be between 0 and {MAX_REFRESH_REUSE_GRACE_SECS}"),
+        ));
+    }
     Ok(())
 }
+
+/// The longest refresh grace accepted.
+const MAX_REFRESH_REUSE_GRACE_SECS: u64 = 300;
 
 /// How long a request body may stay idle: 1 s to an hour (0 would answer every body 408 at once).
 pub fn body_timeout(settings: &Settings) -> Result<std::time::Duration, SettingsError> {
@@ -846,6 +859,18 @@ mod tests {
         }
         let error = storage_of(&[("APP__STORAGE__BACKEND", "mongodb")]).expect_err("unknown backend");
         assert_eq!(error.setting, "APP__STORAGE__BACKEND");
+    }
+
+    #[test]
+    fn the_refresh_grace_defaults_to_ten_seconds_and_is_bounded() {
+        let settings = load_env(&[]).expect("loads");
+        assert_eq!(settings.auth.refresh_reuse_grace_secs, 10);
+        assert!(token_ttls(&settings).is_ok());
+        let off = load_env(&[("APP__AUTH__REFRESH_REUSE_GRACE_SECS", "0")]).expect("loads");
+        assert!(token_ttls(&off).is_ok(), "0 turns it off");
+        let long = load_env(&[("APP__AUTH__REFRESH_REUSE_GRACE_SECS", "301")]).expect("loads");
+        let refused = token_ttls(&long).expect_err("over 300 s");
+        assert!(refused.to_string().contains("APP__AUTH__REFRESH_REUSE_GRACE_SECS"), "{refused}");
     }
 
     fn signing_of(vars: &[(&str, &str)]) -> Result<Signing, SettingsError> {

@@ -112,14 +112,15 @@ pub async fn services(
         AuthPorts {
             users: storage.clone(),
             refresh_tokens: storage,
-            codec: Arc::new(OpaqueRefreshTokens),
+            codec: Arc::new(OpaqueRefreshTokens::new(&secret)),
             access_tokens: access_tokens.clone(),
             passwords,
             clock,
         },
         Duration::from_secs(auth_settings.refresh_token_ttl_secs),
     )
-    .requiring_verified_email(auth_settings.require_verified_email);
+    .requiring_verified_email(auth_settings.require_verified_email)
+    .with_refresh_reuse_grace(Duration::from_secs(auth_settings.refresh_reuse_grace_secs));
     Ok((users, auth, access_tokens, transfer))
 }
 

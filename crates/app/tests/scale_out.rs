@@ -1,5 +1,5 @@
-//! Several real instances on one fresh PostgreSQL database, as behind a load balancer (docs/api.md §1, §4).
-//! Ignored when TEST_DATABASE_URL is not set (see build.rs).
+//! Several real instances on one fresh PostgreSQL database, as behind a load balancer (docs/api.md §1, §4, §6),
+//! and on one SQLite file. The PostgreSQL ones are ignored when TEST_DATABASE_URL is not set (see build.rs).
 
 mod process_support;
 
@@ -11,7 +11,7 @@ const SECRET: &str = "one secret shared by every instance, 32+ bytes";
 
 struct Cluster {
     instances: Vec<(Child, u16)>,
-    _schema: TestSchema,
+    _schema: Option<TestSchema>,
     _folder: TempFolder,
 }
 
@@ -29,17 +29,31 @@ impl Cluster {
 
 /// `n` instances started at the same moment on an empty database (they race to migrate and to create the
 /// bootstrap admin).
-fn cluster(n: usize) -> Cluster {
+fn cluster(n: usize, name: &str) -> Cluster {
     let schema = tokio::runtime::Runtime::new().expect("runtime").block_on(TestSchema::create());
-    let folder = TempFolder::new("scale-out");
+    let folder = TempFolder::new(name);
     let url = schema.url.clone();
+    let instances = start_instances(n, "postgres", &url, &folder);
+    Cluster { instances, _schema: Some(schema), _folder: folder }
+}
+
+/// `n` instances on one SQLite file, started one after the other (the first creates and migrates the file).
+fn sqlite_cluster(n: usize) -> Cluster {
+    let folder = TempFolder::new("scale-out-sqlite");
+    let url = format!("sqlite://{}", folder.0.join("users.db").display());
+    let mut instances = start_instances(1, "sqlite", &url, &folder);
+    instances.extend(start_instances(n - 1, "sqlite", &url, &folder));
+    Cluster { instances, _schema: None, _folder: folder }
+}
+
+fn start_instances(n: usize, backend: &'static str, url: &str, folder: &TempFolder) -> Vec<(Child, u16)> {
     let starts: Vec<_> = (0..n)
         .map(|_| {
-            let (url, dir) = (url.clone(), folder.0.clone());
+            let (url, dir) = (url.to_owned(), folder.0.clone());
             std::thread::spawn(move || {
                 let folder = process_support::TempFolder(dir);
                 let env = [
-                    ("APP__STORAGE__BACKEND", "postgres"),
+                    ("APP__STORAGE__BACKEND", backend),
                     ("APP__STORAGE__URL", url.as_str()),
                     ("APP__AUTH__JWT_SECRET", SECRET),
                     ("APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE", "0"),
@@ -47,6 +61,8 @@ fn cluster(n: usize) -> Cluster {
                     ("APP__AUTH__BOOTSTRAP_ADMIN__USERNAME", "root"),
                     ("APP__AUTH__BOOTSTRAP_ADMIN__EMAIL", "root@admin.example"),
                     ("APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD", "root password"),
+                    // Reuse across instances is checked below: no grace (docs/api.md §6).
+                    ("APP__AUTH__REFRESH_REUSE_GRACE_SECS", "0"),
                 ];
                 let (child, port, _) = start(&folder, &env);
                 std::mem::forget(folder); // the cluster owns the folder
@@ -54,8 +70,7 @@ fn cluster(n: usize) -> Cluster {
             })
         })
         .collect();
-    let instances = starts.into_iter().map(|s| s.join().expect("instance started")).collect();
-    Cluster { instances, _schema: schema, _folder: folder }
+    starts.into_iter().map(|s| s.join().expect("instance started")).collect()
 }
 
 fn login(port: u16, username: &str, password: &str) -> (u16, String) {
@@ -71,7 +86,7 @@ fn token_of(port: u16, username: &str, password: &str) -> String {
 #[test]
 #[cfg_attr(no_test_database, ignore = "needs TEST_DATABASE_URL")]
 fn instances_started_together_share_one_database_consistently() {
-    let cluster = cluster(3);
+    let cluster = cluster(3, "scale-out");
     let ports = cluster.ports();
     // All came up, migrations applied once, one bootstrap admin.
     for port in &ports {
@@ -135,4 +150,49 @@ fn instances_started_together_share_one_database_consistently() {
         assert_eq!(http(*port, "GET", "/users/me", "", Some(&gone)).0, 401, "instance on port {port}");
     }
     cluster.stop();
+}
+
+/// The session id (`sid` claim) of an access token.
+fn sid_of(access: &str) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let claims = access.split('.').nth(1).and_then(|c| URL_SAFE_NO_PAD.decode(c).ok()).expect("claims");
+    field(&String::from_utf8(claims).expect("utf-8"), "sid")
+}
+
+/// A session revoked through one instance, and a logout through another, hold on every instance at once.
+fn revocations_hold_on_every_instance(cluster: Cluster) {
+    let ports = cluster.ports();
+    let signup = r#"{"username":"alice","email":"alice@example.com","password":"password1"}"#;
+    let (_, created) = http(ports[0], "POST", "/users", signup, None);
+    let id = created.split("\"id\":").nth(1).and_then(|r| r.split(',').next()).expect("id").to_owned();
+    let laptop = token_of(ports[0], "alice", "password1");
+    let (_, phone) = login(ports[2], "alice", "password1");
+    let phone_access = field(&phone, "access_token");
+    for port in &ports {
+        assert_eq!(http(*port, "GET", &format!("/users/{id}"), "", Some(&laptop)).0, 200, "port {port}");
+    }
+    let path = format!("/users/{id}/sessions/{}", sid_of(&laptop));
+    assert_eq!(http(ports[1], "DELETE", &path, "", Some(&phone_access)).0, 204);
+    for port in &ports {
+        assert_eq!(http(*port, "GET", &format!("/users/{id}"), "", Some(&laptop)).0, 401, "revoked, port {port}");
+        assert_eq!(http(*port, "GET", "/users/me", "", Some(&phone_access)).0, 200, "the other session, port {port}");
+    }
+    let logout = format!(r#"{{"refresh_token":"{}"}}"#, field(&phone, "refresh_token"));
+    assert_eq!(http(ports[0], "POST", "/auth/logout", &logout, None).0, 204);
+    for port in &ports {
+        assert_eq!(http(*port, "GET", "/users/me", "", Some(&phone_access)).0, 401, "logged out, port {port}");
+    }
+    cluster.stop();
+}
+
+#[test]
+#[cfg_attr(no_test_database, ignore = "needs TEST_DATABASE_URL")]
+fn a_session_revocation_holds_on_three_instances_on_one_postgresql() {
+    revocations_hold_on_every_instance(cluster(3, "scale-out-sessions"));
+}
+
+#[test]
+fn a_session_revocation_holds_on_three_instances_on_one_sqlite_file() {
+    revocations_hold_on_every_instance(sqlite_cluster(3));
 }

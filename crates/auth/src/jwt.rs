@@ -9,7 +9,7 @@ use std::sync::Arc;
 use users_domain::ports::{
     AccessClaims, AccessToken, AccessTokens, TokenError, TokenSubject, VerificationKey, VerificationKeys,
 };
-use users_domain::{Timestamp, UserId};
+use users_domain::{SessionId, Timestamp, UserId};
 
 /// Clock skew tolerated between instances.
 const LEEWAY_SECS: u64 = 5;
@@ -26,6 +26,9 @@ struct Claims {
     jti: String,
     /// The user's token version at issue time.
     ver: i64,
+    /// The session (refresh-token family) the token belongs to; absent from tokens issued before sessions existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
 }
 
 pub struct JwtAccessTokens {
@@ -73,6 +76,7 @@ impl AccessTokens for JwtAccessTokens {
             aud: self.audience.clone(),
             jti: uuid::Uuid::new_v4().to_string(),
             ver: subject.token_version,
+            sid: Some(subject.session_id.as_str().to_owned()),
         };
         let token = self.keys.sign(&claims, now.as_datetime())?;
         Ok(AccessToken { token, expires_in_secs: self.ttl_secs })
@@ -81,7 +85,8 @@ impl AccessTokens for JwtAccessTokens {
     fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let data = self.keys.decode::<Claims>(token, &self.validation)?;
         let user_id = UserId::parse(&data.claims.sub).map_err(|_| TokenError::Invalid)?;
-        Ok(AccessClaims { user_id, token_version: data.claims.ver })
+        let session_id = data.claims.sid.map(SessionId::parse).transpose().map_err(|_| TokenError::Invalid)?;
+        Ok(AccessClaims { user_id, token_version: data.claims.ver, session_id })
     }
 }
 
@@ -107,7 +112,12 @@ mod tests {
     }
 
     fn subject() -> TokenSubject {
-        TokenSubject { user_id: UserId::new(7).expect("id"), role: Role::Admin, token_version: 3 }
+        TokenSubject {
+            user_id: UserId::new(7).expect("id"),
+            role: Role::Admin,
+            token_version: 3,
+            session_id: SessionId::parse("session-1").expect("sid"),
+        }
     }
 
     fn now_secs() -> i64 {
@@ -147,7 +157,12 @@ mod tests {
         let issued = tokens().issue(&subject(), Timestamp::now()).expect("issued");
         assert_eq!(issued.expires_in_secs, 900);
         let claims = tokens().verify(&issued.token).expect("valid");
-        assert_eq!(claims, AccessClaims { user_id: UserId::new(7).expect("id"), token_version: 3 });
+        let expected = AccessClaims {
+            user_id: UserId::new(7).expect("id"),
+            token_version: 3,
+            session_id: Some(SessionId::parse("session-1").expect("sid")),
+        };
+        assert_eq!(claims, expected);
         let hs256 = json!({"alg": "HS256", "typ": "JWT"});
         assert!(tokens().verify(&forged(hs256, valid_claims(), SECRET)).is_ok(), "the forging helper is sound");
     }
@@ -175,6 +190,7 @@ mod tests {
             ("no aud", forged(hs256.clone(), with(valid_claims(), "aud", Value::Null), SECRET)),
             ("nbf in the future", forged(hs256.clone(), with(valid_claims(), "nbf", json!(now + 600)), SECRET)),
             ("sub not an id", forged(hs256.clone(), with(valid_claims(), "sub", json!("alice")), SECRET)),
+            ("sid not a session id", forged(hs256.clone(), with(valid_claims(), "sid", json!("a b")), SECRET)),
         ];
         for (what, token) in cases {
             assert!(matches!(tokens().verify(&token), Err(TokenError::Invalid)), "{what}");

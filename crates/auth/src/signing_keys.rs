@@ -437,7 +437,12 @@ mod token_tests {
     use users_domain::{Role, Timestamp, UserId};
 
     fn subject() -> TokenSubject {
-        TokenSubject { user_id: UserId::new(7).expect("id"), role: Role::User, token_version: 1 }
+        TokenSubject {
+            user_id: UserId::new(7).expect("id"),
+            role: Role::User,
+            token_version: 1,
+            session_id: users_domain::SessionId::parse("session-1").expect("sid"),
+        }
     }
 
     /// A key file written an hour ago (so it signs at once), its private key and id.

@@ -9,6 +9,7 @@ pub mod mail_flows;
 pub mod password_policy;
 pub mod ports;
 mod service;
+mod session;
 pub mod transfer;
 mod user;
 
@@ -16,7 +17,8 @@ mod user;
 pub mod testing;
 
 pub use listing::{fold_case, Counter, ListQuery, Page, SortDirection, SortKey, StatusFilter, UserFilter};
-pub use service::{NewUserRequest, UserChanges, UserPorts, UserService, UserServiceError};
+pub use service::{KeepSessions, NewUserRequest, UserChanges, UserPorts, UserService, UserServiceError};
+pub use session::{ClientInfo, Session, SessionId, SessionIdError};
 pub use user::{
     AccountStatus, AccountStatusError, Age, AgeError, DisplayName, DisplayNameError, Email, EmailError, NewUser,
     Password, PasswordAttempt, PasswordError, PasswordHash, Role, RoleError, Timestamp, User, UserId, UserIdError,

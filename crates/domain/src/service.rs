@@ -32,6 +32,9 @@ pub enum UserServiceError {
     Locked { retry_after_secs: u64 },
     #[error("no such user")]
     NotFound,
+    /// Not a live session of that user.
+    #[error("no such session")]
+    SessionNotFound,
     #[error("username taken")]
     UsernameTaken,
     #[error("email taken")]
@@ -140,11 +143,11 @@ impl UserService {
         self.repository.find_by_id(id).await?.ok_or(UserServiceError::NotFound)
     }
 
-    /// `get` for a verified token whose user is not loaded yet: the caller and the user it reads come in one
-    /// storage round trip (one row when it reads itself).
+    /// `get` for a verified token whose user is not loaded yet: the caller (with its session checked) and the user
+    /// it reads come in one storage round trip (one row when it reads itself).
     pub async fn get_as(&self, claims: &AccessClaims, id: UserId) -> Result<User, UserServiceError> {
-        let ids = if claims.user_id == id { vec![id] } else { vec![claims.user_id, id] };
-        let mut found = self.repository.find_by_ids(&ids).await?;
+        let others = if claims.user_id == id { vec![] } else { vec![id] };
+        let mut found = self.repository.find_caller(claims.user_id, claims.session_id.as_ref(), &others).await?;
         let stored_caller = found.iter().position(|u| u.id == claims.user_id).map(|i| found.swap_remove(i));
         let actor = Caller::from_claims(claims, stored_caller).ok_or(UserServiceError::InvalidToken)?;
         if actor.id() == id {
@@ -379,5 +382,7 @@ impl From<DeleteUserError> for UserServiceError {
     }
 }
 
+mod sessions;
+pub use sessions::KeepSessions;
 #[cfg(test)]
 mod tests;

@@ -4,11 +4,12 @@
 
 use crate::auth::LoginName;
 use crate::ports::{
-    CreateUserError, DeleteUserError, ListUsersError, SpendOutcome, StoredRefreshToken, UpdateUserError, UserRepository,
+    CreateUserError, DeleteUserError, Grace, ListUsersError, SpendOutcome, StoredRefreshToken, UpdateUserError,
+    UserRepository,
 };
 use crate::{
-    AccountStatus, Age, DisplayName, Email, ListQuery, NewUser, PasswordHash, Role, SortDirection, SortKey,
-    StatusFilter, Timestamp, User, UserFilter, UserId, UserPatch, UserStatus, Username,
+    AccountStatus, Age, ClientInfo, DisplayName, Email, ListQuery, NewUser, PasswordHash, Role, SessionId,
+    SortDirection, SortKey, StatusFilter, Timestamp, User, UserFilter, UserId, UserPatch, UserStatus, Username,
 };
 use std::sync::Arc;
 
@@ -792,6 +793,11 @@ macro_rules! auth_store_contract_tests {
             a_mail_token_is_taken_once_and_only_until_it_expires,
             purging_mail_removes_expired_tokens_and_old_finished_mails,
             concurrent_queueings_to_one_address_keep_its_limit,
+            find_caller_checks_the_session_in_the_same_read,
+            sessions_are_listed_newest_first_with_their_last_use,
+            sessions_are_revoked_one_or_all_but_one,
+            a_token_spent_within_the_grace_is_repeated_until_its_successor_is_spent,
+            concurrent_spends_within_the_grace_all_converge_on_one_successor,
         );
     };
     (@cases $attrs:tt $make:expr; $($case:ident),+ $(,)?) => {
@@ -823,6 +829,8 @@ async fn refresh_token_at_version(
         family_id: family.to_owned(),
         expires_at,
         token_version,
+        issued_at: at(NOW),
+        client: ClientInfo::default(),
     };
     storage.insert(token).await.expect("stored");
 }
@@ -834,18 +842,18 @@ pub async fn a_refresh_token_is_spent_once_and_reuse_revokes_its_family(storage:
     let user = storage.create(new_user("alice")).await.expect("created").id;
     refresh_token(&storage, user, "h1", "fam", minutes_after(now, 60)).await;
     let spent = SpendOutcome::Spent { user_id: user, family_id: "fam".into(), token_version: 0 };
-    assert_eq!(storage.spend("h1", now).await.expect("spend"), spent);
+    assert_eq!(storage.spend("h1", now, None).await.expect("spend"), spent);
     // Rotation: the next token of the family works, once.
     refresh_token(&storage, user, "h2", "fam", minutes_after(now, 60)).await;
     refresh_token(&storage, user, "h3", "fam", minutes_after(now, 60)).await;
-    assert_eq!(storage.spend("h2", now).await.expect("spend"), spent);
+    assert_eq!(storage.spend("h2", now, None).await.expect("spend"), spent);
     // Reusing the spent h1: reuse, and the whole family is revoked, the newest token too.
     let reused = SpendOutcome::Reused { user_id: user, family_id: "fam".into() };
-    assert_eq!(storage.spend("h1", now).await.expect("spend"), reused);
-    assert_eq!(storage.spend("h3", now).await.expect("spend"), reused);
+    assert_eq!(storage.spend("h1", now, None).await.expect("spend"), reused);
+    assert_eq!(storage.spend("h3", now, None).await.expect("spend"), reused);
     // A token stored into a revoked family (a rotation racing the revocation) does not work either.
     refresh_token(&storage, user, "h4", "fam", minutes_after(now, 60)).await;
-    assert_eq!(storage.spend("h4", now).await.expect("spend"), reused);
+    assert_eq!(storage.spend("h4", now, None).await.expect("spend"), reused);
 }
 
 pub async fn a_password_change_ends_the_sessions_begun_before_it(storage: Arc<dyn Storage>) {
@@ -859,20 +867,20 @@ pub async fn a_password_change_ends_the_sessions_begun_before_it(storage: Arc<dy
     refresh_token_at_version(&storage, alice.id, "raced", "fam-raced", later, alice.token_version).await;
     refresh_token_at_version(&storage, alice.id, "after", "fam-after", later, changed.token_version).await;
     for hash in ["before", "raced"] {
-        let outcome = storage.spend(hash, now).await.expect("spend");
+        let outcome = storage.spend(hash, now, None).await.expect("spend");
         assert!(matches!(outcome, SpendOutcome::Reused { .. }), "{hash}: {outcome:?}");
     }
-    let after = storage.spend("after", now).await.expect("spend");
+    let after = storage.spend("after", now, None).await.expect("spend");
     let expected =
         SpendOutcome::Spent { user_id: alice.id, family_id: "fam-after".into(), token_version: changed.token_version };
     assert_eq!(after, expected);
     // A deleted user's tokens are gone with them.
     refresh_token_at_version(&storage, alice.id, "orphan", "fam-after", later, changed.token_version).await;
     storage.delete(alice.id, at(NOW)).await.expect("deleted");
-    assert_eq!(storage.spend("orphan", now).await.expect("spend"), SpendOutcome::Invalid);
+    assert_eq!(storage.spend("orphan", now, None).await.expect("spend"), SpendOutcome::Invalid);
     // A login that raced the delete stores its token after it: nothing is stored, and that is no error.
     refresh_token_at_version(&storage, alice.id, "late", "fam-late", later, changed.token_version).await;
-    assert_eq!(storage.spend("late", now).await.expect("spend"), SpendOutcome::Invalid);
+    assert_eq!(storage.spend("late", now, None).await.expect("spend"), SpendOutcome::Invalid);
 }
 
 pub async fn concurrent_spends_of_one_token_let_exactly_one_win(storage: Arc<dyn Storage>) {
@@ -882,7 +890,7 @@ pub async fn concurrent_spends_of_one_token_let_exactly_one_win(storage: Arc<dyn
     let spends: Vec<_> = (0..20)
         .map(|_| {
             let storage = storage.clone();
-            tokio::spawn(async move { storage.spend("hot", now).await })
+            tokio::spawn(async move { storage.spend("hot", now, None).await })
         })
         .collect();
     let mut spent = 0;
@@ -890,7 +898,7 @@ pub async fn concurrent_spends_of_one_token_let_exactly_one_win(storage: Arc<dyn
         match spend.await.expect("task").expect("spend") {
             SpendOutcome::Spent { .. } => spent += 1,
             SpendOutcome::Reused { .. } => {}
-            SpendOutcome::Invalid => panic!("a known token is never invalid"),
+            other => panic!("without a grace, a known token is spent or reused: {other:?}"),
         }
     }
     assert_eq!(spent, 1);
@@ -899,9 +907,9 @@ pub async fn concurrent_spends_of_one_token_let_exactly_one_win(storage: Arc<dyn
 pub async fn unknown_and_expired_refresh_tokens_are_invalid(storage: Arc<dyn Storage>) {
     let now = at(NOW);
     let user = storage.create(new_user("alice")).await.expect("created").id;
-    assert_eq!(storage.spend("never-issued", now).await.expect("spend"), SpendOutcome::Invalid);
+    assert_eq!(storage.spend("never-issued", now, None).await.expect("spend"), SpendOutcome::Invalid);
     refresh_token(&storage, user, "old", "fam", now).await;
-    assert_eq!(storage.spend("old", now).await.expect("spend"), SpendOutcome::Invalid, "expires at `now`");
+    assert_eq!(storage.spend("old", now, None).await.expect("spend"), SpendOutcome::Invalid, "expires at `now`");
 }
 
 pub async fn revoking_a_family_ends_its_tokens(storage: Arc<dyn Storage>) {
@@ -911,8 +919,8 @@ pub async fn revoking_a_family_ends_its_tokens(storage: Arc<dyn Storage>) {
     refresh_token(&storage, user, "b1", "fam-b", minutes_after(now, 60)).await;
     storage.revoke_family_of("a1", now).await.expect("revoked");
     storage.revoke_family_of("unknown", now).await.expect("revoking an unknown token is no error");
-    assert!(matches!(storage.spend("a1", now).await.expect("spend"), SpendOutcome::Reused { .. }));
-    assert!(matches!(storage.spend("b1", now).await.expect("spend"), SpendOutcome::Spent { .. }), "other family");
+    assert!(matches!(storage.spend("a1", now, None).await.expect("spend"), SpendOutcome::Reused { .. }));
+    assert!(matches!(storage.spend("b1", now, None).await.expect("spend"), SpendOutcome::Spent { .. }), "other family");
 }
 
 pub async fn revoking_a_user_ends_all_their_families_only(storage: Arc<dyn Storage>) {
@@ -924,9 +932,9 @@ pub async fn revoking_a_user_ends_all_their_families_only(storage: Arc<dyn Stora
     refresh_token(&storage, bob, "b1", "fam-b", minutes_after(now, 60)).await;
     storage.revoke_user(alice, now).await.expect("revoked");
     for hash in ["a1", "a2"] {
-        assert!(matches!(storage.spend(hash, now).await.expect("spend"), SpendOutcome::Reused { .. }), "{hash}");
+        assert!(matches!(storage.spend(hash, now, None).await.expect("spend"), SpendOutcome::Reused { .. }), "{hash}");
     }
-    assert!(matches!(storage.spend("b1", now).await.expect("spend"), SpendOutcome::Spent { .. }));
+    assert!(matches!(storage.spend("b1", now, None).await.expect("spend"), SpendOutcome::Spent { .. }));
 }
 
 pub async fn purge_removes_expired_refresh_tokens(storage: Arc<dyn Storage>) {
@@ -935,8 +943,8 @@ pub async fn purge_removes_expired_refresh_tokens(storage: Arc<dyn Storage>) {
     refresh_token(&storage, user, "expired", "fam-old", minutes_after(now, -1)).await;
     refresh_token(&storage, user, "live", "fam-new", minutes_after(now, 60)).await;
     assert!(storage.purge_refresh_tokens(now).await.expect("purged") >= 1);
-    assert_eq!(storage.spend("expired", now).await.expect("spend"), SpendOutcome::Invalid);
-    assert!(matches!(storage.spend("live", now).await.expect("spend"), SpendOutcome::Spent { .. }));
+    assert_eq!(storage.spend("expired", now, None).await.expect("spend"), SpendOutcome::Invalid);
+    assert!(matches!(storage.spend("live", now, None).await.expect("spend"), SpendOutcome::Spent { .. }));
 }
 
 pub async fn login_failures_are_kept_per_key_in_order(storage: Arc<dyn Storage>) {
@@ -1296,4 +1304,175 @@ pub async fn reads_cancelled_halfway_leave_the_others_answered(repository: Arc<d
         read.expect("every read that was not cancelled got its user");
     }
     assert_eq!(repository.find_by_id(ids[0]).await.expect("read afterwards").expect("found").id, ids[0]);
+}
+
+/// A token of `family` issued at `issued_at` to `client`, expiring an hour later.
+async fn session_token(
+    storage: &Arc<dyn Storage>,
+    user: UserId,
+    hash: &str,
+    family: &str,
+    issued_at: Timestamp,
+    client: ClientInfo,
+) {
+    let token = StoredRefreshToken {
+        token_hash: hash.to_owned(),
+        user_id: user,
+        family_id: family.to_owned(),
+        expires_at: minutes_after(issued_at, 60),
+        token_version: 0,
+        issued_at,
+        client,
+    };
+    storage.insert(token).await.expect("stored");
+}
+
+fn sid(s: &str) -> SessionId {
+    SessionId::parse(s).expect("session id")
+}
+
+fn ids_of(users: &[User]) -> Vec<UserId> {
+    let mut ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
+    ids.sort();
+    ids
+}
+
+pub async fn find_caller_checks_the_session_in_the_same_read(storage: Arc<dyn Storage>) {
+    let now = at(NOW);
+    let alice = storage.create(new_user("alice")).await.expect("created").id;
+    let bob = storage.create(new_user("bob")).await.expect("created").id;
+    session_token(&storage, alice, "a1", "s-alice", now, ClientInfo::default()).await;
+    session_token(&storage, bob, "b1", "s-bob", now, ClientInfo::default()).await;
+    let found = storage.find_caller(alice, Some(&sid("s-alice")), &[bob]).await.expect("read");
+    assert_eq!(ids_of(&found), vec![alice, bob]);
+    assert_eq!(ids_of(&storage.find_caller(alice, None, &[]).await.expect("read")), vec![alice], "no session");
+    // Another user's session, or an unknown one, is not the caller's: the caller is left out, the others not.
+    for other in ["s-bob", "s-unknown"] {
+        let found = storage.find_caller(alice, Some(&sid(other)), &[bob]).await.expect("read");
+        assert_eq!(ids_of(&found), vec![bob], "{other}");
+    }
+    storage.revoke_family_of("a1", now).await.expect("revoked");
+    let found = storage.find_caller(alice, Some(&sid("s-alice")), &[bob]).await.expect("read");
+    assert_eq!(ids_of(&found), vec![bob], "a revoked session's caller is left out");
+    let found = storage.find_caller(bob, Some(&sid("s-bob")), &[alice]).await.expect("read");
+    assert_eq!(ids_of(&found), vec![alice, bob], "other sessions are untouched");
+    let missing = UserId::new(alice.get() + 100).expect("id");
+    assert!(storage.find_caller(missing, None, &[]).await.expect("read").is_empty());
+}
+
+pub async fn sessions_are_listed_newest_first_with_their_last_use(storage: Arc<dyn Storage>) {
+    let now = at(NOW);
+    let alice = storage.create(new_user("alice")).await.expect("created").id;
+    let bob = storage.create(new_user("bob")).await.expect("created").id;
+    let laptop = ClientInfo::new(Some("192.0.2.1".into()), Some("Laptop/1.0"));
+    let phone = ClientInfo::new(Some("2001:db8::1".into()), None);
+    session_token(&storage, alice, "l1", "s-laptop", now, laptop).await;
+    session_token(&storage, alice, "p1", "s-phone", minutes_after(now, 1), phone.clone()).await;
+    session_token(&storage, alice, "g1", "s-gone", minutes_after(now, 2), ClientInfo::default()).await;
+    session_token(&storage, bob, "b1", "s-bob", minutes_after(now, 3), ClientInfo::default()).await;
+    // The laptop's session is refreshed later from elsewhere: last used, client and expiry move; created does not.
+    let moved = ClientInfo::new(Some("198.51.100.7".into()), Some("Laptop/1.1"));
+    storage.spend("l1", minutes_after(now, 5), None).await.expect("spent");
+    session_token(&storage, alice, "l2", "s-laptop", minutes_after(now, 5), moved.clone()).await;
+    storage.revoke_family_of("g1", now).await.expect("revoked");
+
+    let sessions = storage.sessions(alice, minutes_after(now, 6)).await.expect("listed");
+    let ids: Vec<&str> = sessions.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["s-phone", "s-laptop"], "newest first; revoked and other users' left out");
+    assert_eq!(sessions[0].client, phone);
+    assert_eq!(sessions[0].created_at, minutes_after(now, 1));
+    assert_eq!(sessions[0].last_used_at, minutes_after(now, 1));
+    assert_eq!(sessions[0].expires_at, minutes_after(now, 61));
+    let laptop = &sessions[1];
+    assert_eq!(laptop.client, moved);
+    assert_eq!((laptop.created_at, laptop.last_used_at), (now, minutes_after(now, 5)));
+    assert_eq!(laptop.expires_at, minutes_after(now, 65));
+    // Once its newest token expired, a session is no longer listed.
+    let later = storage.sessions(alice, minutes_after(now, 62)).await.expect("listed");
+    assert_eq!(later.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["s-laptop"]);
+}
+
+pub async fn sessions_are_revoked_one_or_all_but_one(storage: Arc<dyn Storage>) {
+    let now = at(NOW);
+    let alice = storage.create(new_user("alice")).await.expect("created").id;
+    let bob = storage.create(new_user("bob")).await.expect("created").id;
+    for (hash, family) in [("a1", "s-1"), ("a2", "s-2"), ("a3", "s-3"), ("a4", "s-4")] {
+        session_token(&storage, alice, hash, family, now, ClientInfo::default()).await;
+    }
+    session_token(&storage, bob, "b1", "s-bob", now, ClientInfo::default()).await;
+    assert!(!storage.revoke_session(bob, &sid("s-1"), now).await.expect("revoke"), "not bob's");
+    assert!(!storage.revoke_session(alice, &sid("s-unknown"), now).await.expect("revoke"));
+    assert!(storage.revoke_session(alice, &sid("s-1"), now).await.expect("revoke"));
+    assert!(!storage.revoke_session(alice, &sid("s-1"), now).await.expect("revoke"), "no longer live");
+    assert!(matches!(storage.spend("a1", now, None).await.expect("spend"), SpendOutcome::Reused { .. }));
+
+    assert_eq!(storage.revoke_sessions(alice, Some(&sid("s-4")), now).await.expect("revoked"), 2);
+    for hash in ["a2", "a3"] {
+        assert!(matches!(storage.spend(hash, now, None).await.expect("spend"), SpendOutcome::Reused { .. }));
+    }
+    assert!(matches!(storage.spend("a4", now, None).await.expect("spend"), SpendOutcome::Spent { .. }), "kept");
+    let left: Vec<SessionId> = storage.sessions(alice, now).await.expect("listed").into_iter().map(|s| s.id).collect();
+    assert_eq!(left, vec![sid("s-4")]);
+    assert_eq!(storage.revoke_sessions(alice, None, now).await.expect("revoked"), 1);
+    assert!(storage.sessions(alice, now).await.expect("listed").is_empty());
+    assert_eq!(storage.sessions(bob, now).await.expect("listed").len(), 1, "another user's untouched");
+}
+
+fn grace(successor: &str, spent_since: Timestamp) -> Grace {
+    Grace { successor_hash: successor.to_owned(), spent_since }
+}
+
+pub async fn a_token_spent_within_the_grace_is_repeated_until_its_successor_is_spent(storage: Arc<dyn Storage>) {
+    let now = at(NOW);
+    let later = minutes_after(now, 1);
+    let user = storage.create(new_user("alice")).await.expect("created").id;
+    let spent = SpendOutcome::Spent { user_id: user, family_id: "fam".into(), token_version: 0 };
+    let repeated = SpendOutcome::Repeated { user_id: user, family_id: "fam".into(), token_version: 0 };
+    let reused = SpendOutcome::Reused { user_id: user, family_id: "fam".into() };
+    refresh_token(&storage, user, "h1", "fam", minutes_after(now, 60)).await;
+    let since_before = grace("h2", minutes_after(now, -1));
+    assert_eq!(storage.spend("h1", now, Some(&since_before)).await.expect("spend"), spent);
+    // Again within the grace: its successor again, before and after the successor is stored, as often as asked.
+    assert_eq!(storage.spend("h1", later, Some(&since_before)).await.expect("spend"), repeated);
+    refresh_token(&storage, user, "h2", "fam", minutes_after(now, 60)).await;
+    assert_eq!(storage.spend("h1", later, Some(&since_before)).await.expect("spend"), repeated);
+    // Spent before the grace began: reuse as without a grace (tried on a family of its own, as it revokes it).
+    refresh_token(&storage, user, "k1", "fam-late", minutes_after(now, 60)).await;
+    storage.spend("k1", now, None).await.expect("spend");
+    let since_after = grace("k2", minutes_after(now, 1));
+    let outcome = storage.spend("k1", later, Some(&since_after)).await.expect("spend");
+    assert!(matches!(outcome, SpendOutcome::Reused { .. }), "{outcome:?}");
+    // Once the successor is spent, the older token is reuse: the family is revoked, the newest token too.
+    assert_eq!(storage.spend("h2", later, Some(&grace("h3", now))).await.expect("spend"), spent);
+    refresh_token(&storage, user, "h3", "fam", minutes_after(now, 60)).await;
+    assert_eq!(storage.spend("h1", later, Some(&since_before)).await.expect("spend"), reused);
+    assert_eq!(storage.spend("h3", later, None).await.expect("spend"), reused);
+    // A revoked family has no grace.
+    refresh_token(&storage, user, "m1", "fam-out", minutes_after(now, 60)).await;
+    storage.spend("m1", now, None).await.expect("spend");
+    storage.revoke_family_of("m1", now).await.expect("revoked");
+    let outcome = storage.spend("m1", later, Some(&grace("m2", minutes_after(now, -1)))).await.expect("spend");
+    assert!(matches!(outcome, SpendOutcome::Reused { .. }), "{outcome:?}");
+}
+
+pub async fn concurrent_spends_within_the_grace_all_converge_on_one_successor(storage: Arc<dyn Storage>) {
+    let now = at(NOW);
+    let user = storage.create(new_user("alice")).await.expect("created").id;
+    refresh_token(&storage, user, "hot", "fam", minutes_after(now, 60)).await;
+    let spends: Vec<_> = (0..20)
+        .map(|_| {
+            let storage = storage.clone();
+            let grace = grace("next", minutes_after(now, -1));
+            tokio::spawn(async move { storage.spend("hot", now, Some(&grace)).await })
+        })
+        .collect();
+    let (mut spent, mut repeated) = (0, 0);
+    for spend in spends {
+        match spend.await.expect("task").expect("spend") {
+            SpendOutcome::Spent { .. } => spent += 1,
+            SpendOutcome::Repeated { .. } => repeated += 1,
+            other => panic!("within the grace, no reuse: {other:?}"),
+        }
+    }
+    assert_eq!((spent, repeated), (1, 19));
 }

@@ -95,6 +95,12 @@ pub fn client_ip(req: &HttpRequest) -> IpAddr {
     }
 }
 
+/// The client a session records: its IP as `client_ip` decides it, and its `User-Agent` (cut by the domain).
+pub fn client_info(req: &HttpRequest) -> users_domain::ClientInfo {
+    let user_agent = req.headers().get(actix_web::http::header::USER_AGENT).and_then(|v| v.to_str().ok());
+    users_domain::ClientInfo::new(Some(client_ip(req).to_string()), user_agent)
+}
+
 /// Every address of every `X-Forwarded-For` line, in order; a hop that is not an address (`unknown`, garbage)
 /// is skipped.
 fn forwarded_for(headers: &HeaderMap) -> Vec<IpAddr> {

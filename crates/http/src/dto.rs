@@ -611,3 +611,53 @@ pub enum ImportStatus {
     Created,
     Failed,
 }
+
+/// A live session (docs/api.md §6): one login and its refreshes.
+#[derive(Debug, Serialize, Apiv2Schema)]
+#[openapi(rename = "Session")]
+pub struct SessionResponse {
+    /// The session id (the `sid` of its access tokens).
+    pub id: String,
+    /// RFC 3339, UTC, six fraction digits: the login.
+    pub created_at: String,
+    /// The last login or refresh.
+    pub last_used_at: String,
+    /// When its refresh token expires, unless refreshed.
+    pub expires_at: String,
+    /// The client IP of its last use (null when unknown).
+    pub ip: Option<String>,
+    /// The `User-Agent` of its last use, at most 256 characters (null when none was sent).
+    pub user_agent: Option<String>,
+    /// Whether the calling access token belongs to this session.
+    pub current: bool,
+}
+
+impl SessionResponse {
+    pub fn new(session: users_domain::Session, current: Option<&users_domain::SessionId>) -> Self {
+        Self {
+            current: current == Some(&session.id),
+            id: session.id.as_str().to_owned(),
+            created_at: session.created_at.to_string(),
+            last_used_at: session.last_used_at.to_string(),
+            expires_at: session.expires_at.to_string(),
+            ip: session.client.ip().map(str::to_owned),
+            user_agent: session.client.user_agent().map(str::to_owned),
+        }
+    }
+}
+
+/// What `DELETE /users/{id}/sessions` leaves alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Apiv2Schema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExceptDto {
+    /// The calling token's session.
+    Current,
+}
+
+/// `DELETE /users/{id}/sessions` query parameters.
+#[derive(Debug, Default, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeSessionsParams {
+    /// `current`: keep the calling token's session.
+    pub except: Option<ExceptDto>,
+}

@@ -178,6 +178,36 @@ impl OperationModifier for UserIdParam {
     }
 }
 
+/// The `{id}` and `{sid}` of a session route: the user id as `UserIdParam` takes it, and a session id (else 400
+/// naming `sid`).
+pub struct SessionPath {
+    pub user_id: UserId,
+    pub session_id: users_domain::SessionId,
+}
+
+impl FromRequest for SessionPath {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let parsed = UserIdParam::from_request(req, payload).into_inner().and_then(|UserIdParam(user_id)| {
+            let sid = req.match_info().get("sid").unwrap_or_default();
+            let session_id =
+                users_domain::SessionId::parse(sid).map_err(|e| ApiError::invalid("sid", e.to_string()))?;
+            Ok(Self { user_id, session_id })
+        });
+        std::future::ready(parsed)
+    }
+}
+
+impl ApiSchema for SessionPath {}
+
+impl OperationModifier for SessionPath {
+    fn update_parameter(op: &mut DefaultOperationRaw) {
+        web::Path::<(i64, String)>::update_parameter(op);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

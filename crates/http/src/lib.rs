@@ -112,7 +112,7 @@ pub fn build_app(
         InitError = (),
     >,
 > {
-    use routes::{auth, docs, health, jwks, mail, transfer, users};
+    use routes::{auth, docs, health, jwks, mail, sessions, transfer, users};
     App::new()
         .wrap_api()
         .app_data(actix::Data::new(state.users))
@@ -145,6 +145,12 @@ pub fn build_app(
         )
         .service(web::resource("/users/{id}/email-verification").route(web::post().to(mail::send_email_verification)))
         .service(web::resource("/users/{id}/lockout").route(web::delete().to(users::clear_lockout)))
+        .service(
+            web::resource("/users/{id}/sessions")
+                .route(web::get().to(sessions::list_sessions))
+                .route(web::delete().to(sessions::revoke_sessions)),
+        )
+        .service(web::resource("/users/{id}/sessions/{sid}").route(web::delete().to(sessions::revoke_session)))
         .service(web::resource("/auth/login").route(web::post().to(auth::login)))
         .service(web::resource("/auth/refresh").route(web::post().to(auth::refresh)))
         .service(web::resource("/auth/logout").route(web::post().to(auth::logout)))

@@ -1,6 +1,6 @@
 //! Prometheus metrics (`GET /metrics`, text format), one registry per service instance: requests by method, route
 //! template (never the raw path: one `unmatched` label for every unknown path) and status; latency; the storage
-//! pool's connections; logins by outcome; refresh-token reuse.
+//! pool's connections; logins by outcome; refresh-token reuse; sessions revoked.
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -18,6 +18,15 @@ pub struct Metrics {
     logins: IntCounterVec,
     refresh_token_reuse: IntCounter,
     mails: IntCounterVec,
+    sessions_revoked: IntCounterVec,
+}
+
+/// Why sessions ended (the `reason` of `sessions_revoked_total`).
+#[derive(Debug, Clone, Copy)]
+pub enum SessionEnd {
+    Logout,
+    /// `DELETE /users/{id}/sessions[/{sid}]`.
+    Deleted,
 }
 
 /// The route label of a request that matched no route.
@@ -59,7 +68,12 @@ impl Metrics {
             &["outcome"],
         )?;
         registry.register(Box::new(mails.clone()))?;
-        Ok(Self { registry, requests, latency, pool_connections, logins, refresh_token_reuse, mails })
+        let sessions_revoked = IntCounterVec::new(
+            Opts::new("sessions_revoked_total", "Sessions revoked by a logout or a session delete"),
+            &["reason"],
+        )?;
+        registry.register(Box::new(sessions_revoked.clone()))?;
+        Ok(Self { registry, requests, latency, pool_connections, logins, refresh_token_reuse, mails, sessions_revoked })
     }
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
@@ -99,6 +113,14 @@ impl Metrics {
             MailOutcome::Dropped => "dropped",
         };
         self.mails.with_label_values(&[label]).inc();
+    }
+
+    pub fn sessions_revoked(&self, reason: SessionEnd, count: u64) {
+        let label = match reason {
+            SessionEnd::Logout => "logout",
+            SessionEnd::Deleted => "deleted",
+        };
+        self.sessions_revoked.with_label_values(&[label]).inc_by(count);
     }
 
     fn render(&self, storage: &dyn StorageOperations) -> Result<String, prometheus::Error> {

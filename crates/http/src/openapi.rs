@@ -45,6 +45,7 @@ pub fn patch(mut doc: Value) -> Value {
     doc["tags"] = json!([
         {"name": "Users", "description": "Sign-up, the caller, and users by id; listing for admins"},
         {"name": "Auth", "description": "Login, token refresh and logout (these ignore the Authorization header)"},
+        {"name": "Sessions", "description": "A user's sessions (one per login, through its refreshes); revoking them"},
         {"name": "Health", "description": "Liveness and readiness probes"},
         {"name": "Operations", "description": "Metrics, this document and Swagger UI"},
     ]);
@@ -107,7 +108,25 @@ pub fn patch(mut doc: Value) -> Value {
             }
         }
     }
+    patch_sessions(&mut doc["paths"]);
     doc
+}
+
+/// The session routes' path parameters: the user id as on `/users/{id}`, the session id's shape.
+fn patch_sessions(paths: &mut Value) {
+    for (path, method) in
+        [("/users/{id}/sessions", "get"), ("/users/{id}/sessions", "delete"), ("/users/{id}/sessions/{sid}", "delete")]
+    {
+        let Some(parameters) = paths[path][method]["parameters"].as_array_mut() else { continue };
+        for parameter in parameters.iter_mut() {
+            if parameter["name"] == "id" {
+                parameter["schema"] = json!({"type": "integer", "format": "int64", "minimum": 1});
+            } else if parameter["name"] == "sid" {
+                parameter["schema"] = json!({"type": "string", "minLength": 1,
+                    "maxLength": users_domain::SessionId::MAX_LENGTH, "pattern": "^[A-Za-z0-9_-]+$"});
+            }
+        }
+    }
 }
 
 /// The bearer scheme on every protected operation; sign-up takes a token optionally (an admin's may set a role).
@@ -155,6 +174,8 @@ fn errors_of(path: &str, method: &str) -> &'static [u16] {
         ("/users/{id}", "delete") => &[400, 401, 403, 404, 409, 500, 503],
         ("/users/{id}/lockout", "delete") => &[400, 401, 403, 404, 500, 503],
         ("/users/{id}/email-verification", "post") => &[400, 401, 403, 404, 500, 503],
+        ("/users/{id}/sessions", "get" | "delete") => &[400, 401, 403, 404, 500, 503],
+        ("/users/{id}/sessions/{sid}", "delete") => &[400, 401, 403, 404, 500, 503],
         ("/auth/login", "post") => &[400, 401, 403, 408, 413, 415, 429, 500, 503],
         ("/auth/refresh", "post") => &[400, 401, 408, 413, 415, 500, 503],
         ("/auth/logout", "post") => &[400, 408, 413, 415, 500, 503],

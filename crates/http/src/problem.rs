@@ -66,6 +66,7 @@ pub enum ApiError {
         retry_after_secs: u64,
     },
     UserNotFound,
+    SessionNotFound,
     RouteNotFound,
     Conflict {
         detail: &'static str,
@@ -243,6 +244,7 @@ impl ApiError {
                 Problem::new(kind, status, format!("too many attempts; retry in {retry_after_secs} s"))
             }
             Self::UserNotFound => Problem::new(kind, status, "no user with this id"),
+            Self::SessionNotFound => Problem::new(kind, status, "no live session with this id for this user"),
             Self::RouteNotFound => Problem::new(kind, status, "no such route"),
             Self::Conflict { detail, errors } => Problem::new(kind, status, *detail).with_errors(errors.clone()),
             Self::PayloadTooLarge => Problem::new(kind, status, "the body is larger than 64 KiB"),
@@ -280,7 +282,7 @@ impl ResponseError for ApiError {
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) | Self::AccountDisabled | Self::EmailNotVerified => StatusCode::FORBIDDEN,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::UserNotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::UserNotFound | Self::SessionNotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge | Self::ImportTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType | Self::NotNdjson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -328,6 +330,7 @@ impl From<UserServiceError> for ApiError {
             UserServiceError::WrongCurrentPassword => Self::Forbidden("current_password is wrong"),
             UserServiceError::Locked { retry_after_secs } => Self::RateLimited { retry_after_secs },
             UserServiceError::NotFound => Self::UserNotFound,
+            UserServiceError::SessionNotFound => Self::SessionNotFound,
             UserServiceError::UsernameTaken => Self::Conflict {
                 detail: "the username is already taken",
                 errors: vec![FieldError::new("username", "is already taken")],

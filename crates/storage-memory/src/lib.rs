@@ -15,8 +15,8 @@ use users_domain::ports::{
     StoredImport, UpdateUserError, UserRepository, UserTransfer,
 };
 use users_domain::{
-    fold_case, Counter, ListQuery, NewUser, Page, PasswordHash, Role, SortDirection, SortKey, Timestamp, User,
-    UserFilter, UserId, UserPatch,
+    fold_case, Counter, ListQuery, NewUser, Page, PasswordHash, Role, SessionId, SortDirection, SortKey, Timestamp,
+    User, UserFilter, UserId, UserPatch,
 };
 
 #[derive(Default)]
@@ -179,6 +179,18 @@ impl UserRepository for InMemoryStore {
     async fn find_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, RepositoryError> {
         let state = self.read();
         Ok(ids.iter().filter_map(|id| state.users.get(id).cloned()).collect())
+    }
+
+    async fn find_caller<'a>(
+        &self,
+        caller: UserId,
+        session: Option<&'a SessionId>,
+        others: &[UserId],
+    ) -> Result<Vec<User>, RepositoryError> {
+        let live = session.is_none_or(|session| self.refresh_tokens().is_unrevoked_session_of(caller, session));
+        let state = self.read();
+        let caller = state.users.get(&caller).filter(|_| live);
+        Ok(caller.into_iter().chain(others.iter().filter_map(|id| state.users.get(id))).cloned().collect())
     }
 
     async fn find_by_login_name(&self, name: &LoginName) -> Result<Option<User>, RepositoryError> {

@@ -6,8 +6,8 @@ use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
 use users_domain::ports::RepositoryError;
-use users_storage_sql::{user_columns, BatchStatement, Failed, ReadBatches, StatementContext as _};
-use users_storage_sql::{Connections, Dialect, SqlStore, UserRow};
+use users_storage_sql::{user_columns, BatchStatement, Failed, ReadBatches, RowWithSessions, StatementContext as _};
+use users_storage_sql::{CallerSession, Connections, Dialect, SqlStore, UserRow};
 
 /// How to reach the database.
 #[derive(Debug, Clone)]
@@ -39,20 +39,57 @@ impl PostgresDialect {
 /// The statement of a batch of primary-key reads.
 struct UsersById;
 
+/// A user row and its live sessions among those asked.
+#[derive(sqlx::FromRow)]
+struct SessionUserRow {
+    #[sqlx(flatten)]
+    user: UserRow<OffsetDateTime>,
+    live_sessions: Vec<String>,
+}
+
 #[async_trait]
 impl BatchStatement for UsersById {
     type Database = Postgres;
     type Row = UserRow<OffsetDateTime>;
 
-    /// One id is the plain primary-key lookup (PostgreSQL spends less on it than on `ANY` of one element).
-    async fn select(&self, connection: &mut PgConnection, ids: &[i64]) -> Result<Vec<Self::Row>, Failed> {
+    /// One id is the plain primary-key lookup (PostgreSQL spends less on it than on `ANY` of one element); with
+    /// sessions, each row also says which of them are its user's and live (an `ARRAY` column).
+    async fn select(
+        &self,
+        connection: &mut PgConnection,
+        ids: &[i64],
+        sessions: &[String],
+    ) -> Result<Vec<RowWithSessions<Self::Row>>, Failed> {
         const SELECT_ONE: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
         const SELECT_MANY: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ANY($1)");
-        let rows = match ids {
-            [id] => sqlx::query_as(SELECT_ONE).bind(id).fetch_all(connection).await,
-            _ => sqlx::query_as(SELECT_MANY).bind(ids).fetch_all(connection).await,
-        };
-        rows.step("read users by id")
+        const SELECT_ONE_WITH_SESSIONS: &str = concat!(
+            "SELECT ",
+            user_columns!(),
+            ", ARRAY(SELECT f.id FROM refresh_families f \
+             WHERE f.id = ANY($2) AND f.user_id = users.id AND f.revoked_at IS NULL) AS live_sessions \
+             FROM users WHERE id = $1"
+        );
+        const SELECT_MANY_WITH_SESSIONS: &str = concat!(
+            "SELECT ",
+            user_columns!(),
+            ", ARRAY(SELECT f.id FROM refresh_families f \
+             WHERE f.id = ANY($2) AND f.user_id = users.id AND f.revoked_at IS NULL) AS live_sessions \
+             FROM users WHERE id = ANY($1)"
+        );
+        if sessions.is_empty() {
+            let rows: Vec<Self::Row> = match ids {
+                [id] => sqlx::query_as(SELECT_ONE).bind(id).fetch_all(connection).await,
+                _ => sqlx::query_as(SELECT_MANY).bind(ids).fetch_all(connection).await,
+            }
+            .step("read users by id")?;
+            return Ok(rows.into_iter().map(|row| (row, Vec::new())).collect());
+        }
+        let rows: Vec<SessionUserRow> = match ids {
+            [id] => sqlx::query_as(SELECT_ONE_WITH_SESSIONS).bind(id).bind(sessions).fetch_all(connection).await,
+            _ => sqlx::query_as(SELECT_MANY_WITH_SESSIONS).bind(ids).bind(sessions).fetch_all(connection).await,
+        }
+        .step("read users by id with their sessions")?;
+        Ok(rows.into_iter().map(|row| (row.user, row.live_sessions)).collect())
     }
 
     fn id_of(row: &Self::Row) -> i64 {
@@ -111,8 +148,9 @@ impl Dialect for PostgresDialect {
         &self,
         connections: &Connections<Postgres>,
         ids: &[i64],
+        session: Option<&CallerSession>,
     ) -> Result<Vec<UserRow<OffsetDateTime>>, RepositoryError> {
-        self.reads.read(connections, ids).await
+        self.reads.read(connections, ids, session).await
     }
 
     // A transaction-scoped advisory lock keyed by the address: concurrent queueings to one address count in turn.
@@ -120,7 +158,10 @@ impl Dialect for PostgresDialect {
     const ROW_LOCKS: bool = true;
 
     const STORE_REFRESH_TOKEN: &'static [&'static str] =
-        &["WITH family AS (INSERT INTO refresh_families (id, user_id) VALUES ($2, $3) ON CONFLICT (id) DO NOTHING) \
+        &["WITH family AS (INSERT INTO refresh_families (id, user_id, created_at, last_used_at, expires_at, ip, user_agent) \
+            VALUES ($2, $3, $6, $6, $4, $7, $8) \
+            ON CONFLICT (id) DO UPDATE SET last_used_at = excluded.last_used_at, expires_at = excluded.expires_at, \
+              ip = excluded.ip, user_agent = excluded.user_agent) \
          INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, token_version) \
          VALUES ($1, $2, $3, $4, $5)"];
 

@@ -23,9 +23,9 @@ macro_rules! user_columns {
 
 pub use connections::{Connection, Connections, Options};
 pub use errors::{storage_error, Failed, StatementContext, StatementError};
-pub use read_batches::{BatchStatement, ReadBatches};
+pub use read_batches::{BatchStatement, ReadBatches, RowWithSessions};
 pub use rows::{TimeColumn, UserRow};
-pub use store::{Dialect, SqlStore};
+pub use store::{CallerSession, Dialect, SqlStore};
 
 use sqlx::database::HasStatementCache;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};

@@ -8,17 +8,25 @@
 //! it starts, so it sees every write that finished before it was asked. Connections still serve several
 //! statements at once: reads are not serialized.
 //!
-//! The statement is the dialect's ([`BatchStatement`]): the batching knows only ids and the rows' ids.
+//! The statement is the dialect's ([`BatchStatement`]): the batching knows only ids, session ids and the rows' ids.
+//!
+//! A read that loads a caller names the caller's session: the statement then also returns, for each user, which
+//! of the batch's sessions are theirs and not revoked, and the caller's row is kept only while its own is one of
+//! them. The session check costs no round trip of its own.
 
 use crate::errors::{storage_error, Failed};
-use crate::Connections;
+use crate::{CallerSession, Connections};
 use async_trait::async_trait;
 use sqlx::Database;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use tokio::sync::{oneshot, Semaphore};
 use users_domain::ports::RepositoryError;
 
-/// The statement that answers a batch: the rows of these ids (sorted, distinct) that exist, in any order.
+/// A user row and those of the batch's sessions that are its user's and not revoked.
+pub type RowWithSessions<Row> = (Row, Vec<String>);
+
+/// The statement that answers a batch: the rows of these ids (sorted, distinct) that exist, in any order, each with
+/// those of `sessions` (sorted, distinct; often none) that are its user's and not revoked.
 #[async_trait]
 pub trait BatchStatement: Send + Sync + 'static {
     type Database: Database;
@@ -28,7 +36,8 @@ pub trait BatchStatement: Send + Sync + 'static {
         &self,
         connection: &mut <Self::Database as Database>::Connection,
         ids: &[i64],
-    ) -> Result<Vec<Self::Row>, Failed>;
+        sessions: &[String],
+    ) -> Result<Vec<RowWithSessions<Self::Row>>, Failed>;
 
     /// The id a row answers for.
     fn id_of(row: &Self::Row) -> i64;
@@ -49,7 +58,25 @@ struct Queue<Row> {
 
 struct QueuedRead<Row> {
     ids: Vec<i64>,
+    session: Option<CallerSession>,
     reply: oneshot::Sender<Result<Vec<Row>, BatchFailed>>,
+}
+
+/// A read's rows of a batch's answer: its ids, the caller's only while its session is live.
+fn own_rows<S: BatchStatement>(
+    ids: &[i64],
+    session: Option<&CallerSession>,
+    answer: &[RowWithSessions<S::Row>],
+) -> Vec<S::Row> {
+    answer
+        .iter()
+        .filter(|(row, _)| ids.contains(&S::id_of(row)))
+        .filter(|(row, live)| match session {
+            Some(session) if session.user_id == S::id_of(row) => live.contains(&session.session_id),
+            _ => true,
+        })
+        .map(|(row, _)| row.clone())
+        .collect()
 }
 
 /// What every read of a batch learns when the statement serving them failed.
@@ -80,16 +107,18 @@ impl<S: BatchStatement> ReadBatches<S> {
         }
     }
 
-    /// The rows with these ids, in no particular order; an id without a row has none.
+    /// The rows with these ids, in no particular order; an id without a row has none, and neither has the
+    /// caller's id when `session` is not a live session of the caller's.
     pub async fn read(
         &self,
         connections: &Connections<S::Database>,
         ids: &[i64],
+        session: Option<&CallerSession>,
     ) -> Result<Vec<S::Row>, RepositoryError> {
         let (reply, answer) = oneshot::channel();
         let serve = {
             let mut queue = self.lock();
-            queue.reads.push(QueuedRead { ids: ids.to_vec(), reply });
+            queue.reads.push(QueuedRead { ids: ids.to_vec(), session: session.cloned(), reply });
             !std::mem::replace(&mut queue.server_waiting, true)
         };
         if serve {
@@ -98,7 +127,11 @@ impl<S: BatchStatement> ReadBatches<S> {
         match answer.await {
             Ok(rows) => Ok(rows?),
             // The read serving this one was cancelled (its client went away): read alone.
-            Err(_) => connections.run(async |c| self.statement.select(c, ids).await).await.map_err(storage_error),
+            Err(_) => {
+                let sessions: Vec<String> = session.iter().map(|s| s.session_id.clone()).collect();
+                let answer = connections.run(async |c| self.statement.select(c, ids, &sessions).await).await;
+                Ok(own_rows::<S>(ids, session, &answer.map_err(storage_error)?))
+            }
         }
     }
 
@@ -118,7 +151,11 @@ impl<S: BatchStatement> ReadBatches<S> {
                 let mut ids: Vec<i64> = batch.iter().flat_map(|read| read.ids.iter().copied()).collect();
                 ids.sort_unstable();
                 ids.dedup();
-                self.statement.select(c, &ids).await
+                let mut sessions: Vec<String> =
+                    batch.iter().filter_map(|read| read.session.as_ref().map(|s| s.session_id.clone())).collect();
+                sessions.sort_unstable();
+                sessions.dedup();
+                self.statement.select(c, &ids, &sessions).await
             })
             .await;
         if waiting.waiting {
@@ -128,7 +165,7 @@ impl<S: BatchStatement> ReadBatches<S> {
         match rows {
             Ok(rows) => {
                 for read in batch {
-                    let own = rows.iter().filter(|row| read.ids.contains(&S::id_of(row))).cloned().collect();
+                    let own = own_rows::<S>(&read.ids, read.session.as_ref(), &rows);
                     // A read whose client went away has no receiver left: nothing to do.
                     let _ = read.reply.send(Ok(own));
                 }

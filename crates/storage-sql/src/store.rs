@@ -13,11 +13,12 @@ use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, Type};
 use users_domain::auth::LoginName;
 use users_domain::ports::{
-    CreateUserError, DeleteUserError, ListUsersError, LoginFailureStore, PoolStats, RefreshTokenStore, RepositoryError,
-    SpendOutcome, StorageOperations, StoredRefreshToken, UpdateUserError, UserRepository,
+    CreateUserError, DeleteUserError, Grace, ListUsersError, LoginFailureStore, PoolStats, RefreshTokenStore,
+    RepositoryError, SpendOutcome, StorageOperations, StoredRefreshToken, UpdateUserError, UserRepository,
 };
 use users_domain::{
-    AccountStatus, DisplayName, ListQuery, NewUser, Page, PasswordHash, Role, Timestamp, User, UserId, UserPatch,
+    AccountStatus, ClientInfo, DisplayName, ListQuery, NewUser, Page, PasswordHash, Role, Session, SessionId,
+    Timestamp, User, UserId, UserPatch,
 };
 
 /// What differs between the SQL databases, and nothing else: the database and how it stores a timestamp, how
@@ -39,11 +40,13 @@ pub trait Dialect: Send + Sync + 'static {
     /// others' committed result.
     async fn lock_admins(&self, transaction: &mut <Self::Database as Database>::Connection) -> Result<(), sqlx::Error>;
 
-    /// The rows of the users with these ids that exist, in no particular order.
+    /// The rows of the users with these ids that exist, in no particular order; with a `session`, the caller's
+    /// row only while that session is theirs and not revoked, checked in the same statement.
     async fn find_rows(
         &self,
         connections: &Connections<Self::Database>,
         ids: &[i64],
+        session: Option<&CallerSession>,
     ) -> Result<Vec<UserRow<Self::Time>>, RepositoryError>;
 
     /// What readiness checks besides a read of the users table: nothing, unless the dialect says.
@@ -51,8 +54,9 @@ pub trait Dialect: Send + Sync + 'static {
         Ok(())
     }
 
-    /// The statements that store a refresh token and, when it is new, its family; each is given the same
-    /// parameters (`$1` token hash, `$2` family id, `$3` user id, `$4` expiry, `$5` token version). PostgreSQL
+    /// The statements that store a refresh token and, when it is new, its family (else they record the family's
+    /// use: last used, expiry, client); each is given the same parameters (`$1` token hash, `$2` family id, `$3`
+    /// user id, `$4` expiry, `$5` token version, `$6` issue time, `$7` client IP, `$8` user agent). PostgreSQL
     /// does both in one statement (a data-modifying `WITH`, one round trip per login); SQLite needs two, run in
     /// one transaction.
     const STORE_REFRESH_TOKEN: &'static [&'static str];
@@ -72,6 +76,14 @@ pub trait Dialect: Send + Sync + 'static {
 
     /// How many rows a statement changed (each driver says it in a type of its own).
     fn rows_affected(result: &<Self::Database as Database>::QueryResult) -> u64;
+}
+
+/// A caller's session, checked where the caller is loaded: `session_id` must be a family of `user_id` that is not
+/// revoked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerSession {
+    pub user_id: i64,
+    pub session_id: String,
 }
 
 /// The store of users, refresh tokens and login failures in a SQL database: every storage port.
@@ -113,7 +125,7 @@ macro_rules! for_every_dialect {
             for<'q> D::Time: Encode<'q, D::Database> + Decode<'q, D::Database> + Type<D::Database>,
             for<'q> i16: Encode<'q, D::Database> + Type<D::Database>,
             for<'q> bool: Encode<'q, D::Database> + Type<D::Database>,
-            for<'q> Option<String>: Encode<'q, D::Database> + Type<D::Database>,
+            for<'q> Option<String>: Encode<'q, D::Database> + Decode<'q, D::Database> + Type<D::Database>,
             for<'q> Option<i16>: Encode<'q, D::Database> + Type<D::Database>,
             for<'q> Option<bool>: Encode<'q, D::Database> + Type<D::Database>,
             for<'q> Option<D::Time>: Encode<'q, D::Database> + Type<D::Database>,
@@ -237,13 +249,26 @@ for_every_dialect! {
         }
 
         async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
-            let rows = self.dialect.find_rows(&self.connections, &[id.get()]).await?;
+            let rows = self.dialect.find_rows(&self.connections, &[id.get()], None).await?;
             rows.into_iter().next().map(into_user).transpose()
         }
 
         async fn find_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, RepositoryError> {
             let ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
-            let rows = self.dialect.find_rows(&self.connections, &ids).await?;
+            let rows = self.dialect.find_rows(&self.connections, &ids, None).await?;
+            rows.into_iter().map(into_user).collect()
+        }
+
+        async fn find_caller<'a>(
+            &self,
+            caller: UserId,
+            session: Option<&'a SessionId>,
+            others: &[UserId],
+        ) -> Result<Vec<User>, RepositoryError> {
+            let ids: Vec<i64> = std::iter::once(caller).chain(others.iter().copied()).map(UserId::get).collect();
+            let session =
+                session.map(|s| CallerSession { user_id: caller.get(), session_id: s.as_str().to_owned() });
+            let rows = self.dialect.find_rows(&self.connections, &ids, session.as_ref()).await?;
             rows.into_iter().map(into_user).collect()
         }
 
@@ -375,6 +400,9 @@ for_every_dialect! {
                         .bind(token.user_id.get())
                         .bind(D::Time::from_timestamp(token.expires_at))
                         .bind(token.token_version)
+                        .bind(D::Time::from_timestamp(token.issued_at))
+                        .bind(token.client.ip().map(str::to_owned))
+                        .bind(token.client.user_agent().map(str::to_owned))
                 })
                 .collect();
             let store = async |c: &mut <D::Database as Database>::Connection| {
@@ -390,7 +418,12 @@ for_every_dialect! {
             unless_user_gone(stored)
         }
 
-        async fn spend(&self, token_hash: &str, now: Timestamp) -> Result<SpendOutcome, RepositoryError> {
+        async fn spend<'a>(
+            &self,
+            token_hash: &str,
+            now: Timestamp,
+            grace: Option<&'a Grace>,
+        ) -> Result<SpendOutcome, RepositoryError> {
             let _turn = self.dialect.write_turn().await?;
             let spend = sqlx::query_as(
                 "UPDATE refresh_tokens SET spent_at = $2 \
@@ -401,6 +434,22 @@ for_every_dialect! {
             )
             .bind(token_hash.to_owned())
             .bind(D::Time::from_timestamp(now));
+            // Spent within the grace, of a live family at its user's version, and its successor not spent yet:
+            // answered with that successor again (docs/api.md §6).
+            let repeated = grace.map(|grace| {
+                sqlx::query_as(
+                    "SELECT family_id, user_id, token_version FROM refresh_tokens t \
+                     WHERE token_hash = $1 AND expires_at > $2 AND spent_at >= $3 \
+                       AND family_id IN (SELECT id FROM refresh_families WHERE revoked_at IS NULL) \
+                       AND token_version = (SELECT u.token_version FROM users u WHERE u.id = t.user_id) \
+                       AND NOT EXISTS (SELECT 1 FROM refresh_tokens s \
+                                       WHERE s.token_hash = $4 AND s.spent_at IS NOT NULL)",
+                )
+                .bind(token_hash.to_owned())
+                .bind(D::Time::from_timestamp(now))
+                .bind(D::Time::from_timestamp(grace.spent_since))
+                .bind(grace.successor_hash.clone())
+            });
             let known = sqlx::query_as(
                 "SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = $1 AND expires_at > $2",
             )
@@ -410,14 +459,21 @@ for_every_dialect! {
             // (again).
             let revoke =
                 sqlx::query("UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2");
-            let (spent, reused): (Vec<(String, i64, i64)>, Option<(String, i64)>) = self
+            let outcome: Spend = self
                 .connections
                 .transaction(async |c| {
                     // fetch_all: a write's statement runs to its end, so a failure to store it is seen here.
                     let spent: Vec<(String, i64, i64)> =
                         spend.fetch_all(&mut *c).await.step("spend the refresh token")?;
-                    if !spent.is_empty() {
-                        return Ok((spent, None));
+                    if let Some(spent) = spent.into_iter().next() {
+                        return Ok(Spend::Spent(spent));
+                    }
+                    if let Some(repeated) = repeated {
+                        let found: Option<(String, i64, i64)> =
+                            repeated.fetch_optional(&mut *c).await.step("look for a repeat within the grace")?;
+                        if let Some(found) = found {
+                            return Ok(Spend::Repeated(found));
+                        }
                     }
                     let reused: Option<(String, i64)> =
                         known.fetch_optional(&mut *c).await.step("look for the refresh token")?;
@@ -425,27 +481,78 @@ for_every_dialect! {
                         let revoke = revoke.bind(D::Time::from_timestamp(now)).bind(family_id.clone());
                         revoke.execute(c).await.step("revoke the reused token's family")?;
                     }
-                    Ok((spent, reused))
+                    Ok(reused.map_or(Spend::Invalid, Spend::Reused))
                 })
                 .await
                 .map_err(storage_error)?;
-            if let Some((family_id, user, token_version)) = spent.into_iter().next() {
-                return Ok(SpendOutcome::Spent { user_id: user_id(user)?, family_id, token_version });
-            }
-            match reused {
-                Some((family_id, user)) => Ok(SpendOutcome::Reused { user_id: user_id(user)?, family_id }),
-                None => Ok(SpendOutcome::Invalid),
-            }
+            Ok(match outcome {
+                Spend::Spent((family_id, user, token_version)) => {
+                    SpendOutcome::Spent { user_id: user_id(user)?, family_id, token_version }
+                }
+                Spend::Repeated((family_id, user, token_version)) => {
+                    SpendOutcome::Repeated { user_id: user_id(user)?, family_id, token_version }
+                }
+                Spend::Reused((family_id, user)) => SpendOutcome::Reused { user_id: user_id(user)?, family_id },
+                Spend::Invalid => SpendOutcome::Invalid,
+            })
         }
 
-        async fn revoke_family_of(&self, token_hash: &str, now: Timestamp) -> Result<(), RepositoryError> {
+        async fn revoke_family_of(&self, token_hash: &str, now: Timestamp) -> Result<bool, RepositoryError> {
             let revoke = sqlx::query(
-                "UPDATE refresh_families SET revoked_at = COALESCE(revoked_at, $2) \
-                 WHERE id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)",
+                "UPDATE refresh_families SET revoked_at = $2 \
+                 WHERE id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1) AND revoked_at IS NULL",
             )
             .bind(token_hash.to_owned())
             .bind(D::Time::from_timestamp(now));
-            self.write_one(revoke, "revoke a token's family").await.map(drop)
+            Ok(self.write_one(revoke, "revoke a token's family").await? > 0)
+        }
+
+        async fn sessions(&self, user: UserId, now: Timestamp) -> Result<Vec<Session>, RepositoryError> {
+            let select = sqlx::query_as(
+                "SELECT id, created_at, last_used_at, expires_at, ip, user_agent FROM refresh_families \
+                 WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC, id",
+            )
+            .bind(user.get())
+            .bind(D::Time::from_timestamp(now));
+            let rows: Vec<SessionRow<D::Time>> = self
+                .connections
+                .run(async |c| select.fetch_all(c).await.step("read the sessions"))
+                .await
+                .map_err(storage_error)?;
+            rows.into_iter().map(into_session).collect()
+        }
+
+        async fn revoke_session(
+            &self,
+            user: UserId,
+            session: &SessionId,
+            now: Timestamp,
+        ) -> Result<bool, RepositoryError> {
+            let revoke = sqlx::query(
+                "UPDATE refresh_families SET revoked_at = $3 \
+                 WHERE id = $2 AND user_id = $1 AND revoked_at IS NULL AND expires_at > $3",
+            )
+            .bind(user.get())
+            .bind(session.as_str().to_owned())
+            .bind(D::Time::from_timestamp(now));
+            Ok(self.write_one(revoke, "revoke a session").await? > 0)
+        }
+
+        async fn revoke_sessions<'a>(
+            &self,
+            user: UserId,
+            except: Option<&'a SessionId>,
+            now: Timestamp,
+        ) -> Result<u64, RepositoryError> {
+            // An expired session is revoked too (its access tokens may outlive it), though it was not live.
+            let revoke = sqlx::query(
+                "UPDATE refresh_families SET revoked_at = $3 \
+                 WHERE user_id = $1 AND revoked_at IS NULL AND id <> COALESCE($2, '')",
+            )
+            .bind(user.get())
+            .bind(except.map(|s| s.as_str().to_owned()))
+            .bind(D::Time::from_timestamp(now));
+            self.write_one(revoke, "revoke a user's sessions").await
         }
 
         async fn revoke_user(&self, user: UserId, now: Timestamp) -> Result<(), RepositoryError> {
@@ -474,6 +581,29 @@ for_every_dialect! {
                 .map_err(storage_error)
         }
     }
+}
+
+/// What a spend found, before its ids are checked.
+enum Spend {
+    Spent((String, i64, i64)),
+    Repeated((String, i64, i64)),
+    Reused((String, i64)),
+    Invalid,
+}
+
+/// A session's row: id, created, last used, expires, IP, user agent.
+type SessionRow<Time> = (String, Time, Time, Time, Option<String>, Option<String>);
+
+fn into_session<Time: TimeColumn>(row: SessionRow<Time>) -> Result<Session, RepositoryError> {
+    let (id, created_at, last_used_at, expires_at, ip, user_agent) = row;
+    let time = |t: Time| t.into_timestamp().ok_or_else(|| anyhow::anyhow!("stored timestamp out of range"));
+    Ok(Session {
+        id: SessionId::parse(id).map_err(|e| RepositoryError::Unexpected(e.into()))?,
+        created_at: time(created_at)?,
+        last_used_at: time(last_used_at)?,
+        expires_at: time(expires_at)?,
+        client: ClientInfo::new(ip, user_agent.as_deref()),
+    })
 }
 
 for_every_dialect! {

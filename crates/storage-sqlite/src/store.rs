@@ -9,8 +9,8 @@ use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use users_domain::ports::RepositoryError;
 use users_storage_sql::{
-    user_columns, BatchStatement, Connections, Dialect, Failed, ReadBatches, SqlStore, StatementContext as _,
-    SubstringIndex,
+    user_columns, BatchStatement, CallerSession, Connections, Dialect, Failed, ReadBatches, RowWithSessions, SqlStore,
+    StatementContext as _, SubstringIndex,
 };
 
 /// A user row as SQLite stores it: timestamps in microseconds since the Unix epoch.
@@ -48,25 +48,66 @@ pub struct SqliteDialect {
 /// The statement of a batch of primary-key reads.
 struct UsersById;
 
+/// A user row and its live sessions among those asked.
+#[derive(sqlx::FromRow)]
+struct SessionUserRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    live_sessions: Option<String>,
+}
+
 #[async_trait]
 impl BatchStatement for UsersById {
     type Database = Sqlite;
     type Row = UserRow;
 
     /// Many ids go as one JSON array, so the statement's text (and its prepared form, cached per connection)
-    /// is the same for every batch size.
-    async fn select(&self, connection: &mut SqliteConnection, ids: &[i64]) -> Result<Vec<UserRow>, Failed> {
+    /// is the same for every batch size; so do the sessions, whose live ones come back space-separated (a session
+    /// id has no space).
+    async fn select(
+        &self,
+        connection: &mut SqliteConnection,
+        ids: &[i64],
+        sessions: &[String],
+    ) -> Result<Vec<RowWithSessions<UserRow>>, Failed> {
         const SELECT_ONE: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
         const SELECT_MANY: &str =
             concat!("SELECT ", user_columns!(), " FROM users WHERE id IN (SELECT value FROM json_each($1))");
-        let rows = match ids {
-            [id] => sqlx::query_as(SELECT_ONE).bind(id).fetch_all(connection).await,
-            _ => {
-                let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-                sqlx::query_as(SELECT_MANY).bind(format!("[{list}]")).fetch_all(connection).await
+        const SELECT_WITH_SESSIONS: &str = concat!(
+            "SELECT ",
+            user_columns!(),
+            ", (SELECT group_concat(f.id, ' ') FROM refresh_families f \
+               WHERE f.id IN (SELECT value FROM json_each($2)) AND f.user_id = users.id AND f.revoked_at IS NULL) \
+               AS live_sessions FROM users WHERE id IN (SELECT value FROM json_each($1))"
+        );
+        let json_list = |items: Vec<String>| format!("[{}]", items.join(","));
+        if sessions.is_empty() {
+            let rows: Vec<UserRow> = match ids {
+                [id] => sqlx::query_as(SELECT_ONE).bind(id).fetch_all(connection).await,
+                _ => {
+                    let list = json_list(ids.iter().map(i64::to_string).collect());
+                    sqlx::query_as(SELECT_MANY).bind(list).fetch_all(connection).await
+                }
             }
-        };
-        rows.step("read users by id")
+            .step("read users by id")?;
+            return Ok(rows.into_iter().map(|row| (row, Vec::new())).collect());
+        }
+        let ids = json_list(ids.iter().map(i64::to_string).collect());
+        // Session ids are letters, digits, `_` and `-` (SessionId): quoted as they are, they are JSON strings.
+        let sessions = json_list(sessions.iter().map(|s| format!("\"{s}\"")).collect());
+        let rows: Vec<SessionUserRow> = sqlx::query_as(SELECT_WITH_SESSIONS)
+            .bind(ids)
+            .bind(sessions)
+            .fetch_all(connection)
+            .await
+            .step("read users by id with their sessions")?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let live = row.live_sessions.unwrap_or_default().split_whitespace().map(str::to_owned).collect();
+                (row.user, live)
+            })
+            .collect())
     }
 
     fn id_of(row: &UserRow) -> i64 {
@@ -161,8 +202,13 @@ impl Dialect for SqliteDialect {
         Ok(())
     }
 
-    async fn find_rows(&self, connections: &Connections<Sqlite>, ids: &[i64]) -> Result<Vec<UserRow>, RepositoryError> {
-        self.reads.read(connections, ids).await
+    async fn find_rows(
+        &self,
+        connections: &Connections<Sqlite>,
+        ids: &[i64],
+        session: Option<&CallerSession>,
+    ) -> Result<Vec<UserRow>, RepositoryError> {
+        self.reads.read(connections, ids, session).await
     }
 
     fn check_ready(&self) -> Result<(), RepositoryError> {
@@ -171,7 +217,10 @@ impl Dialect for SqliteDialect {
 
     /// The family first (the token refers to it); SQLite has no data-modifying `WITH`.
     const STORE_REFRESH_TOKEN: &'static [&'static str] = &[
-        "INSERT INTO refresh_families (id, user_id) VALUES ($2, $3) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO refresh_families (id, user_id, created_at, last_used_at, expires_at, ip, user_agent) \
+         VALUES ($2, $3, $6, $6, $4, $7, $8) \
+         ON CONFLICT (id) DO UPDATE SET last_used_at = excluded.last_used_at, expires_at = excluded.expires_at, \
+           ip = excluded.ip, user_agent = excluded.user_agent",
         "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, token_version) \
          VALUES ($1, $2, $3, $4, $5)",
     ];

@@ -1,6 +1,6 @@
 //! Authentication and authorization over HTTP (docs/api.md §3–§4).
 
-use crate::helpers::{spawn_app, spawn_app_with, Reply, TestApp, ADMIN_PASSWORD, ADMIN_USERNAME};
+use crate::helpers::{spawn_app, spawn_app_with, Reply, TestApp, ADMIN_PASSWORD, ADMIN_USERNAME, NO_REFRESH_GRACE};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -191,7 +191,12 @@ async fn changing_ones_password_needs_the_current_one_and_ends_older_tokens() {
 async fn bad_tokens_are_401_with_the_challenge_on_every_route() {
     let Some(app) = spawn_app().await else { return };
     let (alice, _) = signed_up(&app, "alice").await;
-    let subject = |id: i64| TokenSubject { user_id: UserId::new(id).expect("id"), role: Role::Admin, token_version: 0 };
+    let subject = |id: i64| TokenSubject {
+        user_id: UserId::new(id).expect("id"),
+        role: Role::Admin,
+        token_version: 0,
+        session_id: users_domain::SessionId::parse("no-such-session").expect("sid"),
+    };
     let ours = users_auth::JwtAccessTokens::new(SECRET, "users-api", "users-api", 900);
     let expired = ours
         .issue(&subject(1), Timestamp::from_datetime(Timestamp::now().as_datetime() - time::Duration::hours(2)))
@@ -246,7 +251,7 @@ async fn bad_tokens_are_401_with_the_challenge_on_every_route() {
 
 #[tokio::test]
 async fn a_reused_refresh_token_revokes_its_family() {
-    let Some(app) = spawn_app().await else { return };
+    let Some(app) = spawn_app_with(|url| url, NO_REFRESH_GRACE).await else { return };
     let (_, pair) = signed_up(&app, "alice").await;
     let first = refresh_token(&pair).to_owned();
     let second = app.anonymous().post("/auth/refresh", &json!({"refresh_token": first})).await.json();
@@ -258,7 +263,7 @@ async fn a_reused_refresh_token_revokes_its_family() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_refreshes_with_one_token_let_one_through() {
-    let Some(app) = spawn_app().await else { return };
+    let Some(app) = spawn_app_with(|url| url, NO_REFRESH_GRACE).await else { return };
     let (_, pair) = signed_up(&app, "alice").await;
     let app = Arc::new(app);
     let token = refresh_token(&pair).to_owned();
@@ -401,7 +406,7 @@ async fn security_headers_on_every_response_and_no_csp_on_swagger_ui() {
 
 #[tokio::test]
 async fn instances_on_one_database_share_lockout_and_refresh_tokens() {
-    let Some(first) = spawn_app().await else { return };
+    let Some(first) = spawn_app_with(|url| url, NO_REFRESH_GRACE).await else { return };
     let Some(second) = crate::helpers::spawn_second_instance(&first).await else { return };
     signed_up(&first, "alice").await;
     // Failures spread over the instances count together.

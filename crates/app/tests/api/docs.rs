@@ -51,7 +51,9 @@ async fn the_document_lists_each_canonical_route_once() {
             "/users/me",
             "/users/{id}",
             "/users/{id}/email-verification",
-            "/users/{id}/lockout"
+            "/users/{id}/lockout",
+            "/users/{id}/sessions",
+            "/users/{id}/sessions/{sid}"
         ]);
     // The NDJSON routes say so, on both sides (docs/api.md §9).
     let schema_of = |content: &Value| -> Value {

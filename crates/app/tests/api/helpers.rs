@@ -143,6 +143,9 @@ pub async fn spawn_second_instance(first: &TestApp) -> Option<TestApp> {
     spawn_app_with(move |_| url, &[]).await
 }
 
+/// The settings that turn the refresh grace off (docs/api.md §6): §4's rule, exactly one winner, holds.
+pub const NO_REFRESH_GRACE: &[(&str, &str)] = &[("APP__AUTH__REFRESH_REUSE_GRACE_SECS", "0")];
+
 /// As `spawn_app`, with the storage URL passed through `route` (e.g. through a proxy) and extra settings.
 pub async fn spawn_app_with(route: impl FnOnce(String) -> String, extra: &[(&str, &str)]) -> Option<TestApp> {
     let (url, guard) = fresh_storage().await;

@@ -1,6 +1,6 @@
 //! What an operator watches: the Prometheus metrics.
 
-use crate::helpers::{spawn_app, ADMIN_PASSWORD, ADMIN_USERNAME};
+use crate::helpers::{spawn_app, spawn_app_with, ADMIN_PASSWORD, ADMIN_USERNAME, NO_REFRESH_GRACE};
 use serde_json::json;
 
 /// The value of the sample of `name` whose labels include every one of `labels` (0 when absent).
@@ -14,7 +14,7 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
 
 #[tokio::test]
 async fn metrics_count_requests_by_route_template_logins_and_reuse() {
-    let Some(app) = spawn_app().await else { return };
+    let Some(app) = spawn_app_with(|url| url, NO_REFRESH_GRACE).await else { return };
     let alice = app.create_user("alice").await;
     let before = app.get("/metrics").await;
     assert_eq!(before.status, 200);

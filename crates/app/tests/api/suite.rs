@@ -23,6 +23,8 @@ mod operations;
 mod races;
 #[path = "routing.rs"]
 mod routing;
+#[path = "sessions.rs"]
+mod sessions;
 #[path = "trust.rs"]
 mod trust;
 #[path = "jwks.rs"]

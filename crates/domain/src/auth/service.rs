@@ -1,9 +1,9 @@
 use super::{Caller, CheckError, LoginKey, PasswordCheck};
 use crate::ports::{
-    AccessClaims, AccessToken, AccessTokens, Clock, RefreshTokenCodec, RefreshTokenStore, RepositoryError,
+    AccessClaims, AccessToken, AccessTokens, Clock, Grace, RefreshTokenCodec, RefreshTokenStore, RepositoryError,
     SpendOutcome, StoredRefreshToken, TokenError, TokenSubject, UserRepository,
 };
-use crate::{PasswordAttempt, Timestamp, User};
+use crate::{ClientInfo, PasswordAttempt, SessionId, Timestamp, User};
 use std::sync::Arc;
 
 /// How a client names itself at login: its username or its email, compared case-insensitively.
@@ -114,6 +114,8 @@ pub struct AuthService {
     refresh_ttl: time::Duration,
     /// `APP__AUTH__REQUIRE_VERIFIED_EMAIL`: an unverified user's login is refused (after the disabled check).
     require_verified_email: bool,
+    /// docs/api.md §6's refresh grace; zero: none.
+    refresh_grace: time::Duration,
 }
 
 /// The ports the authentication use cases need.
@@ -137,6 +139,7 @@ impl AuthService {
             clock: ports.clock,
             refresh_ttl: time::Duration::try_from(refresh_ttl).unwrap_or(time::Duration::days(14)),
             require_verified_email: false,
+            refresh_grace: time::Duration::ZERO,
         }
     }
 
@@ -146,9 +149,21 @@ impl AuthService {
         self
     }
 
+    /// Within `grace` of a refresh, the spent token presented again gets the same successor (docs/api.md §6);
+    /// zero (the default) keeps exactly one winner.
+    pub fn with_refresh_reuse_grace(mut self, grace: std::time::Duration) -> Self {
+        self.refresh_grace = time::Duration::try_from(grace).unwrap_or(time::Duration::ZERO);
+        self
+    }
+
     /// A login: a token pair of a new family, or the same `InvalidCredentials` whether the user exists or not.
     #[tracing::instrument(skip_all, fields(user.id))]
-    pub async fn login(&self, name: &LoginName, password: &PasswordAttempt) -> Result<TokenPair, AuthError> {
+    pub async fn login(
+        &self,
+        name: &LoginName,
+        password: &PasswordAttempt,
+        client: ClientInfo,
+    ) -> Result<TokenPair, AuthError> {
         let user = self.users.find_by_login_name(name).await?;
         let key = user.as_ref().map_or_else(|| LoginKey::unknown_name(name.as_str()), |u| LoginKey::user(u.id));
         if let Some(user) = &user {
@@ -188,7 +203,8 @@ impl AuthService {
         }
         self.upgrade_hash(&user, password).await;
         let family_id = new_family_id(&*self.codec)?;
-        let pair = self.issue(&user, family_id).await?;
+        let (refresh_token, token_hash) = self.codec.generate().map_err(AuthError::Unexpected)?;
+        let pair = self.issue(&user, family_id, NextToken { refresh_token, token_hash }, client).await?;
         tracing::info!(user.id = user.id.get(), actor.id = user.id.get(), "login succeeded");
         Ok(pair)
     }
@@ -215,39 +231,69 @@ impl AuthService {
     /// A pair for `user` in `family_id`, both bound to `user.token_version`: the version read together with the
     /// password hash that was checked (login) or that the spent token carried (refresh). A password change that
     /// commits meanwhile bumps the version, so neither token works once it has returned.
-    async fn issue(&self, user: &User, family_id: String) -> Result<TokenPair, AuthError> {
+    async fn issue(
+        &self,
+        user: &User,
+        family_id: SessionId,
+        next: NextToken,
+        client: ClientInfo,
+    ) -> Result<TokenPair, AuthError> {
         let now = self.clock.now();
-        let subject = TokenSubject { user_id: user.id, role: user.role, token_version: user.token_version };
-        let access = self.access_tokens.issue(&subject, now)?;
-        let (refresh_token, token_hash) = self.codec.generate().map_err(AuthError::Unexpected)?;
+        let access = self.access_token(user, &family_id, now)?;
         let expires_at = Timestamp::from_datetime(now.as_datetime() + self.refresh_ttl);
         let stored = StoredRefreshToken {
-            token_hash,
+            token_hash: next.token_hash,
             user_id: user.id,
-            family_id,
+            family_id: family_id.as_str().to_owned(),
             expires_at,
             token_version: user.token_version,
+            issued_at: now,
+            client,
         };
         self.refresh_tokens.insert(stored).await?;
-        Ok(TokenPair { access, refresh_token: RefreshToken(refresh_token) })
+        Ok(TokenPair { access, refresh_token: RefreshToken(next.refresh_token) })
     }
 
-    /// Rotation: the token is spent and a new pair of the same family returned. A spent or revoked token is reuse:
-    /// its family is revoked.
+    fn access_token(&self, user: &User, session: &SessionId, now: Timestamp) -> Result<AccessToken, AuthError> {
+        let subject = TokenSubject {
+            user_id: user.id,
+            role: user.role,
+            token_version: user.token_version,
+            session_id: session.clone(),
+        };
+        Ok(self.access_tokens.issue(&subject, now)?)
+    }
+
+    /// The grace for a refresh now whose successor is `successor`, unless the grace is off.
+    fn grace(&self, successor: &NextToken, now: Timestamp) -> Option<Grace> {
+        (self.refresh_grace > time::Duration::ZERO).then(|| Grace {
+            successor_hash: successor.token_hash.clone(),
+            spent_since: Timestamp::from_datetime(now.as_datetime() - self.refresh_grace),
+        })
+    }
+
+    /// Rotation: the token is spent and a new pair of the same family returned; the new refresh token is the spent
+    /// one's successor (`RefreshTokenCodec::successor`). A spent or revoked token is reuse: its family is revoked.
+    /// Within the grace, the token just spent is answered with the same successor and a fresh access token.
     #[tracing::instrument(skip_all, fields(user.id))]
-    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, AuthError> {
+    pub async fn refresh(&self, refresh_token: &str, client: ClientInfo) -> Result<TokenPair, AuthError> {
         let hash = self.codec.hash(refresh_token);
-        match self.refresh_tokens.spend(&hash, self.clock.now()).await? {
+        let successor = self.codec.successor(refresh_token);
+        let next = NextToken { token_hash: self.codec.hash(&successor), refresh_token: successor };
+        let now = self.clock.now();
+        let grace = self.grace(&next, now);
+        match self.refresh_tokens.spend(&hash, now, grace.as_ref()).await? {
             SpendOutcome::Spent { user_id, family_id, token_version } => {
                 tracing::Span::current().record("user.id", user_id.get());
-                // The role is read now; the version must still be the one the spent token carried (a password
-                // change since then ends the session here rather than through the version check later).
-                let user = self.users.find_by_id(user_id).await?;
-                let now = self.clock.now();
-                let user = user
-                    .filter(|u| u.token_version == token_version && u.is_active_at(now))
-                    .ok_or(AuthError::InvalidRefreshToken)?;
-                self.issue(&user, family_id).await
+                let (user, session) = self.session_user(user_id, &family_id, token_version).await?;
+                self.issue(&user, session, next, client).await
+            }
+            SpendOutcome::Repeated { user_id, family_id, token_version } => {
+                tracing::Span::current().record("user.id", user_id.get());
+                tracing::info!(user.id = user_id.get(), "refresh token repeated within the grace");
+                let (user, session) = self.session_user(user_id, &family_id, token_version).await?;
+                let access = self.access_token(&user, &session, self.clock.now())?;
+                Ok(TokenPair { access, refresh_token: RefreshToken(next.refresh_token) })
             }
             SpendOutcome::Reused { user_id, .. } => {
                 tracing::info!(user.id = user_id.get(), "refresh token reuse: family revoked");
@@ -257,21 +303,43 @@ impl AuthService {
         }
     }
 
-    /// Revokes the family of the token; an unknown, spent or revoked token is fine too (idempotent).
-    pub async fn logout(&self, refresh_token: &str) -> Result<(), AuthError> {
+    /// The user a spent token's session belongs to, read now for its role; the version must still be the one the
+    /// spent token carried (a password change since then ends the session here rather than through the version
+    /// check later).
+    async fn session_user(
+        &self,
+        user_id: crate::UserId,
+        family_id: &str,
+        token_version: i64,
+    ) -> Result<(User, SessionId), AuthError> {
+        let session = SessionId::parse(family_id).map_err(|e| AuthError::Unexpected(e.into()))?;
+        // The role is read now; the version must still be the one the spent token carried (a password change or
+        // disable since then ends the session here rather than through the version check later).
+        let user = self.users.find_by_id(user_id).await?;
+        let now = self.clock.now();
+        let user = user
+            .filter(|u| u.token_version == token_version && u.is_active_at(now))
+            .ok_or(AuthError::InvalidRefreshToken)?;
+        Ok((user, session))
+    }
+
+    /// Revokes the family of the token, and so its session's access tokens; an unknown, spent or revoked token is
+    /// fine too (idempotent). `true` when a live session ended.
+    pub async fn logout(&self, refresh_token: &str) -> Result<bool, AuthError> {
         let hash = self.codec.hash(refresh_token);
         Ok(self.refresh_tokens.revoke_family_of(&hash, self.clock.now()).await?)
     }
 
-    /// The caller an access token stands for: the user must still exist and not have changed their password since.
+    /// The caller an access token stands for: the user must still exist, not have changed their password since,
+    /// and the token's session must not be revoked.
     pub async fn authenticate(&self, access_token: &str) -> Result<Caller, AuthError> {
         self.caller(&self.verify(access_token)?).await
     }
 
-    /// The caller verified claims stand for, checked against the stored user.
+    /// The caller verified claims stand for, checked against the stored user and session in one round trip.
     pub async fn caller(&self, claims: &AccessClaims) -> Result<Caller, AuthError> {
-        let stored = self.users.find_by_id(claims.user_id).await?;
-        Caller::from_claims(claims, stored).ok_or(AuthError::InvalidToken)
+        let stored = self.users.find_caller(claims.user_id, claims.session_id.as_ref(), &[]).await?;
+        Caller::from_claims(claims, stored.into_iter().find(|u| u.id == claims.user_id)).ok_or(AuthError::InvalidToken)
     }
 
     /// Checks an access token's signature and claims only, without storage: who claims to call. The stored user
@@ -289,7 +357,14 @@ impl AuthService {
     }
 }
 
+/// A refresh token about to be handed out, and its hash.
+struct NextToken {
+    refresh_token: String,
+    token_hash: String,
+}
+
 /// A fresh family id: the hash of a fresh random token (random, opaque, and needs no other port).
-fn new_family_id(codec: &dyn RefreshTokenCodec) -> Result<String, AuthError> {
-    codec.generate().map(|(_, hash)| hash).map_err(AuthError::Unexpected)
+fn new_family_id(codec: &dyn RefreshTokenCodec) -> Result<SessionId, AuthError> {
+    let (_, hash) = codec.generate().map_err(AuthError::Unexpected)?;
+    SessionId::parse(hash).map_err(|e| AuthError::Unexpected(e.into()))
 }

@@ -3,7 +3,9 @@ use crate::ports::{
     AccessClaims, AccessToken, MockAccessTokens, MockClock, MockLoginFailureStore, MockPasswordHasher,
     MockRefreshTokenCodec, MockRefreshTokenStore, MockUserRepository, SpendOutcome, TokenError,
 };
-use crate::{AccountStatus, Email, PasswordAttempt, PasswordHash, Role, Timestamp, User, UserId, Username};
+use crate::{
+    AccountStatus, ClientInfo, Email, PasswordAttempt, PasswordHash, Role, SessionId, Timestamp, User, UserId, Username,
+};
 use std::sync::Arc;
 
 fn now() -> Timestamp {
@@ -47,6 +49,8 @@ fn finding(user: Option<User>) -> MockUserRepository {
     let mut users = MockUserRepository::new();
     let found = user.clone();
     users.expect_find_by_login_name().returning(move |_| Ok(found.clone()));
+    let caller = user.clone();
+    users.expect_find_caller().returning(move |_, _, _| Ok(caller.clone().into_iter().collect()));
     users.expect_find_by_id().returning(move |_| Ok(user.clone()));
     users.expect_record_login().returning(|_, _, _| Ok(true));
     users
@@ -56,7 +60,7 @@ fn tokens() -> MockAccessTokens {
     let mut tokens = MockAccessTokens::new();
     tokens.expect_issue().returning(|subject, _| {
         Ok(AccessToken {
-            token: format!("access-for-{}-v{}", subject.user_id, subject.token_version),
+            token: format!("access-for-{}-v{}-{}", subject.user_id, subject.token_version, subject.session_id),
             expires_in_secs: 900,
         })
     });
@@ -71,6 +75,7 @@ fn codec() -> MockRefreshTokenCodec {
         Ok((format!("refresh-{n}"), format!("hash-of-refresh-{n}")))
     });
     codec.expect_hash().returning(|token| format!("hash-of-{token}"));
+    codec.expect_successor().returning(|token| format!("successor-of-{token}"));
     codec
 }
 
@@ -141,8 +146,8 @@ async fn a_login_by_username_or_email_issues_a_pair_and_clears_failures() {
         }
         .service()
         .await;
-        let pair = auth.login(&name, &attempt("right password")).await.expect("logged in");
-        assert_eq!(pair.access.token, "access-for-7-v2");
+        let pair = auth.login(&name, &attempt("right password"), ClientInfo::default()).await.expect("logged in");
+        assert_eq!(pair.access.token, "access-for-7-v2-hash-of-refresh-0", "in the new session");
         assert_eq!(pair.refresh_token.expose(), "refresh-1");
     }
 }
@@ -166,7 +171,9 @@ async fn an_imported_hash_is_replaced_after_the_first_successful_login_only_whil
     }
     .service()
     .await;
-    auth.login(&LoginName::Username("alice".into()), &attempt("right password")).await.expect("logged in");
+    auth.login(&LoginName::Username("alice".into()), &attempt("right password"), ClientInfo::default())
+        .await
+        .expect("logged in");
 }
 
 #[tokio::test]
@@ -185,7 +192,9 @@ async fn a_rehash_that_lost_to_a_password_change_or_failed_still_logs_in() {
         }
         .service()
         .await;
-        auth.login(&LoginName::Username("alice".into()), &attempt("right password")).await.expect("logged in");
+        auth.login(&LoginName::Username("alice".into()), &attempt("right password"), ClientInfo::default())
+            .await
+            .expect("logged in");
     }
 }
 
@@ -200,7 +209,8 @@ async fn an_account_without_a_usable_password_fails_as_a_wrong_password() {
     }
     .service()
     .await;
-    let refused = auth.login(&LoginName::Username("alice".into()), &attempt("right password")).await;
+    let refused =
+        auth.login(&LoginName::Username("alice".into()), &attempt("right password"), ClientInfo::default()).await;
     assert!(matches!(refused, Err(AuthError::InvalidCredentials)), "{refused:?}");
 }
 
@@ -214,8 +224,10 @@ async fn a_wrong_password_and_an_unknown_name_fail_alike_and_are_counted() {
     }
     .service()
     .await;
-    let error =
-        wrong.login(&LoginName::Username("alice".into()), &attempt("wrong password")).await.expect_err("refused");
+    let error = wrong
+        .login(&LoginName::Username("alice".into()), &attempt("wrong password"), ClientInfo::default())
+        .await
+        .expect_err("refused");
     assert!(matches!(error, AuthError::InvalidCredentials));
     let unknown = Ports {
         users: finding(None),
@@ -226,7 +238,7 @@ async fn a_wrong_password_and_an_unknown_name_fail_alike_and_are_counted() {
     .service()
     .await;
     let error = unknown
-        .login(&LoginName::Email("Nobody@Example.com".into()), &attempt("right password"))
+        .login(&LoginName::Email("Nobody@Example.com".into()), &attempt("right password"), ClientInfo::default())
         .await
         .expect_err("refused");
     assert!(matches!(error, AuthError::InvalidCredentials));
@@ -244,7 +256,10 @@ async fn a_password_over_72_bytes_never_matches() {
     }
     .service()
     .await;
-    let error = auth.login(&LoginName::Username("alice".into()), &attempt("x".repeat(73))).await.expect_err("refused");
+    let error = auth
+        .login(&LoginName::Username("alice".into()), &attempt("x".repeat(73)), ClientInfo::default())
+        .await
+        .expect_err("refused");
     assert!(matches!(error, AuthError::InvalidCredentials));
 }
 
@@ -258,7 +273,10 @@ async fn a_locked_name_is_refused_even_with_the_right_password() {
     }
     .service()
     .await;
-    let error = auth.login(&LoginName::Username("alice".into()), &attempt("right password")).await.expect_err("locked");
+    let error = auth
+        .login(&LoginName::Username("alice".into()), &attempt("right password"), ClientInfo::default())
+        .await
+        .expect_err("locked");
     assert!(matches!(error, AuthError::Locked { retry_after_secs: 840 }), "{error:?}");
 }
 
@@ -266,8 +284,8 @@ fn spending(outcome: SpendOutcome) -> MockRefreshTokenStore {
     let mut refresh_tokens = storing_refresh_tokens();
     refresh_tokens
         .expect_spend()
-        .withf(|hash, _| hash == "hash-of-presented")
-        .returning(move |_, _| Ok(outcome.clone()));
+        .withf(|hash, _, _| hash == "hash-of-presented")
+        .returning(move |_, _, _| Ok(outcome.clone()));
     refresh_tokens
 }
 
@@ -278,10 +296,17 @@ fn spent_at_version(token_version: i64) -> SpendOutcome {
 #[tokio::test]
 async fn a_refresh_rotates_within_the_family() {
     let mut refresh_tokens = MockRefreshTokenStore::new();
-    refresh_tokens.expect_spend().returning(|_, _| Ok(spent_at_version(2)));
+    refresh_tokens.expect_spend().returning(|_, _, grace| {
+        assert!(grace.is_none(), "no grace unless configured");
+        Ok(spent_at_version(2))
+    });
     refresh_tokens
         .expect_insert()
-        .withf(|stored| stored.family_id == "fam" && stored.token_version == 2)
+        .withf(|stored| {
+            stored.family_id == "fam"
+                && stored.token_version == 2
+                && stored.token_hash == "hash-of-successor-of-presented"
+        })
         .times(1)
         .returning(|_| Ok(()));
     let auth = Ports {
@@ -292,8 +317,9 @@ async fn a_refresh_rotates_within_the_family() {
     }
     .service()
     .await;
-    let pair = auth.refresh("presented").await.expect("rotated");
-    assert_eq!(pair.access.token, "access-for-7-v2");
+    let pair = auth.refresh("presented", ClientInfo::default()).await.expect("rotated");
+    assert_eq!(pair.access.token, "access-for-7-v2-fam");
+    assert_eq!(pair.refresh_token.expose(), "successor-of-presented", "the successor derived from the spent token");
 }
 
 #[tokio::test]
@@ -314,7 +340,7 @@ async fn reused_unknown_or_orphaned_refresh_tokens_are_refused() {
         }
         .service()
         .await;
-        let refused = auth.refresh("presented").await;
+        let refused = auth.refresh("presented", ClientInfo::default()).await;
         assert!(matches!(refused, Err(AuthError::InvalidRefreshToken | AuthError::RefreshTokenReused)), "{refused:?}");
     }
 }
@@ -324,7 +350,11 @@ async fn authentication_follows_the_stored_user() {
     let verifying = |version: i64| {
         let mut tokens = MockAccessTokens::new();
         tokens.expect_verify().returning(move |token| match token {
-            "good" => Ok(AccessClaims { user_id: UserId::new(7).expect("id"), token_version: version }),
+            "good" => Ok(AccessClaims {
+                user_id: UserId::new(7).expect("id"),
+                token_version: version,
+                session_id: Some(SessionId::parse("fam").expect("sid")),
+            }),
             _ => Err(TokenError::Invalid),
         });
         tokens
@@ -369,8 +399,10 @@ async fn a_disabled_account_with_the_right_password_is_refused_and_neither_count
     let auth = Ports { users, refresh_tokens: MockRefreshTokenStore::new(), failures, access_tokens: tokens() }
         .service()
         .await;
-    let error =
-        auth.login(&LoginName::Username("alice".into()), &attempt("right password")).await.expect_err("refused");
+    let error = auth
+        .login(&LoginName::Username("alice".into()), &attempt("right password"), ClientInfo::default())
+        .await
+        .expect_err("refused");
     assert!(matches!(error, AuthError::AccountDisabled), "{error:?}");
 }
 
@@ -389,7 +421,10 @@ async fn a_disabled_account_with_a_wrong_password_fails_as_usual_and_a_locked_on
         .service()
         .await;
         let password = if wrong_password { "wrong password" } else { "right password" };
-        let error = auth.login(&LoginName::Username("alice".into()), &attempt(password)).await.expect_err("refused");
+        let error = auth
+            .login(&LoginName::Username("alice".into()), &attempt(password), ClientInfo::default())
+            .await
+            .expect_err("refused");
         match expected {
             "invalid" => assert!(matches!(error, AuthError::InvalidCredentials), "{error:?}"),
             _ => assert!(matches!(error, AuthError::Locked { .. }), "{error:?}"),
@@ -415,7 +450,9 @@ async fn a_ban_whose_end_has_passed_logs_in_and_the_login_is_recorded() {
     }
     .service()
     .await;
-    auth.login(&LoginName::Username("alice".into()), &attempt("right password")).await.expect("logged in");
+    auth.login(&LoginName::Username("alice".into()), &attempt("right password"), ClientInfo::default())
+        .await
+        .expect("logged in");
 }
 
 #[tokio::test]
@@ -433,14 +470,17 @@ async fn a_login_that_raced_a_disable_or_password_change_begins_no_session() {
     }
     .service()
     .await;
-    let error = auth.login(&LoginName::Username("alice".into()), &attempt("right password")).await.expect_err("raced");
+    let error = auth
+        .login(&LoginName::Username("alice".into()), &attempt("right password"), ClientInfo::default())
+        .await
+        .expect_err("raced");
     assert!(matches!(error, AuthError::InvalidCredentials), "{error:?}");
 }
 
 #[tokio::test]
 async fn a_disabled_users_refresh_is_refused() {
     let mut refresh_tokens = MockRefreshTokenStore::new();
-    refresh_tokens.expect_spend().returning(|_, _| Ok(spent_at_version(2)));
+    refresh_tokens.expect_spend().returning(|_, _, _| Ok(spent_at_version(2)));
     refresh_tokens.expect_insert().never();
     let auth = Ports {
         users: finding(Some(banned(None))),
@@ -450,5 +490,78 @@ async fn a_disabled_users_refresh_is_refused() {
     }
     .service()
     .await;
-    assert!(matches!(auth.refresh("presented").await, Err(AuthError::InvalidRefreshToken)));
+    assert!(matches!(auth.refresh("presented", ClientInfo::default()).await, Err(AuthError::InvalidRefreshToken)));
+}
+
+#[tokio::test]
+async fn within_the_grace_a_repeated_refresh_gets_the_same_successor_and_stores_nothing() {
+    let mut refresh_tokens = MockRefreshTokenStore::new();
+    refresh_tokens
+        .expect_spend()
+        .withf(|hash, at, grace| {
+            let expected_since = Timestamp::from_datetime(now().as_datetime() - time::Duration::seconds(10));
+            hash == "hash-of-presented"
+                && *at == now()
+                && grace.is_some_and(|g| {
+                    g.successor_hash == "hash-of-successor-of-presented" && g.spent_since == expected_since
+                })
+        })
+        .returning(|_, _, _| {
+            Ok(SpendOutcome::Repeated {
+                user_id: UserId::new(7).expect("id"),
+                family_id: "fam".into(),
+                token_version: 2,
+            })
+        });
+    refresh_tokens.expect_insert().never();
+    let auth = Ports {
+        users: finding(Some(alice())),
+        refresh_tokens,
+        failures: MockLoginFailureStore::new(),
+        access_tokens: tokens(),
+    }
+    .service()
+    .await
+    .with_refresh_reuse_grace(std::time::Duration::from_secs(10));
+    let pair = auth.refresh("presented", ClientInfo::default()).await.expect("repeated");
+    assert_eq!(pair.refresh_token.expose(), "successor-of-presented");
+    assert_eq!(pair.access.token, "access-for-7-v2-fam", "a fresh access token of the same session");
+}
+
+#[tokio::test]
+async fn a_token_is_checked_against_its_session_in_the_read_that_loads_the_caller() {
+    let mut tokens = MockAccessTokens::new();
+    tokens.expect_verify().returning(|_| {
+        Ok(AccessClaims {
+            user_id: UserId::new(7).expect("id"),
+            token_version: 2,
+            session_id: Some(SessionId::parse("fam").expect("sid")),
+        })
+    });
+    let mut users = MockUserRepository::new();
+    users.expect_find_by_id().never();
+    users
+        .expect_find_caller()
+        .withf(|caller, session, others| {
+            caller.get() == 7 && session.is_some_and(|s| s.as_str() == "fam") && others.is_empty()
+        })
+        .times(2)
+        .returning({
+            let live = std::sync::atomic::AtomicBool::new(true);
+            // The store leaves the caller out once the session is revoked.
+            move |_, _, _| {
+                Ok(if live.swap(false, std::sync::atomic::Ordering::SeqCst) { vec![alice()] } else { vec![] })
+            }
+        });
+    let auth = Ports {
+        users,
+        refresh_tokens: MockRefreshTokenStore::new(),
+        failures: MockLoginFailureStore::new(),
+        access_tokens: tokens,
+    }
+    .service()
+    .await;
+    let caller = auth.authenticate("token").await.expect("live session");
+    assert_eq!(caller.session_id.as_ref().map(SessionId::as_str), Some("fam"));
+    assert!(matches!(auth.authenticate("token").await, Err(AuthError::InvalidToken)), "revoked session");
 }

@@ -1,4 +1,4 @@
-use crate::{Role, Timestamp, UserId};
+use crate::{Role, SessionId, Timestamp, UserId};
 
 /// What an access token says about its holder, once its signature, issuer, audience and times are checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -6,6 +6,9 @@ pub struct AccessClaims {
     pub user_id: UserId,
     /// The user's token version when the token was issued: a password change bumps it, ending older tokens.
     pub token_version: i64,
+    /// The session the token belongs to (`sid`): revoking it ends the token. `None` for a token issued before
+    /// sessions existed (checked on its user alone until it expires).
+    pub session_id: Option<SessionId>,
 }
 
 /// What the issuer needs to know of the user.
@@ -14,6 +17,7 @@ pub struct TokenSubject {
     pub user_id: UserId,
     pub role: Role,
     pub token_version: i64,
+    pub session_id: SessionId,
 }
 
 /// A freshly issued access token.

@@ -19,7 +19,7 @@ pub use login_failures::LoginFailureStore;
 pub use mail_store::{MailIntent, MailStore, QueuedMail, StoredMailToken};
 pub use mailer::{MailError, MailKind, MailMessage, MailSubject, MailSubjectError, Mailer, MAIL_SUBJECT_MAX_CHARS};
 pub use operations::{PoolStats, StorageOperations};
-pub use refresh_tokens::{RefreshTokenCodec, RefreshTokenStore, SpendOutcome, StoredRefreshToken};
+pub use refresh_tokens::{Grace, RefreshTokenCodec, RefreshTokenStore, SpendOutcome, StoredRefreshToken};
 
 pub use clock::{Clock, SystemClock};
 pub use password_hasher::{HashError, PasswordHasher, UnsupportedHash};

@@ -1,5 +1,5 @@
 use crate::auth::LoginName;
-use crate::{ListQuery, NewUser, Page, PasswordHash, Timestamp, User, UserId, UserPatch};
+use crate::{ListQuery, NewUser, Page, PasswordHash, SessionId, Timestamp, User, UserId, UserPatch};
 use async_trait::async_trait;
 
 /// Failures of any repository operation that a caller cannot fix by changing its request.
@@ -69,6 +69,16 @@ pub trait UserRepository: Send + Sync {
 
     /// The users with these ids that exist, in one round trip (a caller and the user it reads).
     async fn find_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>, RepositoryError>;
+
+    /// `caller` and the `others` that exist, in one round trip (one statement on SQL: the session is checked in
+    /// the statement that loads the caller). The caller is left out unless `session` (when given) is a session of
+    /// theirs that is not revoked: a revoked session's access tokens end at once.
+    async fn find_caller<'a>(
+        &self,
+        caller: UserId,
+        session: Option<&'a SessionId>,
+        others: &[UserId],
+    ) -> Result<Vec<User>, RepositoryError>;
 
     /// The user a login names: the one whose username or email (as `name` says) equals it as `fold_case` folds
     /// both, through the unique index, so a login costs the same however many users there are.

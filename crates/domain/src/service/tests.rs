@@ -5,7 +5,7 @@ use crate::ports::{
     AccessClaims, BreachCheckError, MockBreachedPasswords, MockClock, MockLoginFailureStore, MockPasswordHasher,
     MockRefreshTokenStore, MockUserRepository,
 };
-use crate::{PasswordAttempt, PasswordHash, Timestamp};
+use crate::{KeepSessions, PasswordAttempt, PasswordHash, SessionId, Timestamp};
 use mockall::predicate::eq;
 
 /// A port error and the use-case error it must become.
@@ -95,11 +95,12 @@ fn admin() -> Caller {
             role: Role::Admin,
             ..alice()
         },
+        session_id: Some(SessionId::parse("admin-session").expect("sid")),
     }
 }
 
 fn as_alice() -> Caller {
-    Caller { user: alice() }
+    Caller { user: alice(), session_id: Some(SessionId::parse("alice-session").expect("sid")) }
 }
 
 fn alice() -> User {
@@ -479,19 +480,32 @@ async fn a_user_may_delete_themself_and_their_refresh_tokens_go() {
 }
 
 fn claims_of(user: &User) -> AccessClaims {
-    AccessClaims { user_id: user.id, token_version: user.token_version }
+    AccessClaims {
+        user_id: user.id,
+        token_version: user.token_version,
+        session_id: Some(SessionId::parse(format!("session-of-{}", user.id)).expect("sid")),
+    }
 }
 
 #[tokio::test]
-async fn reading_with_a_token_loads_caller_and_target_in_one_round_trip() {
+async fn reading_with_a_token_loads_caller_session_and_target_in_one_round_trip() {
     let mut repository = MockUserRepository::new();
     repository.expect_find_by_id().never();
+    repository.expect_find_by_ids().never();
     repository
-        .expect_find_by_ids()
-        .withf(|ids| ids == [admin().id(), alice().id])
+        .expect_find_caller()
+        .withf(|caller, session, others| {
+            *caller == admin().id() && session.is_some_and(|s| s.as_str() == "session-of-1") && others == [alice().id]
+        })
         .times(1)
-        .returning(|_| Ok(vec![alice(), admin().user]));
-    repository.expect_find_by_ids().withf(|ids| ids == [alice().id]).times(1).returning(|_| Ok(vec![alice()]));
+        .returning(|_, _, _| Ok(vec![alice(), admin().user]));
+    repository
+        .expect_find_caller()
+        .withf(|caller, session, others| {
+            *caller == alice().id && session.is_some_and(|s| s.as_str() == "session-of-7") && others.is_empty()
+        })
+        .times(1)
+        .returning(|_, _, _| Ok(vec![alice()]));
     let users = service(repository, hasher(), clock_at("2026-01-01T00:00:00Z")).await;
     assert_eq!(users.get_as(&claims_of(&admin().user), alice().id).await.expect("admin reads alice"), alice());
     assert_eq!(users.get_as(&claims_of(&alice()), alice().id).await.expect("alice reads herself"), alice());
@@ -500,13 +514,13 @@ async fn reading_with_a_token_loads_caller_and_target_in_one_round_trip() {
 #[tokio::test]
 async fn reading_with_an_outdated_token_or_another_users_id_is_refused() {
     let mut repository = MockUserRepository::new();
-    repository
-        .expect_find_by_ids()
-        .returning(|ids| Ok([alice(), admin().user].into_iter().filter(|u| ids.contains(&u.id)).collect()));
+    repository.expect_find_caller().returning(|caller, _, others| {
+        Ok([alice(), admin().user].into_iter().filter(|u| u.id == caller || others.contains(&u.id)).collect())
+    });
     let users = service(repository, hasher(), clock_at("2026-01-01T00:00:00Z")).await;
-    let outdated = AccessClaims { user_id: alice().id, token_version: alice().token_version - 1 };
+    let outdated = AccessClaims { token_version: alice().token_version - 1, ..claims_of(&alice()) };
     assert!(matches!(users.get_as(&outdated, alice().id).await, Err(UserServiceError::InvalidToken)));
-    let gone = AccessClaims { user_id: UserId::new(99).expect("id"), token_version: 0 };
+    let gone = AccessClaims { user_id: UserId::new(99).expect("id"), token_version: 0, session_id: None };
     assert!(matches!(users.get_as(&gone, alice().id).await, Err(UserServiceError::InvalidToken)));
     let other = users.get_as(&claims_of(&alice()), admin().id()).await;
     assert!(matches!(other, Err(UserServiceError::Forbidden(_))));
@@ -764,4 +778,46 @@ async fn changing_ones_own_email_needs_the_current_password_and_an_admin_changin
     let users = service(repository, hasher(), clock_at("2026-01-01T00:00:00Z")).await;
     let changes = UserChanges { email: new_email(), ..Default::default() };
     users.update(&admin(), alice().id, changes).await.expect("an admin needs no password of theirs");
+}
+
+#[tokio::test]
+async fn sessions_are_the_users_own_or_an_admins_business() {
+    let mut refresh_tokens = MockRefreshTokenStore::new();
+    refresh_tokens.expect_sessions().never();
+    refresh_tokens.expect_revoke_session().never();
+    refresh_tokens.expect_revoke_sessions().never();
+    let ports = Ports { refresh_tokens, ..Ports::new(MockUserRepository::new(), clock_at("2026-01-01T00:00:00Z")) };
+    let users = ports.service().await;
+    let sid = SessionId::parse("s").expect("sid");
+    assert!(matches!(users.sessions(&as_alice(), admin().id()).await, Err(UserServiceError::Forbidden(_))));
+    let one = users.revoke_session(&as_alice(), admin().id(), &sid).await;
+    assert!(matches!(one, Err(UserServiceError::Forbidden(_))));
+    let all = users.revoke_sessions(&as_alice(), admin().id(), KeepSessions::None).await;
+    assert!(matches!(all, Err(UserServiceError::Forbidden(_))));
+}
+
+#[tokio::test]
+async fn revoking_sessions_keeps_the_callers_own_only_when_asked_and_a_dead_one_is_not_found() {
+    let mut refresh_tokens = MockRefreshTokenStore::new();
+    refresh_tokens
+        .expect_revoke_sessions()
+        .withf(|user, except, _| *user == alice().id && except.is_some_and(|s| s.as_str() == "alice-session"))
+        .times(1)
+        .returning(|_, _, _| Ok(2));
+    refresh_tokens
+        .expect_revoke_sessions()
+        .withf(|user, except, _| *user == alice().id && except.is_none())
+        .times(1)
+        .returning(|_, _, _| Ok(3));
+    refresh_tokens.expect_revoke_session().times(1).returning(|_, _, _| Ok(false));
+    let mut repository = MockUserRepository::new();
+    repository.expect_find_by_id().with(eq(UserId::new(9).expect("id"))).returning(|_| Ok(None));
+    let ports = Ports { refresh_tokens, ..Ports::new(repository, clock_at("2026-01-01T00:00:00Z")) };
+    let users = ports.service().await;
+    assert_eq!(users.revoke_sessions(&as_alice(), alice().id, KeepSessions::Current).await.expect("revoked"), 2);
+    assert_eq!(users.revoke_sessions(&as_alice(), alice().id, KeepSessions::None).await.expect("revoked"), 3);
+    let dead = users.revoke_session(&as_alice(), alice().id, &SessionId::parse("gone").expect("sid")).await;
+    assert!(matches!(dead, Err(UserServiceError::SessionNotFound)));
+    let missing = users.sessions(&admin(), UserId::new(9).expect("id")).await;
+    assert!(matches!(missing, Err(UserServiceError::NotFound)), "a missing user is 404 to an admin");
 }

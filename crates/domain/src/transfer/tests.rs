@@ -23,6 +23,7 @@ fn caller(role: Role) -> Caller {
             email_verified: false,
             last_login_at: None,
         },
+        session_id: None,
     }
 }
 
