@@ -45,7 +45,7 @@ need_tools curl psql sqlite3 timeout awk
 build_release "${BENCH_SKIP_BUILD:-0}"
 
 JWT_SECRET="$(head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-ADMIN_PASSWORD=password1
+ADMIN_PASSWORD=orbit-tulip-1
 
 # The query forms: a label and the request path (SIZE, HALF, CURSOR and CURSOR_NEWEST are filled in per run).
 FORMS=(

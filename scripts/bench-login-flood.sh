@@ -64,7 +64,7 @@ PG_PORT="${FLOOD_PG_PORT:-5432}"
 PG_USER="${FLOOD_PG_USER:-postgres}"
 DB="${FLOOD_DB:-users_flood_$$}"
 HOST=127.0.0.1
-PASSWORD="password1"
+PASSWORD="orbit-tulip-1"
 
 DB_CREATED=0
 
@@ -280,11 +280,11 @@ if [[ "$PY_BCRYPT" == 1 ]]; then
 import statistics, sys, time
 import bcrypt
 cost = int(sys.argv[1])
-h = bcrypt.hashpw(b"password1", bcrypt.gensalt(cost))
+h = bcrypt.hashpw(b"orbit-tulip-1", bcrypt.gensalt(cost))
 times = []
 for _ in range(7):
     t = time.perf_counter()
-    assert bcrypt.checkpw(b"password1", h)
+    assert bcrypt.checkpw(b"orbit-tulip-1", h)
     times.append(time.perf_counter() - t)
 print(f"{statistics.median(times) * 1000:.1f} {min(times) * 1000:.1f} {bcrypt.__version__}")
 PY

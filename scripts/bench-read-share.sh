@@ -93,7 +93,7 @@ start_service() { # start_service BACKEND URL
             APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE=0 APP__AUTH__SIGNUP_IP_LIMIT_PER_MINUTE=0 \
             APP__AUTH__BOOTSTRAP_ADMIN__USERNAME=benchadmin \
             APP__AUTH__BOOTSTRAP_ADMIN__EMAIL=benchadmin@example.com \
-            APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD=password1 \
+            APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD=orbit-tulip-1 \
             APP__STORAGE__POOL_SIZE="$POOL_SIZE" APP__LOG__FORMAT=json RUST_LOG=warn \
             "$BIN" serve
     ) >/dev/null 2>"$errlog" &
@@ -138,7 +138,7 @@ SQL
             for ((i = 1; i <= USERS; i++)); do
                 printf -v name 'u%06d' "$i"
                 [[ "$i" -gt 1 ]] && echo next >>"$cfg"
-                printf 'url = "http://%s:%s/users"\nrequest = "POST"\nheader = "Content-Type: application/json"\ndata = "{\\"username\\":\\"%s\\",\\"email\\":\\"%s@example.com\\",\\"password\\":\\"password1\\",\\"name\\":\\"Bench User\\",\\"age\\":30}"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\n' \
+                printf 'url = "http://%s:%s/users"\nrequest = "POST"\nheader = "Content-Type: application/json"\ndata = "{\\"username\\":\\"%s\\",\\"email\\":\\"%s@example.com\\",\\"password\\":\\"orbit-tulip-1\\",\\"name\\":\\"Bench User\\",\\"age\\":30}"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\n' \
                     "$HOST" "${PORT[memory]}" "$name" "$name" >>"$cfg"
             done
             { timeout 300 curl -s --parallel --parallel-max 8 -K "$cfg" 2>/dev/null || true; } | sort | uniq -c >"$TMP/seed.codes"
@@ -149,7 +149,7 @@ SQL
 
 login() { # login BACKEND → the admin's access token
     curl -s --max-time 10 -H 'Content-Type: application/json' \
-        -d '{"username":"benchadmin","password":"password1"}' "http://$HOST:${PORT[$1]}/auth/login" |
+        -d '{"username":"benchadmin","password":"orbit-tulip-1"}' "http://$HOST:${PORT[$1]}/auth/login" |
         sed -n 's/.*"access_token" *: *"\([^"]*\)".*/\1/p'
 }
 

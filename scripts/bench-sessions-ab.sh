@@ -65,9 +65,9 @@ stop() {
 # One run: a user signs up, logs in and reads itself (GET own); prints "req/s p99".
 run() {
     local base="http://127.0.0.1:$PORT" id token out
-    id=$(curl -sf -H 'content-type: application/json' -d '{"username":"benchuser","email":"benchuser@example.com","password":"password1"}' \
+    id=$(curl -sf -H 'content-type: application/json' -d '{"username":"benchuser","email":"benchuser@example.com","password":"orbit-tulip-1"}' \
         "$base/users" | sed -E 's/.*"id":([0-9]+).*/\1/')
-    token=$(curl -sf -H 'content-type: application/json' -d '{"username":"benchuser","password":"password1"}' \
+    token=$(curl -sf -H 'content-type: application/json' -d '{"username":"benchuser","password":"orbit-tulip-1"}' \
         "$base/auth/login" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
     [[ $(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$base/users/$id") == 200 ]]
     wrk -t2 -c"$CONNECTIONS" -d3s -H "Authorization: Bearer $token" "$base/users/$id" >/dev/null

@@ -71,7 +71,7 @@ def login_latencies(count, pause):
     for _ in range(count):
         conn = connection("127.0.0.2")
         started = time.perf_counter()
-        status = post(conn, "/auth/login", {"username": "alice", "password": "password1"})
+        status = post(conn, "/auth/login", {"username": "alice", "password": "orbit-tulip-1"})
         times.append(time.perf_counter() - started)
         conn.close()
         if status != 200:
@@ -80,7 +80,7 @@ def login_latencies(count, pause):
     return times
 
 conn = connection("127.0.0.2")
-status = post(conn, "/users", {"username": "alice", "email": "alice@example.com", "password": "password1"})
+status = post(conn, "/users", {"username": "alice", "email": "alice@example.com", "password": "orbit-tulip-1"})
 if status != 201:
     raise SystemExit(f"sign-up of alice answered {status}")
 
@@ -95,7 +95,7 @@ def flood(worker):
         n += 1
         name = f"f{worker}x{n}"
         try:
-            status = post(conn, "/users", {"username": name, "email": f"{name}@example.com", "password": "password1"})
+            status = post(conn, "/users", {"username": name, "email": f"{name}@example.com", "password": "orbit-tulip-1"})
         except Exception as e:  # a reset connection: count it, reconnect
             status = type(e).__name__
             conn = connection("127.0.0.1")

@@ -163,11 +163,11 @@ fn sid_of(access: &str) -> String {
 /// A session revoked through one instance, and a logout through another, hold on every instance at once.
 fn revocations_hold_on_every_instance(cluster: Cluster) {
     let ports = cluster.ports();
-    let signup = r#"{"username":"alice","email":"alice@example.com","password":"password1"}"#;
+    let signup = r#"{"username":"alice","email":"alice@example.com","password":"orbit-tulip-1"}"#;
     let (_, created) = http(ports[0], "POST", "/users", signup, None);
     let id = created.split("\"id\":").nth(1).and_then(|r| r.split(',').next()).expect("id").to_owned();
-    let laptop = token_of(ports[0], "alice", "password1");
-    let (_, phone) = login(ports[2], "alice", "password1");
+    let laptop = token_of(ports[0], "alice", "orbit-tulip-1");
+    let (_, phone) = login(ports[2], "alice", "orbit-tulip-1");
     let phone_access = field(&phone, "access_token");
     for port in &ports {
         assert_eq!(http(*port, "GET", &format!("/users/{id}"), "", Some(&laptop)).0, 200, "port {port}");

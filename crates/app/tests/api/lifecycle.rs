@@ -229,7 +229,7 @@ async fn an_email_change_resets_email_verified_unless_the_request_sets_it() {
     let alice = app.create_user("alice").await;
     assert_eq!(set(&app, &alice, json!({"email_verified": true})).await["email_verified"], true);
     let token = access(&logged_in(&app, "alice").await).to_owned();
-    let changed = app.with_token(&token).patch(&path(&alice), &json!({"email": "alice2@example.com"})).await;
+    let changed = app.with_token(&token).patch(&path(&alice), &json!({"email": "alice2@example.com", "current_password": "orbit-tulip-1"})).await;
     assert_eq!(changed.status, 200, "{}", changed.text);
     assert_eq!(changed.json()["email_verified"], false);
     let kept = set(&app, &alice, json!({"email": "alice3@example.com", "email_verified": true})).await;

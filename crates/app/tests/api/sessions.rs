@@ -6,9 +6,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-/// A login of `username` (password `password1`) from a client with this `User-Agent`: its token pair.
+/// A login of `username` (password `orbit-tulip-1`) from a client with this `User-Agent`: its token pair.
 async fn login_as(app: &TestApp, username: &str, user_agent: &str) -> Value {
-    let body = serde_json::to_vec(&json!({"username": username, "password": "password1"})).expect("json");
+    let body = serde_json::to_vec(&json!({"username": username, "password": "orbit-tulip-1"})).expect("json");
     let reply = app
         .anonymous()
         .send(Method::POST, "/auth/login", Some(("application/json", body)), &[("User-Agent", user_agent)])
