@@ -116,7 +116,7 @@ end
 function request()
    n = n + 1
    local name = prefix .. n
-   local body = '{"username":"' .. name .. '","email":"' .. name .. '@example.com","password":"password1"}'
+   local body = '{"username":"' .. name .. '","email":"' .. name .. '@example.com","password":"orbit-tulip-1"}'
    return wrk.format("POST", "/users", { ["Content-Type"] = "application/json" }, body)
 end
 LUA
@@ -132,7 +132,7 @@ start_server_for() { # start_server_for BACKEND URL → sets SERVER_PID and PORT
         APP__AUTH__JWT_SECRET="$JWT_SECRET" \
         APP__AUTH__BOOTSTRAP_ADMIN__USERNAME=benchadmin \
         APP__AUTH__BOOTSTRAP_ADMIN__EMAIL=benchadmin@example.com \
-        APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD=password1 \
+        APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD=orbit-tulip-1 \
         APP__STORAGE__POOL_SIZE="$POOL_SIZE"
 }
 
@@ -147,7 +147,7 @@ url = "http://$HOST:$PORT/users"
 silent
 request = "POST"
 header = "Content-Type: application/json"
-data = "{\"username\":\"$name\",\"email\":\"$name@example.com\",\"password\":\"password1\"}"
+data = "{\"username\":\"$name\",\"email\":\"$name@example.com\",\"password\":\"orbit-tulip-1\"}"
 output = "/dev/null"
 write-out = "%{http_code} %header{location}\\n"
 max-time = 30
@@ -179,7 +179,7 @@ choose_get_target() { # → sets GET_FIRST, GET_LAST, TOKEN, GET_MODE
         ;;
     401 | 403)
         body="$(curl -s --max-time 10 -H 'Content-Type: application/json' \
-            -d '{"username":"u0001","password":"password1"}' "http://$HOST:$PORT/auth/login")"
+            -d '{"username":"u0001","password":"orbit-tulip-1"}' "http://$HOST:$PORT/auth/login")"
         TOKEN="$(sed -n 's/.*"access_token" *: *"\([^"]*\)".*/\1/p' <<<"$body")"
         [[ -n "$TOKEN" ]] || die "$backend: GET /users/$ID_MIN is $code and login as u0001 failed"
         code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H "Authorization: Bearer $TOKEN" \
@@ -222,7 +222,7 @@ user_count() { # user_count BACKEND → how many users the backend holds; on mem
         # id says how many users were created before it (the caller subtracts the probe).
         loc="$(curl -s -o /dev/null -w '%{http_code} %header{location}' --max-time 10 \
             -H 'Content-Type: application/json' \
-            -d "{\"username\":\"probe$RANDOM$RANDOM\",\"email\":\"probe$RANDOM$RANDOM@example.com\",\"password\":\"password1\"}" \
+            -d "{\"username\":\"probe$RANDOM$RANDOM\",\"email\":\"probe$RANDOM$RANDOM@example.com\",\"password\":\"orbit-tulip-1\"}" \
             "http://$HOST:$PORT/users")"
         [[ "$loc" =~ ^201\ .*/users/([0-9]+) ]] && n="probe:${BASH_REMATCH[1]}"
     fi
@@ -241,7 +241,7 @@ server_log_summary() { # server_log_summary BACKEND → "N warn/error lines" and
 }
 
 login() { # login USERNAME → the access token on stdout
-    curl -s --max-time 10 -H 'Content-Type: application/json' -d "{\"username\":\"$1\",\"password\":\"password1\"}" \
+    curl -s --max-time 10 -H 'Content-Type: application/json' -d "{\"username\":\"$1\",\"password\":\"orbit-tulip-1\"}" \
         "http://$HOST:$PORT/auth/login" | sed -n 's/.*"access_token" *: *"\([^"]*\)".*/\1/p'
 }
 

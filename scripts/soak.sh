@@ -108,7 +108,7 @@ PORTS = cfg["ports"]
 PIDS = cfg["pids"]
 HOST = "127.0.0.1"
 TIMEOUT = 30
-PASSWORD = "password1"
+PASSWORD = "orbit-tulip-1"
 OPS = ["signup", "login", "get", "list", "patch"]
 EXPECTED = {"signup": {201}, "login": {200}, "get": {200}, "list": {200}, "patch": {200}}
 
