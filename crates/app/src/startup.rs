@@ -89,9 +89,14 @@ pub async fn services(
         .await
         .map_err(|e| StartupError::Other(e.into()))?;
     let passwords = Arc::new(passwords);
-    let policy = password_policy(settings)?;
+    let policy = Arc::new(password_policy(settings)?);
     let transfer = TransferService::new(
-        TransferPorts { transfer: storage.clone(), hasher: hasher.clone(), clock: clock.clone() },
+        TransferPorts {
+            transfer: storage.clone(),
+            hasher: hasher.clone(),
+            clock: clock.clone(),
+            policy: policy.clone(),
+        },
         settings.auth.export_hashes,
     );
     let users = UserService::new(UserPorts {
@@ -100,7 +105,7 @@ pub async fn services(
         clock: clock.clone(),
         passwords: passwords.clone(),
         refresh_tokens: storage.clone(),
-        policy: Arc::new(policy),
+        policy,
     });
     let auth_settings = &settings.auth;
     let (issuer, audience, ttl) = (&auth_settings.issuer, &auth_settings.audience, auth_settings.access_token_ttl_secs);

@@ -3,6 +3,7 @@
 //! an export read in keyset pages so that neither holds every user at once.
 
 use crate::auth::Caller;
+use crate::password_policy::{PasswordPolicy, PolicyViolation};
 use crate::ports::{
     Clock, HashError, ImportedUser, PasswordHasher, RepositoryError, StoredImport, UnsupportedHash, UserTransfer,
 };
@@ -74,6 +75,9 @@ pub enum ImportLineError {
     UnsupportedHash(UnsupportedHash),
     #[error("must not be before created_at")]
     UpdatedBeforeCreated,
+    /// A plain password the password policy refuses (docs/api.md §7).
+    #[error(transparent)]
+    WeakPassword(PolicyViolation),
     /// Its batch could not be committed (storage failed): nothing of it was stored.
     #[error("not stored: the storage failed")]
     NotStored,
@@ -91,7 +95,7 @@ impl ImportLineError {
             Self::UnsupportedHash(_) => "password_hash",
             Self::UpdatedBeforeCreated => "updated_at",
             Self::NotStored => "line",
-            Self::NotHashed => "password",
+            Self::NotHashed | Self::WeakPassword(_) => "password",
         }
     }
 }
@@ -101,6 +105,8 @@ pub struct TransferPorts {
     pub transfer: Arc<dyn UserTransfer>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub clock: Arc<dyn Clock>,
+    /// Judges the lines' plain passwords, as every password set elsewhere.
+    pub policy: Arc<PasswordPolicy>,
 }
 
 #[derive(Clone)]
@@ -108,13 +114,20 @@ pub struct TransferService {
     transfer: Arc<dyn UserTransfer>,
     hasher: Arc<dyn PasswordHasher>,
     clock: Arc<dyn Clock>,
+    policy: Arc<PasswordPolicy>,
     /// Whether an export may carry password hashes (`APP__AUTH__EXPORT_HASHES`).
     hashes_exportable: bool,
 }
 
 impl TransferService {
     pub fn new(ports: TransferPorts, hashes_exportable: bool) -> Self {
-        Self { transfer: ports.transfer, hasher: ports.hasher, clock: ports.clock, hashes_exportable }
+        Self {
+            transfer: ports.transfer,
+            hasher: ports.hasher,
+            clock: ports.clock,
+            policy: ports.policy,
+            hashes_exportable,
+        }
     }
 
     /// An import by `actor` (admins only), line by line then batch by batch.
@@ -126,6 +139,7 @@ impl TransferService {
             transfer: self.transfer.clone(),
             hasher: self.hasher.clone(),
             clock: self.clock.clone(),
+            policy: self.policy.clone(),
             actor: actor.id(),
             usernames: HashMap::new(),
             emails: HashMap::new(),
@@ -153,6 +167,7 @@ pub struct Import {
     transfer: Arc<dyn UserTransfer>,
     hasher: Arc<dyn PasswordHasher>,
     clock: Arc<dyn Clock>,
+    policy: Arc<PasswordPolicy>,
     actor: UserId,
     usernames: HashMap<String, u64>,
     emails: HashMap<String, u64>,
@@ -179,6 +194,11 @@ impl Import {
             ImportedPassword::Hash(hash) => self.hasher.recognize(hash).map_err(ImportLineError::UnsupportedHash)?,
             ImportedPassword::Unusable => PasswordHash::unusable(),
             ImportedPassword::Plain(password) => {
+                // Judged before the (slow) hash, against the line's own names.
+                self.policy
+                    .check(password, &candidate.username, &candidate.email)
+                    .await
+                    .map_err(ImportLineError::WeakPassword)?;
                 self.hasher.hash(password).await.map_err(|HashError::Unexpected(e)| {
                     tracing::error!(error = %e, "could not hash an imported password");
                     ImportLineError::NotHashed

@@ -509,8 +509,13 @@ impl ImportLineBody {
         if let Err(ApiError::Validation(broken)) = validate(&self) {
             errors.extend(broken);
         }
+        let now = Timestamp::now();
         let until = self.disabled_until.as_ref().map(Option::as_deref);
-        let status = requested_status(self.status, until, Timestamp::now()).map_err(|e| errors.push(e)).ok().flatten();
+        // An export taken while a ban ran may be imported after it ended: such a user is active (as a read would
+        // say), not a line that fails.
+        let ended = until.flatten().and_then(Timestamp::parse_rfc3339).is_some_and(|end| end <= now);
+        let (status, until) = if ended { (Some(StatusDto::Active), None) } else { (self.status, until) };
+        let status = requested_status(status, until, now).map_err(|e| errors.push(e)).ok().flatten();
         if !errors.is_empty() {
             return Err(errors);
         }

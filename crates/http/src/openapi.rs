@@ -299,8 +299,12 @@ fn patch_schemas(schemas: &mut Value) {
     }
     set(&mut schemas["UserUpdate"], "current_password", json!({"writeOnly": true}));
     schemas["RefreshRequest"]["additionalProperties"] = json!(false);
-    // Optional in the DTOs only so that every missing one is reported at once.
-    schemas["NewUser"]["required"] = json!(["username", "email", "password"]);
+    // Optional in the DTOs only so that every missing one is reported at once. `password` too may be left out, by an
+    // admin inviting the user when mail is on (docs/api.md §7); anyone else gets 400 without it.
+    schemas["NewUser"]["required"] = json!(["username", "email"]);
+    schemas["NewUser"]["properties"]["password"]["description"] = json!(
+        "Required, except that an admin may leave it out when mail is on: the user is then invited to choose one"
+    );
     login_schemas(schemas, password);
     let user = &mut schemas["User"];
     user_field_constraints(user);

@@ -3,6 +3,7 @@
 //! token, the address limit, and the routes' 404 with mail off.
 
 use crate::helpers::{spawn_app, spawn_app_with, TestApp};
+use reqwest::Method;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -297,7 +298,17 @@ async fn with_mail_off_the_mail_routes_answer_404_and_a_sign_up_sends_nothing() 
         ("/auth/verify-email", &json!({"token": "x"})),
     ] {
         anonymous.post(path, body).await.problem(404, "not-found");
+        // The route is not there: no body shape or type is looked at (docs/api.md §4's order).
+        let not_json = anonymous.send(Method::POST, path, Some(("text/plain", b"{".to_vec())), &[]).await;
+        not_json.problem(404, "not-found");
+        let malformed = anonymous.send(Method::POST, path, Some(("application/json", b"{".to_vec())), &[]).await;
+        malformed.problem(404, "not-found");
     }
+    // Nor the token: anonymous or not, 404.
+    let user = app.create_user("alice").await;
+    let path = format!("/users/{}/email-verification", user["id"]);
+    anonymous.post(&path, &json!({})).await.problem(404, "not-found");
+    app.post(&path, &json!({})).await.problem(404, "not-found");
 }
 
 #[tokio::test]

@@ -224,3 +224,26 @@ async fn an_export_with_hashes_imports_into_a_fresh_instance_as_the_same_users()
     let reported: Vec<&Value> = results.iter().map(|r| &r["source_id"]).collect();
     assert_eq!(reported, source_ids, "each result names the line's id");
 }
+
+#[tokio::test]
+async fn lines_take_the_lifecycle_fields_and_the_password_policy() {
+    let Some(app) = spawn_app().await else { return };
+    let body = ndjson(&[
+        // Exported while a ban ran, imported after it ended: active, as a read would say.
+        line("ended", json!({"password_hash": null, "status": "disabled", "disabled_until": "2020-01-01T00:00:00.000000Z"})),
+        line("banned", json!({"password_hash": null, "status": "disabled", "disabled_until": null, "email_verified": true,
+                              "last_login_at": "2021-02-03T04:05:06.000007Z"})),
+        line("weak", json!({"password": "password123"})),
+        line("samename", json!({"password": "SameName"})),
+    ]);
+    let (status, results) = import(&app, &body).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(results.iter().map(|r| r["status"].as_str().unwrap_or("")).collect::<Vec<_>>(), ["created", "created", "failed", "failed"]);
+    assert_eq!(fields(&results[2]), ["password"], "a common password: {}", results[2]);
+    assert_eq!(fields(&results[3]), ["password"], "the username: {}", results[3]);
+    let ended = app.get(&format!("/users/{}", results[0]["id"])).await.json();
+    assert_eq!((&ended["status"], &ended["disabled_until"]), (&json!("active"), &Value::Null));
+    let banned = app.get(&format!("/users/{}", results[1]["id"])).await.json();
+    assert_eq!((&banned["status"], &banned["email_verified"]), (&json!("disabled"), &json!(true)));
+    assert_eq!(banned["last_login_at"], "2021-02-03T04:05:06.000007Z");
+}

@@ -1,4 +1,5 @@
 use super::*;
+use crate::password_policy::PasswordMinLength;
 use crate::ports::{MockClock, MockPasswordHasher, MockUserTransfer};
 use crate::Email;
 
@@ -36,7 +37,9 @@ fn service(transfer: MockUserTransfer, hashes_exportable: bool) -> TransferServi
     });
     let mut clock = MockClock::new();
     clock.expect_now().returning(now);
-    let ports = TransferPorts { transfer: Arc::new(transfer), hasher: Arc::new(hasher), clock: Arc::new(clock) };
+    let policy = Arc::new(PasswordPolicy::new(PasswordMinLength::default(), None));
+    let ports =
+        TransferPorts { transfer: Arc::new(transfer), hasher: Arc::new(hasher), clock: Arc::new(clock), policy };
     TransferService::new(ports, hashes_exportable)
 }
 
@@ -80,8 +83,8 @@ fn only_admins_import_and_export_and_hashes_only_where_allowed() {
 #[tokio::test]
 async fn a_line_repeating_an_earlier_username_or_email_fails_naming_that_line() {
     let mut import = service(MockUserTransfer::new(), false).start_import(&caller(Role::Admin)).expect("admin");
-    import.prepare(1, candidate("alice", "alice@example.com", plain("password1"))).await.expect("first");
-    let same_name = import.prepare(2, candidate("ALICE", "other@example.com", plain("password1"))).await;
+    import.prepare(1, candidate("alice", "alice@example.com", plain("orbit-tulip-1"))).await.expect("first");
+    let same_name = import.prepare(2, candidate("ALICE", "other@example.com", plain("orbit-tulip-1"))).await;
     assert!(matches!(same_name, Err(ImportLineError::DuplicateUsername(1))), "{same_name:?}");
     let same_email = import.prepare(3, candidate("bob", "Alice@Example.com", ImportedPassword::Unusable)).await;
     assert!(matches!(same_email, Err(ImportLineError::DuplicateEmail(1))), "{same_email:?}");
@@ -94,8 +97,8 @@ async fn a_line_repeating_an_earlier_username_or_email_fails_naming_that_line() 
 #[tokio::test]
 async fn passwords_are_hashed_hashes_kept_and_timestamps_defaulted() {
     let mut import = service(MockUserTransfer::new(), false).start_import(&caller(Role::Admin)).expect("admin");
-    let hashed = import.prepare(1, candidate("alice", "a@example.com", plain("password1"))).await.expect("ok");
-    assert_eq!(hashed.user.password_hash.as_str(), "hashed:password1");
+    let hashed = import.prepare(1, candidate("alice", "a@example.com", plain("orbit-tulip-1"))).await.expect("ok");
+    assert_eq!(hashed.user.password_hash.as_str(), "hashed:orbit-tulip-1");
     assert_eq!((hashed.user.created_at, hashed.updated_at), (now(), now()));
     let kept = import.prepare(2, candidate("bob", "b@example.com", ImportedPassword::Hash("known:x".into())));
     assert_eq!(kept.await.expect("ok").user.password_hash.as_str(), "known:x");
@@ -103,7 +106,7 @@ async fn passwords_are_hashed_hashes_kept_and_timestamps_defaulted() {
     assert!(!none.user.password_hash.is_usable());
     let created = Timestamp::parse_rfc3339("2020-01-01T00:00:00.5Z").expect("valid");
     let with_times =
-        ImportCandidate { created_at: Some(created), ..candidate("dave", "d@example.com", plain("pw123456")) };
+        ImportCandidate { created_at: Some(created), ..candidate("dave", "d@example.com", plain("pw-zebra-ox")) };
     let stored = import.prepare(4, with_times).await.expect("ok");
     assert_eq!((stored.user.created_at, stored.updated_at), (created, created));
     let backwards = ImportCandidate {
@@ -112,6 +115,19 @@ async fn passwords_are_hashed_hashes_kept_and_timestamps_defaulted() {
         ..candidate("erin", "e@example.com", ImportedPassword::Unusable)
     };
     assert!(matches!(import.prepare(5, backwards).await, Err(ImportLineError::UpdatedBeforeCreated)));
+}
+
+#[tokio::test]
+async fn a_plain_password_the_policy_refuses_fails_its_line() {
+    let mut import = service(MockUserTransfer::new(), false).start_import(&caller(Role::Admin)).expect("admin");
+    for (line, password) in [(1, "password123"), (2, "Alice-Smith"), (3, "ALICE@example.com")] {
+        let weak = candidate("alice-smith", "alice@example.com", plain(password));
+        let refused = import.prepare(line, weak).await;
+        assert!(matches!(&refused, Err(ImportLineError::WeakPassword(_))), "{refused:?}");
+        assert_eq!(refused.err().map(|e| e.field()), Some("password"));
+    }
+    // A refused line claims no name: the next line may take it.
+    import.prepare(4, candidate("alice-smith", "alice@example.com", plain("orbit-tulip-1"))).await.expect("ok");
 }
 
 #[tokio::test]

@@ -160,11 +160,12 @@ pub async fn request_password_reset(
     mail: Data<MailRoutes>,
     limits: Data<ClientLimits>,
     metrics: Data<Metrics>,
-    body: JsonBody<EmailBody>,
+    body: Result<JsonBody<EmailBody>, ApiError>,
 ) -> Result<Accepted, ApiError> {
     let flows = mail.flows()?.clone();
+    // The shape first, then the per-IP limit, as at login (docs/api.md §4).
+    let email = body?.0.email()?;
     limits.check_mail_request(&req)?;
-    let email = body.0.email()?;
     queue_later(metrics, async move { flows.request_password_reset(email.as_str()).await });
     Ok(Accepted)
 }
@@ -176,9 +177,11 @@ pub async fn request_password_reset(
 #[api_v2_operation(tags(Auth), operation_id = "confirmPasswordReset")]
 pub async fn confirm_password_reset(
     mail: Data<MailRoutes>,
-    body: JsonBody<ResetConfirmBody>,
+    hashing: crate::hashing_queue::HashingClient,
+    body: Result<JsonBody<ResetConfirmBody>, ApiError>,
 ) -> Result<NoContent, ApiError> {
     let flows = mail.flows()?;
+    let body = body?;
     let mut errors = Vec::new();
     let token = required_token(body.0.token, &mut errors);
     let password = match body.0.password {
@@ -197,6 +200,8 @@ pub async fn confirm_password_reset(
     let (Some(token), Some(password), true) = (token, password, errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
+    // The new password's hash waits its turn in the fair queue, as every hash a client causes (docs/api.md §4).
+    let _turn = hashing.turn(crate::hashing_queue::HashClass::Other).await?;
     flows.confirm_password_reset(token.expose(), &password).await?;
     Ok(NoContent)
 }
@@ -206,8 +211,12 @@ pub async fn confirm_password_reset(
 /// 204: the address the token was sent to is verified, if the user still has it; otherwise, or for a token that
 /// is unknown, used, expired or of another kind: 400 `/problems/invalid-token`.
 #[api_v2_operation(tags(Auth), operation_id = "verifyEmail")]
-pub async fn verify_email(mail: Data<MailRoutes>, body: JsonBody<TokenBody>) -> Result<NoContent, ApiError> {
+pub async fn verify_email(
+    mail: Data<MailRoutes>,
+    body: Result<JsonBody<TokenBody>, ApiError>,
+) -> Result<NoContent, ApiError> {
     let flows = mail.flows()?;
+    let body = body?;
     let mut errors = Vec::new();
     let Some(token) = required_token(body.0.token, &mut errors) else {
         return Err(ApiError::Validation(errors));
@@ -226,11 +235,12 @@ pub async fn resend_verification(
     mail: Data<MailRoutes>,
     limits: Data<ClientLimits>,
     metrics: Data<Metrics>,
-    body: JsonBody<EmailBody>,
+    body: Result<JsonBody<EmailBody>, ApiError>,
 ) -> Result<Accepted, ApiError> {
     let flows = mail.flows()?.clone();
+    // The shape first, then the per-IP limit, as at login (docs/api.md §4).
+    let email = body?.0.email()?;
     limits.check_mail_request(&req)?;
-    let email = body.0.email()?;
     queue_later(metrics, async move { flows.resend_verification(email.as_str()).await });
     Ok(Accepted)
 }
@@ -241,14 +251,15 @@ pub async fn resend_verification(
 /// address per hour; none once the address is verified). 404 when mail is off.
 #[api_v2_operation(tags(Users), operation_id = "sendEmailVerification")]
 pub async fn send_email_verification(
-    caller: crate::authentication::Authenticated,
+    caller: Result<crate::authentication::Authenticated, ApiError>,
     users: Data<users_domain::UserService>,
     mail: Data<MailRoutes>,
     metrics: Data<Metrics>,
     id: Result<crate::extract::UserIdParam, ApiError>,
 ) -> Result<Accepted, ApiError> {
+    // With mail off the route is not there: 404 before the token and the id are looked at (docs/api.md §4 order).
     let flows = mail.flows()?.clone();
-    let user = users.get(&caller.0, id?.0).await?;
+    let user = users.get(&caller?.0, id?.0).await?;
     queue_later(metrics, async move { flows.resend_verification(user.email.as_str()).await });
     Ok(Accepted)
 }
