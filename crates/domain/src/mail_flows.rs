@@ -9,7 +9,7 @@ use crate::ports::{
     QueuedMail, RefreshTokenCodec, RefreshTokenStore, RepositoryError, StoredMailToken, UpdateUserError,
     UserRepository,
 };
-use crate::{Email, Password, Timestamp, User, UserPatch};
+use crate::{Email, Password, PasswordHash, Timestamp, User, UserPatch};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -149,8 +149,12 @@ impl MailFlows {
             .await
     }
 
-    /// Queues the invite of a user an admin created without a password (docs/api.md §7). Not limited.
+    /// Queues the invite of a user an admin created without a password (docs/api.md §7). Not limited. The random
+    /// password the user was created with becomes no usable password at all (as an import's `password_hash: null`),
+    /// so an export says `null` until the invite sets one (docs/api.md §9).
     pub async fn send_invite(&self, user: &User) -> Result<(), MailFlowError> {
+        let unusable = PasswordHash::unusable();
+        self.ports.users.replace_password_hash(user.id, &user.password_hash, &unusable).await?;
         self.queue(MailIntent { user_id: user.id, kind: MailKind::Invite, address: user.email.clone() }).await
     }
 
