@@ -386,7 +386,9 @@ fn patch_listing(operation: &mut Value) {
         "limit".into(),
         json!({"type": "integer", "minimum": PAGE_LIMIT_MIN, "maximum": PAGE_LIMIT_MAX, "default": PAGE_LIMIT_DEFAULT}),
     );
-    constraints.insert("offset".into(), json!({"type": "integer", "format": "int64", "minimum": 0, "default": 0}));
+    // No `default` in the schema (it is 0): generated clients send a parameter's default, and `offset` with
+    // `starting_after` is a 400 (docs/api.md §3), so a declared default would make cursor pages unreachable to them.
+    constraints.insert("offset".into(), json!({"type": "integer", "format": "int64", "minimum": 0}));
     constraints.insert("starting_after".into(), json!({"type": "integer", "format": "int64", "minimum": 1}));
     constraints.insert(
         "sort".into(),
