@@ -137,6 +137,27 @@ fn required_token(token: Option<SecretField>, errors: &mut Vec<FieldError>) -> O
 }
 
 /// Runs the lookup and queueing after the answer; its failure is logged, never the client's.
+/// A "mail me" request (reset, resend): 404 with mail off, then the address's shape, then the per-IP limit (as at
+/// login, docs/api.md §4); 202 at once, the lookup and the queueing after the answer.
+fn accept_mail_request<F, Fut>(
+    req: &HttpRequest,
+    mail: &MailRoutes,
+    limits: &ClientLimits,
+    metrics: Data<Metrics>,
+    body: Result<JsonBody<EmailBody>, ApiError>,
+    request: F,
+) -> Result<Accepted, ApiError>
+where
+    F: FnOnce(MailFlows, Email) -> Fut,
+    Fut: std::future::Future<Output = Result<bool, users_domain::mail_flows::MailFlowError>> + 'static,
+{
+    let flows = mail.flows()?.clone();
+    let email = body?.0.email()?;
+    limits.check_mail_request(req)?;
+    queue_later(metrics, request(flows, email));
+    Ok(Accepted)
+}
+
 fn queue_later<F>(metrics: Data<Metrics>, request: F)
 where
     F: std::future::Future<Output = Result<bool, users_domain::mail_flows::MailFlowError>> + 'static,
@@ -162,12 +183,9 @@ pub async fn request_password_reset(
     metrics: Data<Metrics>,
     body: Result<JsonBody<EmailBody>, ApiError>,
 ) -> Result<Accepted, ApiError> {
-    let flows = mail.flows()?.clone();
-    // The shape first, then the per-IP limit, as at login (docs/api.md §4).
-    let email = body?.0.email()?;
-    limits.check_mail_request(&req)?;
-    queue_later(metrics, async move { flows.request_password_reset(email.as_str()).await });
-    Ok(Accepted)
+    accept_mail_request(&req, &mail, &limits, metrics, body, |flows, email| async move {
+        flows.request_password_reset(email.as_str()).await
+    })
 }
 
 /// Set a new password with a reset or invite token
@@ -237,12 +255,9 @@ pub async fn resend_verification(
     metrics: Data<Metrics>,
     body: Result<JsonBody<EmailBody>, ApiError>,
 ) -> Result<Accepted, ApiError> {
-    let flows = mail.flows()?.clone();
-    // The shape first, then the per-IP limit, as at login (docs/api.md §4).
-    let email = body?.0.email()?;
-    limits.check_mail_request(&req)?;
-    queue_later(metrics, async move { flows.resend_verification(email.as_str()).await });
-    Ok(Accepted)
+    accept_mail_request(&req, &mail, &limits, metrics, body, |flows, email| async move {
+        flows.resend_verification(email.as_str()).await
+    })
 }
 
 /// Send a verification mail to a user's address
