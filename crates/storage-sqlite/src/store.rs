@@ -56,6 +56,14 @@ struct SessionUserRow {
     live_sessions: Option<String>,
 }
 
+/// A user row and whether the one session asked is its user's and live.
+#[derive(sqlx::FromRow)]
+struct OneSessionUserRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    session_live: bool,
+}
+
 #[async_trait]
 impl BatchStatement for UsersById {
     type Database = Sqlite;
@@ -63,7 +71,8 @@ impl BatchStatement for UsersById {
 
     /// Many ids go as one JSON array, so the statement's text (and its prepared form, cached per connection)
     /// is the same for every batch size; so do the sessions, whose live ones come back space-separated (a session
-    /// id has no space).
+    /// id has no space). The common read of one caller with one session has its own plain statement (no JSON to
+    /// build or parse): the user by primary key and whether that session is live.
     async fn select(
         &self,
         connection: &mut SqliteConnection,
@@ -73,6 +82,13 @@ impl BatchStatement for UsersById {
         const SELECT_ONE: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
         const SELECT_MANY: &str =
             concat!("SELECT ", user_columns!(), " FROM users WHERE id IN (SELECT value FROM json_each($1))");
+        const SELECT_ONE_WITH_ONE_SESSION: &str = concat!(
+            "SELECT ",
+            user_columns!(),
+            ", EXISTS(SELECT 1 FROM refresh_families f \
+               WHERE f.id = $2 AND f.user_id = users.id AND f.revoked_at IS NULL) AS session_live \
+               FROM users WHERE id = $1"
+        );
         const SELECT_WITH_SESSIONS: &str = concat!(
             "SELECT ",
             user_columns!(),
@@ -91,6 +107,16 @@ impl BatchStatement for UsersById {
             }
             .step("read users by id")?;
             return Ok(rows.into_iter().map(|row| (row, Vec::new())).collect());
+        }
+        if let ([id], [session]) = (ids, sessions) {
+            let rows: Vec<OneSessionUserRow> = sqlx::query_as(SELECT_ONE_WITH_ONE_SESSION)
+                .bind(id)
+                .bind(session)
+                .fetch_all(connection)
+                .await
+                .step("read a user by id with its session")?;
+            let live = |session_live: bool| if session_live { vec![session.clone()] } else { Vec::new() };
+            return Ok(rows.into_iter().map(|row| (row.user, live(row.session_live))).collect());
         }
         let ids = json_list(ids.iter().map(i64::to_string).collect());
         // Session ids are letters, digits, `_` and `-` (SessionId): quoted as they are, they are JSON strings.
