@@ -201,6 +201,7 @@ impl MailFlows {
         let patch = UserPatch {
             password_hash: Some(password_hash),
             email_verified: (!user.email_verified).then_some(true),
+            expected_email: Some(user.email.clone()),
             ..UserPatch::at(now)
         };
         self.update(&user, patch).await?;
@@ -226,7 +227,8 @@ impl MailFlows {
             return Err(MailFlowError::InvalidToken);
         }
         if !user.email_verified {
-            self.update(&user, UserPatch { email_verified: Some(true), ..UserPatch::at(now) }).await?;
+            let expected_email = Some(user.email.clone());
+            self.update(&user, UserPatch { email_verified: Some(true), expected_email, ..UserPatch::at(now) }).await?;
         }
         tracing::info!(user.id = user.id.get(), "email verified");
         Ok(())
@@ -234,7 +236,8 @@ impl MailFlows {
 
     async fn update(&self, user: &User, patch: UserPatch) -> Result<User, MailFlowError> {
         self.ports.users.update(user.id, patch).await.map_err(|e| match e {
-            UpdateUserError::NotFound => MailFlowError::InvalidToken, // deleted meanwhile
+            // Deleted meanwhile, or the email changed since the token's address was checked.
+            UpdateUserError::NotFound | UpdateUserError::EmailChanged => MailFlowError::InvalidToken,
             UpdateUserError::Repository(e) => e.into(),
             other => MailFlowError::Unexpected(other.into()),
         })

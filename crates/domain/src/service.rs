@@ -227,6 +227,7 @@ impl UserService {
             // Compared as it reads now: re-enabling a ban that has lifted itself writes nothing.
             status: changes.status.filter(|s| *s != current.status.at(now)),
             email_verified: email_verified.filter(|v| *v != current.email_verified),
+            expected_email: None,
             updated_at: now,
         };
         if patch.is_empty() {
@@ -358,6 +359,8 @@ impl From<UpdateUserError> for UserServiceError {
             UpdateUserError::UsernameTaken => Self::UsernameTaken,
             UpdateUserError::EmailTaken => Self::EmailTaken,
             UpdateUserError::LastAdmin => Self::LastAdmin,
+            // The service's patches carry no expected email.
+            e @ UpdateUserError::EmailChanged => Self::Unexpected(e.into()),
             UpdateUserError::Repository(e) => e.into(),
         }
     }

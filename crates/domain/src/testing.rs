@@ -31,6 +31,7 @@ macro_rules! repository_contract_tests {
             update_applies_only_the_patch,
             update_of_a_missing_user_is_not_found,
             update_refuses_a_username_or_email_of_another_user,
+            an_update_expecting_another_email_writes_nothing,
             the_last_admin_cannot_be_demoted_or_deleted,
             delete_removes_the_user_and_frees_its_names,
             find_by_login_name_matches_username_or_email_case_insensitively,
@@ -247,6 +248,25 @@ pub async fn update_refuses_a_username_or_email_of_another_user(repository: Arc<
     assert_eq!(renamed.username.as_str(), "ALICE");
     let unchanged = repository.find_by_id(alice.id).await.expect("read").expect("exists");
     assert_eq!(unchanged.email, alice.email, "refused updates wrote nothing");
+}
+
+pub async fn an_update_expecting_another_email_writes_nothing(repository: Arc<dyn UserRepository>) {
+    // A password reset mailed to alice's former address, landing after she moved to a new one.
+    let alice = create(&repository, new_user("alice")).await;
+    let reset = |expected: &str| UserPatch {
+        password_hash: Some(PasswordHash::new("$2b$04$reset")),
+        email_verified: Some(true),
+        expected_email: Some(Email::parse(expected).expect("valid")),
+        ..empty_patch("2026-02-02T00:00:00Z")
+    };
+    let stale = repository.update(alice.id, reset("alice.old@example.com")).await;
+    assert!(matches!(stale, Err(UpdateUserError::EmailChanged)), "{stale:?}");
+    let unchanged = repository.find_by_id(alice.id).await.expect("read").expect("exists");
+    assert_eq!(unchanged, alice, "nothing written, the token version included");
+    // The address compares as emails do, case-insensitively.
+    let current = repository.update(alice.id, reset("ALICE@example.com")).await.expect("the address she has");
+    assert!(current.email_verified);
+    assert_eq!(current.token_version, alice.token_version + 1);
 }
 
 pub async fn the_last_admin_cannot_be_demoted_or_deleted(repository: Arc<dyn UserRepository>) {

@@ -218,6 +218,9 @@ impl UserRepository for InMemoryStore {
     async fn update(&self, id: UserId, patch: UserPatch) -> Result<User, UpdateUserError> {
         let mut state = self.write();
         let current = state.users.get(&id).cloned().ok_or(UpdateUserError::NotFound)?;
+        if patch.expected_email.as_ref().is_some_and(|expected| *expected != current.email) {
+            return Err(UpdateUserError::EmailChanged);
+        }
         let updated = patch.apply_to(&current);
         if state.owner_of_username(&updated).is_some_and(|owner| owner != id) {
             return Err(UpdateUserError::UsernameTaken);

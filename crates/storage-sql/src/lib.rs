@@ -31,7 +31,7 @@ use sqlx::database::HasStatementCache;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
 use users_domain::auth::LoginName;
 use users_domain::ports::{DeleteUserError, RepositoryError, UpdateUserError};
-use users_domain::{fold_case, Counter, ListQuery, SortDirection, SortKey, UserStatus};
+use users_domain::{fold_case, Counter, Email, ListQuery, SortDirection, SortKey, UserStatus};
 
 /// `%`, `_` and `\` in `q` match themselves (the statements say `ESCAPE '\'`).
 fn like_pattern(q: &str) -> String {
@@ -327,12 +327,13 @@ where
     }
 }
 
-/// An update whose guarded statement wrote nothing: the user is there (so the guard kept the last admin) or not.
-fn nothing_updated(user_exists: bool) -> UpdateUserError {
-    if user_exists {
-        UpdateUserError::LastAdmin
-    } else {
-        UpdateUserError::NotFound
+/// An update whose guarded statement wrote nothing: the user is not there, has another email than the patch
+/// expects, or is there as it expects (so the guard kept the last admin). `email`: the user's, if there.
+fn nothing_updated(email: Option<String>, expected_email: Option<&Email>) -> UpdateUserError {
+    match (email, expected_email) {
+        (None, _) => UpdateUserError::NotFound,
+        (Some(email), Some(expected)) if email != expected.as_str() => UpdateUserError::EmailChanged,
+        (Some(_), _) => UpdateUserError::LastAdmin,
     }
 }
 

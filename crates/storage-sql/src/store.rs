@@ -162,7 +162,8 @@ macro_rules! active_at_11 {
 /// The patch's fields, each kept when `NULL` (the name and age with a flag, as `NULL` is a value they can be
 /// set to; `disabled_until` goes with `status`); a new password hash or a disable ends the sessions begun
 /// before it (`token_version`, `$15`). The guard refuses a write that would leave no active admin: the row is
-/// not an active admin now, or stays one (an admin, not disabled by `$16`), or another active admin remains.
+/// not an active admin now, or stays one (an admin, not disabled by `$16`), or another active admin remains; the
+/// patch's expected email (`$18`, when given) is the row's.
 const UPDATE_USER: &str = concat!(
     "UPDATE users SET \
         username = COALESCE($1, username), username_lower = COALESCE($2, username_lower), \
@@ -174,7 +175,7 @@ const UPDATE_USER: &str = concat!(
         disabled_until = CASE WHEN CAST($13 AS TEXT) IS NULL THEN disabled_until ELSE $14 END, \
         email_verified = COALESCE($17, email_verified), \
         token_version = token_version + (CASE WHEN $15 THEN 1 ELSE 0 END) \
-     WHERE id = $12 AND (NOT (role = 'admin' AND ",
+     WHERE id = $12 AND (CAST($18 AS TEXT) IS NULL OR email = $18) AND (NOT (role = 'admin' AND ",
     active_at_11!(),
     ") OR (COALESCE($9, role) = 'admin' AND NOT $16) \
         OR (SELECT count(*) FROM users WHERE role = 'admin' AND ",
@@ -203,6 +204,7 @@ const DELETE_USER: &str = concat!(
 const RECORD_LOGIN: &str = "UPDATE users SET last_login_at = $1 WHERE id = $2 AND token_version = $3";
 
 const USER_EXISTS: &str = "SELECT id FROM users WHERE id = $1";
+const USER_EMAIL: &str = "SELECT email FROM users WHERE id = $1";
 
 for_every_dialect! {
     impl SqlStore {
@@ -312,10 +314,11 @@ for_every_dialect! {
                 .bind(patch.status.and_then(AccountStatus::disabled_until).map(D::Time::from_timestamp))
                 .bind(patch.ends_sessions())
                 .bind(disables)
-                .bind(patch.email_verified);
-            let exists = sqlx::query_scalar(USER_EXISTS).bind(id.get());
-            // The row written, or (nothing written) whether the user exists.
-            let updated: Result<UserRow<D::Time>, bool> = self
+                .bind(patch.email_verified)
+                .bind(patch.expected_email.as_ref().map(|e| e.as_str().to_owned()));
+            let email_of = sqlx::query_scalar(USER_EMAIL).bind(id.get());
+            // The row written, or (nothing written) the user's email if the user exists.
+            let updated: Result<UserRow<D::Time>, Option<String>> = self
                 .connections
                 .transaction(async |c| {
                     if may_remove_an_admin {
@@ -326,15 +329,15 @@ for_every_dialect! {
                     if let Some(row) = rows.into_iter().next() {
                         return Ok(Ok(row));
                     }
-                    // Nothing written: either there is no such user, or the guard kept the last admin.
-                    let found: Option<i64> = exists.fetch_optional(c).await.step("look for the user")?;
-                    Ok(Err(found.is_some()))
+                    // Nothing written: there is no such user, its email is not the expected one, or the guard kept
+                    // the last admin.
+                    Ok(Err(email_of.fetch_optional(c).await.step("look for the user")?))
                 })
                 .await
                 .map_err(update_error)?;
             match updated {
                 Ok(row) => Ok(into_user(row)?),
-                Err(user_exists) => Err(nothing_updated(user_exists)),
+                Err(email) => Err(nothing_updated(email, patch.expected_email.as_ref())),
             }
         }
 

@@ -428,3 +428,44 @@ async fn an_expired_reset_or_verification_token_is_invalid_and_changes_nothing()
     let stored = app.get(&format!("/users/{}", user["id"])).await.json();
     assert_eq!(stored["email_verified"], false, "still unverified");
 }
+
+/// An admin moves the user to a new address while the user's token for the old one is being used. Whatever the
+/// interleaving, the new address is never marked verified (nobody proved it) and an invite's password is set only
+/// if it landed before the move: a token acts for its address only.
+#[tokio::test]
+async fn a_token_used_while_the_email_changes_never_verifies_the_new_address() {
+    let dir = MailDir::new();
+    let app = app_with_mail(&dir, &[]).await;
+    let anonymous = app.anonymous();
+    for round in 0..12 {
+        // Even rounds race an email verification (a sign-up's mail), odd ones an invite's password (a reset's
+        // path, behind a bcrypt that widens the window).
+        let (username, kind) = if round % 2 == 0 { ("verify", "email-verification") } else { ("invite", "invite") };
+        let username = format!("{username}{round}");
+        let address = format!("{username}@example.com");
+        let user = if round % 2 == 0 {
+            app.create(sign_up(&username)).await
+        } else {
+            app.create(json!({"username": username, "email": address})).await
+        };
+        let token = token_of(&dir.wait_for(&address, kind, 1).await);
+        let path = format!("/users/{}", user["id"]);
+        let moved_to = format!("{username}.new@example.com");
+        let (route, use_token) = if round % 2 == 0 {
+            ("/auth/verify-email", json!({"token": token}))
+        } else {
+            ("/auth/password-reset/confirm", json!({"token": token, "password": "sea-otter-42"}))
+        };
+        let move_email = json!({"email": moved_to});
+        let (used, moved) = tokio::join!(anonymous.post(route, &use_token), app.patch(&path, &move_email));
+        assert_eq!(moved.status, 200, "round {round}: {}", moved.text);
+        assert!(matches!(used.status.as_u16(), 204 | 400), "round {round}: {} {}", used.status, used.text);
+        let read = app.get(&path).await.json();
+        assert_eq!(read["email"], moved_to.as_str(), "round {round}");
+        assert_eq!(read["email_verified"], false, "round {round}: the new address was never proved: {read}");
+        if round % 2 == 1 {
+            let logged_in = login(&app, &username, "sea-otter-42").await.0;
+            assert_eq!(logged_in == 200, used.status == 204, "round {round}: the password is set iff the reset said so");
+        }
+    }
+}

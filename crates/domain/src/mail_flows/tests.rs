@@ -188,6 +188,7 @@ async fn a_reset_sets_the_password_ends_every_session_clears_the_lockout_and_ver
                 *id == alice().id
                     && patch.password_hash == Some(PasswordHash::new("hashed:correct horse battery"))
                     && patch.email_verified == Some(true)
+                    && patch.expected_email == Some(alice().email)
                     && patch.ends_sessions()
             })
             .times(1)
@@ -214,6 +215,31 @@ async fn a_token_used_by_a_concurrent_request_is_invalid() {
     users.expect_update().never();
     let error = Ports::new(users, mail).flows().await.verify_email("token-1").await.expect_err("used");
     assert!(matches!(error, MailFlowError::InvalidToken));
+}
+
+#[tokio::test]
+async fn a_token_whose_address_stops_being_the_users_while_in_use_is_invalid() {
+    // The email changes between the token's check and the write: the write is conditional on the address, and the
+    // repository refuses it, so neither a password nor a verification lands on the new address.
+    for kind in [MailKind::PasswordReset, MailKind::EmailVerification] {
+        let mut mail = MockMailStore::new();
+        mail.expect_find_mail_token().returning(move |_, _| Ok(Some(stored(kind, "alice@example.com"))));
+        mail.expect_take_mail_token().returning(|_, _| Ok(true));
+        let mut users = users_with_alice();
+        users
+            .expect_update()
+            .withf(|_, patch| patch.expected_email == Some(alice().email))
+            .times(1)
+            .returning(|_, _| Err(UpdateUserError::EmailChanged));
+        let mut ports = Ports::new(users, mail);
+        ports.refresh_tokens.expect_revoke_user().never();
+        let flows = ports.flows().await;
+        let error = match kind {
+            MailKind::PasswordReset => flows.confirm_password_reset("token-1", &strong()).await,
+            _ => flows.verify_email("token-1").await,
+        };
+        assert!(matches!(error, Err(MailFlowError::InvalidToken)), "{kind:?}: {error:?}");
+    }
 }
 
 fn claims(kind: MailKind, address: &str, attempts: u32) -> MockMailStore {

@@ -32,6 +32,9 @@ pub enum UpdateUserError {
     EmailTaken,
     #[error("the last active admin cannot be demoted or disabled")]
     LastAdmin,
+    /// The user's email is no longer the patch's `expected_email`.
+    #[error("the email changed")]
+    EmailChanged,
     #[error(transparent)]
     Repository(#[from] RepositoryError),
 }
@@ -92,8 +95,9 @@ pub trait UserRepository: Send + Sync {
 
     /// Applies `patch` atomically and returns the user as stored.
     /// MUST return `NotFound` if there is no such user, `UsernameTaken` / `EmailTaken` as `create` does (another
-    /// user only), and `LastAdmin` if the patch would leave no active admin (bans judged at `patch.updated_at`),
-    /// decided atomically with the write. MUST bump the token version when `patch.ends_sessions()`.
+    /// user only), `LastAdmin` if the patch would leave no active admin (bans judged at `patch.updated_at`) and
+    /// `EmailChanged` if the user's email is not `patch.expected_email` (when given), decided atomically with the
+    /// write. MUST bump the token version when `patch.ends_sessions()`.
     async fn update(&self, id: UserId, patch: UserPatch) -> Result<User, UpdateUserError>;
 
     /// MUST return `NotFound` if there is no such user and `LastAdmin` if it is the only active admin at `now`

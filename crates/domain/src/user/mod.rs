@@ -81,6 +81,9 @@ pub struct UserPatch {
     pub password_hash: Option<PasswordHash>,
     pub status: Option<AccountStatus>,
     pub email_verified: Option<bool>,
+    /// A condition, not a change: the patch applies only while the user's email is this one (a token mailed to
+    /// an address acts for that address only, even when the email changes while the token is being used).
+    pub expected_email: Option<Email>,
     /// Also the time at which the last-active-admin guard judges bans.
     pub updated_at: Timestamp,
 }
@@ -97,13 +100,14 @@ impl UserPatch {
             password_hash: None,
             status: None,
             email_verified: None,
+            expected_email: None,
             updated_at,
         }
     }
 
-    /// Whether it changes nothing (but `updated_at`).
+    /// Whether it changes nothing (but `updated_at`); its condition is no change.
     pub fn is_empty(&self) -> bool {
-        *self == Self::at(self.updated_at)
+        *self == Self { expected_email: self.expected_email.clone(), ..Self::at(self.updated_at) }
     }
 
     /// Whether it ends the sessions begun before it: a new password, or a disable.
