@@ -215,8 +215,12 @@ impl UserService {
         };
         let now = self.clock.now();
         let email = changes.email.filter(|e| *e != current.email);
-        // A new address is unverified, unless the same request says otherwise.
-        let email_verified = changes.email_verified.or(email.as_ref().map(|_| false));
+        // A new address is unverified, unless the same request says otherwise; written even when the user read
+        // here is unverified, since a verification of the old address may commit before this write does.
+        let email_verified = match &email {
+            Some(_) => Some(changes.email_verified.unwrap_or(false)),
+            None => changes.email_verified.filter(|v| *v != current.email_verified),
+        };
         let patch = UserPatch {
             username: changes.username.filter(|u| *u != current.username),
             email,
@@ -226,7 +230,7 @@ impl UserService {
             password_hash,
             // Compared as it reads now: re-enabling a ban that has lifted itself writes nothing.
             status: changes.status.filter(|s| *s != current.status.at(now)),
-            email_verified: email_verified.filter(|v| *v != current.email_verified),
+            email_verified,
             expected_email: None,
             updated_at: now,
         };

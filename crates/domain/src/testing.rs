@@ -425,6 +425,14 @@ pub async fn list_pages_with_limit_offset_and_total(repository: Arc<dyn UserRepo
     assert_eq!(list(&repository, page(100, u64::from(u32::MAX) * 4)).await, (vec![], 7));
     let none = ListQuery { filter: UserFilter { q: Some("nobody".into()), ..UserFilter::default() }, ..page(3, 0) };
     assert_eq!(list(&repository, none).await, (vec![], 0));
+    // A filter no kept count serves: the total is the same whether the page ends the matches or not.
+    let q_user = |limit, offset| ListQuery {
+        filter: UserFilter { q: Some("USER".into()), ..UserFilter::default() },
+        ..page(limit, offset)
+    };
+    assert_eq!(list(&repository, q_user(10, 5)).await, (vec!["user5".into(), "user6".into()], 7));
+    assert_eq!(list(&repository, q_user(2, 1)).await, (vec!["user1".into(), "user2".into()], 7));
+    assert_eq!(list(&repository, q_user(2, 9)).await, (vec![], 7));
 }
 
 pub async fn timestamps_keep_microseconds_on_every_read(repository: Arc<dyn UserRepository>) {

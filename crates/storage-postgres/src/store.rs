@@ -6,8 +6,9 @@ use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
 use users_domain::ports::RepositoryError;
-use users_storage_sql::{user_columns, BatchStatement, Failed, ReadBatches, RowWithSessions, StatementContext as _};
+use users_storage_sql::{user_columns, BatchStatement, Failed, OneSessionRow, ReadBatches, RowWithSessions};
 use users_storage_sql::{CallerSession, Connections, Dialect, SqlStore, UserRow};
+use users_storage_sql::{StatementContext as _, SELECT_ONE_WITH_ONE_SESSION};
 
 /// How to reach the database.
 #[derive(Debug, Clone)]
@@ -47,14 +48,6 @@ struct SessionUserRow {
     live_sessions: Vec<String>,
 }
 
-/// A user row and whether the one session asked is its user's and live.
-#[derive(sqlx::FromRow)]
-struct OneSessionUserRow {
-    #[sqlx(flatten)]
-    user: UserRow<OffsetDateTime>,
-    session_live: bool,
-}
-
 #[async_trait]
 impl BatchStatement for UsersById {
     type Database = Postgres;
@@ -71,13 +64,6 @@ impl BatchStatement for UsersById {
     ) -> Result<Vec<RowWithSessions<Self::Row>>, Failed> {
         const SELECT_ONE: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
         const SELECT_MANY: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ANY($1)");
-        const SELECT_ONE_WITH_ONE_SESSION: &str = concat!(
-            "SELECT ",
-            user_columns!(),
-            ", EXISTS(SELECT 1 FROM refresh_families f \
-             WHERE f.id = $2 AND f.user_id = users.id AND f.revoked_at IS NULL) AS session_live \
-             FROM users WHERE id = $1"
-        );
         const SELECT_ONE_WITH_SESSIONS: &str = concat!(
             "SELECT ",
             user_columns!(),
@@ -101,14 +87,13 @@ impl BatchStatement for UsersById {
             return Ok(rows.into_iter().map(|row| (row, Vec::new())).collect());
         }
         if let ([id], [session]) = (ids, sessions) {
-            let rows: Vec<OneSessionUserRow> = sqlx::query_as(SELECT_ONE_WITH_ONE_SESSION)
+            let rows: Vec<OneSessionRow<OffsetDateTime>> = sqlx::query_as(SELECT_ONE_WITH_ONE_SESSION)
                 .bind(id)
                 .bind(session)
                 .fetch_all(connection)
                 .await
                 .step("read a user by id with its session")?;
-            let live = |session_live: bool| if session_live { vec![session.clone()] } else { Vec::new() };
-            return Ok(rows.into_iter().map(|row| (row.user, live(row.session_live))).collect());
+            return Ok(rows.into_iter().map(|row| row.with_session(session)).collect());
         }
         let rows: Vec<SessionUserRow> = match ids {
             [id] => sqlx::query_as(SELECT_ONE_WITH_SESSIONS).bind(id).bind(sessions).fetch_all(connection).await,

@@ -23,7 +23,7 @@ macro_rules! user_columns {
 
 pub use connections::{Connection, Connections, Options};
 pub use errors::{storage_error, Failed, StatementContext, StatementError};
-pub use read_batches::{BatchStatement, ReadBatches, RowWithSessions};
+pub use read_batches::{BatchStatement, OneSessionRow, ReadBatches, RowWithSessions, SELECT_ONE_WITH_ONE_SESSION};
 pub use rows::{TimeColumn, UserRow};
 pub use store::{CallerSession, Dialect, SqlStore};
 
@@ -227,8 +227,8 @@ where
     count
 }
 
-/// The listing's page over `columns` (up to `limit + 1` rows) and the count of all its matches, on one
-/// connection; `None` when `starting_after` is not a user the filters match.
+/// The listing's page over `columns` (up to `limit + 1` rows) and the count of all its matches (told by the page
+/// when it can, else counted), on one connection; `None` when `starting_after` is not a user the filters match.
 async fn list_rows<DB, Row, Time>(
     connections: &Connections<DB>,
     query: &ListQuery,
@@ -264,14 +264,29 @@ where
                     return Ok(None);
                 }
             }
-            let count = statements.count.build_query_scalar().persistent(planned_each_time);
-            let total: i64 = count.fetch_one(&mut *c).await.step("count the listed users")?;
             let page = statements.page.build_query_as().persistent(planned_each_time);
-            Ok(Some((total, page.fetch_all(c).await.step("read the listed users")?)))
+            let rows: Vec<Row> = page.fetch_all(&mut *c).await.step("read the listed users")?;
+            if let Some(total) = total_told_by_the_page(query, rows.len()) {
+                return Ok(Some((total, rows)));
+            }
+            let count = statements.count.build_query_scalar().persistent(planned_each_time);
+            let total: i64 = count.fetch_one(c).await.step("count the listed users")?;
+            Ok(Some((u64::try_from(total).unwrap_or(0), rows)))
         })
         .await
         .map_err(storage_error)?;
-    Ok(listed.map(|(total, rows)| (u64::try_from(total).unwrap_or(0), rows)))
+    Ok(listed)
+}
+
+/// The count of all matches when the page itself tells it, so that the count statement (a second pass over the
+/// matches when no kept counter serves the filter, as for `q`) is skipped: a page from an offset that ends before
+/// its limit holds the last match, unless it is empty past the first page (the matches may end anywhere before
+/// the offset). After a cursor, the matches before it are unknown.
+fn total_told_by_the_page(query: &ListQuery, fetched: usize) -> Option<u64> {
+    let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+    let ends_here = fetched <= limit && (fetched > 0 || query.offset == 0);
+    (query.starting_after.is_none() && ends_here)
+        .then(|| query.offset.saturating_add(u64::try_from(fetched).unwrap_or(u64::MAX)))
 }
 
 /// The user a login names, by the unique index of its username or email (`$1` is a placeholder on both
@@ -368,6 +383,22 @@ fn order_by(query: &ListQuery) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_tells_the_total_only_when_it_ends_the_matches_from_a_known_offset() {
+        let query = |offset, after: Option<i64>| ListQuery {
+            limit: 3,
+            offset,
+            starting_after: after.map(|id| users_domain::UserId::new(id).expect("an id")),
+            ..ListQuery::default()
+        };
+        assert_eq!(total_told_by_the_page(&query(0, None), 0), Some(0), "no match at all");
+        assert_eq!(total_told_by_the_page(&query(6, None), 2), Some(8), "the last page");
+        assert_eq!(total_told_by_the_page(&query(6, None), 3), Some(9), "a full page with nothing after it");
+        assert_eq!(total_told_by_the_page(&query(0, None), 4), None, "more follow");
+        assert_eq!(total_told_by_the_page(&query(9, None), 0), None, "past the end: the end is unknown");
+        assert_eq!(total_told_by_the_page(&query(0, Some(5)), 1), None, "the matches before the cursor are unknown");
+    }
 
     #[test]
     fn like_patterns_escape_wildcards_and_lower_case() {

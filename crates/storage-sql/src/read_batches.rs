@@ -15,7 +15,7 @@
 //! them. The session check costs no round trip of its own.
 
 use crate::errors::{storage_error, Failed};
-use crate::{CallerSession, Connections};
+use crate::{CallerSession, Connections, UserRow};
 use async_trait::async_trait;
 use sqlx::Database;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -24,6 +24,32 @@ use users_domain::ports::RepositoryError;
 
 /// A user row and those of the batch's sessions that are its user's and not revoked.
 pub type RowWithSessions<Row> = (Row, Vec<String>);
+
+/// The statement of the commonest read, one caller with one session (`$1`, `$2`), in both dialects: the user by
+/// primary key and whether that session is theirs and live, a plain `EXISTS` on the session's primary key.
+pub const SELECT_ONE_WITH_ONE_SESSION: &str = concat!(
+    "SELECT ",
+    crate::user_columns!(),
+    ", EXISTS(SELECT 1 FROM refresh_families f \
+       WHERE f.id = $2 AND f.user_id = users.id AND f.revoked_at IS NULL) AS session_live \
+     FROM users WHERE id = $1"
+);
+
+/// A row of [`SELECT_ONE_WITH_ONE_SESSION`].
+#[derive(sqlx::FromRow)]
+pub struct OneSessionRow<Time> {
+    #[sqlx(flatten)]
+    pub user: UserRow<Time>,
+    pub session_live: bool,
+}
+
+impl<Time> OneSessionRow<Time> {
+    /// As a batch's answer: the row with the asked session when it is live.
+    pub fn with_session(self, session: &str) -> RowWithSessions<UserRow<Time>> {
+        let live = if self.session_live { vec![session.to_owned()] } else { Vec::new() };
+        (self.user, live)
+    }
+}
 
 /// The statement that answers a batch: the rows of these ids (sorted, distinct) that exist, in any order, each with
 /// those of `sessions` (sorted, distinct; often none) that are its user's and not revoked.

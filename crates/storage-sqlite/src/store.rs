@@ -9,8 +9,8 @@ use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use users_domain::ports::RepositoryError;
 use users_storage_sql::{
-    user_columns, BatchStatement, CallerSession, Connections, Dialect, Failed, ReadBatches, RowWithSessions, SqlStore,
-    StatementContext as _, SubstringIndex,
+    user_columns, BatchStatement, CallerSession, Connections, Dialect, Failed, OneSessionRow, ReadBatches,
+    RowWithSessions, SqlStore, StatementContext as _, SubstringIndex, SELECT_ONE_WITH_ONE_SESSION,
 };
 
 /// A user row as SQLite stores it: timestamps in microseconds since the Unix epoch.
@@ -56,14 +56,6 @@ struct SessionUserRow {
     live_sessions: Option<String>,
 }
 
-/// A user row and whether the one session asked is its user's and live.
-#[derive(sqlx::FromRow)]
-struct OneSessionUserRow {
-    #[sqlx(flatten)]
-    user: UserRow,
-    session_live: bool,
-}
-
 #[async_trait]
 impl BatchStatement for UsersById {
     type Database = Sqlite;
@@ -82,13 +74,6 @@ impl BatchStatement for UsersById {
         const SELECT_ONE: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
         const SELECT_MANY: &str =
             concat!("SELECT ", user_columns!(), " FROM users WHERE id IN (SELECT value FROM json_each($1))");
-        const SELECT_ONE_WITH_ONE_SESSION: &str = concat!(
-            "SELECT ",
-            user_columns!(),
-            ", EXISTS(SELECT 1 FROM refresh_families f \
-               WHERE f.id = $2 AND f.user_id = users.id AND f.revoked_at IS NULL) AS session_live \
-               FROM users WHERE id = $1"
-        );
         const SELECT_WITH_SESSIONS: &str = concat!(
             "SELECT ",
             user_columns!(),
@@ -109,14 +94,13 @@ impl BatchStatement for UsersById {
             return Ok(rows.into_iter().map(|row| (row, Vec::new())).collect());
         }
         if let ([id], [session]) = (ids, sessions) {
-            let rows: Vec<OneSessionUserRow> = sqlx::query_as(SELECT_ONE_WITH_ONE_SESSION)
+            let rows: Vec<OneSessionRow<i64>> = sqlx::query_as(SELECT_ONE_WITH_ONE_SESSION)
                 .bind(id)
                 .bind(session)
                 .fetch_all(connection)
                 .await
                 .step("read a user by id with its session")?;
-            let live = |session_live: bool| if session_live { vec![session.clone()] } else { Vec::new() };
-            return Ok(rows.into_iter().map(|row| (row.user, live(row.session_live))).collect());
+            return Ok(rows.into_iter().map(|row| row.with_session(session)).collect());
         }
         let ids = json_list(ids.iter().map(i64::to_string).collect());
         // Session ids are letters, digits, `_` and `-` (SessionId): quoted as they are, they are JSON strings.

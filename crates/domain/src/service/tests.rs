@@ -297,6 +297,24 @@ async fn an_update_writes_only_what_differs_with_the_clock_time() {
 }
 
 #[tokio::test]
+async fn a_new_email_is_written_unverified_even_when_the_user_read_was_unverified() {
+    // A verification of the old address may commit between this read and the write: the write itself says false.
+    let unverified = || User { email_verified: false, ..alice() };
+    let mut repository = MockUserRepository::new();
+    repository.expect_find_by_id().returning(move |_| Ok(Some(unverified())));
+    repository
+        .expect_update()
+        .withf(|_, patch| patch.email.is_some() && patch.email_verified == Some(false))
+        .times(1)
+        .returning(move |_, patch| Ok(patch.apply_to(&unverified())));
+    let users = service(repository, hasher(), clock_at("2026-06-01T00:00:00Z")).await;
+    let changes =
+        UserChanges { email: Some(Email::parse("alice.new@example.com").expect("valid")), ..Default::default() };
+    let user = users.update(&admin(), alice().id, changes).await.expect("updated");
+    assert!(!user.email_verified);
+}
+
+#[tokio::test]
 async fn an_update_of_a_missing_user_is_not_found_and_hashes_nothing() {
     let mut repository = MockUserRepository::new();
     repository.expect_find_by_id().returning(|_| Ok(None));
@@ -607,7 +625,7 @@ async fn a_ban_that_lifted_itself_is_active_and_enabling_it_writes_nothing() {
 #[tokio::test]
 async fn an_email_change_unverifies_unless_the_request_says_otherwise() {
     let new_email = || Some(Email::parse("new@example.com").expect("valid"));
-    for (sent, expected) in [(None, Some(false)), (Some(true), None), (Some(false), Some(false))] {
+    for (sent, expected) in [(None, Some(false)), (Some(true), Some(true)), (Some(false), Some(false))] {
         let mut repository = repository_returning_alice();
         repository
             .expect_update()
