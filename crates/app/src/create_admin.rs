@@ -45,7 +45,7 @@ pub async fn run(settings: Settings, username: String, email: String) -> anyhow:
     let email = Email::parse(email).map_err(|e| anyhow!("--email: {e}"))?;
     let password = Password::parse(password_from_env_terminal_or_stdin()?).map_err(|e| anyhow!("password: {e}"))?;
     let storage = startup::storage(&settings, true).await?;
-    let (users, _, _, _) = startup::services(&settings, storage.clone(), None).await?;
+    let users = startup::services(&settings, storage.clone(), None, None).await?.users;
     let request = NewUserRequest {
         username,
         email,

@@ -2,13 +2,12 @@
 //! drains the outbox. Every instance runs a sender; the outbox's leases give each mail to one of them.
 
 use crate::settings::{self, MailConfig, Settings};
-use crate::startup::StartupError;
+use crate::startup::{PasswordPorts, StartupError};
 use std::sync::Arc;
 use std::time::Duration;
-use users_auth::{BcryptHasher, OpaqueRefreshTokens};
-use users_domain::auth::PasswordCheck;
+use users_auth::OpaqueRefreshTokens;
 use users_domain::mail_flows::{MailFlowPorts, MailFlowSettings, MailFlows};
-use users_domain::ports::{Clock, Mailer, PasswordHasher, Storage, SystemClock};
+use users_domain::ports::{Mailer, Storage};
 use users_http::Metrics;
 
 /// How often the sender looks for due mail queued elsewhere (another instance, a retry); a mail queued here wakes
@@ -17,23 +16,16 @@ const POLL: Duration = Duration::from_secs(2);
 /// How often expired tokens and old finished mails are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
-/// The mail use cases, or `None` with mail off.
-pub async fn mail_flows(
+/// The mail use cases on `mailer`, sharing the service's password ports; `None` without a link base.
+pub fn mail_flows(
     settings: &Settings,
     storage: Arc<dyn Storage>,
     mail: &MailConfig,
-    mailer: Option<Arc<dyn Mailer>>,
+    mailer: Arc<dyn Mailer>,
+    shared: &PasswordPorts,
 ) -> Result<Option<MailFlows>, StartupError> {
-    let times = settings::mail_flow_times(settings, mailer.is_some())?;
-    let (Some(mailer), Some(link_base)) = (mailer, mail.link_base.clone()) else { return Ok(None) };
-    let hasher: Arc<dyn PasswordHasher> = Arc::new(
-        BcryptHasher::new(settings.auth.bcrypt_cost)
-            .map_err(|e| settings::SettingsError::new("APP__AUTH__BCRYPT_COST", e.to_string()))?,
-    );
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let passwords = PasswordCheck::new(hasher.clone(), storage.clone(), clock.clone())
-        .await
-        .map_err(|e| StartupError::Other(e.into()))?;
+    let times = settings::mail_flow_times(settings, true)?;
+    let Some(link_base) = mail.link_base.clone() else { return Ok(None) };
     let ports = MailFlowPorts {
         users: storage.clone(),
         mail: storage.clone(),
@@ -41,10 +33,10 @@ pub async fn mail_flows(
         // Mail tokens are generated and hashed like refresh tokens, never rotated: no successor is derived from
         // them, so the successor key is not the server's.
         codec: Arc::new(OpaqueRefreshTokens::new(b"mail tokens are never rotated")),
-        hasher,
-        passwords: Arc::new(passwords),
-        policy: Arc::new(crate::startup::password_policy(settings)?),
-        clock,
+        hasher: shared.hasher.clone(),
+        passwords: shared.passwords.clone(),
+        policy: shared.policy.clone(),
+        clock: shared.clock.clone(),
         mailer,
         link: Arc::new(move |token| link_base.link(token)),
     };

@@ -8,6 +8,7 @@ use users_auth::{
     BcryptHasher, HibpRangeApi, JwtAccessTokens, KeysLoaded, OpaqueRefreshTokens, SigningKeys, HIBP_TIMEOUT,
 };
 use users_domain::auth::{AuthPorts, AuthService, PasswordCheck};
+use users_domain::mail_flows::MailFlows;
 use users_domain::password_policy::PasswordPolicy;
 use users_domain::ports::{BreachedPasswords, Clock, Mailer, PasswordHasher, Storage, SystemClock, VerificationKeys};
 use users_domain::transfer::{TransferPorts, TransferService};
@@ -68,14 +69,35 @@ pub async fn storage(settings: &Settings, migrate: bool) -> Result<Arc<dyn Stora
     }
 }
 
-/// The use cases over `storage`, as the settings configure them, and the public keys of access tokens.
-/// `signing_keys`: the EdDSA keys `check` loaded; without them tokens are signed with the JWT secret (commands that
-/// issue no token pass `None`).
+/// The use cases of one instance, over one storage, sharing one hasher, one clock, one password policy and one
+/// login check (so a login, a sign-up and a password reset take their turns of the same bcrypt budget).
+pub struct Services {
+    pub users: UserService,
+    pub auth: AuthService,
+    pub transfer: TransferService,
+    /// The public keys of access tokens (the JWKS).
+    pub verification_keys: Arc<dyn VerificationKeys>,
+    /// The mail use cases, `None` with mail off.
+    pub mail_flows: Option<MailFlows>,
+}
+
+/// What every use case that checks or sets a password shares.
+pub struct PasswordPorts {
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub passwords: Arc<PasswordCheck>,
+    pub policy: Arc<PasswordPolicy>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The use cases over `storage`, as the settings configure them. `signing_keys`: the EdDSA keys `check` loaded;
+/// without them tokens are signed with the JWT secret (commands that issue no token pass `None`). `mail`: the
+/// mail settings and the transport, `None` with mail off (and for commands that send none).
 pub async fn services(
     settings: &Settings,
     storage: Arc<dyn Storage>,
     signing_keys: Option<Arc<SigningKeys>>,
-) -> Result<(UserService, AuthService, Arc<dyn VerificationKeys>, TransferService), StartupError> {
+    mail: Option<(&MailConfig, Arc<dyn Mailer>)>,
+) -> Result<Services, StartupError> {
     let hasher: Arc<dyn PasswordHasher> = Arc::new(
         BcryptHasher::new(settings.auth.bcrypt_cost)
             .map_err(|e| SettingsError::new("APP__AUTH__BCRYPT_COST", e.to_string()))?,
@@ -88,24 +110,32 @@ pub async fn services(
     let passwords = PasswordCheck::new(hasher.clone(), storage.clone(), clock.clone())
         .await
         .map_err(|e| StartupError::Other(e.into()))?;
-    let passwords = Arc::new(passwords);
-    let policy = Arc::new(password_policy(settings)?);
+    let shared = PasswordPorts {
+        hasher,
+        passwords: Arc::new(passwords),
+        policy: Arc::new(password_policy(settings)?),
+        clock: clock.clone(),
+    };
+    let mail_flows = match mail {
+        Some((config, mailer)) => crate::mail_sender::mail_flows(settings, storage.clone(), config, mailer, &shared)?,
+        None => None,
+    };
     let transfer = TransferService::new(
         TransferPorts {
             transfer: storage.clone(),
-            hasher: hasher.clone(),
+            hasher: shared.hasher.clone(),
             clock: clock.clone(),
-            policy: policy.clone(),
+            policy: shared.policy.clone(),
         },
         settings.auth.export_hashes,
     );
     let users = UserService::new(UserPorts {
         repository: storage.clone(),
-        hasher,
+        hasher: shared.hasher,
         clock: clock.clone(),
-        passwords: passwords.clone(),
+        passwords: shared.passwords.clone(),
         refresh_tokens: storage.clone(),
-        policy,
+        policy: shared.policy,
     });
     let auth_settings = &settings.auth;
     let (issuer, audience, ttl) = (&auth_settings.issuer, &auth_settings.audience, auth_settings.access_token_ttl_secs);
@@ -119,14 +149,14 @@ pub async fn services(
             refresh_tokens: storage,
             codec: Arc::new(OpaqueRefreshTokens::new(&secret)),
             access_tokens: access_tokens.clone(),
-            passwords,
+            passwords: shared.passwords,
             clock,
         },
         Duration::from_secs(auth_settings.refresh_token_ttl_secs),
     )
     .requiring_verified_email(auth_settings.require_verified_email)
     .with_refresh_reuse_grace(Duration::from_secs(auth_settings.refresh_reuse_grace_secs));
-    Ok((users, auth, access_tokens, transfer))
+    Ok(Services { users, auth, transfer, verification_keys: access_tokens, mail_flows })
 }
 
 /// Under EdDSA (docs/api.md §8), the keys of `APP__AUTH__SIGNING__KEYS_DIR` and what loading them found; a missing
@@ -272,9 +302,10 @@ async fn serve_on(
         log_keys_loaded(keys, loaded);
     }
     let signing_keys = signing_keys.map(|(keys, _)| keys);
-    let (users, auth, verification_keys, transfer) = services(settings, storage.clone(), signing_keys.clone()).await?;
     let mailer = mailer(&mail)?;
-    let mail_flows = crate::mail_sender::mail_flows(settings, storage.clone(), &mail, mailer.clone()).await?;
+    let mail_on = mailer.clone().map(|transport| (&mail, transport));
+    let Services { users, auth, transfer, verification_keys, mail_flows } =
+        services(settings, storage.clone(), signing_keys.clone(), mail_on).await?;
     if let Some(admin) = admin {
         // Created unless a user already has that username or email (instances starting together race on the
         // unique indexes: one creates it).

@@ -39,6 +39,8 @@ pub enum LoginOutcome {
     LockedOut,
     /// The right password for a disabled account.
     Disabled,
+    /// The right password for an unverified email while verified emails are required.
+    EmailNotVerified,
 }
 
 impl Metrics {
@@ -90,6 +92,7 @@ impl Metrics {
             LoginOutcome::Failed => "failed",
             LoginOutcome::LockedOut => "locked_out",
             LoginOutcome::Disabled => "disabled",
+            LoginOutcome::EmailNotVerified => "email_not_verified",
         };
         self.logins.with_label_values(&[label]).inc();
     }

@@ -277,6 +277,8 @@ async fn with_verified_emails_required_an_unverified_login_is_403_until_verified
     assert_eq!(login(&app, "grace", "wrong password").await.0, 401, "a wrong password is still 401");
     let refused = app.anonymous().post("/auth/login", &json!({"username": "grace", "password": "orbit-tulip-1"})).await;
     refused.problem(403, "email-not-verified");
+    let metrics = app.get("/metrics").await.text;
+    assert!(metrics.contains("logins_total{outcome=\"email_not_verified\"} 1"), "{metrics}");
     // The resend route gets a new mail to the user whose login was refused.
     let resend = app.anonymous().post("/auth/verify-email/resend", &json!({"email": "grace@example.com"})).await;
     assert_eq!(resend.status, 202);

@@ -33,6 +33,7 @@ pub async fn login(
         Err(AuthError::InvalidCredentials) => metrics.login(LoginOutcome::Failed),
         Err(AuthError::Locked { .. }) => metrics.login(LoginOutcome::LockedOut),
         Err(AuthError::AccountDisabled) => metrics.login(LoginOutcome::Disabled),
+        Err(AuthError::EmailNotVerified) => metrics.login(LoginOutcome::EmailNotVerified),
         Err(_) => {}
     }
     Ok(Json(outcome?.into()))
