@@ -23,6 +23,10 @@ struct UserJson {
     role: &'static str,
     created_at: String,
     updated_at: String,
+    status: &'static str,
+    disabled_until: Option<String>,
+    email_verified: bool,
+    last_login_at: Option<String>,
 }
 
 fn unauthorized() -> HttpResponse {
@@ -48,6 +52,10 @@ async fn get_user(req: HttpRequest, tokens: web::Data<JwtAccessTokens>, id: web:
         role: "user",
         created_at: "2026-11-27T10:00:00.123456Z".to_owned(),
         updated_at: "2026-11-27T10:00:00.123456Z".to_owned(),
+        status: "active",
+        disabled_until: None,
+        email_verified: true,
+        last_login_at: Some("2026-11-27T10:00:00.123456Z".to_owned()),
     };
     let request_id = uuid::Uuid::new_v4().to_string();
     let mut response = HttpResponse::Ok();

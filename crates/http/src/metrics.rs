@@ -2,7 +2,7 @@
 //! template (never the raw path: one `unmatched` label for every unknown path) and status; latency; the storage
 //! pool's connections; logins by outcome; refresh-token reuse; sessions revoked.
 
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -78,11 +78,11 @@ impl Metrics {
         Ok(Self { registry, requests, latency, pool_connections, logins, refresh_token_reuse, mails, sessions_revoked })
     }
 
-    pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    pub fn observe_request(&self, method: &str, route: &str, status: StatusCode, seconds: f64) {
         // Clients may invent methods: only the standard ones become labels, or the series would grow unbounded.
         const STANDARD: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"];
         let method = if STANDARD.contains(&method) { method } else { "other" };
-        self.requests.with_label_values(&[method, route, &status.to_string()]).inc();
+        self.requests.with_label_values(&[method, route, status.as_str()]).inc();
         self.latency.with_label_values(&[method, route]).observe(seconds);
     }
 

@@ -100,7 +100,7 @@ pub async fn request_context(
         tracing::Span::current().record("route", route.as_str());
         if let Some(metrics) = response.request().app_data::<web::Data<Metrics>>() {
             let seconds = started.elapsed().as_secs_f64();
-            metrics.observe_request(method.as_str(), &route, response.status().as_u16(), seconds);
+            metrics.observe_request(method.as_str(), &route, response.status(), seconds);
         }
         tracing::info!(
             status = response.status().as_u16(),
