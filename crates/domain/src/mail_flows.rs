@@ -200,7 +200,8 @@ impl MailFlows {
         }
         let patch = UserPatch {
             password_hash: Some(password_hash),
-            email_verified: (!user.email_verified).then_some(true),
+            // Written even when the user read was verified: an admin's `false` may commit meanwhile.
+            email_verified: Some(true),
             expected_email: Some(user.email.clone()),
             ..UserPatch::at(now)
         };
@@ -236,8 +237,12 @@ impl MailFlows {
 
     async fn update(&self, user: &User, patch: UserPatch) -> Result<User, MailFlowError> {
         self.ports.users.update(user.id, patch).await.map_err(|e| match e {
-            // Deleted meanwhile, or the email changed since the token's address was checked.
-            UpdateUserError::NotFound | UpdateUserError::EmailChanged => MailFlowError::InvalidToken,
+            // Deleted meanwhile, or the email changed since the token's address was checked. These patches never
+            // remove an admin, so a refusal as `LastAdmin` means the same: the address changed and came back
+            // between the guarded write and the look that explains it (PostgreSQL's statements see new snapshots).
+            UpdateUserError::NotFound | UpdateUserError::EmailChanged | UpdateUserError::LastAdmin => {
+                MailFlowError::InvalidToken
+            }
             UpdateUserError::Repository(e) => e.into(),
             other => MailFlowError::Unexpected(other.into()),
         })
