@@ -6,9 +6,9 @@ use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
 use users_domain::ports::RepositoryError;
-use users_storage_sql::{user_columns, BatchStatement, Failed, OneSessionRow, ReadBatches, RowWithSessions};
+use users_storage_sql::{select_one_with_one_session, user_columns, BatchStatement, Failed, ReadBatches};
 use users_storage_sql::{CallerSession, Connections, Dialect, SqlStore, UserRow};
-use users_storage_sql::{StatementContext as _, SELECT_ONE_WITH_ONE_SESSION};
+use users_storage_sql::{RowWithSessions, StatementContext as _};
 
 /// How to reach the database.
 #[derive(Debug, Clone)]
@@ -87,13 +87,7 @@ impl BatchStatement for UsersById {
             return Ok(rows.into_iter().map(|row| (row, Vec::new())).collect());
         }
         if let ([id], [session]) = (ids, sessions) {
-            let rows: Vec<OneSessionRow<OffsetDateTime>> = sqlx::query_as(SELECT_ONE_WITH_ONE_SESSION)
-                .bind(id)
-                .bind(session)
-                .fetch_all(connection)
-                .await
-                .step("read a user by id with its session")?;
-            return Ok(rows.into_iter().map(|row| row.with_session(session)).collect());
+            return select_one_with_one_session::<Postgres, OffsetDateTime>(connection, *id, session).await;
         }
         let rows: Vec<SessionUserRow> = match ids {
             [id] => sqlx::query_as(SELECT_ONE_WITH_SESSIONS).bind(id).bind(sessions).fetch_all(connection).await,

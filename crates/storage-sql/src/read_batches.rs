@@ -14,10 +14,10 @@
 //! of the batch's sessions are theirs and not revoked, and the caller's row is kept only while its own is one of
 //! them. The session check costs no round trip of its own.
 
-use crate::errors::{storage_error, Failed};
+use crate::errors::{storage_error, Failed, StatementContext as _};
 use crate::{CallerSession, Connections, UserRow};
 use async_trait::async_trait;
-use sqlx::Database;
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use tokio::sync::{oneshot, Semaphore};
 use users_domain::ports::RepositoryError;
@@ -27,7 +27,7 @@ pub type RowWithSessions<Row> = (Row, Vec<String>);
 
 /// The statement of the commonest read, one caller with one session (`$1`, `$2`), in both dialects: the user by
 /// primary key and whether that session is theirs and live, a plain `EXISTS` on the session's primary key.
-pub const SELECT_ONE_WITH_ONE_SESSION: &str = concat!(
+const SELECT_ONE_WITH_ONE_SESSION: &str = concat!(
     "SELECT ",
     crate::user_columns!(),
     ", EXISTS(SELECT 1 FROM refresh_families f \
@@ -39,16 +39,33 @@ pub const SELECT_ONE_WITH_ONE_SESSION: &str = concat!(
 #[derive(sqlx::FromRow)]
 pub struct OneSessionRow<Time> {
     #[sqlx(flatten)]
-    pub user: UserRow<Time>,
-    pub session_live: bool,
+    user: UserRow<Time>,
+    session_live: bool,
 }
 
-impl<Time> OneSessionRow<Time> {
-    /// As a batch's answer: the row with the asked session when it is live.
-    pub fn with_session(self, session: &str) -> RowWithSessions<UserRow<Time>> {
-        let live = if self.session_live { vec![session.to_owned()] } else { Vec::new() };
-        (self.user, live)
-    }
+/// A batch of one id and one session (a dialect's [`BatchStatement`] answers it so), as a batch's answer: the
+/// user, with the session when it is live.
+pub async fn select_one_with_one_session<DB, Time>(
+    connection: &mut DB::Connection,
+    id: i64,
+    session: &str,
+) -> Result<Vec<RowWithSessions<UserRow<Time>>>, Failed>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'r> OneSessionRow<Time>: FromRow<'r, DB::Row> + Send + Unpin,
+    DB::Arguments: IntoArguments<DB>,
+{
+    let rows: Vec<OneSessionRow<Time>> = sqlx::query_as(SELECT_ONE_WITH_ONE_SESSION)
+        .bind(id)
+        .bind(session.to_owned())
+        .fetch_all(connection)
+        .await
+        .step("read a user by id with its session")?;
+    let live = |session_live: bool| if session_live { vec![session.to_owned()] } else { Vec::new() };
+    Ok(rows.into_iter().map(|row| (row.user, live(row.session_live))).collect())
 }
 
 /// The statement that answers a batch: the rows of these ids (sorted, distinct) that exist, in any order, each with

@@ -9,8 +9,8 @@ use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use users_domain::ports::RepositoryError;
 use users_storage_sql::{
-    user_columns, BatchStatement, CallerSession, Connections, Dialect, Failed, OneSessionRow, ReadBatches,
-    RowWithSessions, SqlStore, StatementContext as _, SubstringIndex, SELECT_ONE_WITH_ONE_SESSION,
+    select_one_with_one_session, user_columns, BatchStatement, CallerSession, Connections, Dialect, Failed,
+    ReadBatches, RowWithSessions, SqlStore, StatementContext as _, SubstringIndex,
 };
 
 /// A user row as SQLite stores it: timestamps in microseconds since the Unix epoch.
@@ -94,13 +94,7 @@ impl BatchStatement for UsersById {
             return Ok(rows.into_iter().map(|row| (row, Vec::new())).collect());
         }
         if let ([id], [session]) = (ids, sessions) {
-            let rows: Vec<OneSessionRow<i64>> = sqlx::query_as(SELECT_ONE_WITH_ONE_SESSION)
-                .bind(id)
-                .bind(session)
-                .fetch_all(connection)
-                .await
-                .step("read a user by id with its session")?;
-            return Ok(rows.into_iter().map(|row| row.with_session(session)).collect());
+            return select_one_with_one_session::<Sqlite, i64>(connection, *id, session).await;
         }
         let ids = json_list(ids.iter().map(i64::to_string).collect());
         // Session ids are letters, digits, `_` and `-` (SessionId): quoted as they are, they are JSON strings.

@@ -163,6 +163,11 @@ async fn an_imported_hash_is_replaced_after_the_first_successful_login_only_whil
         })
         .times(1)
         .returning(|_, _, _| Ok(true));
+    alice_logs_in(users).await;
+}
+
+/// Alice logs in with the right password (user 7, no earlier failures) over `users`; the login must succeed.
+async fn alice_logs_in(users: MockUserRepository) {
     let auth = Ports {
         users,
         refresh_tokens: storing_refresh_tokens(),
@@ -184,17 +189,7 @@ async fn a_rehash_that_lost_to_a_password_change_or_failed_still_logs_in() {
         users.expect_replace_password_hash().times(1).returning(move |_, _, _| {
             outcome.map_err(|()| crate::ports::RepositoryError::Unavailable(anyhow::anyhow!("down")))
         });
-        let auth = Ports {
-            users,
-            refresh_tokens: storing_refresh_tokens(),
-            failures: failures_with(0, "user:7", Some("user:7")),
-            access_tokens: tokens(),
-        }
-        .service()
-        .await;
-        auth.login(&LoginName::Username("alice".into()), &attempt("right password"), ClientInfo::default())
-            .await
-            .expect("logged in");
+        alice_logs_in(users).await;
     }
 }
 
@@ -442,17 +437,7 @@ async fn a_ban_whose_end_has_passed_logs_in_and_the_login_is_recorded() {
         .withf(|id, version, at| id.get() == 7 && *version == 2 && *at == now())
         .times(1)
         .returning(|_, _, _| Ok(true));
-    let auth = Ports {
-        users,
-        refresh_tokens: storing_refresh_tokens(),
-        failures: failures_with(0, "user:7", Some("user:7")),
-        access_tokens: tokens(),
-    }
-    .service()
-    .await;
-    auth.login(&LoginName::Username("alice".into()), &attempt("right password"), ClientInfo::default())
-        .await
-        .expect("logged in");
+    alice_logs_in(users).await;
 }
 
 #[tokio::test]
