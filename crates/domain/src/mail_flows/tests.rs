@@ -207,6 +207,25 @@ async fn a_reset_sets_the_password_ends_every_session_clears_the_lockout_and_ver
 }
 
 #[tokio::test]
+async fn a_reset_writes_the_email_verified_even_when_it_read_it_so() {
+    // An admin's `email_verified: false` may commit between the reset's read and its write.
+    let mut mail = MockMailStore::new();
+    mail.expect_find_mail_token().returning(|_, _| Ok(Some(stored(MailKind::PasswordReset, "alice@example.com"))));
+    mail.expect_take_mail_token().returning(|_, _| Ok(true));
+    let mut users = MockUserRepository::new();
+    users.expect_find_by_id().returning(|_| Ok(Some(User { email_verified: true, ..alice() })));
+    users
+        .expect_update()
+        .withf(|_, patch| patch.email_verified == Some(true) && patch.expected_email == Some(alice().email))
+        .times(1)
+        .returning(|_, patch| Ok(patch.apply_to(&alice())));
+    let mut ports = Ports::new(users, mail);
+    ports.refresh_tokens.expect_revoke_user().returning(|_, _| Ok(()));
+    ports.failures.expect_clear().returning(|_| Ok(()));
+    ports.flows().await.confirm_password_reset("token-1", &strong()).await.expect("reset");
+}
+
+#[tokio::test]
 async fn a_token_used_by_a_concurrent_request_is_invalid() {
     let mut mail = MockMailStore::new();
     mail.expect_find_mail_token().returning(|_, _| Ok(Some(stored(MailKind::EmailVerification, "alice@example.com"))));
