@@ -7,12 +7,15 @@
 # each server, in an order that rotates from round to round), so noise from the shared machine hits every
 # backend alike. A round's share is the backend's req/s over the baseline's req/s in the same round; the summary
 # gives each backend's median share over the rounds, and CPU time per request (the server's utime + stime from
-# /proc, over the requests wrk counted), which the machine's other load disturbs less.
+# /proc, over the requests wrk counted), which the machine's other load disturbs less; beside it, the PostgreSQL
+# server's processes' CPU time per request and the whole machine's (wrk included): on a machine whose cores the
+# service shares with wrk and PostgreSQL, the share is about the baseline's machine time over the backend's.
 #
 # Usage: scripts/bench-read-share.sh            (progress on stderr, the markdown summary on stdout)
 # Needs: cargo, curl, wrk, sqlite3, psql; PostgreSQL at $BENCH_PG_URL (trust auth) for the postgres backend.
 # Knobs (environment):
-#   BENCH_BACKENDS     backends to measure                  (default "memory sqlite postgres")
+#   BENCH_BACKENDS     backends to measure                  (default "memory sqlite postgres postgres-plain";
+#                      postgres-plain is PostgreSQL on the same database over plain TCP, sslmode=disable)
 #   BENCH_ROUNDS       interleaved rounds                   (default 5)
 #   BENCH_DURATION     wrk seconds per server per round     (default 8)
 #   BENCH_CONNECTIONS  wrk connections                      (default 64)
@@ -20,12 +23,14 @@
 #   BENCH_USERS        seeded users                         (default 3000)
 #   BENCH_POOL_SIZE    APP__STORAGE__POOL_SIZE              (default 10)
 #   BENCH_PG_URL       server URL, no database              (default postgres://postgres@127.0.0.1:5432)
+#   BENCH_PG_PARAMS    the service's URL parameters         (default sslmode=prefer, libpq's and sqlx's default:
+#                      TLS when the server offers it; sslmode=disable measures plain TCP)
 #   BENCH_SKIP_BUILD=1 reuse target/release/{users-api,examples/no_storage_baseline}
 #   BENCH_BIN, BENCH_BASELINE_BIN  other binaries to measure (an A/B of two builds; implies BENCH_SKIP_BUILD=1)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-BACKENDS="${BENCH_BACKENDS:-memory sqlite postgres}"
+BACKENDS="${BENCH_BACKENDS:-memory sqlite postgres postgres-plain}"
 ROUNDS="${BENCH_ROUNDS:-5}"
 DURATION="${BENCH_DURATION:-8}"
 CONNECTIONS="${BENCH_CONNECTIONS:-64}"
@@ -33,6 +38,7 @@ THREADS="${BENCH_THREADS:-2}"
 USERS="${BENCH_USERS:-3000}"
 POOL_SIZE="${BENCH_POOL_SIZE:-10}"
 PG_URL="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}"
+PG_PARAMS="${BENCH_PG_PARAMS:-sslmode=prefer}"
 HOST=127.0.0.1
 BIN="${BENCH_BIN:-$ROOT/target/release/users-api}"
 BASELINE_BIN="${BENCH_BASELINE_BIN:-$ROOT/target/release/examples/no_storage_baseline}"
@@ -83,8 +89,8 @@ wait_for_port() { # wait_for_port NAME LOG → sets PORT[NAME] from the "listeni
     PORT[$name]="$port"
 }
 
-start_service() { # start_service BACKEND URL
-    local backend="$1" url="$2" errlog="$TMP/$1.log"
+start_service() { # start_service NAME URL [STORAGE_BACKEND]
+    local name="$1" url="$2" backend="${3:-$1}" errlog="$TMP/$1.log"
     (
         cd "$ROOT"
         exec env APP__STORAGE__BACKEND="$backend" ${url:+APP__STORAGE__URL="$url"} \
@@ -97,9 +103,9 @@ start_service() { # start_service BACKEND URL
             APP__STORAGE__POOL_SIZE="$POOL_SIZE" APP__LOG__FORMAT=json RUST_LOG=warn \
             "$BIN" serve
     ) >/dev/null 2>"$errlog" &
-    PID[$backend]=$!
-    wait_for_port "$backend" "$errlog"
-    log "$backend: pid ${PID[$backend]} on port ${PORT[$backend]}"
+    PID[$name]=$!
+    wait_for_port "$name" "$errlog"
+    log "$name: pid ${PID[$name]} on port ${PORT[$name]}"
 }
 
 start_baseline() {
@@ -173,6 +179,11 @@ end
 LUA
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime of a process, in clock ticks
+# utime + stime of every PostgreSQL server process (the postgres target's database side), in clock ticks
+pg_ticks() { local pids; pids="$(pgrep -d' ' -x postgres || true)"; [[ -z "$pids" ]] && { echo 0; return; }
+    (cd /proc && cat $(printf '%s/stat ' $pids) 2>/dev/null) | awk '{s += $14 + $15} END {print s + 0}'; }
+# busy clock ticks of the whole machine (every CPU's time less idle and iowait)
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 
@@ -185,10 +196,19 @@ for backend in $BACKENDS; do
     case "$backend" in
         memory) start_service memory "" ;;
         sqlite) start_service sqlite "sqlite://$TMP/users.db" ;;
-        postgres)
-            psql -X -q -v ON_ERROR_STOP=1 "$PG_URL/postgres" -c "CREATE DATABASE $BENCH_DB" || die "cannot create $BENCH_DB"
-            PG_CREATED=1
-            start_service postgres "$PG_URL/$BENCH_DB"
+        postgres | postgres-plain)
+            # One database for both: the first to start creates and migrates it, and it is seeded once.
+            params="$PG_PARAMS"
+            [[ "$backend" == postgres-plain ]] && params=sslmode=disable
+            first=$((1 - PG_CREATED))
+            if [[ "$first" == 1 ]]; then
+                psql -X -q -v ON_ERROR_STOP=1 "$PG_URL/postgres" -c "CREATE DATABASE $BENCH_DB" || die "cannot create $BENCH_DB"
+                PG_CREATED=1
+            fi
+            start_service "$backend" "$PG_URL/$BENCH_DB?$params" postgres
+            [[ "$first" == 1 ]] && seed postgres
+            TARGETS="$TARGETS $backend"
+            continue
             ;;
         *) die "unknown backend $backend" ;;
     esac
@@ -210,22 +230,25 @@ done
 
 # --- interleaved rounds ----------------------------------------------------------------------------------------------
 
-declare -A RPS CPU BAD
+declare -A RPS CPU PG_CPU MACHINE_CPU BAD
 list=($TARGETS)
 for ((round = 1; round <= ROUNDS; round++)); do
     # Rotate the order each round, so no server always runs first (or right after another).
     order=("${list[@]:$((round % ${#list[@]}))}" "${list[@]:0:$((round % ${#list[@]}))}")
     for target in "${order[@]}"; do
         timeout 30 wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "$TMP/get.lua" "http://$HOST:${PORT[$target]}" -- "$((USERS + 1))" "${TOKEN[$target]}" >/dev/null # warm-up
-        before="$(cpu_ticks "${PID[$target]}")"
+        before="$(cpu_ticks "${PID[$target]}")" pg_before="$(pg_ticks)" machine_before="$(machine_ticks)"
         out="$(timeout $((DURATION + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s "$TMP/get.lua" \
             "http://$HOST:${PORT[$target]}" -- "$((USERS + 1))" "${TOKEN[$target]}" | grep '^RESULT')"
-        after="$(cpu_ticks "${PID[$target]}")"
+        after="$(cpu_ticks "${PID[$target]}")" pg_after="$(pg_ticks)" machine_after="$(machine_ticks)"
         requests="$(field requests "$out")"
+        per_request() { awk -v t="$1" -v us="$TICK_US" -v n="$requests" 'BEGIN {printf "%.1f", t * us / n}'; }
+        PG_CPU[$target,$round]="$(per_request $((pg_after - pg_before)))"
+        MACHINE_CPU[$target,$round]="$(per_request $((machine_after - machine_before)))"
         RPS[$target,$round]="$(field rps "$out")"
-        CPU[$target,$round]="$(awk -v t=$((after - before)) -v us="$TICK_US" -v n="$requests" 'BEGIN {printf "%.1f", t * us / n}')"
+        CPU[$target,$round]="$(per_request $((after - before)))"
         BAD[$target]=$((${BAD[$target]:-0} + $(field non2xx "$out") + $(field errors "$out")))
-        log "round $round $target: ${RPS[$target,$round]} req/s, ${CPU[$target,$round]} µs CPU/request, p99 $(field p99_ms "$out") ms"
+        log "round $round $target: ${RPS[$target,$round]} req/s, ${CPU[$target,$round]} µs CPU/request (PostgreSQL ${PG_CPU[$target,$round]}, machine ${MACHINE_CPU[$target,$round]}), p99 $(field p99_ms "$out") ms"
     done
 done
 
@@ -233,17 +256,19 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {print (NR % 2
 
 # --- summary ---------------------------------------------------------------------------------------------------------
 
-declare -A GOAL=([memory]=85 [sqlite]=60 [postgres]=70)
+declare -A GOAL=([memory]=85 [sqlite]=60 [postgres]=70 [postgres-plain]=70)
 echo "Run at $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet || echo ' + uncommitted changes'):"
-echo "$ROUNDS interleaved rounds of wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, GET /users/{id} over ids 2..$((USERS + 1)) with the admin's token, pool $POOL_SIZE."
+echo "$ROUNDS interleaved rounds of wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, GET /users/{id} over ids 2..$((USERS + 1)) with the admin's token, pool $POOL_SIZE, PostgreSQL URL parameters $PG_PARAMS (server ssl: $(psql -X -At "$PG_URL/postgres" -c 'SHOW ssl' 2>/dev/null || echo unknown))."
 echo
-echo "| server | median req/s | median share of baseline (per-round shares) | goal | median CPU µs/request | non-2xx + socket errors |"
-echo "| --- | ---: | --- | ---: | ---: | ---: |"
+echo "| server | median req/s | median share of baseline (per-round shares) | goal | median CPU µs/request: server | PostgreSQL | whole machine | non-2xx + socket errors |"
+echo "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"
 for target in $TARGETS; do
-    rps="" shares="" cpus=""
+    rps="" shares="" cpus="" pg_cpus="" machine_cpus=""
     for ((round = 1; round <= ROUNDS; round++)); do
         rps+="${RPS[$target,$round]} "
         cpus+="${CPU[$target,$round]} "
+        pg_cpus+="${PG_CPU[$target,$round]} "
+        machine_cpus+="${MACHINE_CPU[$target,$round]} "
         shares+="$(awk -v a="${RPS[$target,$round]}" -v b="${RPS[baseline,$round]}" 'BEGIN {printf "%.1f", 100 * a / b}') "
     done
     share="$(median <<<"$shares")"
@@ -254,5 +279,5 @@ for target in $TARGETS; do
         met="$(awk -v s="$share" -v g="${GOAL[$target]}" 'BEGIN {print (s >= g ? "meets" : "misses")}')"
         verdict="**$share %** ($met; ${shares% })"
     fi
-    echo "| $target | $(median <<<"$rps") | $verdict | $goal | $(median <<<"$cpus") | ${BAD[$target]} |"
+    echo "| $target | $(median <<<"$rps") | $verdict | $goal | $(median <<<"$cpus") | $(median <<<"$pg_cpus") | $(median <<<"$machine_cpus") | ${BAD[$target]} |"
 done

@@ -30,10 +30,11 @@ pub struct PostgresDialect {
 }
 
 impl PostgresDialect {
-    /// As many batches in flight as the pool has connections: each waits for its statement on the network, so
-    /// more of them at once keep the database busy.
+    /// A batch in flight per core of the service, within the pool: with as many as the pool has connections, the
+    /// same reads went out in smaller batches and cost PostgreSQL more per read (docs/benchmarks.md, "Reads as a
+    /// share"); the rest of the pool stays free for writes.
     fn new(pool_size: u32) -> Self {
-        Self { reads: ReadBatches::new(UsersById, usize::try_from(pool_size).unwrap_or(usize::MAX)) }
+        Self { reads: ReadBatches::per_core(UsersById, usize::try_from(pool_size).unwrap_or(usize::MAX)) }
     }
 }
 

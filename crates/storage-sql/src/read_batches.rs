@@ -150,6 +150,15 @@ impl<S: BatchStatement> ReadBatches<S> {
         }
     }
 
+    /// One statement in flight per core of this process, and no more than `connections`. More at once would split
+    /// the same reads into smaller batches: more statements for the database to run, and no faster answers, since
+    /// the service cannot take in more than its cores' worth of answers at a time. Reads that arrive meanwhile
+    /// queue, so under load the batches grow instead.
+    pub fn per_core(statement: S, connections: usize) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Self::new(statement, cores.min(connections))
+    }
+
     /// The rows with these ids, in no particular order; an id without a row has none, and neither has the
     /// caller's id when `session` is not a live session of the caller's.
     pub async fn read(

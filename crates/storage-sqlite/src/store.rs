@@ -173,9 +173,8 @@ pub async fn connect(config: &SqliteConfig, migrate: bool) -> anyhow::Result<Sql
         write_wait: config.acquire_timeout,
         _memory_keeper: memory_keeper,
         file,
-        // A statement is a trip to the connection's thread, which works all the while: more batches at once than
-        // cores only split the same reads into smaller batches (more trips).
-        reads: ReadBatches::new(UsersById, std::thread::available_parallelism().map_or(1, usize::from)),
+        // A statement is a trip to the connection's thread, which works all the while.
+        reads: ReadBatches::per_core(UsersById, usize::MAX),
     };
     Ok(SqlStore::new(connections, dialect))
 }
