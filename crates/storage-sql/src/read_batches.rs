@@ -5,8 +5,8 @@
 //! for their answer. Alone, a read is one statement for itself; under load, one statement serves the requests
 //! that arrived while the connections were busy, so the database and the service make one round trip (on SQLite,
 //! one trip to the connection's thread) where they made many. A read is queued before the statement that answers
-//! it starts, so it sees every write that finished before it was asked. Connections still serve several
-//! statements at once: reads are not serialized.
+//! it starts, so it sees every write that finished before it was asked. As many statements as the service has
+//! cores run at once ([`ReadBatches::per_core`]), each on a connection of its own.
 //!
 //! The statement is the dialect's ([`BatchStatement`]): the batching knows only ids, session ids and the rows' ids.
 //!
