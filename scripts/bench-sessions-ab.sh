@@ -8,7 +8,7 @@
 #
 # BASE_BIN: build the base commit's binary in a folder of its own, e.g.
 #   git archive <base> | tar -x -C /tmp/base && (cd /tmp/base && cargo build --release -p users-api)
-# Knobs: AB_BACKENDS ("sqlite postgres"), AB_ROUNDS (3), AB_DURATION (10 s), AB_CONNECTIONS (32), AB_THREADS (2),
+# Knobs: AB_BACKENDS ("sqlite postgres"; memory too), AB_ROUNDS (3), AB_DURATION (10 s), AB_CONNECTIONS (32), AB_THREADS (2),
 # AB_PG (postgres://postgres@127.0.0.1:5432). Needs curl, wrk, psql; PostgreSQL with trust auth.
 set -euo pipefail
 
@@ -38,13 +38,14 @@ trap cleanup EXIT
 start() {
     local bin=$1 backend=$2 url
     case $backend in
+        memory) url="" ;;
         sqlite) rm -rf "$TMP/db"; url="sqlite://$TMP/db/users.db" ;;
         postgres)
             DB="users_ab_$$"
             psql -X -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
             url="$PG/$DB" ;;
     esac
-    APP_ENV=test APP__SERVER__PORT=$PORT APP__STORAGE__URL=$url APP__LOG__FORMAT=json RUST_LOG=warn \
+    APP_ENV=test APP__SERVER__PORT=$PORT APP__STORAGE__BACKEND=$backend APP__STORAGE__URL=$url APP__LOG__FORMAT=json RUST_LOG=warn \
         APP__AUTH__JWT_SECRET="a benchmark secret of at least thirty-two bytes" \
         APP__AUTH__BOOTSTRAP_ADMIN__USERNAME=benchadmin APP__AUTH__BOOTSTRAP_ADMIN__EMAIL=bench@example.com \
         APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD="$ADMIN_PASSWORD" "$bin" serve >"$TMP/server.log" 2>&1 &

@@ -40,24 +40,26 @@ impl RequestPath {
 }
 
 /// `/api/users/` → `/users`: the canonical path a route is registered under.
-fn canonical_path(path: &str) -> (String, bool) {
+fn canonical_path(path: &str) -> (&str, bool) {
     let (rest, api_prefixed) = match path.strip_prefix("/api") {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => (rest, true),
         _ => (path, false),
     };
     let trimmed = rest.trim_end_matches('/');
-    let canonical = if trimmed.is_empty() { "/".to_owned() } else { trimmed.to_owned() };
-    (canonical, api_prefixed)
+    (if trimmed.is_empty() { "/" } else { trimmed }, api_prefixed)
 }
 
+/// Routes the request by its canonical path. A path that is canonical already (the common case) is left as it is,
+/// with nothing recorded: [`RequestPath::of`] then reads it from the request.
 fn rewrite_path(req: &mut ServiceRequest) {
-    let path = req.path().to_owned();
-    let (canonical, api_prefixed) = canonical_path(&path);
-    let original = if path.len() > 1 { path.trim_end_matches('/').to_owned() } else { path.clone() };
-    req.extensions_mut().insert(RequestPath { original, api_prefixed });
+    let path = req.path();
+    let (canonical, api_prefixed) = canonical_path(path);
     if canonical == path {
         return;
     }
+    let canonical = canonical.to_owned();
+    let original = if path.len() > 1 { path.trim_end_matches('/').to_owned() } else { path.to_owned() };
+    req.extensions_mut().insert(RequestPath { original, api_prefixed });
     let path_and_query = match req.query_string() {
         "" => canonical,
         query => format!("{canonical}?{query}"),
@@ -165,11 +167,11 @@ mod tests {
 
     #[test]
     fn api_prefix_and_trailing_slashes_map_to_the_canonical_path() {
-        assert_eq!(canonical_path("/users"), ("/users".into(), false));
-        assert_eq!(canonical_path("/users/"), ("/users".into(), false));
-        assert_eq!(canonical_path("/api/users/7/"), ("/users/7".into(), true));
-        assert_eq!(canonical_path("/api"), ("/".into(), true));
-        assert_eq!(canonical_path("/apiary"), ("/apiary".into(), false));
-        assert_eq!(canonical_path("/"), ("/".into(), false));
+        assert_eq!(canonical_path("/users"), ("/users", false));
+        assert_eq!(canonical_path("/users/"), ("/users", false));
+        assert_eq!(canonical_path("/api/users/7/"), ("/users/7", true));
+        assert_eq!(canonical_path("/api"), ("/", true));
+        assert_eq!(canonical_path("/apiary"), ("/apiary", false));
+        assert_eq!(canonical_path("/"), ("/", false));
     }
 }
