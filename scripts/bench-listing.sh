@@ -65,6 +65,7 @@ FORMS=(
     "role=user, newest first|/users?role=user&sort=-created_at"
     "q=er77777 (selective)|/users?q=er77777"
     "q=er7919 (selective)|/users?q=er7919"
+    "q=user4242@ (one match at any size)|/users?q=user4242%40"
     "deep page by starting_after, by id|/users?limit=20&starting_after=CURSOR"
     "deep page by starting_after, newest first|/users?limit=20&sort=-created_at&starting_after=CURSOR_NEWEST"
     "offset = half the users (O(offset))|/users?limit=20&offset=HALF"
