@@ -142,7 +142,7 @@ impl From<BatchFailed> for RepositoryError {
 
 impl<S: BatchStatement> ReadBatches<S> {
     /// At most `in_flight` statements at once (at least one).
-    pub fn new(statement: S, in_flight: usize) -> Self {
+    fn new(statement: S, in_flight: usize) -> Self {
         Self {
             statement,
             state: Mutex::new(Queue { reads: Vec::new(), server_waiting: false }),
