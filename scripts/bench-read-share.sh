@@ -186,6 +186,8 @@ pg_ticks() { local pids; pids="$(pgrep -d' ' -x postgres || true)"; [[ -z "$pids
 machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
+# per_request TICKS REQUESTS → µs of CPU per request
+per_request() { awk -v t="$1" -v us="$TICK_US" -v n="$2" 'BEGIN {printf "%.1f", t * us / n}'; }
 
 # --- the servers -----------------------------------------------------------------------------------------------------
 
@@ -242,11 +244,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
             "http://$HOST:${PORT[$target]}" -- "$((USERS + 1))" "${TOKEN[$target]}" | grep '^RESULT')"
         after="$(cpu_ticks "${PID[$target]}")" pg_after="$(pg_ticks)" machine_after="$(machine_ticks)"
         requests="$(field requests "$out")"
-        per_request() { awk -v t="$1" -v us="$TICK_US" -v n="$requests" 'BEGIN {printf "%.1f", t * us / n}'; }
-        PG_CPU[$target,$round]="$(per_request $((pg_after - pg_before)))"
-        MACHINE_CPU[$target,$round]="$(per_request $((machine_after - machine_before)))"
+        PG_CPU[$target,$round]="$(per_request $((pg_after - pg_before)) "$requests")"
+        MACHINE_CPU[$target,$round]="$(per_request $((machine_after - machine_before)) "$requests")"
         RPS[$target,$round]="$(field rps "$out")"
-        CPU[$target,$round]="$(per_request $((after - before)))"
+        CPU[$target,$round]="$(per_request $((after - before)) "$requests")"
         BAD[$target]=$((${BAD[$target]:-0} + $(field non2xx "$out") + $(field errors "$out")))
         log "round $round $target: ${RPS[$target,$round]} req/s, ${CPU[$target,$round]} µs CPU/request (PostgreSQL ${PG_CPU[$target,$round]}, machine ${MACHINE_CPU[$target,$round]}), p99 $(field p99_ms "$out") ms"
     done

@@ -34,7 +34,7 @@ impl PostgresDialect {
     /// same reads went out in smaller batches and cost PostgreSQL more per read (docs/benchmarks.md, "Reads as a
     /// share"); the rest of the pool stays free for writes.
     fn new(pool_size: u32) -> Self {
-        Self { reads: ReadBatches::per_core(UsersById, usize::try_from(pool_size).unwrap_or(usize::MAX)) }
+        Self { reads: ReadBatches::per_core(UsersById, pool_size) }
     }
 }
 

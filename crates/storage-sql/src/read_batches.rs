@@ -150,13 +150,13 @@ impl<S: BatchStatement> ReadBatches<S> {
         }
     }
 
-    /// One statement in flight per core of this process, and no more than `connections`. More at once would split
-    /// the same reads into smaller batches: more statements for the database to run, and no faster answers, since
-    /// the service cannot take in more than its cores' worth of answers at a time. Reads that arrive meanwhile
-    /// queue, so under load the batches grow instead.
-    pub fn per_core(statement: S, connections: usize) -> Self {
+    /// One statement in flight per core of this process, and no more than the pool's `pool_size` connections. More
+    /// at once would split the same reads into smaller batches: more statements for the database to run, and no
+    /// faster answers, since the service cannot take in more than its cores' worth of answers at a time. Reads
+    /// that arrive meanwhile queue, so under load the batches grow instead.
+    pub fn per_core(statement: S, pool_size: u32) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        Self::new(statement, cores.min(connections))
+        Self::new(statement, cores.min(usize::try_from(pool_size).unwrap_or(usize::MAX)))
     }
 
     /// The rows with these ids, in no particular order; an id without a row has none, and neither has the

@@ -174,7 +174,7 @@ pub async fn connect(config: &SqliteConfig, migrate: bool) -> anyhow::Result<Sql
         _memory_keeper: memory_keeper,
         file,
         // A statement is a trip to the connection's thread, which works all the while.
-        reads: ReadBatches::per_core(UsersById, usize::MAX),
+        reads: ReadBatches::per_core(UsersById, config.pool_size),
     };
     Ok(SqlStore::new(connections, dialect))
 }
