@@ -49,6 +49,7 @@ macro_rules! repository_contract_tests {
             list_totals_follow_creates_deletes_and_role_changes,
             list_totals_stay_exact_under_concurrent_role_changes_and_deletes,
             list_q_matches_the_reference_folding_over_tricky_names,
+            list_q_finds_its_matches_among_users_who_share_most_of_it,
         );
     };
     (@cases $attrs:tt $make:expr; $($case:ident),+ $(,)?) => {
@@ -786,13 +787,72 @@ pub async fn list_q_matches_the_reference_folding_over_tricky_names(repository: 
         "@example",
         "ser1@e",
     ];
-    for q in qs {
+    assert_q_lists_what_the_reference_matches(&repository, &everyone, &qs).await;
+}
+
+/// A store may search `q` by a part of it that few users hold (every user here holds `user` and `@example.`):
+/// whatever part it picks, the answer is `q`'s.
+pub async fn list_q_finds_its_matches_among_users_who_share_most_of_it(repository: Arc<dyn UserRepository>) {
+    for k in 0..250 {
+        let mut user = with_email(new_user(&format!("user{k}")), &format!("user{k}@example.com"));
+        user.name = Some(DisplayName::parse(&format!("User {k}")).expect("valid"));
+        create(&repository, user).await;
+    }
+    let mut zed = with_email(new_user("Zed_1"), "zed@example.org");
+    zed.name = Some(DisplayName::parse("\u{212A}elvin User").expect("valid"));
+    create(&repository, zed).await;
+    let everyone = all_users(&repository).await;
+    let qs = [
+        "user142@",
+        "USER142@EXAMPLE.COM",
+        "ser14",
+        "r142@e",
+        "er 14",
+        "user1",
+        "@example.com",
+        "example.",
+        "zed@e",
+        "zed@example.org",
+        "d_1",
+        "\u{212A}elvin",
+        "kelvin",
+        "elvin user",
+        "user999",
+        "42@ex",
+        "r1_",
+        "9@ex",
+        "er24",
+    ];
+    assert_q_lists_what_the_reference_matches(&repository, &everyone, &qs).await;
+}
+
+/// Each `q`'s first page (100, by id) and total are those of `UserFilter::matches` over `everyone`.
+async fn assert_q_lists_what_the_reference_matches(
+    repository: &Arc<dyn UserRepository>,
+    everyone: &[User],
+    qs: &[&str],
+) {
+    for &q in qs {
         let filter = UserFilter { q: Some(q.into()), ..UserFilter::default() };
         let expected: Vec<UserId> = everyone.iter().filter(|u| filter.matches(u)).map(|u| u.id).collect();
         let page = repository.list(&ListQuery { filter, limit: 100, ..ListQuery::default() }).await.expect("listed");
         let found: Vec<UserId> = page.users.iter().map(|u| u.id).collect();
-        assert_eq!(found, expected, "q = {q:?}");
+        assert_eq!(found, expected.iter().copied().take(100).collect::<Vec<_>>(), "q = {q:?}");
         assert_eq!(page.total, expected.len() as u64, "q = {q:?}");
+    }
+}
+
+/// Every user, by id, through pages of 100.
+async fn all_users(repository: &Arc<dyn UserRepository>) -> Vec<User> {
+    let mut everyone: Vec<User> = Vec::new();
+    loop {
+        let starting_after = everyone.last().map(|u| u.id);
+        let query = ListQuery { limit: 100, starting_after, ..ListQuery::default() };
+        let page = repository.list(&query).await.expect("listed").users;
+        if page.is_empty() {
+            return everyone;
+        }
+        everyone.extend(page);
     }
 }
 

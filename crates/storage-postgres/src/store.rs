@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use users_domain::ports::RepositoryError;
 use users_storage_sql::{select_one_with_one_session, user_columns, BatchStatement, Failed, ReadBatches};
 use users_storage_sql::{CallerSession, Connections, Dialect, SqlStore, UserRow};
-use users_storage_sql::{RowWithSessions, StatementContext as _};
+use users_storage_sql::{RowWithSessions, StatementContext as _, SubstringIndex};
 
 /// How to reach the database.
 #[derive(Debug, Clone)]
@@ -162,6 +162,9 @@ impl Dialect for PostgresDialect {
     // A transaction-scoped advisory lock keyed by the address: concurrent queueings to one address count in turn.
     const LOCK_MAIL_ADDRESS: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))");
     const ROW_LOCKS: bool = true;
+
+    /// pg_trgm's GIN indexes of the migrations, on the folded columns.
+    const SUBSTRING_INDEX: SubstringIndex = SubstringIndex::ColumnTrigrams;
 
     const STORE_REFRESH_TOKEN: &'static [&'static str] =
         &["WITH family AS (INSERT INTO refresh_families (id, user_id, created_at, last_used_at, expires_at, ip, user_agent) \

@@ -10,6 +10,7 @@ mod errors;
 mod read_batches;
 mod rows;
 mod store;
+mod substring_search;
 mod transfer;
 
 /// The columns a user row reads, in both schemas, as a literal so every statement stays a `&'static str`.
@@ -26,6 +27,8 @@ pub use errors::{storage_error, Failed, StatementContext, StatementError};
 pub use read_batches::{select_one_with_one_session, BatchStatement, ReadBatches, RowWithSessions};
 pub use rows::{TimeColumn, UserRow};
 pub use store::{CallerSession, Dialect, SqlStore};
+pub use substring_search::SubstringIndex;
+use substring_search::{SampledTrigrams, SubstringSearch};
 
 use sqlx::database::HasStatementCache;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
@@ -33,32 +36,15 @@ use users_domain::auth::LoginName;
 use users_domain::ports::{DeleteUserError, RepositoryError, UpdateUserError};
 use users_domain::{fold_case, Counter, Email, ListQuery, SortDirection, SortKey, UserStatus};
 
-/// `%`, `_` and `\` in `q` match themselves (the statements say `ESCAPE '\'`).
-fn like_pattern(q: &str) -> String {
-    let escaped = fold_case(q).replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+/// The `LIKE` pattern of a folded text's occurrences anywhere: `%`, `_` and `\` in it match themselves (the
+/// statements say `ESCAPE '\'`).
+fn contains_pattern(folded: &str) -> String {
+    let escaped = folded.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     format!("%{escaped}%")
 }
 
-/// A trigram index that a dialect keeps beside the table (SQLite's FTS5), which the `LIKE`s of `q` do not reach by
-/// themselves: a condition on `id` that narrows the rows to candidates, written as `prefix`, the bound search,
-/// `suffix`. The `LIKE`s still decide, so the answer is the same with or without it. PostgreSQL needs none: its
-/// trigram indexes serve the `LIKE`s themselves.
-#[derive(Debug, Clone, Copy)]
-pub struct SubstringIndex {
-    pub prefix: &'static str,
-    pub suffix: &'static str,
-}
-
-impl SubstringIndex {
-    /// The search for `q` (already folded): an FTS5 phrase, which the trigram tokenizer matches as a substring
-    /// of one column. `None` below three characters: a trigram index cannot narrow those, so they scan.
-    fn search(folded_q: &str) -> Option<String> {
-        (folded_q.chars().count() >= 3).then(|| format!("\"{}\"", folded_q.replace('"', "\"\"")))
-    }
-}
-
 /// ` WHERE …` for the query's filters, binding every value (times as the schema stores them, `Time`).
-fn push_filter<DB: Database, Time>(builder: &mut QueryBuilder<DB>, query: &ListQuery, index: Option<SubstringIndex>)
+fn push_filter<DB: Database, Time>(builder: &mut QueryBuilder<DB>, query: &ListQuery, search: Option<&SubstringSearch>)
 where
     for<'t> String: Encode<'t, DB> + Type<DB>,
     for<'t> Time: TimeColumn + Encode<'t, DB> + Type<DB>,
@@ -80,17 +66,18 @@ where
         builder.push(column).push_bind(role.as_str().to_owned());
     }
     if let Some(q) = &filter.q {
-        let pattern = like_pattern(q);
+        // Written so that no index serves them (`|| ''`): they decide over the candidates of the search's index.
+        let pattern = contains_pattern(&fold_case(q));
         builder
-            .push(" AND (username_lower LIKE ")
+            .push(" AND ((username_lower || '') LIKE ")
             .push_bind(pattern.clone())
-            .push(" ESCAPE '\\' OR email LIKE ")
+            .push(" ESCAPE '\\' OR (email || '') LIKE ")
             .push_bind(pattern.clone())
-            .push(" ESCAPE '\\' OR name_lower LIKE ")
+            .push(" ESCAPE '\\' OR (name_lower || '') LIKE ")
             .push_bind(pattern)
             .push(" ESCAPE '\\')");
-        if let Some((index, search)) = index.zip(SubstringIndex::search(&fold_case(q))) {
-            builder.push(" AND ").push(index.prefix).push_bind(search).push(index.suffix);
+        if let Some(search) = search {
+            search.push_condition(builder);
         }
     }
     // A ban whose end has passed is active: judged at the filter's time. Disabled rows come from a partial index.
@@ -152,7 +139,7 @@ struct ListStatements<DB: Database> {
 fn list_statements<DB: Database, Time>(
     query: &ListQuery,
     columns: &str,
-    index: Option<SubstringIndex>,
+    search: Option<&SubstringSearch>,
 ) -> Option<ListStatements<DB>>
 where
     for<'t> String: Encode<'t, DB> + Type<DB>,
@@ -173,12 +160,12 @@ where
         Some(counter) => counted::<DB, Time>(counter),
         None => {
             let mut count = QueryBuilder::new("SELECT count(*) FROM users");
-            push_filter::<DB, Time>(&mut count, query, index);
+            push_filter::<DB, Time>(&mut count, query, search);
             count
         }
     };
     let mut page = QueryBuilder::new(format!("SELECT {columns} FROM users"));
-    push_filter::<DB, Time>(&mut page, query, index);
+    push_filter::<DB, Time>(&mut page, query, search);
     if let Some(after) = after {
         push_after(&mut page, query, after);
     }
@@ -233,7 +220,7 @@ async fn list_rows<DB, Row, Time>(
     connections: &Connections<DB>,
     query: &ListQuery,
     columns: &str,
-    index: Option<SubstringIndex>,
+    search: Option<&SubstringSearch>,
 ) -> Result<Option<(u64, Vec<Row>)>, RepositoryError>
 where
     DB: Database + HasStatementCache,
@@ -245,7 +232,7 @@ where
     DB::Arguments: IntoArguments<DB>,
     usize: ColumnIndex<DB::Row>,
 {
-    let Some(mut statements) = list_statements::<DB, Time>(query, columns, index) else {
+    let Some(mut statements) = list_statements::<DB, Time>(query, columns, search) else {
         return Ok(query.starting_after.is_none().then(|| (0, Vec::new())));
     };
     // A substring's statements are planned for their own pattern each time (not once for any pattern, which
@@ -401,13 +388,7 @@ mod tests {
     }
 
     #[test]
-    fn like_patterns_escape_wildcards_and_lower_case() {
-        assert_eq!(like_pattern("A_b%C\\"), "%a\\_b\\%c\\\\%");
-    }
-
-    #[test]
-    fn a_trigram_search_is_one_quoted_phrase_of_three_characters_or_more() {
-        assert_eq!(SubstringIndex::search("a\"b"), Some("\"a\"\"b\"".into()));
-        assert_eq!(SubstringIndex::search("\u{212A}é"), None, "two characters (five bytes) scan");
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(contains_pattern("a_b%c\\"), "%a\\_b\\%c\\\\%");
     }
 }

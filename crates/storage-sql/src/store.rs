@@ -6,7 +6,7 @@ use crate::errors::{create_error, unless_user_gone, update_error, StatementConte
 use crate::rows::{age_column, status_column, TimeColumn, UserRow};
 use crate::{
     find_by_login_name, list_rows, nothing_deleted, nothing_updated, serves_reads, storage_error, user_columns,
-    Connections, SubstringIndex,
+    Connections, SampledTrigrams, SubstringIndex,
 };
 use async_trait::async_trait;
 use sqlx::query::Query;
@@ -17,8 +17,8 @@ use users_domain::ports::{
     RepositoryError, SpendOutcome, StorageOperations, StoredRefreshToken, UpdateUserError, UserRepository,
 };
 use users_domain::{
-    AccountStatus, ClientInfo, DisplayName, ListQuery, NewUser, Page, PasswordHash, Role, Session, SessionId,
-    Timestamp, User, UserId, UserPatch,
+    fold_case, AccountStatus, ClientInfo, DisplayName, ListQuery, NewUser, Page, PasswordHash, Role, Session,
+    SessionId, Timestamp, User, UserId, UserPatch,
 };
 
 /// What differs between the SQL databases, and nothing else: the database and how it stores a timestamp, how
@@ -61,9 +61,8 @@ pub trait Dialect: Send + Sync + 'static {
     /// one transaction.
     const STORE_REFRESH_TOKEN: &'static [&'static str];
 
-    /// The trigram index beside the users table that narrows `q` to candidates, when the `LIKE`s cannot use one
-    /// themselves.
-    const SUBSTRING_INDEX: Option<SubstringIndex> = None;
+    /// The trigram index that finds `q`'s candidates (the migrations create it).
+    const SUBSTRING_INDEX: SubstringIndex;
 
     /// Run before a mail is queued, in its transaction, with the address as `$1`: makes the queueing of mails to one
     /// address take turns, so the per-address limit holds under concurrent requests. `None` where writes already
@@ -90,11 +89,13 @@ pub struct CallerSession {
 pub struct SqlStore<D: Dialect> {
     pub(crate) connections: Connections<D::Database>,
     pub(crate) dialect: D,
+    /// Which trigrams of `q` are rare, for its search.
+    trigrams: SampledTrigrams,
 }
 
 impl<D: Dialect> SqlStore<D> {
     pub fn new(connections: Connections<D::Database>, dialect: D) -> Self {
-        Self { connections, dialect }
+        Self { connections, dialect, trigrams: SampledTrigrams::default() }
     }
 
     pub fn connections(&self) -> &Connections<D::Database> {
@@ -280,11 +281,17 @@ for_every_dialect! {
         }
 
         async fn list(&self, query: &ListQuery) -> Result<Page, ListUsersError> {
+            let search = match query.filter.q.as_deref().map(fold_case) {
+                Some(q) if q.chars().count() >= 3 && query.filter.can_match() => {
+                    self.trigrams.current(&self.connections).await?.search(D::SUBSTRING_INDEX, &q)
+                }
+                _ => None,
+            };
             let listed = list_rows::<D::Database, UserRow<D::Time>, D::Time>(
                 &self.connections,
                 query,
                 user_columns!(),
-                D::SUBSTRING_INDEX,
+                search.as_ref(),
             )
             .await?;
             let (total, rows) = listed.ok_or(ListUsersError::StartingAfterNotListed)?;

@@ -229,8 +229,7 @@ impl Dialect for SqliteDialect {
     ];
 
     /// The FTS5 table of the migrations (trigram tokenizer, case-sensitive, over the folded columns).
-    const SUBSTRING_INDEX: Option<SubstringIndex> =
-        Some(SubstringIndex { prefix: "id IN (SELECT rowid FROM users_search WHERE users_search MATCH ", suffix: ")" });
+    const SUBSTRING_INDEX: SubstringIndex = SubstringIndex::SearchTable;
 
     fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
         result.rows_affected()

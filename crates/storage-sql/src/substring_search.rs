@@ -1,0 +1,251 @@
+//! How `q` finds its candidates at any table size. A trigram index (SQLite's FTS5 table, PostgreSQL's pg_trgm)
+//! reads the whole list of every trigram it is asked for, and a trigram that most users hold (`use` in a table
+//! of `user…` names, a common email domain) has a list as long as the table. Any part of `q` of 3 characters or
+//! more finds a superset of `q`'s matches, so `q` is searched by its longest run of rare trigrams (a *window*),
+//! and the `LIKE`s on the whole `q` decide. Which trigrams are rare is estimated from a sample of the users,
+//! taken again every few minutes; a poor estimate costs time, never a wrong answer.
+
+use crate::{contains_pattern, storage_error, Connections, StatementContext as _};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, QueryBuilder, Type};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use users_domain::ports::RepositoryError;
+
+/// The trigram index a dialect keeps for `q`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubstringIndex {
+    /// A full-text table beside `users` (SQLite's FTS5 `users_search`, trigram tokenizer over the folded
+    /// columns), searched by a phrase: it matches a substring of one column.
+    SearchTable,
+    /// Trigram indexes on the folded columns themselves (PostgreSQL's pg_trgm GIN), which serve a `LIKE`. They
+    /// index words (runs of letters and digits), so a window needs three of those in a row to be searched.
+    ColumnTrigrams,
+}
+
+impl SubstringIndex {
+    fn searches(self, window: &str) -> bool {
+        match self {
+            Self::SearchTable => window.chars().count() >= 3,
+            Self::ColumnTrigrams => {
+                let mut in_a_row = 0;
+                window.chars().any(|c| {
+                    in_a_row = if c.is_alphanumeric() { in_a_row + 1 } else { 0 };
+                    in_a_row >= 3
+                })
+            }
+        }
+    }
+}
+
+/// `q`'s condition on the index: the rows holding `window`, a part of the folded `q` (a superset of `q`'s matches).
+#[derive(Debug, Clone)]
+pub(crate) struct SubstringSearch {
+    index: SubstringIndex,
+    window: String,
+}
+
+impl SubstringSearch {
+    /// ` AND …`: the index's condition for the window, bound.
+    pub(crate) fn push_condition<DB: Database>(&self, builder: &mut QueryBuilder<DB>)
+    where
+        for<'t> String: Encode<'t, DB> + Type<DB>,
+    {
+        match self.index {
+            SubstringIndex::SearchTable => {
+                let phrase = format!("\"{}\"", self.window.replace('"', "\"\""));
+                builder.push(" AND id IN (SELECT rowid FROM users_search WHERE users_search MATCH ");
+                builder.push_bind(phrase).push(")");
+            }
+            SubstringIndex::ColumnTrigrams => {
+                let pattern = contains_pattern(&self.window);
+                builder.push(" AND (username_lower LIKE ").push_bind(pattern.clone());
+                builder.push(" ESCAPE '\\' OR email LIKE ").push_bind(pattern.clone());
+                builder.push(" ESCAPE '\\' OR name_lower LIKE ").push_bind(pattern).push(" ESCAPE '\\')");
+            }
+        }
+    }
+}
+
+/// How many users a sample reads (at most): a trigram held by 1 % of the users is seen about 10 times.
+const SAMPLE_SIZE: i64 = 1000;
+/// How long a sample serves before the next search takes another.
+const SAMPLE_LIFETIME: Duration = Duration::from_secs(300);
+
+/// Up to `SAMPLE_SIZE` users spread over the id range: at each of as many evenly spaced points, the first user at
+/// or after it (index seeks, not a scan; gaps in the ids only make the sample smaller).
+const SAMPLE_USERS: &str = "\
+WITH RECURSIVE bounds (low, high) AS (SELECT (SELECT min(id) FROM users), (SELECT max(id) FROM users)),
+points (at) AS (
+    SELECT low FROM bounds WHERE low IS NOT NULL
+    UNION ALL
+    SELECT at + (high - low) / $1 + 1 FROM points, bounds WHERE at + (high - low) / $1 + 1 <= high
+)
+SELECT username_lower, email, name_lower FROM users
+ WHERE id IN (SELECT (SELECT min(id) FROM users WHERE id >= at) FROM points)";
+
+/// How many of a sample's users hold each trigram (of characters, within one column, as FTS5 counts them).
+#[derive(Debug, Default)]
+pub(crate) struct TrigramSample {
+    holders: HashMap<[char; 3], u32>,
+    users: u32,
+}
+
+impl TrigramSample {
+    pub(crate) fn of<'a>(users: impl IntoIterator<Item = [Option<&'a str>; 3]>) -> Self {
+        let mut sample = Self::default();
+        let mut held = HashSet::new();
+        for columns in users {
+            held.clear();
+            for column in columns.into_iter().flatten() {
+                let chars: Vec<char> = column.chars().collect();
+                held.extend(chars.windows(3).map(|w| [w[0], w[1], w[2]]));
+            }
+            for &trigram in &held {
+                *sample.holders.entry(trigram).or_default() += 1;
+            }
+            sample.users += 1;
+        }
+        sample
+    }
+
+    fn holders(&self, trigram: [char; 3]) -> u32 {
+        self.holders.get(&trigram).copied().unwrap_or(0)
+    }
+
+    /// Held by over 1 % of the sampled users.
+    fn is_common(&self, trigram: [char; 3]) -> bool {
+        u64::from(self.holders(trigram)) * 100 > u64::from(self.users)
+    }
+
+    /// The search for the folded `q` on `index`: its longest run of rare trigrams that the index can search (of
+    /// equally long ones, the least held); `q` whole when it has none; `None` below 3 characters, or when the
+    /// index can search no part of `q` (the `LIKE`s then scan).
+    pub(crate) fn search(&self, index: SubstringIndex, folded_q: &str) -> Option<SubstringSearch> {
+        let chars: Vec<(usize, char)> = folded_q.char_indices().collect();
+        let trigrams: Vec<[char; 3]> = chars.windows(3).map(|w| [w[0].1, w[1].1, w[2].1]).collect();
+        let window_of = |first: usize, last: usize| {
+            let end = chars.get(last + 3).map_or(folded_q.len(), |&(at, _)| at);
+            &folded_q[chars[first].0..end]
+        };
+        let mut best: Option<(usize, u64, &str)> = None;
+        let mut first = 0;
+        while first < trigrams.len() {
+            if self.is_common(trigrams[first]) {
+                first += 1;
+                continue;
+            }
+            let run = trigrams[first..].iter().take_while(|&&t| !self.is_common(t)).count();
+            let window = window_of(first, first + run - 1);
+            let held = trigrams[first..first + run].iter().map(|&t| u64::from(self.holders(t))).sum();
+            let better = best.is_none_or(|(length, least, _)| run > length || (run == length && held < least));
+            if better && index.searches(window) {
+                best = Some((run, held, window));
+            }
+            first += run;
+        }
+        let window = best.map_or(folded_q, |(_, _, window)| window);
+        index.searches(window).then(|| SubstringSearch { index, window: window.to_owned() })
+    }
+}
+
+/// The latest sample, taken when a search first needs one and again once it is `SAMPLE_LIFETIME` old.
+#[derive(Debug, Default)]
+pub(crate) struct SampledTrigrams {
+    latest: Mutex<Option<(Instant, Arc<TrigramSample>)>>,
+}
+
+impl SampledTrigrams {
+    pub(crate) async fn current<DB>(&self, connections: &Connections<DB>) -> Result<Arc<TrigramSample>, RepositoryError>
+    where
+        DB: Database,
+        for<'t> i64: Encode<'t, DB> + Type<DB>,
+        for<'t> String: Decode<'t, DB> + Type<DB>,
+        for<'t> Option<String>: Decode<'t, DB> + Type<DB>,
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+        DB::Arguments: IntoArguments<DB>,
+        usize: ColumnIndex<DB::Row>,
+    {
+        let fresh = |(taken, _): &&(Instant, Arc<TrigramSample>)| taken.elapsed() < SAMPLE_LIFETIME;
+        if let Some((_, sample)) = self.latest.lock().unwrap_or_else(PoisonError::into_inner).as_ref().filter(fresh) {
+            return Ok(sample.clone());
+        }
+        // Two searches that find it stale at once may both sample: harmless, and rarer than holding a lock across it.
+        let statement = sqlx::query_as::<DB, (String, String, Option<String>)>(SAMPLE_USERS).bind(SAMPLE_SIZE);
+        let rows = connections.run(async |c| statement.fetch_all(c).await.step("sample the users' trigrams"));
+        let rows = rows.await.map_err(storage_error)?;
+        let sample = Arc::new(TrigramSample::of(
+            rows.iter().map(|(username, email, name)| [Some(username.as_str()), Some(email.as_str()), name.as_deref()]),
+        ));
+        *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), sample.clone()));
+        Ok(sample)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sample of 200 users `user<k>@example.com` named `User <k>`, plus `zed`.
+    fn users_like_the_benchmarks() -> TrigramSample {
+        let users: Vec<[String; 3]> =
+            (0..200).map(|k| [format!("user{k}"), format!("user{k}@example.com"), format!("user {k}")]).collect();
+        let zed = [Some("zed"), Some("zed@example.org"), None];
+        TrigramSample::of(
+            users.iter().map(|[u, e, n]| [Some(u.as_str()), Some(e.as_str()), Some(n.as_str())]).chain([zed]),
+        )
+    }
+
+    fn window(sample: &TrigramSample, index: SubstringIndex, q: &str) -> Option<String> {
+        sample.search(index, q).map(|search| search.window)
+    }
+
+    #[test]
+    fn a_trigram_is_counted_once_per_user_and_common_above_one_percent() {
+        let sample = users_like_the_benchmarks();
+        assert_eq!(sample.users, 201);
+        assert_eq!(sample.holders(['u', 's', 'e']), 200, "in username, email and name: one user each");
+        assert_eq!(sample.holders(['z', 'e', 'd']), 1);
+        assert!(!sample.is_common(['z', 'e', 'd']), "1 of 201");
+        assert!(!sample.is_common(['4', '2', '@']), "user42@, user142@: 2 of 201, not over 1 %");
+        assert!(sample.is_common(['9', '@', 'e']), "user9@, user19@ … user199@: 20 of 201");
+    }
+
+    #[test]
+    fn q_is_searched_by_its_longest_run_of_rare_trigrams() {
+        let sample = users_like_the_benchmarks();
+        let full_text = SubstringIndex::SearchTable;
+        // `use`, `ser`, `er1` and `r14` (user14, user140 … user149) are common; `142` and `42@` are not.
+        assert_eq!(window(&sample, full_text, "user142@"), Some("142@".into()));
+        // Two runs of three rare trigrams (`zed@e`, `e.org`): the first of equally held ones.
+        assert_eq!(window(&sample, full_text, "zed@example.org"), Some("zed@e".into()));
+        assert_eq!(window(&sample, full_text, "qxuser14@abcd"), Some("14@abcd".into()), "the longer run");
+        assert_eq!(window(&sample, full_text, "qxuser142@"), Some("qxus".into()), "as long, held by fewer");
+        assert_eq!(window(&sample, full_text, "example.com"), Some("example.com".into()), "all common: q whole");
+        assert_eq!(window(&sample, full_text, "qqqq"), Some("qqqq".into()), "never seen: rare");
+        assert_eq!(window(&sample, full_text, "ab"), None, "below 3 characters: no index");
+        assert_eq!(
+            window(&sample, full_text, "\u{212A}é\u{0130}x"),
+            Some("\u{212A}é\u{0130}x".into()),
+            "by characters"
+        );
+    }
+
+    #[test]
+    fn a_word_trigram_index_is_given_a_window_with_three_letters_or_digits_in_a_row() {
+        let sample = users_like_the_benchmarks();
+        let words = SubstringIndex::ColumnTrigrams;
+        assert_eq!(window(&sample, words, "user142@"), Some("142@".into()));
+        assert_eq!(window(&sample, words, "zed@example.org"), Some("zed@e".into()));
+        assert_eq!(window(&sample, words, "@.-x"), None, "no word of three: the LIKEs scan");
+        assert_eq!(window(&sample, words, "qq@.-zz"), None);
+        // The rare run `@.-` has no word; the window falls back to q, which has one.
+        assert_eq!(window(&sample, words, "user@.-"), Some("user@.-".into()));
+    }
+
+    #[test]
+    fn an_empty_sample_searches_q_whole() {
+        let empty = TrigramSample::default();
+        assert_eq!(window(&empty, SubstringIndex::SearchTable, "user142@"), Some("user142@".into()));
+    }
+}
