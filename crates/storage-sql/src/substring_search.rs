@@ -24,17 +24,21 @@ pub enum SubstringIndex {
 }
 
 impl SubstringIndex {
-    fn searches(self, window: &str) -> bool {
-        match self {
-            Self::SearchTable => window.chars().count() >= 3,
-            Self::ColumnTrigrams => {
-                let mut in_a_row = 0;
-                window.chars().any(|c| {
-                    in_a_row = if c.is_alphanumeric() { in_a_row + 1 } else { 0 };
-                    in_a_row >= 3
-                })
-            }
-        }
+    /// The part of `window` the index can search: all of it (3 characters or more) for the search table; its
+    /// longest run of letters and digits (3 or more) for word trigrams, whose trigrams at a word's edge (`42 ` of
+    /// `…42@`) are held by every word ending alike.
+    fn searchable_part(self, window: &str) -> Option<&str> {
+        let part = match self {
+            Self::SearchTable => window,
+            Self::ColumnTrigrams => window.split(|c: char| !c.is_alphanumeric()).fold("", |longest, word| {
+                if word.chars().count() > longest.chars().count() {
+                    word
+                } else {
+                    longest
+                }
+            }),
+        };
+        (part.chars().count() >= 3).then_some(part)
     }
 }
 
@@ -118,34 +122,36 @@ impl TrigramSample {
         u64::from(self.holders(trigram)) * 100 > u64::from(self.users)
     }
 
-    /// The search for the folded `q` on `index`: its longest run of rare trigrams that the index can search (of
-    /// equally long ones, the least held); `q` whole when it has none; `None` below 3 characters, or when the
-    /// index can search no part of `q` (the `LIKE`s then scan).
+    /// The search for the folded `q` on `index`: of its runs of rare trigrams, the longest that the index can
+    /// search (of equally long ones, the least held); `q` whole when it has none; `None` when the index can search
+    /// no part of `q` (below 3 characters, say: the `LIKE`s then scan).
     pub(crate) fn search(&self, index: SubstringIndex, folded_q: &str) -> Option<SubstringSearch> {
         let chars: Vec<(usize, char)> = folded_q.char_indices().collect();
-        let trigrams: Vec<[char; 3]> = chars.windows(3).map(|w| [w[0].1, w[1].1, w[2].1]).collect();
-        let window_of = |first: usize, last: usize| {
-            let end = chars.get(last + 3).map_or(folded_q.len(), |&(at, _)| at);
-            &folded_q[chars[first].0..end]
-        };
+        let rare: Vec<bool> = chars.windows(3).map(|w| !self.is_common([w[0].1, w[1].1, w[2].1])).collect();
         let mut best: Option<(usize, u64, &str)> = None;
         let mut first = 0;
-        while first < trigrams.len() {
-            if self.is_common(trigrams[first]) {
-                first += 1;
-                continue;
+        while first < rare.len() {
+            let run = rare[first..].iter().take_while(|&&r| r).count();
+            if run > 0 {
+                let end = chars.get(first + run + 2).map_or(folded_q.len(), |&(at, _)| at);
+                if let Some(part) = index.searchable_part(&folded_q[chars[first].0..end]) {
+                    let (length, held) = self.weigh(part);
+                    if best.is_none_or(|(longest, least, _)| length > longest || (length == longest && held < least)) {
+                        best = Some((length, held, part));
+                    }
+                }
             }
-            let run = trigrams[first..].iter().take_while(|&&t| !self.is_common(t)).count();
-            let window = window_of(first, first + run - 1);
-            let held = trigrams[first..first + run].iter().map(|&t| u64::from(self.holders(t))).sum();
-            let better = best.is_none_or(|(length, least, _)| run > length || (run == length && held < least));
-            if better && index.searches(window) {
-                best = Some((run, held, window));
-            }
-            first += run;
+            first += run.max(1);
         }
-        let window = best.map_or(folded_q, |(_, _, window)| window);
-        index.searches(window).then(|| SubstringSearch { index, window: window.to_owned() })
+        let window = best.map(|(_, _, part)| part).or_else(|| index.searchable_part(folded_q))?;
+        Some(SubstringSearch { index, window: window.to_owned() })
+    }
+
+    /// How many trigrams `part` has, and how many sampled users hold them, summed.
+    fn weigh(&self, part: &str) -> (usize, u64) {
+        let chars: Vec<char> = part.chars().collect();
+        let trigrams = chars.windows(3).map(|w| [w[0], w[1], w[2]]);
+        trigrams.fold((0, 0), |(length, held), trigram| (length + 1, held + u64::from(self.holders(trigram))))
     }
 }
 
@@ -232,15 +238,16 @@ mod tests {
     }
 
     #[test]
-    fn a_word_trigram_index_is_given_a_window_with_three_letters_or_digits_in_a_row() {
+    fn a_word_trigram_index_is_given_the_longest_word_of_the_rare_run() {
         let sample = users_like_the_benchmarks();
         let words = SubstringIndex::ColumnTrigrams;
-        assert_eq!(window(&sample, words, "user142@"), Some("142@".into()));
-        assert_eq!(window(&sample, words, "zed@example.org"), Some("zed@e".into()));
+        assert_eq!(window(&sample, words, "user142@"), Some("142".into()), "`142@`'s word");
+        assert_eq!(window(&sample, words, "zed@example.org"), Some("zed".into()), "`zed` of `zed@e`, as long as `org`");
+        assert_eq!(window(&sample, words, "qxuser14@abcde"), Some("abcde".into()), "`14@abcde`'s longest word");
         assert_eq!(window(&sample, words, "@.-x"), None, "no word of three: the LIKEs scan");
         assert_eq!(window(&sample, words, "qq@.-zz"), None);
-        // The rare run `@.-` has no word; the window falls back to q, which has one.
-        assert_eq!(window(&sample, words, "user@.-"), Some("user@.-".into()));
+        // The rare run `er@.-` has no word of three; the window falls back to q's longest word.
+        assert_eq!(window(&sample, words, "user@.-"), Some("user".into()));
     }
 
     #[test]
