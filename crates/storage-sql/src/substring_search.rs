@@ -77,13 +77,14 @@ const SAMPLE_SIZE: i64 = 1000;
 const SAMPLE_LIFETIME: Duration = Duration::from_secs(300);
 
 /// Up to `SAMPLE_SIZE` users spread over the id range: at each of as many evenly spaced points, the first user at
-/// or after it (index seeks, not a scan; gaps in the ids only make the sample smaller).
+/// or after it (index seeks, not a scan; points in one gap of the ids share a user, and the sample is smaller).
+/// The recursion stops before the next point would pass the highest id, so no sum can overflow.
 const SAMPLE_USERS: &str = "\
 WITH RECURSIVE bounds (low, high) AS (SELECT (SELECT min(id) FROM users), (SELECT max(id) FROM users)),
 points (at) AS (
     SELECT low FROM bounds WHERE low IS NOT NULL
     UNION ALL
-    SELECT at + (high - low) / $1 + 1 FROM points, bounds WHERE at + (high - low) / $1 + 1 <= high
+    SELECT at + (high - low) / $1 + 1 FROM points, bounds WHERE at <= high - ((high - low) / $1 + 1)
 )
 SELECT username_lower, email, name_lower FROM users
  WHERE id IN (SELECT (SELECT min(id) FROM users WHERE id >= at) FROM points)";
