@@ -5,12 +5,11 @@
 //! and the `LIKE`s on the whole `q` decide. Which trigrams are rare is estimated from a sample of the users,
 //! taken again every few minutes; a poor estimate costs time, never a wrong answer.
 
-use crate::{contains_pattern, storage_error, Connections, StatementContext as _};
+use crate::{contains_pattern, Connections, StatementContext as _};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, QueryBuilder, Type};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-use users_domain::ports::RepositoryError;
 
 /// The trigram index a dialect keeps for `q`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,9 +23,9 @@ pub enum SubstringIndex {
 }
 
 impl SubstringIndex {
-    /// The part of `window` the index can search: all of it (3 characters or more) for the search table; its
-    /// longest run of letters and digits (3 or more) for word trigrams, whose trigrams at a word's edge (`42 ` of
-    /// `…42@`) are held by every word ending alike.
+    /// The part of a rare run to search: all of it for the search table; for word trigrams its longest run of
+    /// letters and digits (3 or more), whose trigrams the sample judges as pg_trgm counts them (a word's edge
+    /// trigrams, `42 ` of `…42@`, are held by every word ending alike, and the sample does not count them).
     fn searchable_part(self, window: &str) -> Option<&str> {
         let part = match self {
             Self::SearchTable => window,
@@ -85,9 +84,9 @@ points (at) AS (
     SELECT low FROM bounds WHERE low IS NOT NULL
     UNION ALL
     SELECT at + (high - low) / $1 + 1 FROM points, bounds WHERE at <= high - ((high - low) / $1 + 1)
-)
-SELECT username_lower, email, name_lower FROM users
- WHERE id IN (SELECT (SELECT min(id) FROM users WHERE id >= at) FROM points)";
+),
+picked (id) AS MATERIALIZED (SELECT (SELECT min(id) FROM users WHERE id >= at) FROM points)
+SELECT username_lower, email, name_lower FROM users WHERE id IN (SELECT id FROM picked)";
 
 /// How many of a sample's users hold each trigram (of characters, within one column, as FTS5 counts them).
 #[derive(Debug, Default)]
@@ -124,8 +123,8 @@ impl TrigramSample {
     }
 
     /// The search for the folded `q` on `index`: of its runs of rare trigrams, the longest that the index can
-    /// search (of equally long ones, the least held); `q` whole when it has none; `None` when the index can search
-    /// no part of `q` (below 3 characters, say: the `LIKE`s then scan).
+    /// search (of equally long ones, the least held); `q` whole when it has none; `None` below 3 characters (the
+    /// `LIKE`s then scan).
     pub(crate) fn search(&self, index: SubstringIndex, folded_q: &str) -> Option<SubstringSearch> {
         let chars: Vec<(usize, char)> = folded_q.char_indices().collect();
         let rare: Vec<bool> = chars.windows(3).map(|w| !self.is_common([w[0].1, w[1].1, w[2].1])).collect();
@@ -144,8 +143,9 @@ impl TrigramSample {
             }
             first += run.max(1);
         }
-        let window = best.map(|(_, _, part)| part).or_else(|| index.searchable_part(folded_q))?;
-        Some(SubstringSearch { index, window: window.to_owned() })
+        // No such run: `q` whole, which the index searches its own way (pg_trgm with its word-edge trigrams too).
+        let window = best.map_or(folded_q, |(_, _, part)| part);
+        (window.chars().count() >= 3).then(|| SubstringSearch { index, window: window.to_owned() })
     }
 
     /// How many trigrams `part` has, and how many sampled users hold them, summed.
@@ -160,10 +160,14 @@ impl TrigramSample {
 #[derive(Debug, Default)]
 pub(crate) struct SampledTrigrams {
     latest: Mutex<Option<(Instant, Arc<TrigramSample>)>>,
+    /// Held by the one search that takes a new sample; the others meanwhile use the stale one.
+    sampling: tokio::sync::Mutex<()>,
 }
 
 impl SampledTrigrams {
-    pub(crate) async fn current<DB>(&self, connections: &Connections<DB>) -> Result<Arc<TrigramSample>, RepositoryError>
+    /// The latest sample, taking a new one when it is stale and no other search is taking one. A sample that
+    /// fails (the database is failing: the listing's own statements will say so) leaves the stale one, or none.
+    pub(crate) async fn current<DB>(&self, connections: &Connections<DB>) -> Arc<TrigramSample>
     where
         DB: Database,
         for<'t> i64: Encode<'t, DB> + Type<DB>,
@@ -173,19 +177,25 @@ impl SampledTrigrams {
         DB::Arguments: IntoArguments<DB>,
         usize: ColumnIndex<DB::Row>,
     {
-        let fresh = |(taken, _): &&(Instant, Arc<TrigramSample>)| taken.elapsed() < SAMPLE_LIFETIME;
-        if let Some((_, sample)) = self.latest.lock().unwrap_or_else(PoisonError::into_inner).as_ref().filter(fresh) {
-            return Ok(sample.clone());
-        }
-        // Two searches that find it stale at once may both sample: harmless, and rarer than holding a lock across it.
+        let latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let stale = match &latest {
+            Some((taken, sample)) if taken.elapsed() < SAMPLE_LIFETIME => return sample.clone(),
+            Some((_, sample)) => sample.clone(),
+            None => Arc::default(),
+        };
+        let Ok(_sampling) = self.sampling.try_lock() else {
+            return stale;
+        };
         let statement = sqlx::query_as::<DB, (String, String, Option<String>)>(SAMPLE_USERS).bind(SAMPLE_SIZE);
-        let rows = connections.run(async |c| statement.fetch_all(c).await.step("sample the users' trigrams"));
-        let rows = rows.await.map_err(storage_error)?;
+        let rows = connections.run(async |c| statement.fetch_all(c).await.step("sample the users' trigrams")).await;
+        let Ok(rows) = rows else {
+            return stale;
+        };
         let sample = Arc::new(TrigramSample::of(
             rows.iter().map(|(username, email, name)| [Some(username.as_str()), Some(email.as_str()), name.as_deref()]),
         ));
         *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), sample.clone()));
-        Ok(sample)
+        sample
     }
 }
 
@@ -245,10 +255,10 @@ mod tests {
         assert_eq!(window(&sample, words, "user142@"), Some("142".into()), "`142@`'s word");
         assert_eq!(window(&sample, words, "zed@example.org"), Some("zed".into()), "`zed` of `zed@e`, as long as `org`");
         assert_eq!(window(&sample, words, "qxuser14@abcde"), Some("abcde".into()), "`14@abcde`'s longest word");
-        assert_eq!(window(&sample, words, "@.-x"), None, "no word of three: the LIKEs scan");
-        assert_eq!(window(&sample, words, "qq@.-zz"), None);
-        // The rare run `er@.-` has no word of three; the window falls back to q's longest word.
-        assert_eq!(window(&sample, words, "user@.-"), Some("user".into()));
+        // No rare run holds a word of three: q whole, which pg_trgm searches with its word-edge trigrams.
+        assert_eq!(window(&sample, words, "@.-x"), Some("@.-x".into()));
+        assert_eq!(window(&sample, words, "user@example.com"), Some("user@example.com".into()), "`er@e` has none");
+        assert_eq!(window(&sample, words, "ab"), None, "below 3 characters: no index");
     }
 
     #[test]
