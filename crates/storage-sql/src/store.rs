@@ -282,8 +282,8 @@ for_every_dialect! {
 
         async fn list(&self, query: &ListQuery) -> Result<Page, ListUsersError> {
             let search = match query.filter.q.as_deref().map(fold_case) {
-                Some(q) if q.chars().count() >= 3 && query.filter.can_match() => {
-                    self.trigrams.current(&self.connections).await.search(D::SUBSTRING_INDEX, &q)
+                Some(q) if query.filter.can_match() => {
+                    self.trigrams.search(D::SUBSTRING_INDEX, &self.connections, &q).await
                 }
                 _ => None,
             };

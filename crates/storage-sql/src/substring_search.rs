@@ -8,6 +8,7 @@
 use crate::{contains_pattern, Connections, StatementContext as _};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, QueryBuilder, Type};
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -23,23 +24,32 @@ pub enum SubstringIndex {
 }
 
 impl SubstringIndex {
-    /// The part of a rare run to search: all of it for the search table; for word trigrams its longest run of
-    /// letters and digits (3 or more), whose trigrams the sample judges as pg_trgm counts them (a word's edge
-    /// trigrams, `42 ` of `…42@`, are held by every word ending alike, and the sample does not count them).
-    fn searchable_part(self, window: &str) -> Option<&str> {
+    /// The part of a rare run to search, as a range of its characters: all of it for the search table; for word
+    /// trigrams its longest run of letters and digits, whose trigrams the sample judges as pg_trgm counts them (a
+    /// word's edge trigrams, `42 ` of `…42@`, are held by every word ending alike, and the sample does not count
+    /// them). `None` when that part is too short to search.
+    fn searchable_part(self, run: &[char]) -> Option<Range<usize>> {
         let part = match self {
-            Self::SearchTable => window,
-            Self::ColumnTrigrams => window.split(|c: char| !c.is_alphanumeric()).fold("", |longest, word| {
-                if word.chars().count() > longest.chars().count() {
-                    word
-                } else {
-                    longest
+            Self::SearchTable => 0..run.len(),
+            Self::ColumnTrigrams => {
+                let mut longest = 0..0;
+                let mut start = 0;
+                for (at, c) in run.iter().enumerate() {
+                    if !c.is_alphanumeric() {
+                        start = at + 1;
+                    } else if at + 1 - start > longest.len() {
+                        longest = start..at + 1;
+                    }
                 }
-            }),
+                longest
+            }
         };
-        (part.chars().count() >= 3).then_some(part)
+        (part.len() >= SHORTEST_SEARCHABLE).then_some(part)
     }
 }
+
+/// A trigram index finds nothing for fewer characters than a trigram has: a shorter `q` is left to the `LIKE`s.
+const SHORTEST_SEARCHABLE: usize = 3;
 
 /// `q`'s condition on the index: the rows holding `window`, a part of the folded `q` (a superset of `q`'s matches).
 #[derive(Debug, Clone)]
@@ -122,21 +132,26 @@ impl TrigramSample {
         u64::from(self.holders(trigram)) * 100 > u64::from(self.users)
     }
 
-    /// The search for the folded `q` on `index`: of its runs of rare trigrams, the longest that the index can
-    /// search (of equally long ones, the least held); `q` whole when it has none; `None` below 3 characters (the
-    /// `LIKE`s then scan).
-    pub(crate) fn search(&self, index: SubstringIndex, folded_q: &str) -> Option<SubstringSearch> {
-        let chars: Vec<(usize, char)> = folded_q.char_indices().collect();
-        let rare: Vec<bool> = chars.windows(3).map(|w| !self.is_common([w[0].1, w[1].1, w[2].1])).collect();
-        let mut best: Option<(usize, u64, &str)> = None;
+    /// The search for the folded `q` (of `SHORTEST_SEARCHABLE` characters or more) on `index`: of its runs of rare
+    /// trigrams, the longest that the index can search (of equally long ones, the least held); `q` whole when it has
+    /// none.
+    fn search(&self, index: SubstringIndex, folded_q: &str) -> SubstringSearch {
+        let chars: Vec<char> = folded_q.chars().collect();
+        let trigrams: Vec<[char; 3]> = chars.windows(3).map(|w| [w[0], w[1], w[2]]).collect();
+        let mut best: Option<(usize, u64, Range<usize>)> = None;
         let mut first = 0;
-        while first < rare.len() {
-            let run = rare[first..].iter().take_while(|&&r| r).count();
+        while first < trigrams.len() {
+            let run = trigrams[first..].iter().take_while(|&&t| !self.is_common(t)).count();
             if run > 0 {
-                let end = chars.get(first + run + 2).map_or(folded_q.len(), |&(at, _)| at);
-                if let Some(part) = index.searchable_part(&folded_q[chars[first].0..end]) {
-                    let (length, held) = self.weigh(part);
-                    if best.is_none_or(|(longest, least, _)| length > longest || (length == longest && held < least)) {
+                let run_chars = first..first + run + 2;
+                if let Some(part) = index.searchable_part(&chars[run_chars.clone()]) {
+                    let part = run_chars.start + part.start..run_chars.start + part.end;
+                    let held = trigrams[part.start..part.end - 2].iter().map(|&t| u64::from(self.holders(t))).sum();
+                    let length = part.len();
+                    if best
+                        .as_ref()
+                        .is_none_or(|(longest, least, _)| length > *longest || (length == *longest && held < *least))
+                    {
                         best = Some((length, held, part));
                     }
                 }
@@ -144,15 +159,8 @@ impl TrigramSample {
             first += run.max(1);
         }
         // No such run: `q` whole, which the index searches its own way (pg_trgm with its word-edge trigrams too).
-        let window = best.map_or(folded_q, |(_, _, part)| part);
-        (window.chars().count() >= 3).then(|| SubstringSearch { index, window: window.to_owned() })
-    }
-
-    /// How many trigrams `part` has, and how many sampled users hold them, summed.
-    fn weigh(&self, part: &str) -> (usize, u64) {
-        let chars: Vec<char> = part.chars().collect();
-        let trigrams = chars.windows(3).map(|w| [w[0], w[1], w[2]]);
-        trigrams.fold((0, 0), |(length, held), trigram| (length + 1, held + u64::from(self.holders(trigram))))
+        let window = best.map_or_else(|| folded_q.to_owned(), |(_, _, part)| chars[part].iter().collect());
+        SubstringSearch { index, window }
     }
 }
 
@@ -165,9 +173,15 @@ pub(crate) struct SampledTrigrams {
 }
 
 impl SampledTrigrams {
-    /// The latest sample, taking a new one when it is stale and no other search is taking one. A sample that
-    /// fails (the database is failing: the listing's own statements will say so) leaves the stale one, or none.
-    pub(crate) async fn current<DB>(&self, connections: &Connections<DB>) -> Arc<TrigramSample>
+    /// The index's search for the folded `q`, judged by the latest sample; `None` when `q` is too short to search.
+    /// A stale sample is renewed by one search at a time; the others meanwhile use it as it is. A sample that fails
+    /// (the database is failing: the listing's own statements will say so) leaves the stale one, or none.
+    pub(crate) async fn search<DB>(
+        &self,
+        index: SubstringIndex,
+        connections: &Connections<DB>,
+        folded_q: &str,
+    ) -> Option<SubstringSearch>
     where
         DB: Database,
         for<'t> i64: Encode<'t, DB> + Type<DB>,
@@ -177,25 +191,32 @@ impl SampledTrigrams {
         DB::Arguments: IntoArguments<DB>,
         usize: ColumnIndex<DB::Row>,
     {
+        if folded_q.chars().count() < SHORTEST_SEARCHABLE {
+            return None;
+        }
         let latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        let stale = match &latest {
-            Some((taken, sample)) if taken.elapsed() < SAMPLE_LIFETIME => return sample.clone(),
-            Some((_, sample)) => sample.clone(),
-            None => Arc::default(),
+        let sample = 'sample: {
+            let stale = match latest {
+                Some((taken, sample)) if taken.elapsed() < SAMPLE_LIFETIME => break 'sample sample,
+                Some((_, sample)) => sample,
+                None => Arc::default(),
+            };
+            let Ok(_sampling) = self.sampling.try_lock() else {
+                break 'sample stale;
+            };
+            let statement = sqlx::query_as::<DB, (String, String, Option<String>)>(SAMPLE_USERS).bind(SAMPLE_SIZE);
+            let rows = connections.run(async |c| statement.fetch_all(c).await.step("sample the users' trigrams")).await;
+            let Ok(rows) = rows else {
+                break 'sample stale;
+            };
+            let sample = Arc::new(TrigramSample::of(
+                rows.iter()
+                    .map(|(username, email, name)| [Some(username.as_str()), Some(email.as_str()), name.as_deref()]),
+            ));
+            *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), sample.clone()));
+            sample
         };
-        let Ok(_sampling) = self.sampling.try_lock() else {
-            return stale;
-        };
-        let statement = sqlx::query_as::<DB, (String, String, Option<String>)>(SAMPLE_USERS).bind(SAMPLE_SIZE);
-        let rows = connections.run(async |c| statement.fetch_all(c).await.step("sample the users' trigrams")).await;
-        let Ok(rows) = rows else {
-            return stale;
-        };
-        let sample = Arc::new(TrigramSample::of(
-            rows.iter().map(|(username, email, name)| [Some(username.as_str()), Some(email.as_str()), name.as_deref()]),
-        ));
-        *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), sample.clone()));
-        sample
+        Some(sample.search(index, folded_q))
     }
 }
 
@@ -213,8 +234,8 @@ mod tests {
         )
     }
 
-    fn window(sample: &TrigramSample, index: SubstringIndex, q: &str) -> Option<String> {
-        sample.search(index, q).map(|search| search.window)
+    fn window(sample: &TrigramSample, index: SubstringIndex, q: &str) -> String {
+        sample.search(index, q).window
     }
 
     #[test]
@@ -233,37 +254,31 @@ mod tests {
         let sample = users_like_the_benchmarks();
         let full_text = SubstringIndex::SearchTable;
         // `use`, `ser`, `er1` and `r14` (user14, user140 … user149) are common; `142` and `42@` are not.
-        assert_eq!(window(&sample, full_text, "user142@"), Some("142@".into()));
+        assert_eq!(window(&sample, full_text, "user142@"), "142@");
         // Two runs of three rare trigrams (`zed@e`, `e.org`): the first of equally held ones.
-        assert_eq!(window(&sample, full_text, "zed@example.org"), Some("zed@e".into()));
-        assert_eq!(window(&sample, full_text, "qxuser14@abcd"), Some("14@abcd".into()), "the longer run");
-        assert_eq!(window(&sample, full_text, "qxuser142@"), Some("qxus".into()), "as long, held by fewer");
-        assert_eq!(window(&sample, full_text, "example.com"), Some("example.com".into()), "all common: q whole");
-        assert_eq!(window(&sample, full_text, "qqqq"), Some("qqqq".into()), "never seen: rare");
-        assert_eq!(window(&sample, full_text, "ab"), None, "below 3 characters: no index");
-        assert_eq!(
-            window(&sample, full_text, "\u{212A}é\u{0130}x"),
-            Some("\u{212A}é\u{0130}x".into()),
-            "by characters"
-        );
+        assert_eq!(window(&sample, full_text, "zed@example.org"), "zed@e");
+        assert_eq!(window(&sample, full_text, "qxuser14@abcd"), "14@abcd", "the longer run");
+        assert_eq!(window(&sample, full_text, "qxuser142@"), "qxus", "as long, held by fewer");
+        assert_eq!(window(&sample, full_text, "example.com"), "example.com", "all common: q whole");
+        assert_eq!(window(&sample, full_text, "qqqq"), "qqqq", "never seen: rare");
+        assert_eq!(window(&sample, full_text, "\u{212A}é\u{0130}x"), "\u{212A}é\u{0130}x", "by characters");
     }
 
     #[test]
     fn a_word_trigram_index_is_given_the_longest_word_of_the_rare_run() {
         let sample = users_like_the_benchmarks();
         let words = SubstringIndex::ColumnTrigrams;
-        assert_eq!(window(&sample, words, "user142@"), Some("142".into()), "`142@`'s word");
-        assert_eq!(window(&sample, words, "zed@example.org"), Some("zed".into()), "`zed` of `zed@e`, as long as `org`");
-        assert_eq!(window(&sample, words, "qxuser14@abcde"), Some("abcde".into()), "`14@abcde`'s longest word");
+        assert_eq!(window(&sample, words, "user142@"), "142", "`142@`'s word");
+        assert_eq!(window(&sample, words, "zed@example.org"), "zed", "`zed` of `zed@e`, as long as `org`");
+        assert_eq!(window(&sample, words, "qxuser14@abcde"), "abcde", "`14@abcde`'s longest word");
         // No rare run holds a word of three: q whole, which pg_trgm searches with its word-edge trigrams.
-        assert_eq!(window(&sample, words, "@.-x"), Some("@.-x".into()));
-        assert_eq!(window(&sample, words, "user@example.com"), Some("user@example.com".into()), "`er@e` has none");
-        assert_eq!(window(&sample, words, "ab"), None, "below 3 characters: no index");
+        assert_eq!(window(&sample, words, "@.-x"), "@.-x");
+        assert_eq!(window(&sample, words, "user@example.com"), "user@example.com", "`er@e` has none");
     }
 
     #[test]
     fn an_empty_sample_searches_q_whole() {
         let empty = TrigramSample::default();
-        assert_eq!(window(&empty, SubstringIndex::SearchTable, "user142@"), Some("user142@".into()));
+        assert_eq!(window(&empty, SubstringIndex::SearchTable, "user142@"), "user142@");
     }
 }
