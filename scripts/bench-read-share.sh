@@ -184,6 +184,8 @@ pg_ticks() { local pids; pids="$(pgrep -d' ' -x postgres || true)"; [[ -z "$pids
     (cd /proc && cat $(printf '%s/stat ' $pids) 2>/dev/null) | awk '{s += $14 + $15} END {print s + 0}'; }
 # busy clock ticks of the whole machine (every CPU's time less idle and iowait)
 machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+# context switches of every thread of a process (voluntary and not): how often its work hops between threads
+switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}'; }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 # per_request TICKS REQUESTS → µs of CPU per request
@@ -232,7 +234,7 @@ done
 
 # --- interleaved rounds ----------------------------------------------------------------------------------------------
 
-declare -A RPS CPU PG_CPU MACHINE_CPU BAD
+declare -A RPS CPU PG_CPU MACHINE_CPU SWITCHES BAD
 list=($TARGETS)
 for ((round = 1; round <= ROUNDS; round++)); do
     # Rotate the order each round, so no server always runs first (or right after another).
@@ -240,16 +242,19 @@ for ((round = 1; round <= ROUNDS; round++)); do
     for target in "${order[@]}"; do
         timeout 30 wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "$TMP/get.lua" "http://$HOST:${PORT[$target]}" -- "$((USERS + 1))" "${TOKEN[$target]}" >/dev/null # warm-up
         before="$(cpu_ticks "${PID[$target]}")" pg_before="$(pg_ticks)" machine_before="$(machine_ticks)"
+        switches_before="$(switches "${PID[$target]}")"
         out="$(timeout $((DURATION + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s "$TMP/get.lua" \
             "http://$HOST:${PORT[$target]}" -- "$((USERS + 1))" "${TOKEN[$target]}" | grep '^RESULT')"
         after="$(cpu_ticks "${PID[$target]}")" pg_after="$(pg_ticks)" machine_after="$(machine_ticks)"
+        switches_after="$(switches "${PID[$target]}")"
         requests="$(field requests "$out")"
         PG_CPU[$target,$round]="$(per_request $((pg_after - pg_before)) "$requests")"
         MACHINE_CPU[$target,$round]="$(per_request $((machine_after - machine_before)) "$requests")"
         RPS[$target,$round]="$(field rps "$out")"
         CPU[$target,$round]="$(per_request $((after - before)) "$requests")"
+        SWITCHES[$target,$round]="$(awk -v s=$((switches_after - switches_before)) -v n="$requests" 'BEGIN {printf "%.2f", s / n}')"
         BAD[$target]=$((${BAD[$target]:-0} + $(field non2xx "$out") + $(field errors "$out")))
-        log "round $round $target: ${RPS[$target,$round]} req/s, ${CPU[$target,$round]} µs CPU/request (PostgreSQL ${PG_CPU[$target,$round]}, machine ${MACHINE_CPU[$target,$round]}), p99 $(field p99_ms "$out") ms"
+        log "round $round $target: ${RPS[$target,$round]} req/s, ${CPU[$target,$round]} µs CPU/request (PostgreSQL ${PG_CPU[$target,$round]}, machine ${MACHINE_CPU[$target,$round]}), ${SWITCHES[$target,$round]} context switches/request, p99 $(field p99_ms "$out") ms"
     done
 done
 
@@ -261,15 +266,16 @@ declare -A GOAL=([memory]=85 [sqlite]=60 [postgres]=70 [postgres-plain]=70)
 echo "Run at $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet || echo ' + uncommitted changes'):"
 echo "$ROUNDS interleaved rounds of wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, GET /users/{id} over ids 2..$((USERS + 1)) with the admin's token, pool $POOL_SIZE, PostgreSQL URL parameters $PG_PARAMS (server ssl: $(psql -X -At "$PG_URL/postgres" -c 'SHOW ssl' 2>/dev/null || echo unknown))."
 echo
-echo "| server | median req/s | median share of baseline (per-round shares) | goal | median CPU µs/request: server | PostgreSQL | whole machine | non-2xx + socket errors |"
-echo "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"
+echo "| server | median req/s | median share of baseline (per-round shares) | goal | median CPU µs/request: server | PostgreSQL | whole machine | context switches/request | non-2xx + socket errors |"
+echo "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 for target in $TARGETS; do
-    rps="" shares="" cpus="" pg_cpus="" machine_cpus=""
+    rps="" shares="" cpus="" pg_cpus="" machine_cpus="" switch_counts=""
     for ((round = 1; round <= ROUNDS; round++)); do
         rps+="${RPS[$target,$round]} "
         cpus+="${CPU[$target,$round]} "
         pg_cpus+="${PG_CPU[$target,$round]} "
         machine_cpus+="${MACHINE_CPU[$target,$round]} "
+        switch_counts+="${SWITCHES[$target,$round]} "
         shares+="$(awk -v a="${RPS[$target,$round]}" -v b="${RPS[baseline,$round]}" 'BEGIN {printf "%.1f", 100 * a / b}') "
     done
     share="$(median <<<"$shares")"
@@ -280,5 +286,5 @@ for target in $TARGETS; do
         met="$(awk -v s="$share" -v g="${GOAL[$target]}" 'BEGIN {print (s >= g ? "meets" : "misses")}')"
         verdict="**$share %** ($met; ${shares% })"
     fi
-    echo "| $target | $(median <<<"$rps") | $verdict | $goal | $(median <<<"$cpus") | $(median <<<"$pg_cpus") | $(median <<<"$machine_cpus") | ${BAD[$target]} |"
+    echo "| $target | $(median <<<"$rps") | $verdict | $goal | $(median <<<"$cpus") | $(median <<<"$pg_cpus") | $(median <<<"$machine_cpus") | $(median <<<"$switch_counts") | ${BAD[$target]} |"
 done
