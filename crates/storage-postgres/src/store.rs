@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
 use users_domain::ports::RepositoryError;
-use users_storage_sql::{select_one_with_one_session, user_columns, BatchStatement, Failed, ReadBatches};
+use users_storage_sql::{select_one, user_columns, BatchStatement, Failed, ReadBatches};
 use users_storage_sql::{CallerSession, Connections, Dialect, SqlStore, UserRow};
 use users_storage_sql::{RowWithSessions, StatementContext as _, SubstringIndex};
 
@@ -54,16 +54,14 @@ impl BatchStatement for UsersById {
     type Database = Postgres;
     type Row = UserRow<OffsetDateTime>;
 
-    /// One id is the plain primary-key lookup (PostgreSQL spends less on it than on `ANY` of one element); with
-    /// sessions, each row also says which of them are its user's and live (an `ARRAY` column), or, for the
-    /// common read of one caller with one session, whether that session is live (an `EXISTS`, cheaper to plan).
+    /// A batch of one id with at most one session is [`select_one`]'s; with sessions, each row also says which of
+    /// them are its user's and live (an `ARRAY` column).
     async fn select(
         &self,
         connection: &mut PgConnection,
         ids: &[i64],
         sessions: &[String],
     ) -> Result<Vec<RowWithSessions<Self::Row>>, Failed> {
-        const SELECT_ONE: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
         const SELECT_MANY: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ANY($1)");
         const SELECT_ONE_WITH_SESSIONS: &str = concat!(
             "SELECT ",
@@ -79,16 +77,13 @@ impl BatchStatement for UsersById {
              WHERE f.id = ANY($2) AND f.user_id = users.id AND f.revoked_at IS NULL) AS live_sessions \
              FROM users WHERE id = ANY($1)"
         );
-        if sessions.is_empty() {
-            let rows: Vec<Self::Row> = match ids {
-                [id] => sqlx::query_as(SELECT_ONE).bind(id).fetch_all(connection).await,
-                _ => sqlx::query_as(SELECT_MANY).bind(ids).fetch_all(connection).await,
-            }
-            .step("read users by id")?;
-            return Ok(rows.into_iter().map(|row| (row, Vec::new())).collect());
+        if let Some(rows) = select_one::<Postgres, OffsetDateTime>(connection, ids, sessions).await {
+            return rows;
         }
-        if let ([id], [session]) = (ids, sessions) {
-            return select_one_with_one_session::<Postgres, OffsetDateTime>(connection, *id, session).await;
+        if sessions.is_empty() {
+            let rows: Vec<Self::Row> =
+                sqlx::query_as(SELECT_MANY).bind(ids).fetch_all(connection).await.step("read users by id")?;
+            return Ok(rows.into_iter().map(|row| (row, Vec::new())).collect());
         }
         let rows: Vec<SessionUserRow> = match ids {
             [id] => sqlx::query_as(SELECT_ONE_WITH_SESSIONS).bind(id).bind(sessions).fetch_all(connection).await,

@@ -25,6 +25,9 @@ use users_domain::ports::RepositoryError;
 /// A user row and those of the batch's sessions that are its user's and not revoked.
 pub type RowWithSessions<Row> = (Row, Vec<String>);
 
+/// A user by primary key, in both dialects: a batch of one id and no session.
+const SELECT_ONE: &str = concat!("SELECT ", crate::user_columns!(), " FROM users WHERE id = $1");
+
 /// The statement of the commonest read, one caller with one session (`$1`, `$2`), in both dialects: the user by
 /// primary key and whether that session is theirs and live, a plain `EXISTS` on the session's primary key.
 const SELECT_ONE_WITH_ONE_SESSION: &str = concat!(
@@ -43,33 +46,48 @@ pub struct OneSessionRow<Time> {
     session_live: bool,
 }
 
-/// A batch of one id and one session (a dialect's [`BatchStatement`] answers it so), as a batch's answer: the
-/// user, with the session when it is live.
-pub async fn select_one_with_one_session<DB, Time>(
+/// The answer to a batch of one id with no session or one session, the commonest batches, by plain primary-key
+/// statements that are the same in both dialects (cheaper to plan than a list of one); `None` for any other batch,
+/// which the dialect's [`BatchStatement`] answers.
+pub async fn select_one<DB, Time>(
     connection: &mut DB::Connection,
-    id: i64,
-    session: &str,
-) -> Result<Vec<RowWithSessions<UserRow<Time>>>, Failed>
+    ids: &[i64],
+    sessions: &[String],
+) -> Option<Result<Vec<RowWithSessions<UserRow<Time>>>, Failed>>
 where
     DB: Database,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'t> i64: Encode<'t, DB> + Type<DB>,
     for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'r> UserRow<Time>: FromRow<'r, DB::Row> + Send + Unpin,
     for<'r> OneSessionRow<Time>: FromRow<'r, DB::Row> + Send + Unpin,
     DB::Arguments: IntoArguments<DB>,
 {
-    let rows: Vec<OneSessionRow<Time>> = sqlx::query_as(SELECT_ONE_WITH_ONE_SESSION)
-        .bind(id)
-        .bind(session.to_owned())
-        .fetch_all(connection)
-        .await
-        .step("read a user by id with its session")?;
-    let live = |session_live: bool| if session_live { vec![session.to_owned()] } else { Vec::new() };
-    Ok(rows.into_iter().map(|row| (row.user, live(row.session_live))).collect())
+    let rows = match (ids, sessions) {
+        ([id], []) => {
+            let rows = sqlx::query_as(SELECT_ONE).bind(*id).fetch_all(connection).await.step("read a user by id");
+            rows.map(|rows: Vec<UserRow<Time>>| rows.into_iter().map(|row| (row, Vec::new())).collect())
+        }
+        ([id], [session]) => {
+            let rows = sqlx::query_as(SELECT_ONE_WITH_ONE_SESSION)
+                .bind(*id)
+                .bind(session.clone())
+                .fetch_all(connection)
+                .await
+                .step("read a user by id with its session");
+            let live = |session_live: bool| if session_live { vec![session.clone()] } else { Vec::new() };
+            rows.map(|rows: Vec<OneSessionRow<Time>>| {
+                rows.into_iter().map(|row| (row.user, live(row.session_live))).collect()
+            })
+        }
+        _ => return None,
+    };
+    Some(rows)
 }
 
 /// The statement that answers a batch: the rows of these ids (sorted, distinct) that exist, in any order, each with
-/// those of `sessions` (sorted, distinct; often none) that are its user's and not revoked.
+/// those of `sessions` (sorted, distinct; often none) that are its user's and not revoked. A dialect answers the
+/// batches of one id with at most one session by [`select_one`] first.
 #[async_trait]
 pub trait BatchStatement: Send + Sync + 'static {
     type Database: Database;

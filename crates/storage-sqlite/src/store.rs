@@ -9,8 +9,8 @@ use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use users_domain::ports::RepositoryError;
 use users_storage_sql::{
-    select_one_with_one_session, user_columns, BatchStatement, CallerSession, Connections, Dialect, Failed,
-    ReadBatches, RowWithSessions, SqlStore, StatementContext as _, SubstringIndex,
+    select_one, user_columns, BatchStatement, CallerSession, Connections, Dialect, Failed, ReadBatches,
+    RowWithSessions, SqlStore, StatementContext as _, SubstringIndex,
 };
 
 /// A user row as SQLite stores it: timestamps in microseconds since the Unix epoch.
@@ -61,17 +61,15 @@ impl BatchStatement for UsersById {
     type Database = Sqlite;
     type Row = UserRow;
 
-    /// Many ids go as one JSON array, so the statement's text (and its prepared form, cached per connection)
-    /// is the same for every batch size; so do the sessions, whose live ones come back space-separated (a session
-    /// id has no space). The common read of one caller with one session has its own plain statement (no JSON to
-    /// build or parse): the user by primary key and whether that session is live.
+    /// A batch of one id with at most one session is [`select_one`]'s. Otherwise the ids go as one JSON array, so
+    /// the statement's text (and its prepared form, cached per connection) is the same for every batch size; so do
+    /// the sessions, whose live ones come back space-separated (a session id has no space).
     async fn select(
         &self,
         connection: &mut SqliteConnection,
         ids: &[i64],
         sessions: &[String],
     ) -> Result<Vec<RowWithSessions<UserRow>>, Failed> {
-        const SELECT_ONE: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
         const SELECT_MANY: &str =
             concat!("SELECT ", user_columns!(), " FROM users WHERE id IN (SELECT value FROM json_each($1))");
         const SELECT_WITH_SESSIONS: &str = concat!(
@@ -81,20 +79,15 @@ impl BatchStatement for UsersById {
                WHERE f.id IN (SELECT value FROM json_each($2)) AND f.user_id = users.id AND f.revoked_at IS NULL) \
                AS live_sessions FROM users WHERE id IN (SELECT value FROM json_each($1))"
         );
+        if let Some(rows) = select_one::<Sqlite, i64>(connection, ids, sessions).await {
+            return rows;
+        }
         let json_list = |items: Vec<String>| format!("[{}]", items.join(","));
         if sessions.is_empty() {
-            let rows: Vec<UserRow> = match ids {
-                [id] => sqlx::query_as(SELECT_ONE).bind(id).fetch_all(connection).await,
-                _ => {
-                    let list = json_list(ids.iter().map(i64::to_string).collect());
-                    sqlx::query_as(SELECT_MANY).bind(list).fetch_all(connection).await
-                }
-            }
-            .step("read users by id")?;
+            let list = json_list(ids.iter().map(i64::to_string).collect());
+            let rows: Vec<UserRow> =
+                sqlx::query_as(SELECT_MANY).bind(list).fetch_all(connection).await.step("read users by id")?;
             return Ok(rows.into_iter().map(|row| (row, Vec::new())).collect());
-        }
-        if let ([id], [session]) = (ids, sessions) {
-            return select_one_with_one_session::<Sqlite, i64>(connection, *id, session).await;
         }
         let ids = json_list(ids.iter().map(i64::to_string).collect());
         // Session ids are letters, digits, `_` and `-` (SessionId): quoted as they are, they are JSON strings.
