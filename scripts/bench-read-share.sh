@@ -263,7 +263,13 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {print (NR % 2
 # --- summary ---------------------------------------------------------------------------------------------------------
 
 declare -A GOAL=([memory]=85 [sqlite]=60 [postgres]=70 [postgres-plain]=70)
-echo "Run at $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet || echo ' + uncommitted changes'):"
+# A reused binary may be older than the checkout: say when it was built rather than which commit is checked out.
+if [[ "${BENCH_SKIP_BUILD:-0}" == 1 ]]; then
+    built="binaries built $(date -u -r "$BIN" +%Y-%m-%dT%H:%MZ) (reused; the checkout is at $(git -C "$ROOT" rev-parse --short HEAD))"
+else
+    built="commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet || echo ' + uncommitted changes')"
+fi
+echo "Run at $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $built:"
 echo "$ROUNDS interleaved rounds of wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, GET /users/{id} over ids 2..$((USERS + 1)) with the admin's token, pool $POOL_SIZE, PostgreSQL URL parameters $PG_PARAMS (server ssl: $(psql -X -At "$PG_URL/postgres" -c 'SHOW ssl' 2>/dev/null || echo unknown))."
 echo
 echo "| server | median req/s | median share of baseline (per-round shares) | goal | median CPU µs/request: server | PostgreSQL | whole machine | context switches/request | non-2xx + socket errors |"
