@@ -238,8 +238,7 @@ impl MailFlows {
     async fn update(&self, user: &User, patch: UserPatch) -> Result<User, MailFlowError> {
         self.ports.users.update(user.id, patch).await.map_err(|e| match e {
             // Deleted meanwhile, or the email changed since the token's address was checked. These patches never
-            // remove an admin, so a refusal as `LastAdmin` means the same: the address changed and came back
-            // between the guarded write and the look that explains it (PostgreSQL's statements see new snapshots).
+            // remove an admin, so `LastAdmin` cannot come from the guard; it is taken as the email's change too.
             UpdateUserError::NotFound | UpdateUserError::EmailChanged | UpdateUserError::LastAdmin => {
                 MailFlowError::InvalidToken
             }

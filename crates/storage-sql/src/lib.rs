@@ -330,11 +330,18 @@ where
 }
 
 /// An update whose guarded statement wrote nothing: the user is not there, has another email than the patch
-/// expects, or is there as it expects (so the guard kept the last admin). `email`: the user's, if there.
-fn nothing_updated(email: Option<String>, expected_email: Option<&Email>) -> UpdateUserError {
+/// expects, or is there as it expects (so the guard kept the last admin). `email`: the user's, looked up after the
+/// statement. On PostgreSQL that look takes a new snapshot, so an email changed and changed back between the two
+/// reads as expected: when the patch could not remove an admin, that is the only way the guard failed.
+fn nothing_updated(
+    email: Option<String>,
+    expected_email: Option<&Email>,
+    may_remove_an_admin: bool,
+) -> UpdateUserError {
     match (email, expected_email) {
         (None, _) => UpdateUserError::NotFound,
         (Some(email), Some(expected)) if email != expected.as_str() => UpdateUserError::EmailChanged,
+        (Some(_), Some(_)) if !may_remove_an_admin => UpdateUserError::EmailChanged,
         (Some(_), _) => UpdateUserError::LastAdmin,
     }
 }
@@ -385,6 +392,24 @@ mod tests {
         assert_eq!(total_told_by_the_page(&query(0, None), 4), None, "more follow");
         assert_eq!(total_told_by_the_page(&query(9, None), 0), None, "past the end: the end is unknown");
         assert_eq!(total_told_by_the_page(&query(0, Some(5)), 1), None, "the matches before the cursor are unknown");
+    }
+
+    #[test]
+    fn an_update_that_wrote_nothing_is_told_apart_by_the_email_found_after_it() {
+        let expected = Email::parse("ann@example.com").expect("valid");
+        let found = |email: &str| Some(email.to_owned());
+        assert!(matches!(nothing_updated(None, Some(&expected), true), UpdateUserError::NotFound));
+        assert!(matches!(
+            nothing_updated(found("bob@example.com"), Some(&expected), true),
+            UpdateUserError::EmailChanged
+        ));
+        assert!(matches!(nothing_updated(found("ann@example.com"), None, true), UpdateUserError::LastAdmin));
+        // The email was another when the guarded statement ran, and is back by the look after it: only the email
+        // guard can have failed for a patch that removes no admin.
+        assert!(matches!(
+            nothing_updated(found("ann@example.com"), Some(&expected), false),
+            UpdateUserError::EmailChanged
+        ));
     }
 
     #[test]

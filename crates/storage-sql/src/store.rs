@@ -344,7 +344,7 @@ for_every_dialect! {
                 .map_err(update_error)?;
             match updated {
                 Ok(row) => Ok(into_user(row)?),
-                Err(email) => Err(nothing_updated(email, patch.expected_email.as_ref())),
+                Err(email) => Err(nothing_updated(email, patch.expected_email.as_ref(), may_remove_an_admin)),
             }
         }
 
