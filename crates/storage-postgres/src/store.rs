@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
 use users_domain::ports::RepositoryError;
-use users_storage_sql::{select_one, user_columns, BatchStatement, Failed, ReadBatches};
+use users_storage_sql::{user_columns, BatchStatement, Failed, ReadBatches};
 use users_storage_sql::{CallerSession, Connections, Dialect, SqlStore, UserRow};
 use users_storage_sql::{RowWithSessions, StatementContext as _, SubstringIndex};
 
@@ -54,8 +54,8 @@ impl BatchStatement for UsersById {
     type Database = Postgres;
     type Row = UserRow<OffsetDateTime>;
 
-    /// A batch of one id with at most one session is [`select_one`]'s; with sessions, each row also says which of
-    /// them are its user's and live (an `ARRAY` column).
+    /// Many ids, or one id with several sessions (the shared batching answers one id with at most one session
+    /// itself); with sessions, each row also says which of them are its user's and live (an `ARRAY` column).
     async fn select(
         &self,
         connection: &mut PgConnection,
@@ -77,9 +77,6 @@ impl BatchStatement for UsersById {
              WHERE f.id = ANY($2) AND f.user_id = users.id AND f.revoked_at IS NULL) AS live_sessions \
              FROM users WHERE id = ANY($1)"
         );
-        if let Some(rows) = select_one::<Postgres, OffsetDateTime>(connection, ids, sessions).await {
-            return rows;
-        }
         if sessions.is_empty() {
             let rows: Vec<Self::Row> =
                 sqlx::query_as(SELECT_MANY).bind(ids).fetch_all(connection).await.step("read users by id")?;

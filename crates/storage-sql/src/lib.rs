@@ -24,7 +24,7 @@ macro_rules! user_columns {
 
 pub use connections::{Connection, Connections, Options};
 pub use errors::{storage_error, Failed, StatementContext, StatementError};
-pub use read_batches::{select_one, BatchStatement, ReadBatches, RowWithSessions};
+pub use read_batches::{BatchStatement, ReadBatches, RowWithSessions};
 pub use rows::{TimeColumn, UserRow};
 pub use store::{CallerSession, Dialect, SqlStore};
 pub use substring_search::SubstringIndex;

@@ -49,7 +49,7 @@ pub struct OneSessionRow<Time> {
 /// The answer to a batch of one id with no session or one session, the commonest batches, by plain primary-key
 /// statements that are the same in both dialects (cheaper to plan than a list of one); `None` for any other batch,
 /// which the dialect's [`BatchStatement`] answers.
-pub async fn select_one<DB, Time>(
+async fn select_one<DB, Time>(
     connection: &mut DB::Connection,
     ids: &[i64],
     sessions: &[String],
@@ -86,8 +86,8 @@ where
 }
 
 /// The statement that answers a batch: the rows of these ids (sorted, distinct) that exist, in any order, each with
-/// those of `sessions` (sorted, distinct; often none) that are its user's and not revoked. A dialect answers the
-/// batches of one id with at most one session by [`select_one`] first.
+/// those of `sessions` (sorted, distinct; often none) that are its user's and not revoked. Batches of one id with at
+/// most one session never reach it: [`select_one`] answers them.
 #[async_trait]
 pub trait BatchStatement: Send + Sync + 'static {
     type Database: Database;
@@ -158,7 +158,17 @@ impl From<BatchFailed> for RepositoryError {
     }
 }
 
-impl<S: BatchStatement> ReadBatches<S> {
+impl<S, Time> ReadBatches<S>
+where
+    S: BatchStatement<Row = UserRow<Time>>,
+    Time: Clone + Send + 'static,
+    for<'c> &'c mut <S::Database as Database>::Connection: Executor<'c, Database = S::Database>,
+    for<'t> i64: Encode<'t, S::Database> + Type<S::Database>,
+    for<'t> String: Encode<'t, S::Database> + Type<S::Database>,
+    for<'r> UserRow<Time>: FromRow<'r, <S::Database as Database>::Row> + Send + Unpin,
+    for<'r> OneSessionRow<Time>: FromRow<'r, <S::Database as Database>::Row> + Send + Unpin,
+    <S::Database as Database>::Arguments: IntoArguments<S::Database>,
+{
     /// At most `in_flight` statements at once (at least one).
     fn new(statement: S, in_flight: usize) -> Self {
         Self {
@@ -199,7 +209,7 @@ impl<S: BatchStatement> ReadBatches<S> {
             // The read serving this one was cancelled (its client went away): read alone.
             Err(_) => {
                 let sessions: Vec<String> = session.iter().map(|s| s.session_id.clone()).collect();
-                let answer = connections.run(async |c| self.statement.select(c, ids, &sessions).await).await;
+                let answer = connections.run(async |c| self.select(c, ids, &sessions).await).await;
                 Ok(own_rows::<S>(ids, session, &answer.map_err(storage_error)?))
             }
         }
@@ -225,7 +235,7 @@ impl<S: BatchStatement> ReadBatches<S> {
                     batch.iter().filter_map(|read| read.session.as_ref().map(|s| s.session_id.clone())).collect();
                 sessions.sort_unstable();
                 sessions.dedup();
-                self.statement.select(c, &ids, &sessions).await
+                self.select(c, &ids, &sessions).await
             })
             .await;
         if waiting.waiting {
@@ -252,6 +262,21 @@ impl<S: BatchStatement> ReadBatches<S> {
         }
     }
 
+    /// A batch's answer: [`select_one`]'s for one id with at most one session, else the dialect's statement's.
+    async fn select(
+        &self,
+        connection: &mut <S::Database as Database>::Connection,
+        ids: &[i64],
+        sessions: &[String],
+    ) -> Result<Vec<RowWithSessions<S::Row>>, Failed> {
+        match select_one::<S::Database, Time>(connection, ids, sessions).await {
+            Some(answer) => answer,
+            None => self.statement.select(connection, ids, sessions).await,
+        }
+    }
+}
+
+impl<S: BatchStatement> ReadBatches<S> {
     fn lock(&self) -> MutexGuard<'_, Queue<S::Row>> {
         // The queue is changed in single calls: a panic elsewhere cannot leave it half-changed.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)

@@ -9,8 +9,8 @@ use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use users_domain::ports::RepositoryError;
 use users_storage_sql::{
-    select_one, user_columns, BatchStatement, CallerSession, Connections, Dialect, Failed, ReadBatches,
-    RowWithSessions, SqlStore, StatementContext as _, SubstringIndex,
+    user_columns, BatchStatement, CallerSession, Connections, Dialect, Failed, ReadBatches, RowWithSessions, SqlStore,
+    StatementContext as _, SubstringIndex,
 };
 
 /// A user row as SQLite stores it: timestamps in microseconds since the Unix epoch.
@@ -61,9 +61,10 @@ impl BatchStatement for UsersById {
     type Database = Sqlite;
     type Row = UserRow;
 
-    /// A batch of one id with at most one session is [`select_one`]'s. Otherwise the ids go as one JSON array, so
-    /// the statement's text (and its prepared form, cached per connection) is the same for every batch size; so do
-    /// the sessions, whose live ones come back space-separated (a session id has no space).
+    /// Many ids, or one id with several sessions (the shared batching answers one id with at most one session
+    /// itself): the ids go as one JSON array, so the statement's text (and its prepared form, cached per
+    /// connection) is the same for every batch size; so do the sessions, whose live ones come back space-separated
+    /// (a session id has no space).
     async fn select(
         &self,
         connection: &mut SqliteConnection,
@@ -79,9 +80,6 @@ impl BatchStatement for UsersById {
                WHERE f.id IN (SELECT value FROM json_each($2)) AND f.user_id = users.id AND f.revoked_at IS NULL) \
                AS live_sessions FROM users WHERE id IN (SELECT value FROM json_each($1))"
         );
-        if let Some(rows) = select_one::<Sqlite, i64>(connection, ids, sessions).await {
-            return rows;
-        }
         let json_list = |items: Vec<String>| format!("[{}]", items.join(","));
         if sessions.is_empty() {
             let list = json_list(ids.iter().map(i64::to_string).collect());
