@@ -882,6 +882,7 @@ macro_rules! auth_store_contract_tests {
             purging_mail_removes_expired_tokens_and_old_finished_mails,
             concurrent_queueings_to_one_address_keep_its_limit,
             find_caller_checks_the_session_in_the_same_read,
+            concurrent_callers_each_get_their_own_session_check,
             sessions_are_listed_newest_first_with_their_last_use,
             sessions_are_revoked_one_or_all_but_one,
             a_token_spent_within_the_grace_is_repeated_until_its_successor_is_spent,
@@ -1446,6 +1447,42 @@ pub async fn find_caller_checks_the_session_in_the_same_read(storage: Arc<dyn St
     assert_eq!(ids_of(&found), vec![alice, bob], "other sessions are untouched");
     let missing = UserId::new(alice.get() + 100).expect("id");
     assert!(storage.find_caller(missing, None, &[]).await.expect("read").is_empty());
+}
+
+/// Reads of several callers at once, which the SQL stores answer in shared statements: each caller is found only
+/// with a live session of their own, whichever other callers, sessions and users the same statement served.
+pub async fn concurrent_callers_each_get_their_own_session_check(storage: Arc<dyn Storage>) {
+    let now = at(NOW);
+    let alice = storage.create(new_user("alice")).await.expect("created").id;
+    let bob = storage.create(new_user("bob")).await.expect("created").id;
+    let carol = storage.create(new_user("carol")).await.expect("created").id;
+    session_token(&storage, alice, "a1", "s-alice", now, ClientInfo::default()).await;
+    session_token(&storage, alice, "a0", "s-alice-old", now, ClientInfo::default()).await;
+    session_token(&storage, bob, "b1", "s-bob", now, ClientInfo::default()).await;
+    session_token(&storage, carol, "c1", "s-carol", now, ClientInfo::default()).await;
+    storage.revoke_family_of("a0", now).await.expect("revoked");
+    storage.revoke_family_of("c1", now).await.expect("revoked");
+    // (caller, session, others read) → the users found
+    let cases = [
+        (alice, "s-alice", vec![bob], vec![alice, bob]),
+        (bob, "s-bob", vec![alice], vec![alice, bob]),
+        (alice, "s-bob", vec![carol], vec![carol]),
+        (carol, "s-carol", vec![alice], vec![alice]),
+        (alice, "s-alice-old", vec![], vec![]),
+        (bob, "s-alice", vec![], vec![]),
+    ];
+    let mut reads = tokio::task::JoinSet::new();
+    for round in 0..300 {
+        let storage = storage.clone();
+        let (caller, session, others, expected) = cases[round % cases.len()].clone();
+        reads.spawn(async move {
+            let found = storage.find_caller(caller, Some(&sid(session)), &others).await.expect("read");
+            assert_eq!(ids_of(&found), expected, "caller {caller:?} with {session}");
+        });
+    }
+    while let Some(read) = reads.join_next().await {
+        read.expect("every caller's session was checked on its own");
+    }
 }
 
 pub async fn sessions_are_listed_newest_first_with_their_last_use(storage: Arc<dyn Storage>) {

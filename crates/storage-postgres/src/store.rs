@@ -6,8 +6,8 @@ use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
 use users_domain::ports::RepositoryError;
-use users_storage_sql::{user_columns, BatchStatement, Failed, ReadBatches};
-use users_storage_sql::{CallerSession, Connections, Dialect, SqlStore, UserRow};
+use users_storage_sql::{user_columns, BatchStatement, CallerSession, Failed, ReadBatches};
+use users_storage_sql::{Connections, Dialect, SqlStore, UserRow};
 use users_storage_sql::{RowWithSessions, StatementContext as _, SubstringIndex};
 
 /// How to reach the database.
@@ -46,7 +46,7 @@ struct UsersById;
 struct SessionUserRow {
     #[sqlx(flatten)]
     user: UserRow<OffsetDateTime>,
-    live_sessions: Vec<String>,
+    live_sessions: Option<Vec<String>>,
 }
 
 #[async_trait]
@@ -55,26 +55,20 @@ impl BatchStatement for UsersById {
     type Row = UserRow<OffsetDateTime>;
 
     /// Many ids, or one id with several sessions (the shared batching answers one id with at most one session
-    /// itself); with sessions, each row also says which of them are its user's and live (an `ARRAY` column).
+    /// itself); with sessions, each caller's row also says which of them are its user's and live (an `ARRAY`
+    /// column, NULL for the rows of users who are no caller).
     async fn select(
         &self,
         connection: &mut PgConnection,
         ids: &[i64],
-        sessions: &[String],
+        sessions: &[CallerSession],
     ) -> Result<Vec<RowWithSessions<Self::Row>>, Failed> {
         const SELECT_MANY: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ANY($1)");
-        const SELECT_ONE_WITH_SESSIONS: &str = concat!(
+        const SELECT_WITH_SESSIONS: &str = concat!(
             "SELECT ",
             user_columns!(),
-            ", ARRAY(SELECT f.id FROM refresh_families f \
-             WHERE f.id = ANY($2) AND f.user_id = users.id AND f.revoked_at IS NULL) AS live_sessions \
-             FROM users WHERE id = $1"
-        );
-        const SELECT_MANY_WITH_SESSIONS: &str = concat!(
-            "SELECT ",
-            user_columns!(),
-            ", ARRAY(SELECT f.id FROM refresh_families f \
-             WHERE f.id = ANY($2) AND f.user_id = users.id AND f.revoked_at IS NULL) AS live_sessions \
+            ", CASE WHEN id = ANY($3) THEN ARRAY(SELECT f.id FROM refresh_families f \
+               WHERE f.id = ANY($2) AND f.user_id = users.id AND f.revoked_at IS NULL) END AS live_sessions \
              FROM users WHERE id = ANY($1)"
         );
         if sessions.is_empty() {
@@ -82,12 +76,17 @@ impl BatchStatement for UsersById {
                 sqlx::query_as(SELECT_MANY).bind(ids).fetch_all(connection).await.step("read users by id")?;
             return Ok(rows.into_iter().map(|row| (row, Vec::new())).collect());
         }
-        let rows: Vec<SessionUserRow> = match ids {
-            [id] => sqlx::query_as(SELECT_ONE_WITH_SESSIONS).bind(id).bind(sessions).fetch_all(connection).await,
-            _ => sqlx::query_as(SELECT_MANY_WITH_SESSIONS).bind(ids).bind(sessions).fetch_all(connection).await,
-        }
-        .step("read users by id with their sessions")?;
-        Ok(rows.into_iter().map(|row| (row.user, row.live_sessions)).collect())
+        let session_ids: Vec<&str> = sessions.iter().map(|s| s.session_id.as_str()).collect();
+        let mut callers: Vec<i64> = sessions.iter().map(|s| s.user_id).collect();
+        callers.dedup();
+        let rows: Vec<SessionUserRow> = sqlx::query_as(SELECT_WITH_SESSIONS)
+            .bind(ids)
+            .bind(session_ids)
+            .bind(callers)
+            .fetch_all(connection)
+            .await
+            .step("read users by id with their sessions")?;
+        Ok(rows.into_iter().map(|row| (row.user, row.live_sessions.unwrap_or_default())).collect())
     }
 
     fn id_of(row: &Self::Row) -> i64 {

@@ -79,7 +79,7 @@ pub trait Dialect: Send + Sync + 'static {
 
 /// A caller's session, checked where the caller is loaded: `session_id` must be a family of `user_id` that is not
 /// revoked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct CallerSession {
     pub user_id: i64,
     pub session_id: String,

@@ -63,36 +63,38 @@ impl BatchStatement for UsersById {
 
     /// Many ids, or one id with several sessions (the shared batching answers one id with at most one session
     /// itself): the ids go as one JSON array, so the statement's text (and its prepared form, cached per
-    /// connection) is the same for every batch size; so do the sessions, whose live ones come back space-separated
-    /// (a session id has no space).
+    /// connection) is the same for every batch size; so do the sessions and the callers' ids. Each caller's live
+    /// sessions come back space-separated (a session id has no space); the other users' rows skip the check.
     async fn select(
         &self,
         connection: &mut SqliteConnection,
         ids: &[i64],
-        sessions: &[String],
+        sessions: &[CallerSession],
     ) -> Result<Vec<RowWithSessions<UserRow>>, Failed> {
         const SELECT_MANY: &str =
             concat!("SELECT ", user_columns!(), " FROM users WHERE id IN (SELECT value FROM json_each($1))");
         const SELECT_WITH_SESSIONS: &str = concat!(
             "SELECT ",
             user_columns!(),
-            ", (SELECT group_concat(f.id, ' ') FROM refresh_families f \
-               WHERE f.id IN (SELECT value FROM json_each($2)) AND f.user_id = users.id AND f.revoked_at IS NULL) \
-               AS live_sessions FROM users WHERE id IN (SELECT value FROM json_each($1))"
+            ", CASE WHEN id IN (SELECT value FROM json_each($3)) THEN (SELECT group_concat(f.id, ' ') \
+               FROM refresh_families f WHERE f.id IN (SELECT value FROM json_each($2)) AND f.user_id = users.id \
+               AND f.revoked_at IS NULL) END AS live_sessions \
+             FROM users WHERE id IN (SELECT value FROM json_each($1))"
         );
-        let json_list = |items: Vec<String>| format!("[{}]", items.join(","));
         if sessions.is_empty() {
-            let list = json_list(ids.iter().map(i64::to_string).collect());
-            let rows: Vec<UserRow> =
-                sqlx::query_as(SELECT_MANY).bind(list).fetch_all(connection).await.step("read users by id")?;
+            let rows: Vec<UserRow> = sqlx::query_as(SELECT_MANY)
+                .bind(json_array(ids))
+                .fetch_all(connection)
+                .await
+                .step("read users by id")?;
             return Ok(rows.into_iter().map(|row| (row, Vec::new())).collect());
         }
-        let ids = json_list(ids.iter().map(i64::to_string).collect());
         // Session ids are letters, digits, `_` and `-` (SessionId): quoted as they are, they are JSON strings.
-        let sessions = json_list(sessions.iter().map(|s| format!("\"{s}\"")).collect());
+        let session_ids = json_array(sessions.iter().map(|s| format!("\"{}\"", s.session_id)));
         let rows: Vec<SessionUserRow> = sqlx::query_as(SELECT_WITH_SESSIONS)
-            .bind(ids)
-            .bind(sessions)
+            .bind(json_array(ids))
+            .bind(session_ids)
+            .bind(json_array(sessions.iter().map(|s| s.user_id)))
             .fetch_all(connection)
             .await
             .step("read users by id with their sessions")?;
@@ -108,6 +110,12 @@ impl BatchStatement for UsersById {
     fn id_of(row: &UserRow) -> i64 {
         row.id
     }
+}
+
+/// A JSON array of these items, each as it displays (so a string must come quoted).
+fn json_array<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    let items: Vec<String> = items.into_iter().map(|item| item.to_string()).collect();
+    format!("[{}]", items.join(","))
 }
 
 /// Opens (creating the file and its folder if missing) and migrates the database.
