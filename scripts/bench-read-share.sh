@@ -12,7 +12,9 @@
 # service shares with wrk and PostgreSQL, the share is about the baseline's machine time over the backend's.
 #
 # Usage: scripts/bench-read-share.sh            (progress on stderr, the markdown summary on stdout)
-# Needs: cargo, curl, wrk, sqlite3, psql; PostgreSQL at $BENCH_PG_URL (trust auth) for the postgres backend.
+# Needs: cargo, curl, wrk, sqlite3, psql; PostgreSQL at $BENCH_PG_HOST:$BENCH_PG_PORT as $BENCH_PG_USER (trust
+# auth) for the postgres backends. Servers, the database and temporary files are removed on exit, Ctrl-C included
+# (scripts/lib/bench.sh).
 # Knobs (environment):
 #   BENCH_BACKENDS     backends to measure                  (default "memory sqlite postgres postgres-plain";
 #                      postgres-plain is PostgreSQL on the same database over plain TCP, sslmode=disable)
@@ -22,14 +24,14 @@
 #   BENCH_THREADS      wrk threads                          (default 2)
 #   BENCH_USERS        seeded users                         (default 3000)
 #   BENCH_POOL_SIZE    APP__STORAGE__POOL_SIZE              (default 10)
-#   BENCH_PG_URL       server URL, no database              (default postgres://postgres@127.0.0.1:5432)
+#   BENCH_PG_HOST / BENCH_PG_PORT / BENCH_PG_USER           (default 127.0.0.1 / 5432 / postgres)
 #   BENCH_PG_PARAMS    the service's URL parameters         (default sslmode=prefer, libpq's and sqlx's default:
 #                      TLS when the server offers it; sslmode=disable measures plain TCP)
 #   BENCH_SKIP_BUILD=1 reuse target/release/{users-api,examples/no_storage_baseline}
 #   BENCH_BIN, BENCH_BASELINE_BIN  other binaries to measure (an A/B of two builds; implies BENCH_SKIP_BUILD=1)
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BACKENDS="${BENCH_BACKENDS:-memory sqlite postgres postgres-plain}"
 ROUNDS="${BENCH_ROUNDS:-5}"
 DURATION="${BENCH_DURATION:-8}"
@@ -37,83 +39,52 @@ CONNECTIONS="${BENCH_CONNECTIONS:-64}"
 THREADS="${BENCH_THREADS:-2}"
 USERS="${BENCH_USERS:-3000}"
 POOL_SIZE="${BENCH_POOL_SIZE:-10}"
-PG_URL="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}"
+PG_HOST="${BENCH_PG_HOST:-127.0.0.1}"
+PG_PORT="${BENCH_PG_PORT:-5432}"
+PG_USER="${BENCH_PG_USER:-postgres}"
 PG_PARAMS="${BENCH_PG_PARAMS:-sslmode=prefer}"
-HOST=127.0.0.1
 BIN="${BENCH_BIN:-$ROOT/target/release/users-api}"
 BASELINE_BIN="${BENCH_BASELINE_BIN:-$ROOT/target/release/examples/no_storage_baseline}"
 BENCH_DB="users_read_share_$$"
 
-log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
-die() { log "error: $*"; exit 1; }
+# shellcheck source=lib/bench.sh
+source "$ROOT/scripts/lib/bench.sh"
+bench_init read-share
 
-for tool in cargo curl wrk sqlite3 psql timeout awk; do
-    command -v "$tool" >/dev/null || die "$tool is not installed (wrk: apt-get install -y wrk)"
-done
-
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/users-read-share.XXXXXX")"
-declare -A PID PORT
-PG_CREATED=0
-cleanup() {
-    local name
-    for name in "${!PID[@]}"; do kill "${PID[$name]}" 2>/dev/null || true; done
-    for name in "${!PID[@]}"; do wait "${PID[$name]}" 2>/dev/null || true; done
-    [[ "$PG_CREATED" == 1 ]] && psql -X -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS $BENCH_DB" 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+need_tools cargo curl wrk sqlite3 psql timeout awk
 
 [[ -n "${BENCH_BIN:-}${BENCH_BASELINE_BIN:-}" ]] && BENCH_SKIP_BUILD=1
 if [[ "${BENCH_SKIP_BUILD:-0}" == 1 && -x "$BIN" && -x "$BASELINE_BIN" ]]; then
     log "reusing $BIN and $BASELINE_BIN"
 else
     log "cargo build --release (the service and the baseline)"
-    (cd "$ROOT" && timeout 3600 cargo build --release -p users-api --bin users-api --example no_storage_baseline) >&2 ||
+    (cd "$ROOT" && bounded 3600 cargo build --release -p users-api --bin users-api --example no_storage_baseline) >&2 ||
         die "release build failed"
 fi
 
+declare -A PID PORT_OF
+PG_CREATED=0
 JWT_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export APP__AUTH__JWT_SECRET="$JWT_SECRET"
 
-wait_for_port() { # wait_for_port NAME LOG → sets PORT[NAME] from the "listening on" line
-    local name="$1" errlog="$2" i port=""
-    for ((i = 0; i < 600; i++)); do
-        port="$(sed -n 's#.*listening on http://[^ ]*:\([0-9][0-9]*\).*#\1#p' "$errlog" | head -n1)"
-        [[ -n "$port" ]] && break
-        kill -0 "${PID[$name]}" 2>/dev/null || { cat "$errlog" >&2; die "$name exited before listening"; }
-        sleep 0.1
-    done
-    [[ -n "$port" ]] || die "$name: no 'listening on' line within 60 s"
-    PORT[$name]="$port"
-}
-
 start_service() { # start_service NAME URL [STORAGE_BACKEND]
-    local name="$1" url="$2" backend="${3:-$1}" errlog="$TMP/$1.log"
-    (
-        cd "$ROOT"
-        exec env APP__STORAGE__BACKEND="$backend" ${url:+APP__STORAGE__URL="$url"} \
-            APP__SERVER__HOST="$HOST" APP__SERVER__PORT=0 \
-            APP__AUTH__BCRYPT_COST=4 APP__AUTH__ACCESS_TOKEN_TTL_SECS=86400 \
-            APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE=0 APP__AUTH__SIGNUP_IP_LIMIT_PER_MINUTE=0 \
-            APP__AUTH__BOOTSTRAP_ADMIN__USERNAME=benchadmin \
-            APP__AUTH__BOOTSTRAP_ADMIN__EMAIL=benchadmin@example.com \
-            APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD=orbit-tulip-1 \
-            APP__STORAGE__POOL_SIZE="$POOL_SIZE" APP__LOG__FORMAT=json RUST_LOG=warn \
-            "$BIN" serve
-    ) >/dev/null 2>"$errlog" &
-    PID[$name]=$!
-    wait_for_port "$name" "$errlog"
-    log "$name: pid ${PID[$name]} on port ${PORT[$name]}"
+    local name="$1" url="$2" backend="${3:-$1}"
+    start_server "$name" APP__STORAGE__BACKEND="$backend" ${url:+APP__STORAGE__URL="$url"} \
+        APP__AUTH__BCRYPT_COST=4 APP__AUTH__ACCESS_TOKEN_TTL_SECS=86400 \
+        APP__AUTH__BOOTSTRAP_ADMIN__USERNAME=benchadmin APP__AUTH__BOOTSTRAP_ADMIN__EMAIL=benchadmin@example.com \
+        APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD=orbit-tulip-1 APP__STORAGE__POOL_SIZE="$POOL_SIZE"
+    PID[$name]="$SERVER_PID" PORT_OF[$name]="$PORT"
 }
 
+# The baseline is no users-api: it has no /health/ready, so only its "listening on" line is awaited.
+BASELINE_PID=""
+bench_extra_cleanup() { [[ -n "$BASELINE_PID" ]] && stop_pid "$BASELINE_PID" 5; }
 start_baseline() {
-    local errlog="$TMP/baseline.log"
-    "$BASELINE_BIN" "$HOST:0" >/dev/null 2>"$errlog" &
-    PID[baseline]=$!
-    wait_for_port baseline "$errlog"
-    log "baseline: pid ${PID[baseline]} on port ${PORT[baseline]}"
+    "$BASELINE_BIN" "$HOST:0" >/dev/null 2>"$TMP/baseline.log" &
+    BASELINE_PID=$!
+    await_listening baseline "$BASELINE_PID" "$TMP/baseline.log"
+    PID[baseline]="$BASELINE_PID" PORT_OF[baseline]="$PORT"
+    log "baseline: pid $BASELINE_PID on port $PORT"
 }
 
 # Users u000001 … straight into the store (SQL for SQLite and PostgreSQL; sign-ups for memory, which only the
@@ -130,7 +101,7 @@ SELECT printf('u%06d', i), printf('u%06d', i), printf('u%06d@example.com', i), '
 SQL
             ;;
         postgres)
-            psql -X -q -v ON_ERROR_STOP=1 "$PG_URL/$BENCH_DB" <<SQL
+            psql_in "$BENCH_DB" <<SQL
 INSERT INTO users (username, username_lower, email, name, name_lower, age, role, password_hash, created_at, updated_at)
 SELECT format('u%s', lpad(i::text, 6, '0')), format('u%s', lpad(i::text, 6, '0')),
        format('u%s@example.com', lpad(i::text, 6, '0')), 'Bench User', 'bench user', 30, 'user', '$hash',
@@ -148,9 +119,9 @@ SQL
                 printf -v name 'u%06d' "$i"
                 [[ "$i" -gt 1 ]] && echo next >>"$cfg"
                 printf 'url = "http://%s:%s/users"\nrequest = "POST"\nheader = "Content-Type: application/json"\ndata = "{\\"username\\":\\"%s\\",\\"email\\":\\"%s@example.com\\",\\"password\\":\\"orbit-tulip-1\\",\\"name\\":\\"Bench User\\",\\"age\\":30}"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\n' \
-                    "$HOST" "${PORT[memory]}" "$name" "$name" >>"$cfg"
+                    "$HOST" "${PORT_OF[memory]}" "$name" "$name" >>"$cfg"
             done
-            { timeout 300 curl -s --parallel --parallel-max 8 -K "$cfg" 2>/dev/null || true; } | sort | uniq -c >"$TMP/seed.codes"
+            { bounded 300 curl -s --parallel --parallel-max 8 -K "$cfg" 2>/dev/null || true; } | sort | uniq -c >"$TMP/seed.codes"
             grep -q "^ *$USERS 201$" "$TMP/seed.codes" || die "memory: seeding answered $(tr '\n' ' ' <"$TMP/seed.codes")"
             ;;
     esac
@@ -158,7 +129,7 @@ SQL
 
 login() { # login BACKEND → the admin's access token
     curl -s --max-time 10 -H 'Content-Type: application/json' \
-        -d '{"username":"benchadmin","password":"orbit-tulip-1"}' "http://$HOST:${PORT[$1]}/auth/login" |
+        -d '{"username":"benchadmin","password":"orbit-tulip-1"}' "http://$HOST:${PORT_OF[$1]}/auth/login" |
         sed -n 's/.*"access_token" *: *"\([^"]*\)".*/\1/p'
 }
 
@@ -181,18 +152,12 @@ function done(summary, latency, requests)
 end
 LUA
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime of a process, in clock ticks
-# utime + stime of every PostgreSQL server process (the postgres target's database side), in clock ticks
-pg_ticks() { local pids; pids="$(pgrep -d' ' -x postgres || true)"; [[ -z "$pids" ]] && { echo 0; return; }
-    (cd /proc && cat $(printf '%s/stat ' $pids) 2>/dev/null) | awk '{s += $14 + $15} END {print s + 0}'; }
-# busy clock ticks of the whole machine (every CPU's time less idle and iowait)
-machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+# CPU: scripts/lib/bench.sh's cpu_mark/cpu_since give the cores each used over a round (the server SERVER_PID,
+# PostgreSQL's processes, the whole machine); times the round's wall time over its requests, µs per request.
+now_us() { echo $(($(date +%s%N) / 1000)); }
+per_request() { awk -v cores="$1" -v us="$2" -v n="$3" 'BEGIN {printf "%.1f", cores * us / n}'; } # CORES US REQUESTS
 # context switches of every thread of a process (voluntary and not): how often its work hops between threads
 switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}'; }
-field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
-TICK_US=$((1000000 / $(getconf CLK_TCK)))
-# per_request TICKS REQUESTS → µs of CPU per request
-per_request() { awk -v t="$1" -v us="$TICK_US" -v n="$2" 'BEGIN {printf "%.1f", t * us / n}'; }
 
 # --- the servers -----------------------------------------------------------------------------------------------------
 
@@ -209,10 +174,10 @@ for backend in $BACKENDS; do
             [[ "$backend" == postgres-plain ]] && params=sslmode=disable
             first=$((1 - PG_CREATED))
             if [[ "$first" == 1 ]]; then
-                psql -X -q -v ON_ERROR_STOP=1 "$PG_URL/postgres" -c "CREATE DATABASE $BENCH_DB" || die "cannot create $BENCH_DB"
+                create_db "$BENCH_DB"
                 PG_CREATED=1
             fi
-            start_service "$backend" "$PG_URL/$BENCH_DB?$params" postgres
+            start_service "$backend" "postgres://$PG_USER@$PG_HOST:$PG_PORT/$BENCH_DB?$params" postgres
             [[ "$first" == 1 ]] && seed postgres
             TARGETS="$TARGETS $backend"
             continue
@@ -230,7 +195,7 @@ for target in $TARGETS; do
     TOKEN[$target]="$(login "$target")"
     [[ -n "${TOKEN[$target]}" ]] || die "$target: the admin's login failed"
     TOKEN[baseline]="${TOKEN[baseline]:-${TOKEN[$target]}}"
-    code="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer ${TOKEN[$target]}" "http://$HOST:${PORT[$target]}/users/$((USERS + 1))")"
+    code="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer ${TOKEN[$target]}" "http://$HOST:${PORT_OF[$target]}/users/$((USERS + 1))")"
     [[ "$code" == 200 ]] || die "$target: GET /users/$((USERS + 1)) answered $code"
 done
 [[ -n "${TOKEN[baseline]:-}" ]] || die "no backend to measure"
@@ -243,18 +208,22 @@ for ((round = 1; round <= ROUNDS; round++)); do
     # Rotate the order each round, so no server always runs first (or right after another).
     order=("${list[@]:$((round % ${#list[@]}))}" "${list[@]:0:$((round % ${#list[@]}))}")
     for target in "${order[@]}"; do
-        timeout 30 wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "$TMP/get.lua" "http://$HOST:${PORT[$target]}" -- "$((USERS + 1))" "${TOKEN[$target]}" >/dev/null # warm-up
-        before="$(cpu_ticks "${PID[$target]}")" pg_before="$(pg_ticks)" machine_before="$(machine_ticks)"
-        switches_before="$(switches "${PID[$target]}")"
-        out="$(timeout $((DURATION + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s "$TMP/get.lua" \
-            "http://$HOST:${PORT[$target]}" -- "$((USERS + 1))" "${TOKEN[$target]}" | grep '^RESULT')"
-        after="$(cpu_ticks "${PID[$target]}")" pg_after="$(pg_ticks)" machine_after="$(machine_ticks)"
-        switches_after="$(switches "${PID[$target]}")"
+        url="http://$HOST:${PORT_OF[$target]}"
+        bounded 30 wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "$TMP/get.lua" "$url" -- "$((USERS + 1))" "${TOKEN[$target]}" >/dev/null # warm-up
+        SERVER_PID="${PID[$target]}"
+        cpu_mark
+        mark="$CPU_MARK" started="$(now_us)" switches_before="$(switches "${PID[$target]}")"
+        bounded $((DURATION + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s "$TMP/get.lua" \
+            "$url" -- "$((USERS + 1))" "${TOKEN[$target]}" >"$TMP/wrk.out"
+        cpu_since "$mark" # CPU_USED = service/children/postgres/host-busy, in cores
+        elapsed=$(($(now_us) - started)) switches_after="$(switches "${PID[$target]}")"
+        out="$(grep '^RESULT' "$TMP/wrk.out")"
         requests="$(field requests "$out")"
-        PG_CPU[$target,$round]="$(per_request $((pg_after - pg_before)) "$requests")"
-        MACHINE_CPU[$target,$round]="$(per_request $((machine_after - machine_before)) "$requests")"
+        IFS=/ read -r server_cores _ pg_cores machine_cores <<<"$CPU_USED"
+        CPU[$target,$round]="$(per_request "$server_cores" "$elapsed" "$requests")"
+        PG_CPU[$target,$round]="$(per_request "$pg_cores" "$elapsed" "$requests")"
+        MACHINE_CPU[$target,$round]="$(per_request "$machine_cores" "$elapsed" "$requests")"
         RPS[$target,$round]="$(field rps "$out")"
-        CPU[$target,$round]="$(per_request $((after - before)) "$requests")"
         SWITCHES[$target,$round]="$(awk -v s=$((switches_after - switches_before)) -v n="$requests" 'BEGIN {printf "%.2f", s / n}')"
         BAD[$target]=$((${BAD[$target]:-0} + $(field non2xx "$out") + $(field errors "$out")))
         log "round $round $target: ${RPS[$target,$round]} req/s, ${CPU[$target,$round]} µs CPU/request (PostgreSQL ${PG_CPU[$target,$round]}, machine ${MACHINE_CPU[$target,$round]}), ${SWITCHES[$target,$round]} context switches/request, p99 $(field p99_ms "$out") ms"
@@ -273,7 +242,7 @@ else
     built="commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet || echo ' + uncommitted changes')"
 fi
 echo "Run at $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $built:"
-echo "$ROUNDS interleaved rounds of wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, GET /users/{id} over ids 2..$((USERS + 1)) with the admin's token, pool $POOL_SIZE, PostgreSQL URL parameters $PG_PARAMS (server ssl: $(psql -X -At "$PG_URL/postgres" -c 'SHOW ssl' 2>/dev/null || echo unknown))."
+echo "$ROUNDS interleaved rounds of wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, GET /users/{id} over ids 2..$((USERS + 1)) with the admin's token, pool $POOL_SIZE, PostgreSQL URL parameters $PG_PARAMS (server ssl: $(psql_in postgres -c 'SHOW ssl' 2>/dev/null || echo unknown))."
 echo
 echo "| server | median req/s | median share of baseline (per-round shares) | goal | median CPU µs/request: server | PostgreSQL | whole machine | context switches/request | non-2xx + socket errors |"
 echo "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"

@@ -9,7 +9,8 @@
 # BASE_BIN: build the base commit's binary in a folder of its own, e.g.
 #   git archive <base> | tar -x -C /tmp/base && (cd /tmp/base && cargo build --release -p users-api)
 # Knobs: AB_BACKENDS ("sqlite postgres"; memory too), AB_ROUNDS (3), AB_DURATION (10 s), AB_CONNECTIONS (32), AB_THREADS (2),
-# AB_PG (postgres://postgres@127.0.0.1:5432). Needs curl, wrk, psql; PostgreSQL with trust auth.
+# BENCH_PG_HOST / BENCH_PG_PORT / BENCH_PG_USER (127.0.0.1 / 5432 / postgres). Needs curl, wrk, psql; PostgreSQL
+# with trust auth. Servers, databases and temporary files are removed on exit, Ctrl-C included (scripts/lib/bench.sh).
 set -euo pipefail
 
 BASE_BIN=${1:?usage: $0 BASE_BIN NEW_BIN}
@@ -19,60 +20,53 @@ ROUNDS=${AB_ROUNDS:-3}
 DURATION=${AB_DURATION:-10}
 CONNECTIONS=${AB_CONNECTIONS:-32}
 THREADS=${AB_THREADS:-2}
-PG=${AB_PG:-postgres://postgres@127.0.0.1:5432}
-PORT=${AB_PORT:-18791}
+PG_HOST="${BENCH_PG_HOST:-127.0.0.1}"
+PG_PORT="${BENCH_PG_PORT:-5432}"
+PG_USER="${BENCH_PG_USER:-postgres}"
 ADMIN_PASSWORD="bench admin password"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-log() { printf '[ab %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/users-ab.XXXXXX")
-SERVER=""
+# shellcheck source=lib/bench.sh
+source "$ROOT/scripts/lib/bench.sh"
+bench_init ab
+need_tools curl wrk psql awk
+
+# Starts `bin` on a fresh storage of `backend`; waits until ready. → SERVER_PID, PORT
 DB=""
-cleanup() {
-    [[ -n "$SERVER" ]] && kill -TERM "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null
-    [[ -n "$DB" ]] && psql -X -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
-    rm -rf -- "$TMP"
-}
-trap cleanup EXIT
-
-# Starts `bin` on a fresh storage of `backend`; waits until ready.
+STARTS=0
 start() {
-    local bin=$1 backend=$2 url
-    case $backend in
-        memory) url="" ;;
+    local url=""
+    BIN=$1
+    STARTS=$((STARTS + 1))
+    case $2 in
+        memory) ;;
         sqlite) rm -rf "$TMP/db"; url="sqlite://$TMP/db/users.db" ;;
         postgres)
-            DB="users_ab_$$"
-            psql -X -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
-            url="$PG/$DB" ;;
+            DB="users_ab_$$_$STARTS"
+            create_db "$DB"
+            url="postgres://$PG_USER@$PG_HOST:$PG_PORT/$DB" ;;
     esac
-    APP_ENV=test APP__SERVER__PORT=$PORT APP__STORAGE__BACKEND=$backend APP__STORAGE__URL=$url APP__LOG__FORMAT=json RUST_LOG=warn \
+    start_server "ab-$STARTS" APP_ENV=test APP__STORAGE__BACKEND="$2" ${url:+APP__STORAGE__URL="$url"} \
         APP__AUTH__JWT_SECRET="a benchmark secret of at least thirty-two bytes" \
         APP__AUTH__BOOTSTRAP_ADMIN__USERNAME=benchadmin APP__AUTH__BOOTSTRAP_ADMIN__EMAIL=bench@example.com \
-        APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD="$ADMIN_PASSWORD" "$bin" serve >"$TMP/server.log" 2>&1 &
-    SERVER=$!
-    for _ in $(seq 100); do
-        curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null && return 0
-        sleep 0.1
-    done
-    cat "$TMP/server.log" >&2
-    return 1
+        APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD="$ADMIN_PASSWORD"
 }
 
 stop() {
-    kill -TERM "$SERVER"; wait "$SERVER" || true; SERVER=""
-    if [[ -n "$DB" ]]; then psql -X -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null; DB=""; fi
+    stop_server
+    if [[ -n "$DB" ]]; then psql_admin -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null; DB=""; fi
 }
 
 # One run: a user signs up, logs in and reads itself (GET own); prints "req/s p99".
 run() {
-    local base="http://127.0.0.1:$PORT" id token out
+    local base="http://$HOST:$PORT" id token out
     id=$(curl -sf -H 'content-type: application/json' -d '{"username":"benchuser","email":"benchuser@example.com","password":"orbit-tulip-1"}' \
         "$base/users" | sed -E 's/.*"id":([0-9]+).*/\1/')
     token=$(curl -sf -H 'content-type: application/json' -d '{"username":"benchuser","password":"orbit-tulip-1"}' \
         "$base/auth/login" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
     [[ $(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$base/users/$id") == 200 ]]
-    wrk -t2 -c"$CONNECTIONS" -d3s -H "Authorization: Bearer $token" "$base/users/$id" >/dev/null
-    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: Bearer $token" "$base/users/$id")
+    bounded 30 wrk -t2 -c"$CONNECTIONS" -d3s -H "Authorization: Bearer $token" "$base/users/$id" >/dev/null
+    out=$(bounded $((DURATION + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: Bearer $token" "$base/users/$id")
     if grep -q "Non-2xx" <<<"$out"; then echo "non-2xx answers" >&2; return 1; fi
     # p99 in ms, whatever unit wrk chose.
     echo "$(awk '/^Requests\/sec/ {print $2}' <<<"$out") $(awk '$1 == "99%" {v = $2; m = 1

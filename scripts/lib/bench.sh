@@ -89,20 +89,27 @@ launch_server() { # launch_server NAME [VAR=value...]
     BENCH_SERVERS+=("$SERVER_PID")
 }
 
-# Waits for a launched server's `listening on` line and for /health/ready. → PORT
-await_server() { # await_server NAME PID
-    local name="$1" pid="$2" errlog="$TMP/$1.server.log" i ready
+# Waits for a process's `listening on http://…:PORT` line in its log (the service's, or any program that logs its
+# bound address the same way). → PORT
+await_listening() { # await_listening NAME PID LOG
+    local name="$1" pid="$2" errlog="$3" i
     PORT=""
     for ((i = 0; i < 600; i++)); do
         PORT="$(sed -n 's#.*listening on http://[^ ]*:\([0-9][0-9]*\).*#\1#p' "$errlog" | head -n1)"
-        [[ -n "$PORT" ]] && break
+        [[ -n "$PORT" ]] && return 0
         kill -0 "$pid" 2>/dev/null || {
             cat "$errlog" >&2
             die "$name: the server exited before listening"
         }
         sleep 0.1
     done
-    [[ -n "$PORT" ]] || die "$name: no 'listening on' line within 60 s"
+    die "$name: no 'listening on' line within 60 s"
+}
+
+# Waits for a launched server's `listening on` line and for /health/ready. → PORT
+await_server() { # await_server NAME PID
+    local name="$1" pid="$2" ready
+    await_listening "$name" "$pid" "$TMP/$1.server.log"
     ready="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$HOST:$PORT/health/ready" || true)"
     [[ "$ready" == 200 ]] || die "$name: /health/ready answered $ready"
     log "$name: pid $pid listening on $HOST:$PORT"
@@ -129,10 +136,8 @@ stop_pid() { # stop_pid PID [GRACE_SECS]
             kill -KILL "$pid" 2>/dev/null || true
         fi
     fi
-    set +e
-    wait "$pid" 2>/dev/null
-    STOP_RC=$?
-    set -e
+    # (no set +e/-e around it: that would turn errexit back on inside bench_cleanup, whose later waits then end it)
+    wait "$pid" 2>/dev/null && STOP_RC=0 || STOP_RC=$?
 }
 
 stop_server() { # stops SERVER_PID (if any) → STOP_RC
