@@ -107,8 +107,8 @@ SELECT format('u%s', lpad(i::text, 6, '0')), format('u%s', lpad(i::text, 6, '0')
        format('u%s@example.com', lpad(i::text, 6, '0')), 'Bench User', 'bench user', 30, 'user', '$hash',
        date_trunc('second', now()), date_trunc('second', now())
 FROM generate_series(1, $USERS) AS i;
--- The statistics a deployment's autovacuum gathers once a table has grown. Without them (autovacuum is off on the
--- CI machines' cluster) the planner reads a batch of ids by scanning the whole table, and the run measures that.
+-- The statistics a deployment's autovacuum gathers once a table has grown (autovacuum is off on the CI machines'
+-- cluster), so the reads run the plans they would run there.
 ANALYZE;
 SQL
             ;;

@@ -279,8 +279,8 @@ for backend in $BACKENDS; do
 
     start_server_for "$backend" "$url"
     seed_users "$backend"
-    # The statistics a deployment's autovacuum would have gathered by now: the CI machines' cluster runs with
-    # autovacuum off, and without them the planner reads a batch of ids by scanning the table.
+    # The statistics a deployment's autovacuum would have gathered by now (the CI machines' cluster runs with
+    # autovacuum off), so the reads run the plans they would run there.
     [[ "$backend" == postgres ]] && psql_in "$BENCH_DB" -c "ANALYZE" >/dev/null
     choose_get_target "$backend"
 
