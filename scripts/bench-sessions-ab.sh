@@ -29,14 +29,19 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=lib/bench.sh
 source "$ROOT/scripts/lib/bench.sh"
 bench_init ab
-need_tools curl wrk psql awk
+need_tools curl wrk psql timeout awk
 
-# Starts `bin` on a fresh storage of `backend`; waits until ready. → SERVER_PID, PORT
+# Starts `bin` on a fresh storage of `backend`; waits until ready. → SERVER_PID, PORT. A binary under
+# <checkout>/target/release/ runs from that checkout, so it reads its own config/ (a base older than HEAD's
+# config/default.toml would refuse the newer file's settings).
 DB=""
 STARTS=0
 start() {
-    local url=""
+    local url="" checkout
     BIN=$1
+    checkout="$(cd "$(dirname "$BIN")/../.." && pwd)"
+    SERVER_DIR="$ROOT"
+    [[ -d "$checkout/config" ]] && SERVER_DIR="$checkout"
     STARTS=$((STARTS + 1))
     case $2 in
         memory) ;;
@@ -64,9 +69,12 @@ run() {
         "$base/users" | sed -E 's/.*"id":([0-9]+).*/\1/')
     token=$(curl -sf -H 'content-type: application/json' -d '{"username":"benchuser","password":"orbit-tulip-1"}' \
         "$base/auth/login" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
-    [[ $(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$base/users/$id") == 200 ]]
+    [[ $(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$base/users/$id") == 200 ]] ||
+        { echo "GET /users/$id with the new user's token is not a 200" >&2; return 1; }
     bounded 30 wrk -t2 -c"$CONNECTIONS" -d3s -H "Authorization: Bearer $token" "$base/users/$id" >/dev/null
-    out=$(bounded $((DURATION + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: Bearer $token" "$base/users/$id")
+    bounded $((DURATION + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
+        -H "Authorization: Bearer $token" "$base/users/$id" >"$TMP/wrk.out"
+    out="$(cat "$TMP/wrk.out")"
     if grep -q "Non-2xx" <<<"$out"; then echo "non-2xx answers" >&2; return 1; fi
     # p99 in ms, whatever unit wrk chose.
     echo "$(awk '/^Requests\/sec/ {print $2}' <<<"$out") $(awk '$1 == "99%" {v = $2; m = 1
@@ -86,7 +94,9 @@ for backend in $BACKENDS; do
         for which in $order; do
             bin=$BASE_BIN; [[ $which == new ]] && bin=$NEW_BIN
             start "$bin" "$backend"
-            read -r rate p99 < <(run)
+            # In this shell, not a subshell: the time-bounded wrk is then stopped at exit, SIGTERM included.
+            run >"$TMP/run.out" || die "$backend round $round $which: the run failed"
+            read -r rate p99 <"$TMP/run.out"
             stop
             log "$backend round $round $which: $rate req/s, p99 $p99"
             rates[$which]+="$rate "; p99s[$which]+="$p99 "

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # The shared library of the load scripts (bench-storage.sh, bench-login-flood.sh, bench-signup-flood.sh, soak.sh,
-# bench-listing.sh): progress lines, time bounds, starting and stopping servers, a throw-away PostgreSQL
+# bench-listing.sh, bench-read-share.sh, bench-sessions-ab.sh): progress lines, time bounds, starting and stopping servers, a throw-away PostgreSQL
 # database, clean-up on exit (Ctrl-C included) and CPU accounting. Sourced, never run:
 #
 #   source "$ROOT/scripts/lib/bench.sh"
@@ -71,15 +71,16 @@ build_release() { # build_release SKIP : cargo build --release unless SKIP is 1 
 
 # --- servers --------------------------------------------------------------------------------------------------------
 
-# Starts `$BIN serve` from the repository root (config/ applies below the env vars) on port 0 (the kernel picks a
-# free one and the service logs it: no race with anything else on a shared host), with the given env vars on top
-# of the benchmark defaults, without waiting. → SERVER_PID; stderr in $TMP/NAME.server.log.
+# Starts `$BIN serve` from $SERVER_DIR (default: the repository root; its config/ applies below the env vars) on
+# port 0 (the kernel picks a free one and the service logs it: no race with anything else on a shared host), with
+# the given env vars on top of the benchmark defaults, without waiting. → SERVER_PID; stderr in
+# $TMP/NAME.server.log.
 launch_server() { # launch_server NAME [VAR=value...]
     local name="$1"
     shift
     : >"$TMP/$name.server.log"
     (
-        cd "$ROOT"
+        cd "${SERVER_DIR:-$ROOT}"
         exec env APP__SERVER__HOST="$HOST" APP__SERVER__PORT=0 \
             APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE=0 APP__AUTH__SIGNUP_IP_LIMIT_PER_MINUTE=0 \
             APP__LOG__FORMAT=json RUST_LOG=warn \
@@ -111,7 +112,10 @@ await_server() { # await_server NAME PID
     local name="$1" pid="$2" ready
     await_listening "$name" "$pid" "$TMP/$1.server.log"
     ready="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$HOST:$PORT/health/ready" || true)"
-    [[ "$ready" == 200 ]] || die "$name: /health/ready answered $ready"
+    [[ "$ready" == 200 ]] || {
+        cat "$TMP/$name.server.log" >&2
+        die "$name: /health/ready answered $ready"
+    }
     log "$name: pid $pid listening on $HOST:$PORT"
 }
 

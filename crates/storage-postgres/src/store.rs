@@ -78,7 +78,7 @@ impl BatchStatement for UsersById {
         }
         let session_ids: Vec<&str> = sessions.iter().map(|s| s.session_id.as_str()).collect();
         let mut callers: Vec<i64> = sessions.iter().map(|s| s.user_id).collect();
-        callers.dedup();
+        callers.dedup(); // the sessions come sorted by user id
         let rows: Vec<SessionUserRow> = sqlx::query_as(SELECT_WITH_SESSIONS)
             .bind(ids)
             .bind(session_ids)
