@@ -77,8 +77,7 @@ impl BatchStatement for UsersById {
             return Ok(rows.into_iter().map(|row| (row, Vec::new())).collect());
         }
         let session_ids: Vec<&str> = sessions.iter().map(|s| s.session_id.as_str()).collect();
-        let mut callers: Vec<i64> = sessions.iter().map(|s| s.user_id).collect();
-        callers.dedup(); // the sessions come sorted by user id
+        let callers: Vec<i64> = sessions.iter().map(|s| s.user_id).collect();
         let rows: Vec<SessionUserRow> = sqlx::query_as(SELECT_WITH_SESSIONS)
             .bind(ids)
             .bind(session_ids)
