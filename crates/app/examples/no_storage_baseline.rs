@@ -12,6 +12,10 @@ use serde::Serialize;
 use users_auth::JwtAccessTokens;
 use users_domain::ports::AccessTokens as _;
 
+/// The service's allocator (crates/app/src/main.rs), so that the two differ only in what the service does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The fields and order of the service's user JSON (docs/api.md §1).
 #[derive(Serialize)]
 struct UserJson {

@@ -7,6 +7,12 @@ use users_api::cli::{Cli, Command};
 use users_api::settings::{self, Settings};
 use users_api::{create_admin, healthcheck, startup, telemetry};
 
+/// mimalloc rather than glibc's malloc: a batched read's rows and strings are allocated on one worker thread and
+/// often freed on another, and with glibc's malloc a PostgreSQL read took 12 % more of the service's CPU
+/// (docs/benchmarks.md, "The allocator and route matching").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let settings = match settings::load() {
