@@ -8,7 +8,7 @@ use users_api::settings::{self, Settings};
 use users_api::{create_admin, healthcheck, startup, telemetry};
 
 /// mimalloc rather than glibc's malloc: a batched read's rows and strings are allocated on one worker thread and
-/// often freed on another, and with glibc's malloc a PostgreSQL read took 12 % more of the service's CPU
+/// often freed on another, and with glibc's malloc a PostgreSQL read took about 13 % more of the service's CPU
 /// (docs/benchmarks.md, "The allocator and route matching").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
