@@ -27,6 +27,8 @@
 #   BENCH_PG_HOST / BENCH_PG_PORT / BENCH_PG_USER           (default 127.0.0.1 / 5432 / postgres)
 #   BENCH_PG_PARAMS    the service's URL parameters         (default sslmode=prefer, libpq's and sqlx's default:
 #                      TLS when the server offers it; sslmode=disable measures plain TCP)
+#   BENCH_RUST_LOG     the services' log filter              (default warn; info, the service's default, adds a log
+#                      line per request, which the baseline does not write)
 #   BENCH_SKIP_BUILD=1 reuse target/release/{users-api,examples/no_storage_baseline}
 #   BENCH_BIN, BENCH_BASELINE_BIN  other binaries to measure (an A/B of two builds; implies BENCH_SKIP_BUILD=1)
 set -euo pipefail
@@ -243,7 +245,7 @@ else
     built="commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet || echo ' + uncommitted changes')"
 fi
 echo "Run at $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $built:"
-echo "$ROUNDS interleaved rounds of wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, GET /users/{id} over ids 2..$((USERS + 1)) with the admin's token, pool $POOL_SIZE, PostgreSQL URL parameters $PG_PARAMS (server ssl: $(psql_in postgres -c 'SHOW ssl' 2>/dev/null || echo unknown))."
+echo "$ROUNDS interleaved rounds of wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, GET /users/{id} over ids 2..$((USERS + 1)) with the admin's token, pool $POOL_SIZE, the services' logs at ${BENCH_RUST_LOG:-warn}, PostgreSQL URL parameters $PG_PARAMS (server ssl: $(psql_in postgres -c 'SHOW ssl' 2>/dev/null || echo unknown))."
 echo
 echo "| server | median req/s | median share of baseline (per-round shares) | goal | median CPU µs/request: server | PostgreSQL | whole machine | context switches/request | non-2xx + socket errors |"
 echo "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"

@@ -8,6 +8,8 @@
 #
 # A script may define `bench_extra_cleanup` (run first at exit) for what only it started. Variables it reads:
 # BIN (the users-api binary), HOST (default 127.0.0.1), PG_HOST / PG_PORT / PG_USER for the PostgreSQL helpers.
+# Servers log JSON at BENCH_RUST_LOG (default warn: no line per request; info is the service's own default, one line
+# per request, and costs the reads CPU that docs/benchmarks.md measures).
 
 BENCH_TAG="bench"
 BENCH_CHILDREN=() # time-bounded commands started by start_bounded
@@ -83,7 +85,7 @@ launch_server() { # launch_server NAME [VAR=value...]
         cd "${SERVER_DIR:-$ROOT}"
         exec env APP__SERVER__HOST="$HOST" APP__SERVER__PORT=0 \
             APP__AUTH__LOGIN_IP_LIMIT_PER_MINUTE=0 APP__AUTH__SIGNUP_IP_LIMIT_PER_MINUTE=0 \
-            APP__LOG__FORMAT=json RUST_LOG=warn \
+            APP__LOG__FORMAT=json RUST_LOG="${BENCH_RUST_LOG:-warn}" \
             "$@" "$BIN" serve
     ) >"$TMP/$name.server.out" 2>"$TMP/$name.server.log" &
     SERVER_PID=$!
