@@ -15,10 +15,19 @@ use tracing_subscriber::{fmt, EnvFilter};
 
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let output = fmt::layer().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
     let output = match format {
-        LogFormat::Pretty => output.boxed(),
-        LogFormat::Json => output.json().flatten_event(true).with_current_span(true).with_span_list(true).boxed(),
+        LogFormat::Pretty => {
+            fmt::layer().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal()).boxed()
+        }
+        // tracing-subscriber's JSON shape (event fields at the top, the current span, the span list), from
+        // json-subscriber: tracing-subscriber's own JSON layer parses every span's stored fields again at each
+        // event, which at `info` cost more CPU than a read itself (docs/benchmarks.md, "Logs").
+        LogFormat::Json => json_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(true)
+            .boxed(),
     };
     // A second init (tests that start several apps in one process) keeps the first subscriber.
     let _ = tracing_subscriber::registry().with(filter).with(ClientErrorsAsWarnings(output)).try_init();
