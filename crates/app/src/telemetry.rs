@@ -20,13 +20,15 @@ pub fn init(format: LogFormat) {
             fmt::layer().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal()).boxed()
         }
         // tracing-subscriber's JSON shape (event fields at the top, the current span, the span list), from
-        // json-subscriber: tracing-subscriber's own JSON layer parses every span's stored fields again at each
-        // event, which at `info` cost more CPU than a read itself (docs/benchmarks.md, "Logs").
+        // json-subscriber, which keeps each span's fields serialized: tracing-subscriber's own JSON layer parses
+        // them again at every event (docs/benchmarks.md, "A faster machine, and what a log line per request
+        // costs"). Its own write errors go to stderr, as tracing-subscriber's did.
         LogFormat::Json => json_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(true)
+            .log_internal_errors(true)
             .boxed(),
     };
     // A second init (tests that start several apps in one process) keeps the first subscriber.
