@@ -1,5 +1,8 @@
 //! Logs: `tracing` to stderr, readable (`pretty`) or one JSON object a line (`json`); `RUST_LOG` filters
-//! (default `info`). Colours only on a terminal: a file, a pipe or a log collector gets plain text.
+//! (default `info`). Colours only on a terminal: a file, a pipe or a log collector gets plain text. Every line
+//! written while a request is handled carries its request id, whatever the level: the request's span is at `info`,
+//! so the id is also added from the request's task where that span is filtered out (`RUST_LOG=warn`), at no cost
+//! to a request that logs nothing.
 
 use crate::settings::LogFormat;
 use std::io::IsTerminal;
@@ -8,31 +11,65 @@ use tracing::field::{Field, FieldSet, Visit};
 use tracing::metadata::Kind;
 use tracing::subscriber::Interest;
 use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
+use tracing_subscriber::fmt::FmtContext;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, EnvFilter};
+use users_http::current_request_id;
 
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let output = match format {
         LogFormat::Pretty => {
-            fmt::layer().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal()).boxed()
+            let ansi = std::io::stderr().is_terminal();
+            fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(ansi)
+                .event_format(RequestIdWithoutItsSpan(fmt::format().with_ansi(ansi)))
+                .boxed()
         }
         // tracing-subscriber's JSON shape (event fields at the top, the current span, the span list), from
         // json-subscriber, which keeps each span's fields serialized: tracing-subscriber's own JSON layer parses
         // them again at every event (docs/benchmarks.md, "A faster machine, and what a log line per request
-        // costs"). Its own write errors go to stderr, as tracing-subscriber's did.
-        LogFormat::Json => json_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(true)
-            .log_internal_errors(true)
-            .boxed(),
+        // costs"). Its own write errors go to stderr, as tracing-subscriber's did. `request_id` at the top level on
+        // every line of a request, so one key finds them at any level.
+        LogFormat::Json => {
+            let mut layer = json_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(true)
+                .log_internal_errors(true);
+            layer.inner_layer_mut().add_dynamic_field("request_id", |_, _| current_request_id());
+            layer.boxed()
+        }
     };
     // A second init (tests that start several apps in one process) keeps the first subscriber.
     let _ = tracing_subscriber::registry().with(filter).with(ClientErrorsAsWarnings(output)).try_init();
+}
+
+/// The readable format, with ` request_id=…` at the end of a request's line that has no request span to show it.
+struct RequestIdWithoutItsSpan<F>(F);
+
+impl<S, N, F> FormatEvent<S, N> for RequestIdWithoutItsSpan<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> std::fmt::Result {
+        let in_request_span = ctx.event_scope().is_some_and(|mut spans| spans.any(|span| span.name() == "request"));
+        let Some(id) = current_request_id().filter(|_| !in_request_span) else {
+            return self.0.format_event(ctx, writer, event);
+        };
+        // The inner format ends its line; the id goes before that end.
+        let mut line = String::new();
+        self.0.format_event(ctx, Writer::new(&mut line), event)?;
+        let line = line.strip_suffix('\n').unwrap_or(&line);
+        writeln!(writer, "{line} request_id={id}")
+    }
 }
 
 /// actix-http logs a connection's end at `error` whatever ended it, the client's own malformed request (a bad

@@ -223,6 +223,7 @@ fn json_request_logs_carry_the_request_id_route_status_and_user() {
             .clone()
     };
     let read = request_line("read-1");
+    assert_eq!(read["request_id"], "read-1", "the id at the top level too: {read}");
     assert_eq!(read["span"]["method"], "GET");
     assert_eq!(read["span"]["route"], "/users/{id}");
     assert_eq!(read["status"], 200);
@@ -232,7 +233,89 @@ fn json_request_logs_carry_the_request_id_route_status_and_user() {
     // Every line of the sign-up carries its request id, the "user created" event included.
     let created = lines.iter().find(|l| l["message"] == "user created").expect("user created event");
     assert!(created["spans"].as_array().expect("spans").iter().any(|s| s["request_id"] == "signup-1"), "{created}");
+    assert_eq!(created["request_id"], "signup-1", "{created}");
     assert!(!log.contains("orbit-tulip-1") && !log.contains(&token) && !log.contains("$2b$"));
+}
+
+/// The request's span is at `info`: under `RUST_LOG=warn` a warning written while a request is handled still
+/// carries the request's id, in either format.
+#[test]
+fn a_warning_inside_a_request_carries_its_id_when_the_level_is_warn() {
+    for format in ["json", "pretty"] {
+        let folder = TempFolder::new(&format!("warning-request-id-{format}"));
+        let env = [
+            MEMORY,
+            ("APP__AUTH__JWT_SECRET", "a test secret of at least thirty-two bytes"),
+            ("RUST_LOG", "warn"),
+            ("APP__LOG__FORMAT", format),
+            // Nothing listens there: the sign-up is let through with a warning.
+            ("APP__AUTH__BREACHED_PASSWORD_CHECK", "hibp"),
+            ("APP__AUTH__HIBP_URL", "http://127.0.0.1:1"),
+        ];
+        let (child, port, log) = start(&folder, &env);
+        let signup = r#"{"username":"alice","email":"alice@example.com","password":"orbit-tulip-1"}"#;
+        assert_eq!(http_with(port, "POST", "/users", signup, None, "X-Request-Id: breach-check-1\r\n").0, 201);
+        stop(child);
+        let log = log.lock().expect("lock").clone();
+        assert!(!log.contains("request handled"), "{format}: no line per request at warn: {log}");
+        let warning = log
+            .lines()
+            .find(|line| line.contains("breached-password check unavailable"))
+            .unwrap_or_else(|| panic!("{format}: no warning: {log}"));
+        if format == "json" {
+            let warning: serde_json::Value = serde_json::from_str(warning).expect("a JSON line");
+            assert_eq!(warning["level"], "WARN", "{warning}");
+            assert_eq!(warning["request_id"], "breach-check-1", "{warning}");
+        } else {
+            assert!(warning.contains("WARN") && warning.ends_with(" request_id=breach-check-1"), "{warning}");
+        }
+    }
+}
+
+/// A password reset is queued after its 202 is sent; what it logs is still the request's.
+#[test]
+fn what_a_password_reset_logs_after_its_answer_carries_the_requests_id() {
+    let folder = TempFolder::new("reset-request-id");
+    let mail_dir = folder.0.join("mail").display().to_string();
+    let env = [
+        MEMORY,
+        ("APP__AUTH__JWT_SECRET", "a test secret of at least thirty-two bytes"),
+        ("APP__LOG__FORMAT", "json"),
+        ("APP__MAIL__TRANSPORT", "file"),
+        ("APP__MAIL__DIR", mail_dir.as_str()),
+        ("APP__MAIL__FROM", "Users API <no-reply@example.com>"),
+        ("APP__MAIL__LINK_BASE", "http://localhost:3000/account"),
+    ];
+    let (child, port, log) = start(&folder, &env);
+    let signup = r#"{"username":"alice","email":"alice@example.com","password":"orbit-tulip-1"}"#;
+    assert_eq!(http(port, "POST", "/users", signup, None).0, 201);
+    // Three mails an hour per address (the sign-up's own verification mail among them): the last requests are
+    // refused after their answer, and say so in the log.
+    for attempt in 1..=4 {
+        let id = format!("X-Request-Id: reset-{attempt}\r\n");
+        assert_eq!(
+            http_with(port, "POST", "/auth/password-reset", r#"{"email":"alice@example.com"}"#, None, &id).0,
+            202
+        );
+    }
+    let refusals = |log: &str| -> Vec<serde_json::Value> {
+        let lines = log.lines().filter(|line| line.contains("address limit reached"));
+        lines.map(|line| serde_json::from_str(line).expect("a JSON line")).collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while refusals(&log.lock().expect("lock")).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    stop(child);
+    let log = log.lock().expect("lock").clone();
+    let refusals = refusals(&log);
+    assert!(!refusals.is_empty(), "no line for a refused mail: {log}");
+    for refused in refusals {
+        let id = refused["request_id"].as_str().unwrap_or_else(|| panic!("no request_id: {refused}"));
+        // Which ones: the queueing runs after each answer, so not always in the order the requests came.
+        assert!(id.starts_with("reset-"), "{refused}");
+        assert_eq!(refused["span"]["request_id"], id, "inside the request's span too: {refused}");
+    }
 }
 
 /// The one line `create-admin` prints when the password policy refuses the password.

@@ -32,6 +32,7 @@ pub use client_limits::ClientLimits;
 pub use extract::BodyTimeout;
 pub use hashing_queue::{HashingQueue, QueueLimits};
 pub use metrics::Metrics;
+pub use request_id::current_request_id;
 pub use routes::docs::asset_names as docs_asset_names;
 
 /// Whether the service still takes traffic: cleared at shutdown so `/health/ready` answers 503 at once.

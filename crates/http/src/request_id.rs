@@ -3,6 +3,7 @@
 //! bodies and log lines carry it without threading it through every call.
 
 use std::future::Future;
+use tracing::Instrument;
 
 tokio::task_local! {
     static REQUEST_ID: String;
@@ -28,8 +29,22 @@ pub async fn with_request_id<F: Future>(id: String, f: F) -> F::Output {
     REQUEST_ID.scope(id, f).await
 }
 
+/// The id of the request being handled, on its task; `None` elsewhere.
 pub fn current_request_id() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// `work` with this request's id and tracing span, for work spawned to run after the response: its log lines are
+/// still the request's.
+pub fn within_this_request<F: Future>(work: F) -> impl Future<Output = F::Output> {
+    let id = current_request_id();
+    let work = work.in_current_span();
+    async move {
+        match id {
+            Some(id) => with_request_id(id, work).await,
+            None => work.await,
+        }
+    }
 }
 
 #[cfg(test)]

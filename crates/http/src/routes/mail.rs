@@ -4,6 +4,7 @@
 
 use crate::metrics::Metrics;
 use crate::problem::{ApiError, FieldError};
+use crate::request_id::within_this_request;
 use crate::secret_field::SecretField;
 use actix_web::body::BoxBody;
 use actix_web::http::StatusCode;
@@ -162,13 +163,13 @@ fn queue_later<F>(metrics: Data<Metrics>, request: F)
 where
     F: std::future::Future<Output = Result<bool, users_domain::mail_flows::MailFlowError>> + 'static,
 {
-    actix_web::rt::spawn(async move {
+    actix_web::rt::spawn(within_this_request(async move {
         match request.await {
             Ok(true) => metrics.mail_queued(),
             Ok(false) => {}
             Err(error) => tracing::warn!(error = %error, "mail request failed"),
         }
-    });
+    }));
 }
 
 /// Request a password reset
