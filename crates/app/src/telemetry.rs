@@ -12,7 +12,7 @@ use tracing::metadata::Kind;
 use tracing::subscriber::Interest;
 use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
-use tracing_subscriber::fmt::FmtContext;
+use tracing_subscriber::fmt::{FmtContext, MakeWriter};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -21,15 +21,21 @@ use users_http::current_request_id;
 
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // A second init (tests that start several apps in one process) keeps the first subscriber.
+    let _ = subscriber(format, filter, std::io::stderr, std::io::stderr().is_terminal()).try_init();
+}
+
+/// The service's logging, writing lines to `writer`.
+fn subscriber<W>(format: LogFormat, filter: EnvFilter, writer: W, ansi: bool) -> impl Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let output = match format {
-        LogFormat::Pretty => {
-            let ansi = std::io::stderr().is_terminal();
-            fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_ansi(ansi)
-                .event_format(RequestIdWithoutItsSpan(fmt::format().with_ansi(ansi)))
-                .boxed()
-        }
+        LogFormat::Pretty => fmt::layer()
+            .with_writer(writer)
+            .with_ansi(ansi)
+            .event_format(RequestIdWithoutItsSpan(fmt::format().with_ansi(ansi)))
+            .boxed(),
         // tracing-subscriber's JSON shape (event fields at the top, the current span, the span list), from
         // json-subscriber, which keeps each span's fields serialized: tracing-subscriber's own JSON layer parses
         // them again at every event (docs/benchmarks.md, "A faster machine, and what a log line per request
@@ -37,17 +43,47 @@ pub fn init(format: LogFormat) {
         // every line of a request, so one key finds them at any level.
         LogFormat::Json => {
             let mut layer = json_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
+                .with_writer(writer)
                 .flatten_event(true)
                 .with_current_span(true)
                 .with_span_list(true)
                 .log_internal_errors(true);
-            layer.inner_layer_mut().add_dynamic_field("request_id", |_, _| current_request_id());
+            // A line never has a `request_id` field of its own (one would be written twice: json-subscriber does
+            // not merge keys). Lines written on another thread (sqlx's SQLite worker) take it from the span.
+            layer.inner_layer_mut().add_dynamic_field("request_id", |event, ctx| {
+                current_request_id().or_else(|| ctx.event_scope(event).and_then(request_id_of_scope))
+            });
             layer.boxed()
         }
     };
-    // A second init (tests that start several apps in one process) keeps the first subscriber.
-    let _ = tracing_subscriber::registry().with(filter).with(ClientErrorsAsWarnings(output)).try_init();
+    tracing_subscriber::registry().with(filter).with(RequestSpanIds).with(ClientErrorsAsWarnings(output))
+}
+
+/// The name of the span of crates/http/src/middleware.rs that each request is handled in.
+const REQUEST_SPAN: &str = "request";
+
+/// The id of a request span, kept in the span's extensions by [`RequestSpanIds`].
+struct RequestSpanId(String);
+
+/// Keeps each request span's `request_id` where a formatter finds it without parsing the span's fields.
+struct RequestSpanIds;
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for RequestSpanIds {
+    fn on_new_span(&self, attrs: &tracing::span::Attributes<'_>, id: &tracing::span::Id, ctx: Context<'_, S>) {
+        if attrs.metadata().name() != REQUEST_SPAN {
+            return;
+        }
+        let mut request_id = FieldText::named("request_id");
+        attrs.record(&mut request_id);
+        if let (Some(span), Some(value)) = (ctx.span(id), request_id.value) {
+            span.extensions_mut().insert(RequestSpanId(value));
+        }
+    }
+}
+
+/// The request id of the innermost request span of a scope.
+fn request_id_of_scope<S: for<'a> LookupSpan<'a>>(scope: tracing_subscriber::registry::Scope<'_, S>) -> Option<String> {
+    scope.into_iter().find_map(|span| span.extensions().get::<RequestSpanId>().map(|id| id.0.clone()))
 }
 
 /// The readable format, with ` request_id=…` at the end of a request's line that has no request span to show it.
@@ -60,8 +96,8 @@ where
     F: FormatEvent<S, N>,
 {
     fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> std::fmt::Result {
-        let in_request_span = ctx.event_scope().is_some_and(|mut spans| spans.any(|span| span.name() == "request"));
-        let Some(id) = current_request_id().filter(|_| !in_request_span) else {
+        let in_request_span = ctx.event_scope().is_some_and(|mut spans| spans.any(|span| span.name() == REQUEST_SPAN));
+        let Some(id) = (!in_request_span).then(current_request_id).flatten() else {
             return self.0.format_event(ctx, writer, event);
         };
         // The inner format ends its line; the id goes before that end.
@@ -108,14 +144,28 @@ impl Callsite for ClientErrorCallsite {
     }
 }
 
-/// The `message` of an event.
-#[derive(Default)]
-struct Message(String);
+/// One field's value, as text, read off an event or a span.
+struct FieldText {
+    name: &'static str,
+    value: Option<String>,
+}
 
-impl Visit for Message {
+impl FieldText {
+    fn named(name: &'static str) -> Self {
+        Self { name, value: None }
+    }
+}
+
+impl Visit for FieldText {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == self.name {
+            self.value = Some(value.to_owned());
+        }
+    }
+
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            self.0 = format!("{value:?}");
+        if field.name() == self.name {
+            self.value = Some(format!("{value:?}"));
         }
     }
 }
@@ -126,9 +176,10 @@ fn client_caused(event: &Event<'_>) -> Option<String> {
     if *metadata.level() != Level::ERROR || metadata.target() != DISPATCHER {
         return None;
     }
-    let mut message = Message::default();
+    let mut message = FieldText::named("message");
     event.record(&mut message);
-    CLIENT_CAUSED.iter().any(|start| message.0.starts_with(start)).then_some(message.0)
+    let message = message.value.unwrap_or_default();
+    CLIENT_CAUSED.iter().any(|start| message.starts_with(start)).then_some(message)
 }
 
 impl<S, L> Layer<S> for ClientErrorsAsWarnings<L>
@@ -191,5 +242,69 @@ where
 
     fn on_id_change(&self, old: &tracing::span::Id, new: &tracing::span::Id, ctx: Context<'_, S>) {
         self.0.on_id_change(old, new, ctx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use tracing::Dispatch;
+
+    /// Lines written to memory.
+    #[derive(Clone, Default)]
+    struct Written(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Written {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// What a JSON subscriber at `filter` writes while `log` runs with it as the default.
+    fn json_lines(filter: &str, log: impl FnOnce(&Dispatch)) -> Vec<serde_json::Value> {
+        let written = Written::default();
+        let writer = written.clone();
+        let dispatch =
+            Dispatch::new(subscriber(LogFormat::Json, EnvFilter::new(filter), move || writer.clone(), false));
+        log(&dispatch);
+        let written = written.0.lock().map(|w| String::from_utf8_lossy(&w).into_owned()).unwrap_or_default();
+        written.lines().map(|line| serde_json::from_str(line).expect("a JSON line")).collect()
+    }
+
+    #[test]
+    fn a_line_written_on_another_thread_inside_a_request_span_carries_its_id_at_the_top_level() {
+        let lines = json_lines("info", |dispatch| {
+            let span = tracing::dispatcher::with_default(
+                dispatch,
+                || tracing::info_span!(REQUEST_SPAN, request_id = %"req-7", method = %"GET"),
+            );
+            // As sqlx's SQLite worker does: the caller's span entered on a thread without the request's task.
+            let dispatch = dispatch.clone();
+            let worker = std::thread::spawn(move || {
+                tracing::dispatcher::with_default(&dispatch, || span.in_scope(|| tracing::warn!("slow statement")))
+            });
+            worker.join().expect("the worker thread");
+        });
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0]["request_id"], "req-7", "{}", lines[0]);
+        assert_eq!(lines[0]["span"]["request_id"], "req-7", "{}", lines[0]);
+    }
+
+    #[test]
+    fn a_line_outside_any_request_has_no_request_id() {
+        let lines = json_lines("info", |dispatch| {
+            tracing::dispatcher::with_default(dispatch, || {
+                let other = tracing::info_span!("maintenance", request_id = %"not-a-request");
+                other.in_scope(|| tracing::info!("purged"));
+            })
+        });
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].get("request_id").is_none(), "{}", lines[0]);
     }
 }

@@ -2,6 +2,7 @@
 //! `A-Z a-z 0-9 . _ -`, else a new UUID. It is in scope (a task-local) while the request is handled, so error
 //! bodies and log lines carry it without threading it through every call.
 
+use futures_util::Stream;
 use std::future::Future;
 use tracing::Instrument;
 
@@ -45,6 +46,21 @@ pub fn within_this_request<F: Future>(work: F) -> impl Future<Output = F::Output
             None => work.await,
         }
     }
+}
+
+/// `stream` polled with this request's id and tracing span: a streamed body (import, export) is read after the
+/// handler has returned, so its log lines are still the request's.
+pub fn stream_within_this_request<S: Stream + 'static>(stream: S) -> impl Stream<Item = S::Item> {
+    let id = current_request_id();
+    let span = tracing::Span::current();
+    let mut stream = Box::pin(stream);
+    futures_util::stream::poll_fn(move |cx| {
+        let _in_span = span.enter();
+        match &id {
+            Some(id) => REQUEST_ID.sync_scope(id.clone(), || stream.as_mut().poll_next(cx)),
+            None => stream.as_mut().poll_next(cx),
+        }
+    })
 }
 
 #[cfg(test)]

@@ -105,11 +105,24 @@ pub fn http(port: u16, method: &str, path: &str, body: &str, token: Option<&str>
 
 /// `http` with extra header lines (each ending in `\r\n`).
 pub fn http_with(port: u16, method: &str, path: &str, body: &str, token: Option<&str>, extra: &str) -> (u16, String) {
+    let headers = format!("Content-Type: application/json\r\n{extra}");
+    http_with_headers(port, method, path, body, token, &headers)
+}
+
+/// A request whose header lines (`Content-Type` included, each ending in `\r\n`) the caller gives.
+pub fn http_with_headers(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &str,
+    token: Option<&str>,
+    headers: &str,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connects");
-    let authorization = token.map(|t| format!("Authorization: Bearer {t}\r\n{extra}")).unwrap_or(extra.to_owned());
+    let authorization = token.map(|t| format!("Authorization: Bearer {t}\r\n{headers}")).unwrap_or(headers.to_owned());
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
          {authorization}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )

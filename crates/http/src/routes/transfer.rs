@@ -7,6 +7,7 @@ use crate::dto::{ExportLine, ExportParams, ImportLineBody, ImportResultLine, Imp
 use crate::extract::{field_error, BodyTimeout, QueryParams};
 use crate::hashing_queue::{HashClass, HashingClient};
 use crate::problem::{ApiError, FieldError};
+use crate::request_id::stream_within_this_request;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::web::{Bytes, BytesMut};
@@ -79,7 +80,7 @@ fn ndjson_response<S>(stream: S) -> NdjsonStream
 where
     S: futures_util::Stream<Item = Result<Bytes, actix_web::Error>> + 'static,
 {
-    NdjsonStream(HttpResponse::Ok().content_type(NDJSON).streaming(stream))
+    NdjsonStream(HttpResponse::Ok().content_type(NDJSON).streaming(stream_within_this_request(stream)))
 }
 
 /// Why a stream is broken off; the client sees only the cut.
