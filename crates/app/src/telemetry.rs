@@ -59,7 +59,7 @@ where
     tracing_subscriber::registry().with(filter).with(RequestSpanIds).with(ClientErrorsAsWarnings(output))
 }
 
-/// The name of the span of crates/http/src/middleware.rs that each request is handled in.
+/// The name of the span of crates/http/src/middleware.rs (target `users_http::…`) that each request is handled in.
 const REQUEST_SPAN: &str = "request";
 
 /// The id of a request span, kept in the span's extensions by [`RequestSpanIds`].
@@ -70,7 +70,8 @@ struct RequestSpanIds;
 
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for RequestSpanIds {
     fn on_new_span(&self, attrs: &tracing::span::Attributes<'_>, id: &tracing::span::Id, ctx: Context<'_, S>) {
-        if attrs.metadata().name() != REQUEST_SPAN {
+        let metadata = attrs.metadata();
+        if metadata.name() != REQUEST_SPAN || !metadata.target().starts_with("users_http") {
             return;
         }
         let mut request_id = FieldText::named("request_id");
@@ -282,7 +283,7 @@ mod tests {
         let lines = json_lines("info", |dispatch| {
             let span = tracing::dispatcher::with_default(
                 dispatch,
-                || tracing::info_span!(REQUEST_SPAN, request_id = %"req-7", method = %"GET"),
+                || tracing::info_span!(target: "users_http::middleware", REQUEST_SPAN, request_id = %"req-7"),
             );
             // As sqlx's SQLite worker does: the caller's span entered on a thread without the request's task.
             let dispatch = dispatch.clone();
@@ -302,9 +303,12 @@ mod tests {
             tracing::dispatcher::with_default(dispatch, || {
                 let other = tracing::info_span!("maintenance", request_id = %"not-a-request");
                 other.in_scope(|| tracing::info!("purged"));
+                // A library's span of the same name is not the service's request.
+                let library = tracing::info_span!(target: "some_library", REQUEST_SPAN, request_id = %"theirs");
+                library.in_scope(|| tracing::info!("sent"));
             })
         });
-        assert_eq!(lines.len(), 1, "{lines:?}");
-        assert!(lines[0].get("request_id").is_none(), "{}", lines[0]);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines.iter().all(|line| line.get("request_id").is_none()), "{lines:?}");
     }
 }

@@ -9,6 +9,14 @@ use process_support::{
 };
 
 const MEMORY: (&str, &str) = ("APP__STORAGE__BACKEND", "memory");
+const SECRET: (&str, &str) = ("APP__AUTH__JWT_SECRET", "a test secret of at least thirty-two bytes");
+
+/// Signs `alice` up (password `orbit-tulip-1`) in a request with the id given.
+fn sign_up_alice(port: u16, request_id: &str) {
+    let signup = r#"{"username":"alice","email":"alice@example.com","password":"orbit-tulip-1"}"#;
+    let status = http_with(port, "POST", "/users", signup, None, &format!("X-Request-Id: {request_id}\r\n")).0;
+    assert_eq!(status, 201, "alice signed up");
+}
 
 #[test]
 fn production_refuses_a_missing_or_weak_jwt_secret() {
@@ -203,11 +211,9 @@ fn logs_never_carry_a_password_hash_token_or_the_secret() {
 #[test]
 fn json_request_logs_carry_the_request_id_route_status_and_user() {
     let folder = TempFolder::new("request-logs");
-    let env =
-        [MEMORY, ("APP__LOG__FORMAT", "json"), ("APP__AUTH__JWT_SECRET", "a test secret of at least thirty-two bytes")];
+    let env = [MEMORY, ("APP__LOG__FORMAT", "json"), SECRET];
     let (child, port, log) = start(&folder, &env);
-    let signup = r#"{"username":"alice","email":"alice@example.com","password":"orbit-tulip-1"}"#;
-    assert_eq!(http_with(port, "POST", "/users", signup, None, "X-Request-Id: signup-1\r\n").0, 201);
+    sign_up_alice(port, "signup-1");
     let (_, pair) = http(port, "POST", "/auth/login", r#"{"username":"alice","password":"orbit-tulip-1"}"#, None);
     let token = field(&pair, "access_token");
     assert_eq!(http_with(port, "GET", "/users/1", "", Some(&token), "X-Request-Id: read-1\r\n").0, 200);
@@ -243,12 +249,12 @@ fn json_request_logs_carry_the_request_id_route_status_and_user() {
 /// The request's span is at `info`: under `RUST_LOG=warn` a warning written while a request is handled still
 /// carries the request's id, in either format, the lines of an import (read after its handler returns) included.
 #[test]
-fn a_warning_inside_a_request_carries_its_id_when_the_level_is_warn() {
+fn a_warning_in_a_request_or_its_streamed_import_carries_its_id_at_warn_and_info() {
     for (format, level) in [("json", "warn"), ("pretty", "warn"), ("pretty", "info")] {
         let folder = TempFolder::new(&format!("warning-request-id-{format}-{level}"));
         let mut env = vec![
             MEMORY,
-            ("APP__AUTH__JWT_SECRET", "a test secret of at least thirty-two bytes"),
+            SECRET,
             ("RUST_LOG", level),
             ("APP__LOG__FORMAT", format),
             // Nothing listens there: each password is let through with a warning.
@@ -257,8 +263,7 @@ fn a_warning_inside_a_request_carries_its_id_when_the_level_is_warn() {
         ];
         env.extend(ADMIN);
         let (child, port, log) = start(&folder, &env);
-        let signup = r#"{"username":"alice","email":"alice@example.com","password":"orbit-tulip-1"}"#;
-        assert_eq!(http_with(port, "POST", "/users", signup, None, "X-Request-Id: breach-check-1\r\n").0, 201);
+        sign_up_alice(port, "breach-check-1");
         let token = login(port, "root", "root password");
         let line = r#"{"username":"bob","email":"bob@example.com","password":"orbit-tulip-2"}"#;
         let (status, results) = import(port, &token, line, "import-1");
@@ -299,11 +304,7 @@ fn import(port: u16, token: &str, lines: &str, request_id: &str) -> (u16, String
 #[test]
 fn an_imports_lines_carry_its_request_id_at_info() {
     let folder = TempFolder::new("import-request-id");
-    let mut env = vec![
-        MEMORY,
-        ("APP__AUTH__JWT_SECRET", "a test secret of at least thirty-two bytes"),
-        ("APP__LOG__FORMAT", "json"),
-    ];
+    let mut env = vec![MEMORY, SECRET, ("APP__LOG__FORMAT", "json")];
     env.extend(ADMIN);
     let (child, port, log) = start(&folder, &env);
     let token = login(port, "root", "root password");
@@ -317,6 +318,31 @@ fn an_imports_lines_carry_its_request_id_at_info() {
     assert!(created["spans"].as_array().expect("spans").iter().any(|s| s["request_id"] == "import-2"), "{created}");
 }
 
+/// On SQLite, sqlx logs each statement from its own thread (at `debug`): the lines of a sign-up and of an export
+/// (read while its body streams) carry their request's id at the top level all the same.
+#[test]
+fn sqlite_statement_lines_carry_the_request_id() {
+    let folder = TempFolder::new("sqlite-request-id");
+    let mut env = vec![SECRET, ("APP__LOG__FORMAT", "json"), ("RUST_LOG", "info,sqlx=debug")];
+    env.extend(ADMIN);
+    let (child, port, log) = start(&folder, &env);
+    sign_up_alice(port, "sqlite-1");
+    let token = login(port, "root", "root password");
+    let (status, export) = http_with(port, "GET", "/users/export", "", Some(&token), "X-Request-Id: export-1\r\n");
+    assert!(status == 200 && export.contains("alice@example.com"), "{status} {export}");
+    stop(child);
+    let log = log.lock().expect("lock").clone();
+    let statements: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|line| line.contains(r#""target":"sqlx::query""#))
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    let of = |id: &str| statements.iter().filter(|line| line["request_id"] == id).count();
+    assert!(of("sqlite-1") >= 1, "the sign-up's insert: {log}");
+    // The caller's row, read in the handler, and the export's users, read while the body streams.
+    assert!(of("export-1") >= 2, "the export's reads: {log}");
+}
+
 /// A password reset is queued after its 202 is sent; what it logs is still the request's.
 #[test]
 fn what_a_password_reset_logs_after_its_answer_carries_the_requests_id() {
@@ -324,7 +350,7 @@ fn what_a_password_reset_logs_after_its_answer_carries_the_requests_id() {
     let mail_dir = folder.0.join("mail").display().to_string();
     let env = [
         MEMORY,
-        ("APP__AUTH__JWT_SECRET", "a test secret of at least thirty-two bytes"),
+        SECRET,
         ("APP__LOG__FORMAT", "json"),
         ("APP__MAIL__TRANSPORT", "file"),
         ("APP__MAIL__DIR", mail_dir.as_str()),
@@ -332,8 +358,7 @@ fn what_a_password_reset_logs_after_its_answer_carries_the_requests_id() {
         ("APP__MAIL__LINK_BASE", "http://localhost:3000/account"),
     ];
     let (child, port, log) = start(&folder, &env);
-    let signup = r#"{"username":"alice","email":"alice@example.com","password":"orbit-tulip-1"}"#;
-    assert_eq!(http(port, "POST", "/users", signup, None).0, 201);
+    sign_up_alice(port, "reset-signup");
     // Three mails an hour per address (the sign-up's own verification mail among them): the last requests are
     // refused after their answer, and say so in the log.
     for attempt in 1..=4 {
@@ -372,7 +397,7 @@ fn create_admin_refused(folder: &TempFolder, username: &str, password: &str) -> 
     let email = format!("{username}@example.com");
     let output = run(
         folder,
-        &[("APP__AUTH__JWT_SECRET", "a test secret of at least thirty-two bytes")],
+        &[SECRET],
         &["create-admin", "--username", username, "--email", &email],
         Some(&format!("{password}\n")),
     );
@@ -404,7 +429,7 @@ fn create_admin_refuses_a_password_the_policy_refuses_in_one_line_and_creates_no
 fn a_bootstrap_admin_with_a_weak_password_is_fatal_only_when_it_is_about_to_be_created() {
     let folder = TempFolder::new("bootstrap-policy");
     let env = [
-        ("APP__AUTH__JWT_SECRET", "a test secret of at least thirty-two bytes"),
+        SECRET,
         ("APP__AUTH__BOOTSTRAP_ADMIN__USERNAME", "root"),
         ("APP__AUTH__BOOTSTRAP_ADMIN__EMAIL", "root@example.com"),
         ("APP__AUTH__BOOTSTRAP_ADMIN__PASSWORD", "password123"),
