@@ -87,6 +87,11 @@ fn request_id_of_scope<S: for<'a> LookupSpan<'a>>(scope: tracing_subscriber::reg
     scope.into_iter().find_map(|span| span.extensions().get::<RequestSpanId>().map(|id| id.0.clone()))
 }
 
+/// Whether a span is the service's request span (the one `RequestSpanIds` keeps an id for).
+fn is_request_span<S: for<'a> LookupSpan<'a>>(span: &tracing_subscriber::registry::SpanRef<'_, S>) -> bool {
+    span.extensions().get::<RequestSpanId>().is_some()
+}
+
 /// The readable format, with ` request_id=…` at the end of a request's line that has no request span to show it.
 struct RequestIdWithoutItsSpan<F>(F);
 
@@ -97,7 +102,8 @@ where
     F: FormatEvent<S, N>,
 {
     fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> std::fmt::Result {
-        let in_request_span = ctx.event_scope().is_some_and(|mut spans| spans.any(|span| span.name() == REQUEST_SPAN));
+        // The same test as the JSON format's: a span that `RequestSpanIds` marked.
+        let in_request_span = ctx.event_scope().is_some_and(|mut spans| spans.any(|span| is_request_span(&span)));
         let Some(id) = (!in_request_span).then(current_request_id).flatten() else {
             return self.0.format_event(ctx, writer, event);
         };
